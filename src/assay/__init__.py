@@ -1,0 +1,7 @@
+"""assay: certify, govern and monitor machine-learning models with evidence."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]
