@@ -1,0 +1,342 @@
+"""The HTML validation report: one self-contained page rendered from ``results.json``.
+
+:func:`render_report` takes the dictionary that ``Certification.to_dict()``
+returns (schema in ``docs/architecture.md``) and returns a complete HTML
+document: inline CSS, charts as inline SVG, no script and no network access,
+so it opens offline and can be archived or printed as it is. Every optional
+block (model, metrics, drift, reference data) may be missing; the report then
+says what is missing instead of failing. All text that comes from the user
+(file names, column names, group labels, policy text) is escaped by Jinja2.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+from collections import defaultdict
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from jinja2 import ChainableUndefined, Environment, PackageLoader, select_autoescape
+
+from assay.errors import InputError
+from assay.report import charts
+
+FAMILY_ORDER = ("integrity", "performance", "calibration", "fairness", "drift", "robustness",
+                "privacy", "explainability")
+FAMILY_TITLES = {
+    "integrity": "Data integrity",
+    "performance": "Performance",
+    "calibration": "Calibration",
+    "fairness": "Fairness",
+    "drift": "Drift and stability",
+    "robustness": "Robustness",
+    "privacy": "Privacy",
+    "explainability": "Explainability",
+}
+STATUS_SYMBOLS = {"pass": "✓", "warn": "!", "fail": "✗", "skip": "–", "error": "⚠"}
+STATUS_WORDS = {"pass": "pass", "warn": "warning", "fail": "fail", "skip": "skipped",
+                "error": "error"}
+VERDICTS = {
+    "passed": ("Passed", "pass", "Every check required by the policy passed."),
+    "passed_with_warnings": (
+        "Passed with warnings", "warn",
+        "No blocking finding; the warnings below need a reviewer's attention."),
+    "blocked": ("Blocked by the policy", "fail",
+                "At least one blocking check failed: the model may not be approved as it is."),
+}
+PREFERRED_METRICS = ("selection_rate", "true_positive_rate", "tpr", "false_positive_rate", "fpr",
+                     "accuracy", "precision", "recall", "auc", "roc_auc", "balanced_accuracy",
+                     "brier_score", "ece", "rmse", "mae")
+
+_env: Environment | None = None
+
+
+def _environment() -> Environment:
+    global _env
+    if _env is None:
+        env = Environment(
+            loader=PackageLoader("assay.report", "templates"),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            undefined=ChainableUndefined,
+        )
+        env.filters["num"] = fmt_num
+        env.filters["ci"] = fmt_ci
+        env.filters["threshold"] = fmt_threshold
+        env.filters["symbol"] = lambda s: STATUS_SYMBOLS.get(str(s), "?")
+        env.filters["word"] = lambda s: STATUS_WORDS.get(str(s), str(s))
+        env.filters["short"] = lambda d: (str(d)[:12] + "…") if d and len(str(d)) > 12 else d
+        _env = env
+    return _env
+
+
+def fmt_num(x: Any, digits: int = 4) -> str:
+    """A number for people: 4 significant digits, '—' when absent."""
+    if x is None or isinstance(x, bool):
+        return "—" if x is None else str(x)
+    if isinstance(x, int):
+        return f"{x:,}"
+    if isinstance(x, float):
+        if math.isnan(x):
+            return "—"
+        if math.isinf(x):
+            return "∞" if x > 0 else "−∞"
+        if x != 0 and (abs(x) < 1e-3 or abs(x) >= 1e6):
+            return f"{x:.{digits - 1}e}"
+        return f"{x:.{digits}g}"
+    return str(x)
+
+
+def fmt_ci(ci: Any) -> str:
+    if not ci or len(ci) != 2 or ci[0] is None or ci[1] is None:
+        return ""
+    return f"[{fmt_num(ci[0])}, {fmt_num(ci[1])}]"
+
+
+def fmt_threshold(t: Any) -> str:
+    if not t:
+        return "—"
+    lo, hi = t.get("min"), t.get("max")
+    if lo is not None and hi is not None:
+        return f"{fmt_num(lo)} to {fmt_num(hi)}"
+    if lo is not None:
+        return f"≥ {fmt_num(lo)}"
+    if hi is not None:
+        return f"≤ {fmt_num(hi)}"
+    return "—"
+
+
+def render_report(results: Mapping[str, Any]) -> str:
+    """Render ``results.json`` (as a dict) to a self-contained HTML document."""
+    if not isinstance(results, Mapping):
+        raise InputError(f"report: expected the results.json object (a mapping), "
+                         f"got {type(results).__name__}")
+    if "checks" not in results or not isinstance(results.get("checks"), list):
+        raise InputError("report: results have no 'checks' list; expected the results.json "
+                         "written by 'assay certify' (schema_version 1.0)")
+    ctx = build_context(results)
+    return _environment().get_template("report.html.j2").render(**ctx)
+
+
+def write_report(results: Mapping[str, Any], path: str | Path) -> Path:
+    """Render the report and write it to ``path`` (UTF-8); return the path."""
+    out = Path(path)
+    out.write_text(render_report(results), encoding="utf-8")
+    return out
+
+
+def _num_or_none(x: Any) -> float | None:
+    if isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x):
+        return float(x)
+    return None
+
+
+def _rows_from_measurements(ms: list[dict[str, Any]]) -> list[charts.Row]:
+    rows = []
+    for m in ms:
+        ci = m.get("ci") or [None, None]
+        rows.append(charts.Row(label=str(m.get("label", "")), value=_num_or_none(m.get("value")),
+                               lo=_num_or_none(ci[0]), hi=_num_or_none(ci[1]),
+                               status=m.get("status"), judged=m.get("judged", True) is not False))
+    return rows
+
+
+def _check_view(c: Mapping[str, Any]) -> dict[str, Any]:
+    ms = [m for m in (c.get("measurements") or []) if isinstance(m, Mapping)]
+    chart = None
+    if len([m for m in ms if _num_or_none(m.get("value")) is not None]) >= 2:
+        threshold = c.get("threshold") or None
+        chart = charts.forest(_rows_from_measurements(ms), title=str(c.get("title") or c.get("id")),
+                              threshold=threshold)
+    status = str(c.get("status") or "error")
+    message = c.get("message") or ""
+    if not message and c.get("worst") is not None and c.get("value") is not None:
+        ci = fmt_ci(c.get("ci"))
+        message = (f"{c['worst']}: {fmt_num(c['value'])}{' ' + ci if ci else ''}, "
+                   f"required {fmt_threshold(c.get('threshold'))}")
+    return {
+        "id": c.get("id", "?"),
+        "anchor": "check-" + "".join(ch if ch.isalnum() else "-" for ch in str(c.get("id", "?"))),
+        "family": c.get("family") or str(c.get("id", "other")).split(".")[0],
+        "title": c.get("title") or c.get("id"),
+        "status": status,
+        "severity": c.get("severity") or "block",
+        "judge_on": c.get("judge_on") or "point",
+        "threshold": c.get("threshold"),
+        "value": c.get("value"),
+        "ci": c.get("ci"),
+        "worst": c.get("worst"),
+        "message": message,
+        "rationale": c.get("rationale") or "",
+        "regulations": list(c.get("regulations") or []),
+        "source": c.get("source"),
+        "measurements": ms,
+        "details": c.get("details") or {},
+        "chart": chart,
+        "blocking": status == "fail" and (c.get("severity") or "block") == "block",
+    }
+
+
+def _metrics_view(metrics: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not metrics:
+        return None
+    overall = metrics.get("overall") or {}
+    groups = metrics.get("groups") or metrics.get("by_group") or {}
+    attributes = []
+    for attr, by_group in groups.items():
+        if not isinstance(by_group, Mapping):
+            continue
+        names: list[str] = []
+        for g in by_group.values():
+            for m in (g.get("metrics") or {}):
+                if m not in names:
+                    names.append(m)
+        ordered = [m for m in PREFERRED_METRICS if m in names] + \
+                  [m for m in names if m not in PREFERRED_METRICS]
+        attributes.append({
+            "name": attr,
+            "metric_names": ordered,
+            "groups": by_group,
+            "chart": charts.group_metrics(dict(by_group), attribute=str(attr), metrics=ordered),
+        })
+    fairness = []
+    for attr, gaps in (metrics.get("fairness") or {}).items():
+        if not isinstance(gaps, Mapping):
+            continue
+        diff_rows, ratio_rows = [], []
+        for name, g in gaps.items():
+            if not isinstance(g, Mapping):
+                continue
+            ci = g.get("ci") or [None, None]
+            row = charts.Row(label=str(name), value=_num_or_none(g.get("value")),
+                             lo=_num_or_none(ci[0]), hi=_num_or_none(ci[1]), status="info")
+            (ratio_rows if "ratio" in str(name).lower() else diff_rows).append(row)
+        chart_list = [c for c in (
+            charts.forest(diff_rows, title=f"Fairness differences by {attr}",
+                          xlabel="difference (0 = parity)", reference=0.0),
+            charts.forest(ratio_rows, title=f"Fairness ratios by {attr}",
+                          xlabel="ratio (1 = parity)", reference=1.0),
+        ) if c]
+        fairness.append({"name": attr, "gaps": gaps, "charts": chart_list})
+    calibration = metrics.get("calibration")
+    roc = metrics.get("roc")
+    auc = None
+    for key in ("auc", "roc_auc"):
+        entry = overall.get(key)
+        if isinstance(entry, Mapping):
+            auc = _num_or_none(entry.get("value"))
+        elif entry is not None:
+            auc = _num_or_none(entry)
+        if auc is not None:
+            break
+    return {
+        "overall": overall,
+        "attributes": attributes,
+        "fairness": fairness,
+        "calibration_chart": charts.reliability(calibration) if isinstance(calibration, Mapping)
+        else None,
+        "roc_chart": charts.roc(roc.get("fpr") or [], roc.get("tpr") or [], auc=auc)
+        if isinstance(roc, Mapping) else None,
+    }
+
+
+def _drift_view(drift: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not drift:
+        return None
+    features = drift.get("features") or {}
+    psi = {name: f.get("psi") for name, f in features.items() if isinstance(f, Mapping)}
+    ordered = sorted(features.items(),
+                     key=lambda kv: -(_num_or_none(kv[1].get("psi")) or -1.0)
+                     if isinstance(kv[1], Mapping) else 1.0)
+    return {
+        "features": ordered,
+        "drifted_share": drift.get("drifted_share"),
+        "chart": charts.psi_bars(psi),
+    }
+
+
+def _command(results: Mapping[str, Any]) -> str | None:
+    """The ``assay certify`` command that reproduces these results, when it can be rebuilt."""
+    if results.get("command"):
+        cmd = results["command"]
+        return cmd if isinstance(cmd, str) else shlex.join(str(a) for a in cmd)
+    policy = results.get("policy") or {}
+    data = results.get("data") or {}
+    evaluation = data.get("evaluation") or {}
+    roles = results.get("roles") or {}
+    if not evaluation.get("name") or not roles.get("target"):
+        return None
+    args = ["assay", "certify", "--policy", str(policy.get("path") or policy.get("name") or "?"),
+            "--tier", str(policy.get("tier") or "?")]
+    model = results.get("model") or {}
+    if model.get("path"):
+        args += ["--model", str(model["path"])]
+    reference = data.get("reference") or {}
+    if reference.get("name"):
+        args += ["--train", str(reference["name"])]
+    args += ["--data", str(evaluation["name"]), "--target", str(roles["target"])]
+    if roles.get("sensitive"):
+        args += ["--sensitive", ",".join(str(s) for s in roles["sensitive"])]
+    for key, flag in (("prediction", "--prediction"), ("score", "--score"),
+                      ("weight", "--weight")):
+        if roles.get(key):
+            args += [flag, str(roles[key])]
+    if roles.get("features"):
+        args += ["--features", ",".join(str(f) for f in roles["features"])]
+    if roles.get("positive_label") not in (None, 1, "1"):
+        args += ["--positive-label", str(roles["positive_label"])]
+    return shlex.join(args)
+
+
+def build_context(results: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything the template shows, computed once (the template only lays it out)."""
+    checks = [_check_view(c) for c in results.get("checks") or [] if isinstance(c, Mapping)]
+    counts = {k: 0 for k in ("pass", "warn", "fail", "skip", "error")}
+    for c in checks:
+        counts[c["status"]] = counts.get(c["status"], 0) + 1
+    summary = results.get("summary") or counts
+    by_family: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for c in checks:
+        by_family[c["family"]].append(c)
+    families = [(f, FAMILY_TITLES.get(f, f.replace("_", " ").capitalize()), by_family[f])
+                for f in [*FAMILY_ORDER, *sorted(set(by_family) - set(FAMILY_ORDER))]
+                if f in by_family]
+    order = {"fail": 0, "error": 1, "warn": 2}
+    findings = sorted((c for c in checks if c["status"] in order),
+                      key=lambda c: (0 if c["blocking"] else 1, order[c["status"]]))
+    small_groups = []
+    for c in checks:
+        for m in c["measurements"]:
+            if m.get("judged") is False:
+                small_groups.append({"check": c, "label": m.get("label"), "n": m.get("n"),
+                                     "note": m.get("note") or "not judged"})
+    metrics = results.get("metrics") or None
+    drift = results.get("drift") or (metrics or {}).get("drift") or None
+    status = str(results.get("status") or "")
+    verdict = VERDICTS.get(status, (status or "Unknown", "error",
+                                    "The results do not carry a verdict."))
+    created = results.get("created_at")
+    return {
+        "r": results,
+        "verdict": {"title": verdict[0], "status": verdict[1], "text": verdict[2]},
+        "policy": results.get("policy") or {},
+        "model": results.get("model") or None,
+        "data": results.get("data") or {},
+        "roles": results.get("roles") or {},
+        "settings": results.get("settings") or {},
+        "environment": results.get("environment") or {},
+        "summary": summary,
+        "checks": checks,
+        "families": families,
+        "findings": findings,
+        "skipped": [c for c in checks if c["status"] == "skip"],
+        "small_groups": small_groups,
+        "metrics": _metrics_view(metrics),
+        "drift": _drift_view(drift),
+        "command": _command(results),
+        "created_at": created,
+        "status_symbols": STATUS_SYMBOLS,
+    }
