@@ -1,0 +1,186 @@
+"""Model adapter: a fitted scikit-learn-style estimator behind one small interface.
+
+.. warning::
+   joblib and pickle files run code when they are loaded. Load only model
+   files from a source you trust (your own registry, your own training job).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from assay.errors import InputError, ModelLoadError
+
+
+class ModelAdapter:
+    """A fitted estimator with ``predict`` (and usually ``predict_proba``).
+
+    ``digest`` is the SHA-256 of the model file's bytes (or of the pickled
+    estimator when built from an object); ``kind`` names the estimator
+    ("sklearn Pipeline", "sklearn LogisticRegression", or the class name).
+    """
+
+    def __init__(self, estimator: Any, *, name: str = "model", digest: str | None = None,
+                 path: Path | None = None) -> None:
+        if not callable(getattr(estimator, "predict", None)):
+            raise ModelLoadError(
+                f"{name}: a {type(estimator).__name__} has no predict() method; "
+                "expected a fitted scikit-learn estimator or Pipeline")
+        self.estimator = estimator
+        self.name = name
+        self.path = path
+        self._digest = digest
+
+    @classmethod
+    def from_estimator(cls, estimator: Any, *, name: str | None = None) -> ModelAdapter:
+        """Wrap an estimator already in memory."""
+        return cls(estimator, name=name or type(estimator).__name__)
+
+    def __repr__(self) -> str:
+        return f"ModelAdapter({self.name!r}, kind={self.kind!r})"
+
+    @property
+    def digest(self) -> str:
+        if self._digest is None:
+            try:
+                blob = pickle.dumps(self.estimator, protocol=5)
+            except Exception as exc:
+                raise ModelLoadError(f"{self.name}: cannot compute a digest ({exc})") from None
+            self._digest = hashlib.sha256(blob).hexdigest()
+        return self._digest
+
+    @property
+    def kind(self) -> str:
+        cls = type(self.estimator)
+        if cls.__module__.split(".")[0] == "sklearn":
+            return f"sklearn {cls.__name__}"
+        return f"{cls.__module__}.{cls.__name__}"
+
+    @property
+    def has_proba(self) -> bool:
+        return callable(getattr(self.estimator, "predict_proba", None))
+
+    @property
+    def classes(self) -> list[Any] | None:
+        c = getattr(self.estimator, "classes_", None)
+        return None if c is None else list(np.asarray(c).tolist())
+
+    @property
+    def feature_names(self) -> list[str] | None:
+        """The column names the model was fitted on, when it records them."""
+        names = getattr(self.estimator, "feature_names_in_", None)
+        return None if names is None else [str(n) for n in names]
+
+    def input_columns(self, fallback: Sequence[str]) -> list[str]:
+        """The model's input columns: its fitted names, else ``fallback``."""
+        return self.feature_names or list(fallback)
+
+    def _frame(self, df: Any) -> Any:
+        names = self.feature_names
+        if names is not None and isinstance(df, pd.DataFrame):
+            missing = [c for c in names if c not in df.columns]
+            if missing:
+                raise InputError(
+                    f"{self.name}: the model expects column(s) {', '.join(missing)} "
+                    "which the data does not have")
+            return df[names]
+        return df
+
+    def predict(self, df: Any, *, rows: tuple[int, int] | None = None) -> np.ndarray:
+        """The model's decisions for the rows of ``df``."""
+        X = self._frame(df)
+        try:
+            out = np.asarray(self.estimator.predict(X))
+        except Exception as exc:
+            raise ModelLoadError(f"{self.name}: predict() failed{_where(rows)}: "
+                                 f"{type(exc).__name__}: {exc}") from None
+        return self._check_len(out.reshape(len(out), -1)[:, 0] if out.ndim > 1 else out,
+                               len(X), "predict", rows)
+
+    def predict_proba(self, df: Any, *, positive_label: Any = None,
+                      rows: tuple[int, int] | None = None) -> np.ndarray:
+        """Probability of the positive class (``positive_label``, else the last class)."""
+        if not self.has_proba:
+            raise ModelLoadError(f"{self.name}: a {type(self.estimator).__name__} has no "
+                                 "predict_proba(); scores are not available")
+        X = self._frame(df)
+        try:
+            proba = np.asarray(self.estimator.predict_proba(X), dtype=np.float64)
+        except Exception as exc:
+            raise ModelLoadError(f"{self.name}: predict_proba() failed{_where(rows)}: "
+                                 f"{type(exc).__name__}: {exc}") from None
+        if proba.ndim == 1:
+            return self._check_len(proba, len(X), "predict_proba", rows)
+        col = proba.shape[1] - 1
+        classes = self.classes
+        if positive_label is not None and classes is not None:
+            from assay.data.dataset import match_label
+
+            hit = match_label(classes, positive_label)
+            if hit is None:
+                raise ModelLoadError(
+                    f"{self.name}: the positive label {positive_label!r} is not one of the "
+                    f"model's classes {classes}")
+            col = classes.index(hit)
+        return self._check_len(proba[:, col], len(X), "predict_proba", rows)
+
+    def _check_len(self, out: np.ndarray, n: int, what: str,
+                   rows: tuple[int, int] | None) -> np.ndarray:
+        if len(out) != n:
+            raise ModelLoadError(f"{self.name}: {what}() returned {len(out)} values for "
+                                 f"{n} rows{_where(rows)}")
+        return out
+
+
+def _where(rows: tuple[int, int] | None) -> str:
+    return f" on rows {rows[0]}..{rows[1] - 1}" if rows else ""
+
+
+def load_model(path: str | Path) -> ModelAdapter:
+    """Load a fitted estimator saved with joblib or pickle.
+
+    Such files run code when they are loaded: load only files from a source
+    you trust. Raises :class:`~assay.errors.ModelLoadError` if the file is
+    missing, is not a pickled object, or holds something without ``predict``.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ModelLoadError(f"{p}: model file not found")
+    if p.is_dir():
+        raise ModelLoadError(f"{p}: is a directory; expected a joblib or pickle file")
+    h = hashlib.sha256()
+    with open(p, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    import joblib
+
+    try:
+        obj = joblib.load(p)
+    except Exception as exc:
+        try:
+            with open(p, "rb") as fh:
+                obj = pickle.load(fh)
+        except Exception:
+            raise ModelLoadError(
+                f"{p}: not a joblib or pickle model file ({type(exc).__name__}: {exc})") from None
+    adapter = ModelAdapter(obj, name=str(p), digest=h.hexdigest(), path=p)
+    try:
+        from sklearn.base import BaseEstimator
+        from sklearn.exceptions import NotFittedError
+        from sklearn.utils.validation import check_is_fitted
+
+        if isinstance(obj, BaseEstimator):
+            check_is_fitted(obj)
+    except NotFittedError:
+        raise ModelLoadError(f"{p}: the {type(obj).__name__} in this file is not fitted; "
+                             "save the estimator after calling fit()") from None
+    except TypeError:
+        pass
+    return adapter
