@@ -1,0 +1,257 @@
+"""The ``workflow`` section of a policy: stages, evidence, sign-offs, waivers.
+
+A policy may carry a top-level ``workflow`` section; when it is absent the
+defaults below apply (eight stages from requirements to post-deployment
+monitoring). Example::
+
+    workflow:
+      deployment_stage: deployment_approval
+      approval_valid_days: {high: 365, medium: 730, low: 1095}
+      waivers:
+        granted_by: {high: [risk_officer], default: [risk_officer, compliance]}
+        max_days: 90
+      stages:
+        - id: validation_performance
+          title: Validation and performance
+          evidence: [certification]
+          independent: true          # the version's developer may not sign
+          signoff:
+            default: {roles: [validator]}
+            high: {roles: [validator, risk_officer]}
+            low: {skip: true}
+
+For each stage and tier, ``roles`` lists the roles that must each sign the
+stage (one distinct person per role) and ``approvers`` the number of distinct
+people who must approve it (at least ``len(roles)``; extra approvers may hold
+any of the listed roles). The high tier needs two distinct approvers at the
+deployment stage; a policy that asks for fewer is refused.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from assay.errors import PolicyError
+
+TIERS = ("high", "medium", "low")
+
+#: Roles that may appear in sign-off and waiver lists (the auditor is read-only).
+SIGNING_ROLES = (
+    "data_scientist",
+    "validator",
+    "risk_officer",
+    "compliance",
+    "security",
+    "business_owner",
+    "admin",
+)
+
+
+class EvidenceKind(StrEnum):
+    """What a stage needs before it can be approved."""
+
+    CERTIFICATION = "certification"  # latest certification passed, or a valid waiver
+    RISK_ASSESSMENT = "risk_assessment"  # a risk assessment of the version exists
+    DOCUMENTS = "documents"  # at least one document attached to the stage
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StageSignoff(_Strict):
+    """Who must sign one stage for one tier."""
+
+    roles: list[str] = Field(default_factory=list)
+    approvers: int | None = Field(default=None, ge=1)
+    skip: bool = False
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, v: list[str]) -> list[str]:
+        for role in v:
+            if role not in SIGNING_ROLES:
+                raise ValueError(
+                    f"unknown or non-signing role '{role}'; expected one of "
+                    + ", ".join(SIGNING_ROLES)
+                )
+        if len(set(v)) != len(v):
+            raise ValueError("a role is listed twice")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StageSignoff:
+        if self.skip:
+            return self
+        if not self.roles:
+            raise ValueError("'roles' must name at least one role (or set 'skip: true')")
+        if self.approvers is not None and self.approvers < len(self.roles):
+            raise ValueError(
+                f"'approvers' is {self.approvers} but {len(self.roles)} roles must each sign"
+            )
+        return self
+
+    @property
+    def required_approvers(self) -> int:
+        return 0 if self.skip else max(self.approvers or 0, len(self.roles))
+
+
+class StageConfig(_Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title: str = ""
+    evidence: list[EvidenceKind] = Field(default_factory=list)
+    independent: bool = False
+    signoff: dict[str, StageSignoff]
+
+    @field_validator("signoff")
+    @classmethod
+    def _tiers(cls, v: dict[str, StageSignoff]) -> dict[str, StageSignoff]:
+        for key in v:
+            if key != "default" and key not in TIERS:
+                raise ValueError(f"unknown tier '{key}'; expected default, " + ", ".join(TIERS))
+        missing = [t for t in TIERS if t not in v] if "default" not in v else []
+        if missing:
+            raise ValueError("no sign-off for tier(s) " + ", ".join(missing) + " and no 'default'")
+        return v
+
+    def for_tier(self, tier: str) -> StageSignoff:
+        if tier not in TIERS:
+            raise PolicyError(f"unknown tier '{tier}'; expected one of " + ", ".join(TIERS))
+        return self.signoff.get(tier) or self.signoff["default"]
+
+    @property
+    def label(self) -> str:
+        return self.title or self.id.replace("_", " ").capitalize()
+
+
+class WaiverConfig(_Strict):
+    granted_by: dict[str, list[str]] = Field(
+        default_factory=lambda: {"high": ["risk_officer"],
+                                 "default": ["risk_officer", "compliance"]}
+    )
+    max_days: int = Field(default=90, ge=1, le=3650)
+
+    @field_validator("granted_by")
+    @classmethod
+    def _roles(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for key, roles in v.items():
+            if key != "default" and key not in TIERS:
+                raise ValueError(f"unknown tier '{key}'; expected default, " + ", ".join(TIERS))
+            for role in roles:
+                if role not in SIGNING_ROLES:
+                    raise ValueError(f"unknown or non-signing role '{role}'")
+        return v
+
+    def roles_for(self, tier: str) -> list[str]:
+        return list(self.granted_by.get(tier, self.granted_by.get("default", [])))
+
+
+def _stage(sid: str, title: str, evidence: list[str], signoff: dict[str, Any],
+           independent: bool = False) -> dict[str, Any]:
+    return {"id": sid, "title": title, "evidence": evidence, "signoff": signoff,
+            "independent": independent}
+
+
+#: The stages used when a policy has no ``workflow`` section.
+DEFAULT_STAGES: list[dict[str, Any]] = [
+    _stage("requirements_scope", "Requirements and scope", ["documents"],
+           {"default": {"roles": ["business_owner"]},
+            "high": {"roles": ["business_owner", "risk_officer"]}}),
+    _stage("data_quality_governance", "Data quality and governance checks", [],
+           {"default": {"roles": ["validator"]},
+            "high": {"roles": ["validator", "compliance"]},
+            "low": {"skip": True}}),
+    _stage("development", "Development", ["documents"],
+           {"default": {"roles": ["data_scientist"]}}),
+    _stage("validation_performance", "Validation and performance", ["certification"],
+           {"default": {"roles": ["validator"]}}, independent=True),
+    _stage("fairness_risk", "Fairness and risk", ["risk_assessment"],
+           {"default": {"roles": ["risk_officer"]}, "low": {"skip": True}}),
+    _stage("regulatory_review", "Regulatory review", [],
+           {"default": {"roles": ["compliance"]},
+            "high": {"roles": ["compliance", "security"]},
+            "low": {"skip": True}}),
+    _stage("deployment_approval", "Deployment approval", ["certification"],
+           {"low": {"roles": ["business_owner"]},
+            "medium": {"roles": ["risk_officer"]},
+            "high": {"roles": ["risk_officer", "business_owner"], "approvers": 2}}),
+    _stage("post_deployment_monitoring", "Post-deployment monitoring", [],
+           {"default": {"roles": ["validator"]}}),
+]
+
+
+class WorkflowConfig(_Strict):
+    """The validated ``workflow`` section of a policy."""
+
+    stages: list[StageConfig] = Field(
+        default_factory=lambda: [StageConfig.model_validate(s) for s in DEFAULT_STAGES]
+    )
+    deployment_stage: str = "deployment_approval"
+    approval_valid_days: dict[str, int] = Field(
+        default_factory=lambda: {"high": 365, "medium": 730, "low": 1095}
+    )
+    waivers: WaiverConfig = Field(default_factory=WaiverConfig)
+
+    @field_validator("approval_valid_days")
+    @classmethod
+    def _days(cls, v: dict[str, int]) -> dict[str, int]:
+        for key, days in v.items():
+            if key != "default" and key not in TIERS:
+                raise ValueError(f"unknown tier '{key}'; expected default, " + ", ".join(TIERS))
+            if days < 1:
+                raise ValueError(f"tier '{key}': approval validity must be at least 1 day")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> WorkflowConfig:
+        ids = [s.id for s in self.stages]
+        if not ids:
+            raise ValueError("'stages' must list at least one stage")
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError("stage(s) listed twice: " + ", ".join(dupes))
+        if self.deployment_stage not in ids:
+            raise ValueError(
+                f"deployment_stage '{self.deployment_stage}' is not one of the stages "
+                + ", ".join(ids)
+            )
+        dep = self.stage(self.deployment_stage)
+        high = dep.for_tier("high")
+        if high.skip or high.required_approvers < 2:
+            raise ValueError(
+                f"stage '{dep.id}' must need at least two distinct approvers for the high tier"
+            )
+        return self
+
+    def stage(self, stage_id: str) -> StageConfig:
+        for s in self.stages:
+            if s.id == stage_id:
+                return s
+        raise PolicyError(
+            f"unknown stage '{stage_id}'; expected one of " + ", ".join(s.id for s in self.stages)
+        )
+
+    def valid_days(self, tier: str) -> int:
+        return self.approval_valid_days.get(tier, self.approval_valid_days.get("default", 365))
+
+
+def parse_workflow(section: Any, *, source: str = "policy") -> WorkflowConfig:
+    """Validate a raw ``workflow`` section (``None`` gives the defaults).
+
+    Errors name the policy source and the field path, e.g.
+    ``credit-lending.yaml: workflow.stages.3.signoff.high.roles: ...``.
+    """
+    if section is None:
+        return WorkflowConfig()
+    if not isinstance(section, dict):
+        raise PolicyError(f"{source}: 'workflow' must be a mapping, got {type(section).__name__}")
+    try:
+        return WorkflowConfig.model_validate(section)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in ("workflow", *err["loc"]))
+        msg = err["msg"].removeprefix("Value error, ")
+        raise PolicyError(f"{source}: {loc}: {msg}") from None
