@@ -1,0 +1,98 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+Routes only parse input, call the domain functions inside one transaction
+with the authenticated user as the actor, and render the result (JSON under
+``/api``, HTML pages elsewhere). OpenAPI at ``/openapi.json``, docs at
+``/docs``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from datetime import timedelta
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from assay import __version__
+from assay.api.errors import ErrorResponse, install_error_handlers
+from assay.config import Settings, load_settings
+
+#: API routers, each a module with a ``router`` (an ``APIRouter``).
+API_ROUTERS = [
+    "assay.api.routes_auth",
+    "assay.api.routes_models",
+    "assay.api.routes_risk",
+    "assay.api.routes_certifications",
+    "assay.api.routes_workflow",
+    "assay.api.routes_audit",
+]
+
+_ERRORS = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in (
+        (400, "Bad input"),
+        (401, "No or bad credentials"),
+        (403, "Role not allowed, or CSRF token missing"),
+        (404, "Unknown resource"),
+        (409, "Conflict: stale version, separation of duties, stage out of order"),
+        (422, "Request does not match the schema"),
+    )
+}
+
+_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+def create_app(settings: Settings | None = None, *, store=None,
+               secure_cookies: bool | None = None,
+               session_lifetime: timedelta = timedelta(hours=8)) -> FastAPI:
+    """The assay web service over the store of ``settings``.
+
+    ``secure_cookies``: mark cookies ``Secure``; ``None`` (default) does so
+    for every request that is not to a loopback address, so a deployment
+    behind TLS always gets secure cookies while ``assay serve`` on a laptop
+    still works over plain HTTP.
+    """
+    from assay.store import open_store
+
+    settings = settings or load_settings()
+    app = FastAPI(
+        title="assay",
+        version=__version__,
+        description="Certify, govern and monitor machine-learning models with evidence. "
+                    "Authenticate with `Authorization: Bearer <token>` (see `assay token "
+                    "create`). Every error has the body `{\"error\": {\"code\", \"message\", "
+                    "\"details\"}}`.",
+        responses=_ERRORS,
+    )
+    app.state.settings = settings
+    app.state.store = store if store is not None else open_store(settings)
+    app.state.secure_cookies = secure_cookies
+    app.state.session_lifetime = session_lifetime
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def _security_headers(request: Request, call_next) -> Response:
+        response = await call_next(request)
+        h = response.headers
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("X-Frame-Options", "DENY")
+        h.setdefault("Referrer-Policy", "same-origin")
+        if not request.url.path.startswith("/docs"):
+            h.setdefault("Content-Security-Policy", _CSP)
+        if request.url.path.startswith("/api") or "text/html" in h.get("content-type", ""):
+            h.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.get("/api/health", tags=["service"], summary="Liveness and version")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    for name in API_ROUTERS:
+        app.include_router(importlib.import_module(name).router)
+
+    from assay.web import install as install_web
+
+    install_web(app)
+    return app

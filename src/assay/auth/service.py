@@ -1,0 +1,328 @@
+"""Authentication and credential management: the domain functions.
+
+Like every domain function of assay, these take a ``Session`` and never
+commit; the CLI or the REST service owns the transaction. Changes to
+credentials (passwords set, tokens created or revoked) are written to the
+audit trail with the acting user; the secrets themselves never are.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from assay.auth import secrets as sec
+from assay.auth.errors import AuthenticationError, TooManyAttempts
+from assay.auth.tables import ApiToken, Credential, LoginAttempt, WebSession
+from assay.errors import InputError, NotFoundError, PermissionDenied
+from assay.registry import get_user
+from assay.registry.roles import ADMIN
+from assay.store.audit import append_event
+
+#: Failed sign-ins allowed per user name, and per client address, in the window.
+MAX_FAILURES_PER_USER = 5
+MAX_FAILURES_PER_CLIENT = 30
+FAILURE_WINDOW = timedelta(minutes=15)
+MIN_PASSWORD_LENGTH = 12
+MAX_TOKEN_DAYS = 730
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def aware(dt: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every stored time is UTC."""
+    if dt is None or dt.tzinfo is not None:
+        return dt
+    return dt.replace(tzinfo=UTC)
+
+
+def _is_admin(user) -> bool:
+    return ADMIN in user.roles
+
+
+def _lookup_user(session: Session, username: str):
+    try:
+        return get_user(session, username)
+    except NotFoundError:
+        return None
+
+
+def _user_by_id(session: Session, user_id: int):
+    from assay.registry.tables import User
+
+    return session.get(User, user_id)
+
+
+# -- passwords ---------------------------------------------------------------
+
+def check_password_strength(password: str, username: str = "") -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InputError(f"password: expected at least {MIN_PASSWORD_LENGTH} characters, "
+                         f"got {len(password)}")
+    if username and password.lower() == username.lower():
+        raise InputError("password: must not be the user name")
+
+
+def set_password(session: Session, actor, username: str, password: str | None = None, *,
+                 one_time: bool | None = None) -> str:
+    """Set ``username``'s password; an admin may set anyone's, a user only their own.
+
+    Without ``password`` a random one-time password is generated and returned
+    (the caller shows it once); one-time passwords must be changed at first
+    sign-in. Returns the password that was set.
+    """
+    user = get_user(session, username)
+    if actor.id != user.id and not _is_admin(actor):
+        raise PermissionDenied(f"user '{actor.username}' may not set the password of "
+                               f"'{user.username}' (needs role '{ADMIN}')")
+    generated = password is None
+    if password is None:
+        password = sec.generate_password()
+    else:
+        check_password_strength(password, user.username)
+    if one_time is None:
+        one_time = generated or actor.id != user.id
+    cred = session.get(Credential, user.id)
+    if cred is None:
+        cred = Credential(user_id=user.id, password_hash="", must_change=False,
+                          updated_at=now_utc())
+        session.add(cred)
+    cred.password_hash = sec.hash_password(password)
+    cred.must_change = bool(one_time)
+    cred.updated_at = now_utc()
+    session.flush()
+    append_event(session, actor=actor.username, action="auth.password_set", subject_type="user",
+                 subject_id=user.username, payload={"one_time": bool(one_time)})
+    return password
+
+
+def change_own_password(session: Session, user, current: str, new: str) -> None:
+    """A signed-in user replaces their password, proving they know the current one."""
+    cred = session.get(Credential, user.id)
+    if cred is None or not sec.verify_password(cred.password_hash, current):
+        raise InputError("current password: does not match")
+    if current == new:
+        raise InputError("new password: must differ from the current one")
+    set_password(session, user, user.username, new, one_time=False)
+
+
+def password_must_change(session: Session, user) -> bool:
+    cred = session.get(Credential, user.id)
+    return bool(cred and cred.must_change)
+
+
+def _failures_since(session: Session, column, value: str,
+                    since: datetime) -> tuple[int, datetime | None]:
+    row = session.execute(
+        select(func.count(), func.min(LoginAttempt.at)).where(
+            column == value, LoginAttempt.success.is_(False), LoginAttempt.at >= since
+        )
+    ).one()
+    return int(row[0]), aware(row[1])
+
+
+def check_login_allowed(session: Session, username: str, client: str,
+                        now: datetime | None = None) -> None:
+    """Raise :class:`TooManyAttempts` while a user name or client is throttled."""
+    now = now or now_utc()
+    since = now - FAILURE_WINDOW
+    for column, value, limit, what in (
+        (LoginAttempt.username, username.lower(), MAX_FAILURES_PER_USER, "this user name"),
+        (LoginAttempt.client, client, MAX_FAILURES_PER_CLIENT, "this address"),
+    ):
+        count, oldest = _failures_since(session, column, value, since)
+        if count >= limit:
+            retry = int(((oldest or now) + FAILURE_WINDOW - now).total_seconds()) + 1
+            raise TooManyAttempts(
+                f"too many failed sign-ins for {what}; try again in {max(retry, 1)} seconds",
+                retry_after=max(retry, 1))
+
+
+def authenticate_password(session: Session, username: str, password: str, *, client: str,
+                          now: datetime | None = None):
+    """The user whose name and password match, or None; the attempt is recorded.
+
+    Raises :class:`TooManyAttempts` (without checking the password) while
+    throttled. The caller must commit even when None is returned, so that
+    failures count.
+    """
+    now = now or now_utc()
+    username = username.strip()
+    check_login_allowed(session, username, client, now)
+    user = _lookup_user(session, username) if username else None
+    cred = session.get(Credential, user.id) if user is not None else None
+    ok = sec.verify_password(cred.password_hash if cred else None, password)
+    ok = ok and user is not None and bool(getattr(user, "active", True))
+    session.add(LoginAttempt(username=username.lower()[:200], client=client[:100], at=now,
+                             success=ok))
+    if ok and cred is not None and sec.password_needs_rehash(cred.password_hash):
+        cred.password_hash = sec.hash_password(password)
+    session.flush()
+    return user if ok else None
+
+
+def prune_login_attempts(session: Session, now: datetime | None = None) -> int:
+    """Forget attempts older than the throttling window; returns how many."""
+    cutoff = (now or now_utc()) - FAILURE_WINDOW * 4
+    res = session.execute(delete(LoginAttempt).where(LoginAttempt.at < cutoff))
+    return int(res.rowcount or 0)
+
+
+# -- API tokens --------------------------------------------------------------
+
+def create_token(session: Session, actor, username: str, name: str, *,
+                 expires_in_days: int | None = 90) -> tuple[ApiToken, str]:
+    """A new API token for ``username``; returns the row and the token, shown once.
+
+    Admins create tokens for anyone; other users only for themselves.
+    ``expires_in_days=None`` makes a token that never expires (admins only).
+    """
+    user = get_user(session, username)
+    if actor.id != user.id and not _is_admin(actor):
+        raise PermissionDenied(f"user '{actor.username}' may not create tokens for "
+                               f"'{user.username}' (needs role '{ADMIN}')")
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InputError("token name: expected 1 to 200 characters")
+    if expires_in_days is None:
+        if not _is_admin(actor):
+            raise PermissionDenied("only an admin may create a token that never expires")
+        expires_at = None
+    else:
+        if not 1 <= expires_in_days <= MAX_TOKEN_DAYS:
+            raise InputError(f"expires_in_days: expected 1 to {MAX_TOKEN_DAYS}, "
+                             f"got {expires_in_days}")
+        expires_at = now_utc() + timedelta(days=expires_in_days)
+    key_id, secret, token = sec.new_token()
+    salt = sec.new_salt()
+    row = ApiToken(key_id=key_id, user_id=user.id, name=name, salt=salt,
+                   secret_hash=sec.hash_token_secret(salt, secret), created_at=now_utc(),
+                   created_by=actor.id, expires_at=expires_at)
+    session.add(row)
+    session.flush()
+    append_event(session, actor=actor.username, action="auth.token_created",
+                 subject_type="user", subject_id=user.username,
+                 payload={"key_id": key_id, "name": name,
+                          "expires_at": expires_at.isoformat() if expires_at else None})
+    return row, token
+
+
+def get_token(session: Session, key_id: str) -> ApiToken:
+    row = session.execute(select(ApiToken).where(ApiToken.key_id == key_id)).scalar_one_or_none()
+    if row is None:
+        raise NotFoundError(f"token '{key_id}': no such token")
+    return row
+
+
+def revoke_token(session: Session, actor, key_id: str) -> ApiToken:
+    """Revoke a token now; admins revoke any token, users their own."""
+    row = get_token(session, key_id)
+    if row.user_id != actor.id and not _is_admin(actor):
+        raise PermissionDenied(f"user '{actor.username}' may not revoke token '{key_id}' "
+                               f"(needs role '{ADMIN}')")
+    if row.revoked_at is None:
+        row.revoked_at = now_utc()
+        owner = _user_by_id(session, row.user_id)
+        session.flush()
+        append_event(session, actor=actor.username, action="auth.token_revoked",
+                     subject_type="user", subject_id=owner.username if owner else str(row.user_id),
+                     payload={"key_id": key_id, "name": row.name})
+    return row
+
+
+def list_tokens(session: Session, actor, username: str | None = None) -> list[ApiToken]:
+    """Tokens of ``username`` (default: the actor); every user's for admins with ``"*"``."""
+    stmt = select(ApiToken).order_by(ApiToken.created_at, ApiToken.id)
+    if username == "*":
+        if not _is_admin(actor):
+            raise PermissionDenied(f"user '{actor.username}' may not list every token "
+                                   f"(needs role '{ADMIN}')")
+    else:
+        user = get_user(session, username) if username else actor
+        if user.id != actor.id and not _is_admin(actor):
+            raise PermissionDenied(f"user '{actor.username}' may not list the tokens of "
+                                   f"'{user.username}' (needs role '{ADMIN}')")
+        stmt = stmt.where(ApiToken.user_id == user.id)
+    return list(session.execute(stmt).scalars())
+
+
+def token_state(row: ApiToken, now: datetime | None = None) -> str:
+    now = now or now_utc()
+    if row.revoked_at is not None:
+        return "revoked"
+    exp = aware(row.expires_at)
+    if exp is not None and exp <= now:
+        return "expired"
+    return "active"
+
+
+def user_for_token(session: Session, token: str, *, touch: bool = True):
+    """The active user a bearer token belongs to, or :class:`AuthenticationError`."""
+    parts = sec.split_token(token)
+    if parts is None:
+        raise AuthenticationError("bearer token: malformed (expected 'assay_<id>_<secret>')")
+    key_id, secret = parts
+    row = session.execute(select(ApiToken).where(ApiToken.key_id == key_id)).scalar_one_or_none()
+    if row is None or not sec.token_secret_matches(row.salt, row.secret_hash, secret):
+        raise AuthenticationError("bearer token: unknown or wrong")
+    state = token_state(row)
+    if state != "active":
+        raise AuthenticationError(f"bearer token '{key_id}': {state}")
+    user = _user_by_id(session, row.user_id)
+    if user is None or not getattr(user, "active", True):
+        raise AuthenticationError(f"bearer token '{key_id}': its user is deactivated")
+    if touch:
+        last = aware(row.last_used_at)
+        now = now_utc()
+        if last is None or now - last > timedelta(minutes=5):
+            row.last_used_at = now
+    return user
+
+
+# -- browser sessions --------------------------------------------------------
+
+def open_session(session: Session, user, *, client: str = "",
+                 lifetime: timedelta = timedelta(hours=8)) -> tuple[str, WebSession]:
+    """A new browser session for ``user``: ``(cookie value, row)``."""
+    raw, digest = sec.new_session_id()
+    now = now_utc()
+    row = WebSession(id_digest=digest, user_id=user.id, csrf_token=sec.new_csrf_token(),
+                     created_at=now, expires_at=now + lifetime, client=client[:100] or None)
+    session.add(row)
+    session.flush()
+    return raw, row
+
+
+def session_user(session: Session, raw: str):
+    """``(user, session row)`` of a live session cookie, or :class:`AuthenticationError`."""
+    if not raw or len(raw) > 200:
+        raise AuthenticationError("session: missing or malformed")
+    row = session.get(WebSession, sec.session_digest(raw))
+    if row is None or aware(row.expires_at) <= now_utc():
+        raise AuthenticationError("session: expired or signed out; sign in again")
+    user = _user_by_id(session, row.user_id)
+    if user is None or not getattr(user, "active", True):
+        raise AuthenticationError("session: the user is deactivated")
+    return user, row
+
+
+def close_session(session: Session, raw: str) -> None:
+    if raw and len(raw) <= 200:
+        session.execute(delete(WebSession).where(WebSession.id_digest == sec.session_digest(raw)))
+
+
+def close_sessions_of(session: Session, user) -> None:
+    session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+
+
+def usernames(session: Session, ids: set[int]) -> dict[int, str]:
+    """User names by id (for listing tokens)."""
+    from assay.registry.tables import User
+
+    if not ids:
+        return {}
+    return dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))).all())

@@ -1,0 +1,93 @@
+"""Rendering pages: the Jinja2 environment, cookies and error pages."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from assay import __version__
+from assay.web import HERE
+
+env = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+LOOPBACK = {"127.0.0.1", "::1", "localhost", "testserver"}
+
+
+def _when(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _day(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    return str(value)
+
+
+def _label(value: Any) -> str:
+    return str(value or "").replace("_", " ")
+
+
+env.filters["when"] = _when
+env.filters["day"] = _day
+env.filters["label"] = _label
+env.filters["urlpart"] = lambda v: quote(str(v), safe="")
+env.globals["version"] = __version__
+
+
+def secure_cookies(request: Request) -> bool:
+    forced = request.app.state.secure_cookies
+    if forced is not None:
+        return bool(forced)
+    host = (request.url.hostname or "").strip("[]")
+    return request.url.scheme == "https" or host not in LOOPBACK
+
+
+def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    principal = getattr(request.state, "principal", None)
+    html = env.get_template(template).render(
+        request=request, me=principal, path=request.url.path,
+        csrf=principal.csrf_token if principal is not None else "", **context)
+    return HTMLResponse(html, status_code=status)
+
+
+def render_error(request: Request, status: int, code: str, message: str) -> Response:
+    if status == 401:
+        target = request.url.path
+        if request.url.query:
+            target += "?" + request.url.query
+        response = RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+        if request.cookies.get("assay_session"):
+            response.delete_cookie("assay_session", path="/")
+        return response
+    return page(request, "error.html", status=status, status_code=status, code=code,
+                message=message)
