@@ -1,0 +1,372 @@
+"""Load a policy file into a :class:`Policy` whose tiers hold runnable check specs.
+
+Every problem with a policy is reported as one :class:`PolicyError` that
+names the file, the line (and column), the field path and what was expected::
+
+    credit.yaml:14:19: tiers.high.checks[2].severity: expected 'block' or 'warn', got 'blocker'
+
+Besides the schema (``assay.policy.schema``) the loader checks what pydantic
+cannot: check ids exist in the check registry, parameters are ones the check
+accepts, ``extends`` names a tier and has no cycle, a tier names each check
+entry once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import importlib
+import pkgutil
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from assay.checks.base import REGISTRY, CheckDef, CheckSpec, JudgeOn, Severity, Threshold
+from assay.errors import PolicyError
+from assay.policy._yaml import Path_, Position, format_path, load_yaml_with_lines, position_of
+from assay.policy.schema import (
+    RESERVED_SECTIONS,
+    CheckModel,
+    PolicyModel,
+    Settings,
+    TierModel,
+    field_names,
+    fields_of,
+)
+
+#: Folder of the policies shipped with assay (``load_policy("default")``).
+SHIPPED_DIR = Path(__file__).resolve().parent / "policies"
+
+
+@dataclass
+class Tier:
+    """One tier of a policy with its checks resolved (``extends`` applied)."""
+
+    name: str
+    description: str
+    checks: list[CheckSpec]
+    review_interval_days: int | None = None
+    extends: str | None = None
+
+    def check(self, key: str) -> CheckSpec:
+        """The check entry named ``key`` (its ``name`` or, without one, its ``id``)."""
+        for spec in self.checks:
+            if (spec.name or spec.id) == key:
+                return spec
+        raise PolicyError(f"tier '{self.name}' has no check '{key}'")
+
+
+@dataclass
+class Policy:
+    """A validated policy.
+
+    ``extra_sections`` keeps the reserved top-level sections (``workflow``,
+    ``risk``, ``monitoring``) raw, for the modules that own them; use
+    :meth:`line_of` to point their errors at the file's lines.
+    """
+
+    name: str
+    version: str
+    description: str
+    settings: Settings
+    tiers: dict[str, Tier]
+    sha256: str  # hex digest of the file bytes
+    path: Path | None = None
+    source: str = "<policy>"
+    extra_sections: dict[str, Any] = field(default_factory=dict)
+    positions: dict[Path_, Position] = field(default_factory=dict, repr=False)
+
+    def tier(self, name: str) -> Tier:
+        """The tier called ``name``; an unknown tier is a :class:`PolicyError`."""
+        try:
+            return self.tiers[name]
+        except KeyError:
+            raise PolicyError(
+                f"{self.source}: unknown tier '{name}': expected one of "
+                + ", ".join(f"'{t}'" for t in self.tiers)
+                + _did_you_mean(name, list(self.tiers))
+            ) from None
+
+    def line_of(self, *path: str | int) -> int | None:
+        """The 1-based line of ``path`` (or of its nearest ancestor) in the file."""
+        pos = position_of(tuple(path), self.positions)
+        return pos[0] if pos else None
+
+    def where(self, *path: str | int) -> str:
+        """``file.yaml:LINE`` for messages about ``path``."""
+        line = self.line_of(*path)
+        return f"{self.source}:{line}" if line else self.source
+
+    def to_dict(self, tier: str | None = None) -> dict[str, Any]:
+        """The ``policy`` block of ``results.json``."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "tier": tier,
+            "path": str(self.path) if self.path else None,
+            "sha256": self.sha256,
+        }
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def shipped_policies() -> list[str]:
+    """Names of the policies shipped with assay (``default``, ``credit-lending``...)."""
+    return sorted(p.stem for p in SHIPPED_DIR.glob("*.yaml"))
+
+
+def resolve_policy_path(path_or_name: str | Path) -> Path:
+    """A file path as given, or the shipped policy of that name."""
+    p = Path(path_or_name)
+    if p.is_file():
+        return p
+    text = str(path_or_name)
+    if "/" not in text and "\\" not in text:
+        shipped = SHIPPED_DIR / (text if text.endswith((".yaml", ".yml")) else f"{text}.yaml")
+        if shipped.is_file():
+            return shipped
+    names = shipped_policies()
+    if p.exists():
+        raise PolicyError(f"policy '{text}': expected a YAML file, got a directory")
+    raise PolicyError(
+        f"policy '{text}': no such file, and not a shipped policy (expected a path or one of "
+        + ", ".join(f"'{n}'" for n in names) + ")" + _did_you_mean(text, names))
+
+
+def load_policy(path_or_name: str | Path | Policy) -> Policy:
+    """Load and validate a policy file, or a shipped policy by name.
+
+    >>> policy = load_policy("credit-lending")
+    >>> [c.id for c in policy.tier("high").checks][:2]   # doctest: +SKIP
+
+    Raises :class:`PolicyError` (one line: file, line, field, what was expected).
+    """
+    if isinstance(path_or_name, Policy):
+        return path_or_name
+    path = resolve_policy_path(path_or_name)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise PolicyError(f"{path}: cannot read the policy: {exc.strerror or exc}") from None
+    return parse_policy(raw, source=path.name, path=path.resolve())
+
+
+def parse_policy(text: str | bytes, *, source: str = "<policy>",
+                 path: Path | None = None) -> Policy:
+    """Validate policy YAML given as text (for uploads); ``source`` names it in errors."""
+    raw = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+    try:
+        decoded = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"{source}: expected UTF-8 text, got an undecodable byte at "
+                          f"offset {exc.start}") from None
+    data, positions = load_yaml_with_lines(decoded, source)
+    if not isinstance(data, dict):
+        got = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise PolicyError(f"{source}:1: expected a mapping with 'name', 'version' and 'tiers', "
+                          f"got {got}")
+    data = {str(k): v for k, v in data.items()}
+    extra = {k: data.pop(k) for k in list(data) if k in RESERVED_SECTIONS or k.startswith("x-")}
+    try:
+        model = PolicyModel.model_validate(data)
+    except ValidationError as exc:
+        raise _from_validation(exc, source, positions) from None
+    tiers = _resolve_tiers(model, source, positions)
+    return Policy(
+        name=model.name,
+        version=model.version,
+        description=model.description,
+        settings=model.settings,
+        tiers=tiers,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        path=path,
+        source=source,
+        extra_sections=extra,
+        positions=positions,
+    )
+
+
+# --------------------------------------------------------------------------- checks registry
+
+_LOADED = False
+
+
+def load_check_modules() -> dict[str, CheckDef]:
+    """Import every module of ``assay.checks`` so that all checks are registered."""
+    global _LOADED
+    if not _LOADED:
+        import assay.checks as pkg
+
+        for info in pkgutil.iter_modules(pkg.__path__):
+            if info.name == "base" or info.name.startswith("_"):
+                continue
+            importlib.import_module(f"assay.checks.{info.name}")
+        _LOADED = True
+    return REGISTRY
+
+
+# --------------------------------------------------------------------------- tiers
+
+
+def _resolve_tiers(model: PolicyModel, source: str,
+                   positions: dict[Path_, Position]) -> dict[str, Tier]:
+    registry = load_check_modules()
+
+    def where(*path: str | int) -> str:
+        pos = position_of(tuple(path), positions)
+        return f"{source}:{pos[0]}" if pos else source
+
+    # every entry of every tier, validated against the registry
+    for tname, tmodel in model.tiers.items():
+        keys: dict[str, int] = {}
+        for i, c in enumerate(tmodel.checks):
+            _validate_check(c, ("tiers", tname, "checks", i), registry, where)
+            if c.key in keys:
+                raise PolicyError(
+                    f"{where('tiers', tname, 'checks', i)}: tiers.{tname}.checks[{i}]: check "
+                    f"'{c.key}' is already listed at checks[{keys[c.key]}]; give each entry of "
+                    "the same check a distinct 'name'")
+            keys[c.key] = i
+        if tmodel.extends is not None and tmodel.extends not in model.tiers:
+            raise PolicyError(
+                f"{where('tiers', tname, 'extends')}: tiers.{tname}.extends: expected one of "
+                + ", ".join(f"'{t}'" for t in model.tiers if t != tname)
+                + f", got '{tmodel.extends}'" + _did_you_mean(tmodel.extends, list(model.tiers)))
+
+    resolved: dict[str, list[tuple[CheckModel, tuple[str | int, ...]]]] = {}
+
+    def resolve(tname: str, chain: tuple[str, ...]) -> list[tuple[CheckModel, tuple]]:
+        if tname in resolved:
+            return resolved[tname]
+        if tname in chain:
+            cycle = " -> ".join((*chain[chain.index(tname):], tname))
+            first = chain[chain.index(tname)]
+            raise PolicyError(f"{where('tiers', first, 'extends')}: tiers.{first}.extends: "
+                              f"expected a tier that does not extend itself, got the cycle {cycle}")
+        tmodel: TierModel = model.tiers[tname]
+        entries: list[tuple[CheckModel, tuple]] = []
+        if tmodel.extends is not None:
+            entries = list(resolve(tmodel.extends, (*chain, tname)))
+            known = {c.key for c, _ in entries}
+            for j, key in enumerate(tmodel.drop):
+                if key not in known:
+                    raise PolicyError(
+                        f"{where('tiers', tname, 'drop', j)}: tiers.{tname}.drop[{j}]: expected a "
+                        f"check of tier '{tmodel.extends}', got '{key}'"
+                        + _did_you_mean(key, sorted(known)))
+            entries = [(c, p) for c, p in entries if c.key not in set(tmodel.drop)]
+        elif tmodel.drop:
+            raise PolicyError(f"{where('tiers', tname, 'drop')}: tiers.{tname}.drop: only a tier "
+                              "that 'extends' another can drop checks")
+        for i, c in enumerate(tmodel.checks):
+            loc = ("tiers", tname, "checks", i)
+            for k, (old, _) in enumerate(entries):
+                if old.key == c.key:  # an override of the inherited entry, in place
+                    entries[k] = (c, loc)
+                    break
+            else:
+                entries.append((c, loc))
+        resolved[tname] = entries
+        return entries
+
+    tiers: dict[str, Tier] = {}
+    for tname, tmodel in model.tiers.items():
+        entries = resolve(tname, ())
+        review = tmodel.review_interval_days
+        base = tmodel.extends
+        while review is None and base is not None:
+            review, base = model.tiers[base].review_interval_days, model.tiers[base].extends
+        tiers[tname] = Tier(
+            name=tname,
+            description=tmodel.description,
+            checks=[_spec(c, where(*loc)) for c, loc in entries],
+            review_interval_days=review,
+            extends=tmodel.extends,
+        )
+    return tiers
+
+
+def _validate_check(c: CheckModel, loc: tuple[str | int, ...], registry: dict[str, CheckDef],
+                    where: Any) -> None:
+    defn = registry.get(c.id)
+    if defn is None:
+        raise PolicyError(f"{where(*loc, 'id')}: {format_path((*loc, 'id'))}: unknown check "
+                          f"'{c.id}'" + _did_you_mean(c.id, list(registry)))
+    for pname in c.params:
+        if pname not in defn.params:
+            accepted = ", ".join(f"'{p}'" for p in defn.params) or "none"
+            raise PolicyError(
+                f"{where(*loc, 'params', pname)}: {format_path((*loc, 'params', pname))}: "
+                f"check '{c.id}' has no parameter '{pname}' (accepted: {accepted})"
+                + _did_you_mean(str(pname), list(defn.params)))
+
+
+def _spec(c: CheckModel, source: str) -> CheckSpec:
+    return CheckSpec(
+        id=c.id,
+        threshold=Threshold(min=c.threshold.min, max=c.threshold.max) if c.threshold else None,
+        severity=Severity(c.severity),
+        judge_on=JudgeOn(c.judge),
+        params=dict(c.params),
+        name=c.name,
+        rationale=c.rationale,
+        regulations=list(c.regulations),
+        source=source,
+    )
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return "; did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+
+
+def _describe(err: dict[str, Any]) -> str:
+    kind = err["type"]
+    given = err.get("input")
+    loc = tuple(err["loc"])
+    ctx = err.get("ctx") or {}
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        allowed = fields_of(loc) or field_names()
+        return f"unknown field '{loc[-1]}'" + _did_you_mean(str(loc[-1]), sorted(allowed))
+    if kind == "literal_error":
+        return f"expected {ctx.get('expected')}, got {given!r}"
+    if kind in ("value_error", "assertion_error"):
+        return str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    msg = str(err["msg"])
+    msg = re.sub(r" or instance of \w+", "", msg)
+    if msg.startswith("Input should be "):
+        msg = "expected " + msg.removeprefix("Input should be ")
+    elif msg.startswith("Input "):
+        msg = "expected input that " + msg.removeprefix("Input ")
+    else:
+        msg = msg[0].lower() + msg[1:]
+    if not isinstance(given, dict | list):
+        msg += f", got {given!r}"
+    return msg
+
+
+def _from_validation(exc: ValidationError, source: str,
+                     positions: dict[Path_, Position]) -> PolicyError:
+    problems = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        pos = position_of(loc, positions)
+        where = f"{source}:{pos[0]}:{pos[1]}" if pos else source
+        problems.append((pos or (0, 0), f"{where}: {format_path(loc)}: {_describe(err)}"))
+    problems.sort(key=lambda p: p[0])
+    first = problems[0][1]
+    more = len(problems) - 1
+    if more:
+        first += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return PolicyError(first, details={"problems": [m for _, m in problems]})

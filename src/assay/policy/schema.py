@@ -1,0 +1,150 @@
+"""The policy file, as pydantic models.
+
+These models describe the YAML a person writes (``docs/policy.md`` explains
+every field). :mod:`assay.policy.loader` validates a file against them and
+turns the result into :class:`assay.policy.Policy`, whose tiers carry the
+:class:`assay.checks.base.CheckSpec` objects the check framework runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: Top-level sections that other parts of assay own (workflow stages and
+#: sign-offs, risk tiering rules, monitoring thresholds). The policy loader
+#: keeps them raw in ``Policy.extra_sections``; their owners validate them.
+RESERVED_SECTIONS: set[str] = {"workflow", "risk", "monitoring"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class BootstrapSettings(_Strict):
+    """How confidence intervals are computed."""
+
+    replicates: int = Field(1000, ge=0, le=100_000)
+    confidence: float = Field(0.95, gt=0.0, lt=1.0)
+    seed: int = Field(0, ge=0)
+
+
+class Settings(_Strict):
+    """Policy-wide settings that every check reads through ``ctx.settings``."""
+
+    min_group_size: int = Field(30, ge=1)
+    bootstrap: BootstrapSettings = Field(default_factory=BootstrapSettings)
+    decision_threshold: float = Field(0.5, ge=0.0, le=1.0)
+
+
+class ThresholdModel(_Strict):
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mapping(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a mapping with 'min' and/or 'max', got {data!r}")
+        return data
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ThresholdModel:
+        if self.min is None and self.max is None:
+            raise ValueError("expected 'min', 'max' or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"expected min <= max, got min {self.min:g} > max {self.max:g}")
+        return self
+
+
+class CheckModel(_Strict):
+    id: str = Field(min_length=1)
+    name: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    threshold: ThresholdModel | None = None
+    judge: Literal["point", "interval"] = "point"
+    severity: Literal["block", "warn"] = "block"
+    rationale: str = ""
+    regulations: list[str] = Field(default_factory=list)
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _params(cls, v: Any) -> Any:
+        return {} if v is None else v
+
+    @property
+    def key(self) -> str:
+        """What identifies this entry within a tier (for ``extends`` and ``drop``)."""
+        return self.name or self.id
+
+
+class TierModel(_Strict):
+    description: str = ""
+    extends: str | None = None
+    review_interval_days: int | None = Field(None, ge=1)
+    checks: list[CheckModel] = Field(default_factory=list)
+    drop: list[str] = Field(default_factory=list)
+
+    @field_validator("checks", "drop", mode="before")
+    @classmethod
+    def _none_is_empty(cls, v: Any) -> Any:
+        return [] if v is None else v
+
+
+class PolicyModel(_Strict):
+    name: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+    description: str = ""
+    settings: Settings = Field(default_factory=Settings)
+    tiers: dict[str, TierModel] = Field(min_length=1)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, v: Any) -> Any:
+        # "version: 1.2" is read by YAML as a number; keep it as the text written
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            return str(v)
+        return v
+
+    @field_validator("settings", mode="before")
+    @classmethod
+    def _settings(cls, v: Any) -> Any:
+        return {} if v is None else v
+
+
+def field_names() -> set[str]:
+    """Every field name the policy schema knows (for "did you mean" hints)."""
+    names: set[str] = set(RESERVED_SECTIONS)
+    for model in (BootstrapSettings, Settings, ThresholdModel, CheckModel, TierModel, PolicyModel):
+        names.update(model.model_fields)
+    return names
+
+
+def fields_of(loc: tuple[str | int, ...]) -> set[str]:
+    """The field names allowed at the mapping that ``loc`` (an unknown key) sits in."""
+    parent = loc[:-1]
+    model: type[BaseModel] | None = PolicyModel
+    i = 0
+    while model is not None and i < len(parent):
+        part = parent[i]
+        if model is PolicyModel and part == "tiers":
+            if i + 1 < len(parent):
+                model, i = TierModel, i + 2
+                continue
+            return set()
+        if model is TierModel and part == "checks":
+            model, i = CheckModel, i + 2
+            continue
+        info = model.model_fields.get(str(part))
+        ann = info.annotation if info else None
+        model = next((m for m in (Settings, BootstrapSettings, ThresholdModel)
+                      if ann is m or (ann is not None and m in getattr(ann, "__args__", ()))),
+                     None)
+        i += 1
+    if model is None:
+        return set()
+    names = set(model.model_fields)
+    if model is PolicyModel:
+        names |= RESERVED_SECTIONS
+    return names
