@@ -1,0 +1,476 @@
+"""``assay certify``, ``assay demo``, ``assay policy ...`` and ``assay checks``.
+
+Commands parse their options, call the domain layer (``assay.certification``,
+``assay.policy``, ``assay.checks``, ``assay.demo``) and render the result with
+rich. Exit codes: 0 passed (warnings allowed), 1 blocked by the policy,
+2 bad input (an :class:`~assay.errors.AssayError`, printed on one line by the
+handler in ``assay.cli``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from assay.errors import InputError, PolicyError
+
+STATUS_STYLE = {
+    "pass": ("✓", "green"),
+    "warn": ("!", "yellow"),
+    "fail": ("✗", "bold red"),
+    "skip": ("–", "dim"),
+    "error": ("⚠", "magenta"),
+}
+VERDICT_STYLE = {
+    "passed": ("✓ PASSED", "bold green", "every check required by the policy passed"),
+    "passed_with_warnings": ("! PASSED WITH WARNINGS", "bold yellow",
+                             "no blocking finding; review the warnings"),
+    "blocked": ("✗ BLOCKED", "bold red", "a blocking check failed: the policy does not allow "
+                                       "this model to be approved"),
+}
+EXIT_PASSED = 0
+EXIT_BLOCKED = 1
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+# ---------------------------------------------------------------------------
+# progress: the orchestration reports long steps; rich draws them
+
+
+class RichProgress:
+    """Adapts the orchestration's progress callback to a rich progress display.
+
+    The orchestration calls ``progress(description, total=None)`` when a long
+    step starts and gets back a task handle; it calls ``advance(n)`` on the
+    handle as work completes, ``update(completed=..., total=...)`` if it knows
+    better, and ``close()`` (or leaves the ``with`` block) when the step ends.
+    """
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+
+    def __call__(self, description: str, total: int | float | None = None) -> _Task:
+        task_id = self._progress.add_task(escape(str(description)), total=total)
+        return _Task(self._progress, task_id)
+
+    # a few spellings the orchestration may use
+    start = __call__
+    step = __call__
+
+
+class _Task:
+    def __init__(self, progress: Progress, task_id: Any) -> None:
+        self._progress = progress
+        self._id = task_id
+        self._closed = False
+
+    def advance(self, n: int | float = 1) -> None:
+        self._progress.advance(self._id, n)
+
+    def update(self, completed: int | float | None = None, *, total: int | float | None = None,
+               description: str | None = None, **_: Any) -> None:
+        kwargs: dict[str, Any] = {}
+        if completed is not None:
+            kwargs["completed"] = completed
+        if total is not None:
+            kwargs["total"] = total
+        if description is not None:
+            kwargs["description"] = escape(str(description))
+        self._progress.update(self._id, **kwargs)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for task in self._progress.tasks:
+            if task.id == self._id:
+                total = task.total if task.total is not None else max(task.completed, 1)
+                self._progress.update(self._id, total=total, completed=total)
+
+    done = finish = close
+
+    def __enter__(self) -> _Task:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextmanager
+def rich_progress(console: Console, *, enabled: bool = True) -> Iterator[RichProgress | None]:
+    """A progress display on ``console`` (stderr), or None when disabled."""
+    if not enabled:
+        yield None
+        return
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=30),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    with progress:
+        yield RichProgress(progress)
+
+
+# ---------------------------------------------------------------------------
+# rendering results
+
+
+def _fmt(x: Any) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, float):
+        if x != x:  # NaN
+            return "—"
+        return f"{x:.4g}"
+    return str(x)
+
+
+def _fmt_threshold(t: Mapping[str, Any] | None) -> str:
+    if not t:
+        return "—"
+    lo, hi = t.get("min"), t.get("max")
+    if lo is not None and hi is not None:
+        return f"{_fmt(lo)} to {_fmt(hi)}"
+    if lo is not None:
+        return f">= {_fmt(lo)}"
+    return f"<= {_fmt(hi)}" if hi is not None else "—"
+
+
+def checks_table(results: Mapping[str, Any]) -> Table:
+    """The table of checks that ``assay certify`` prints, from the results dict."""
+    policy = results.get("policy") or {}
+    title = f"{policy.get('name', 'policy')} · tier {policy.get('tier', '?')}"
+    table = Table(title=escape(title), title_justify="left", header_style="bold",
+                  expand=False, pad_edge=False)
+    table.add_column("status", no_wrap=True)
+    table.add_column("check")
+    table.add_column("worst group / feature")
+    table.add_column("value [CI]", justify="right")
+    table.add_column("threshold", justify="right", no_wrap=True)
+    table.add_column("severity", no_wrap=True)
+    for c in results.get("checks") or []:
+        status = str(c.get("status"))
+        symbol, style = STATUS_STYLE.get(status, ("?", ""))
+        value = _fmt(c.get("value"))
+        ci = c.get("ci")
+        if ci and ci[0] is not None and ci[1] is not None:
+            value += f" [{_fmt(ci[0])}, {_fmt(ci[1])}]"
+        if status == "skip":
+            worst = f"[dim]{escape(str(c.get('message') or 'skipped'))}[/]"
+        elif status == "error":
+            worst = f"[magenta]{escape(str(c.get('message') or 'error'))}[/]"
+        else:
+            worst = escape(str(c.get("worst") or "—"))
+        table.add_row(
+            f"[{style}]{symbol} {status}[/]",
+            f"{escape(str(c.get('title') or c.get('id')))}\n[dim]{escape(str(c.get('id')))}[/]",
+            worst,
+            value,
+            escape(_fmt_threshold(c.get("threshold"))),
+            "block" if c.get("severity") == "block" else "warn",
+        )
+    return table
+
+
+def print_results(console: Console, results: Mapping[str, Any],
+                  written: Mapping[str, Path] | None = None) -> None:
+    """Print the checks table, the one-line verdict and the files written."""
+    console.print(checks_table(results))
+    s = results.get("summary") or {}
+    counts = ", ".join(f"{s.get(k, 0)} {k}" for k in ("pass", "warn", "fail", "skip", "error"))
+    label, style, text = VERDICT_STYLE.get(str(results.get("status")),
+                                           (str(results.get("status")).upper(), "bold", ""))
+    console.print(f"[{style}]{label}[/] ({counts}){': ' + text if text else ''}")
+    for kind, path in (written or {}).items():
+        console.print(f"  {kind}: {escape(str(path))}")
+
+
+# ---------------------------------------------------------------------------
+# the domain calls
+
+
+def _split(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    return items or None
+
+
+def _certify_fn() -> Any:
+    try:
+        from assay.certification import certify
+    except ModuleNotFoundError as exc:  # pragma: no cover - only while the package is assembled
+        if exc.name and exc.name.startswith("assay"):
+            raise InputError("certification is not available in this build of assay "
+                             f"(missing module {exc.name})") from None
+        raise
+    return certify
+
+
+def _written_paths(cert: Any, out_dir: Path, written: Any) -> dict[str, Path]:
+    paths: dict[str, Path] = {}
+    if isinstance(written, Mapping):
+        for k, v in written.items():
+            paths[str(k)] = Path(v)
+    elif isinstance(written, list | tuple):
+        for v in written:
+            paths[Path(v).name] = Path(v)
+    if not paths:
+        for name in ("results.json", "report.html"):
+            if (out_dir / name).exists():
+                paths[name] = out_dir / name
+    return paths
+
+
+def run_certification(console: Console, *, out_dir: Path, output: OutputFormat,
+                      quiet_progress: bool = False, **kwargs: Any) -> int:
+    """Certify, write results.json and report.html, print, return the exit code."""
+    certify = _certify_fn()
+    err = Console(stderr=True)
+    show_progress = not quiet_progress and err.is_terminal
+    with rich_progress(err, enabled=show_progress) as progress:
+        cert = certify(progress=progress, **kwargs)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written = _written_paths(cert, out_dir, cert.write(out_dir))
+    results = cert.to_dict()
+    if output is OutputFormat.json:
+        sys.stdout.write(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    else:
+        print_results(console, results, {k: v.resolve() for k, v in written.items()})
+    return EXIT_BLOCKED if results.get("status") == "blocked" else EXIT_PASSED
+
+
+# ---------------------------------------------------------------------------
+# policies and checks
+
+
+def _load_policy(path: Path | str) -> Any:
+    from assay.policy import load_policy
+
+    return load_policy(path)
+
+
+def _resolve_policy(name_or_path: str) -> Path:
+    from assay.policy import resolve_policy_path
+
+    return resolve_policy_path(name_or_path)
+
+
+def _policy_tiers(policy: Any) -> dict[str, Any]:
+    tiers = getattr(policy, "tiers", None) or {}
+    return dict(tiers)
+
+
+def _policy_table(policy: Any, tier: str | None = None) -> list[Table]:
+    tables = []
+    for name, t in _policy_tiers(policy).items():
+        if tier is not None and name != tier:
+            continue
+        table = Table(title=f"tier {escape(str(name))}", title_justify="left",
+                      header_style="bold")
+        for col in ("check", "threshold", "judged on", "severity", "params"):
+            table.add_column(col)
+        for spec in getattr(t, "checks", []) or []:
+            th = spec.threshold.to_dict() if getattr(spec, "threshold", None) else None
+            params = getattr(spec, "params", None) or {}
+            table.add_row(
+                escape(str(spec.id)),
+                escape(_fmt_threshold(th)),
+                str(getattr(spec, "judge_on", "point")),
+                str(getattr(spec, "severity", "block")),
+                escape(", ".join(f"{k}={v}" for k, v in params.items())),
+            )
+        tables.append(table)
+    return tables
+
+
+# ---------------------------------------------------------------------------
+# registration
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``certify``, ``demo``, ``policy`` and ``checks`` to the ``assay`` command."""
+    console = Console()
+
+    @app.command("certify")
+    def certify_cmd(
+        policy: str = typer.Option(..., "--policy", "-p", metavar="POLICY",
+                                   help="Policy file, or a shipped policy name "
+                                        "(see 'assay policy list')."),
+        tier: str = typer.Option(..., "--tier", "-t", help="Risk tier of the policy to apply."),
+        data: Path = typer.Option(..., "--data", "-d", metavar="FILE",
+                                  help="Evaluation data (Parquet or CSV with a header)."),
+        target: str = typer.Option(..., "--target", "-y", help="Target (true label) column."),
+        model: Path | None = typer.Option(None, "--model", "-m", metavar="FILE",
+                                          help="Model file (joblib or pickle; it runs code: "
+                                               "load only models you trust)."),
+        train: Path | None = typer.Option(None, "--train", "--reference", metavar="FILE",
+                                          help="Reference (training) data for drift checks."),
+        sensitive: str | None = typer.Option(None, "--sensitive", "-s", metavar="COLS",
+                                             help="Protected attributes, comma separated."),
+        prediction: str | None = typer.Option(None, "--prediction",
+                                              help="Column holding the model's decisions."),
+        score: str | None = typer.Option(None, "--score",
+                                         help="Column holding the model's scores in [0, 1]."),
+        features: str | None = typer.Option(None, "--features", metavar="COLS",
+                                            help="Feature columns, comma separated "
+                                                 "(default: every other column)."),
+        weight: str | None = typer.Option(None, "--weight", help="Row weight column."),
+        positive_label: str = typer.Option("1", "--positive-label",
+                                           help="Value of the target that is the positive "
+                                                "(favourable) outcome."),
+        out: Path = typer.Option(Path("assay-out"), "--out", "-o", metavar="DIR",
+                                 help="Directory for results.json and report.html."),
+        output: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f",
+                                            help="Print a table, or results.json to stdout."),
+        no_progress: bool = typer.Option(False, "--no-progress",
+                                         help="Do not draw progress bars."),
+    ) -> None:
+        """Certify a model against a policy tier; write results.json and report.html.
+
+        Exit code 0: passed (warnings allowed); 1: blocked by the policy; 2: bad input.
+        """
+        _resolve_policy(policy)  # a clear error before any data is read
+        code = run_certification(
+            console, out_dir=out, output=output, quiet_progress=no_progress,
+            data=data, policy=policy, tier=tier, target=target, model=model,
+            reference=train, prediction=prediction, score=score,
+            sensitive=_split(sensitive) or (), features=_split(features), weight=weight,
+            positive_label=positive_label,
+        )
+        raise typer.Exit(code)
+
+    @app.command("demo")
+    def demo_cmd(
+        out: Path = typer.Option(Path("assay-demo"), "--out", "-o", metavar="DIR",
+                                 help="Directory for the model, the data, results.json and "
+                                      "report.html."),
+        no_progress: bool = typer.Option(False, "--no-progress",
+                                         help="Do not draw progress bars."),
+    ) -> None:
+        """Train a model on the shipped UCI Adult data and certify it end to end."""
+        from assay.demo import run_demo
+
+        err = Console(stderr=True)
+        with rich_progress(err, enabled=not no_progress and err.is_terminal) as progress:
+            demo = run_demo(out, progress=progress, log=lambda msg: err.print(escape(msg)))
+        print_results(console, demo.results, {k: v.resolve() for k, v in demo.written.items()})
+        console.print(f"\nOpen the report: [bold]{escape(str(demo.report.resolve()))}[/]")
+        console.print("Re-run it yourself:\n  " + escape(demo.command))
+        # The demo model is expected to be blocked or warned: that is the point of the demo,
+        # not an error of the command.
+        raise typer.Exit(0)
+
+    policy_app = typer.Typer(help="Inspect and validate policies.", no_args_is_help=True)
+    app.add_typer(policy_app, name="policy")
+
+    @policy_app.command("list")
+    def policy_list() -> None:
+        """List the policies shipped with assay."""
+        table = Table(header_style="bold")
+        table.add_column("name")
+        table.add_column("version")
+        table.add_column("tiers")
+        table.add_column("file")
+        from assay.policy import shipped_policies
+
+        for name in shipped_policies():
+            path = _resolve_policy(name)
+            try:
+                pol = _load_policy(path)
+                version = str(getattr(pol, "version", "") or "")
+                tiers = ", ".join(_policy_tiers(pol))
+            except PolicyError as exc:
+                version, tiers = "", f"[red]invalid: {escape(str(exc))}[/]"
+            table.add_row(escape(name), escape(version), tiers, escape(str(path)))
+        console.print(table)
+
+    @policy_app.command("show")
+    def policy_show(
+        name: str = typer.Argument(..., help="Shipped policy name or policy file."),
+        tier: str | None = typer.Option(None, "--tier", help="Show only this tier."),
+        raw: bool = typer.Option(False, "--raw", help="Print the YAML file as it is."),
+    ) -> None:
+        """Show a policy: its tiers and the checks each tier requires."""
+        path = _resolve_policy(name)
+        if raw:
+            sys.stdout.write(path.read_text(encoding="utf-8"))
+            return
+        pol = _load_policy(path)
+        tiers = _policy_tiers(pol)
+        if tier is not None and tier not in tiers:
+            raise PolicyError(f"{path}: unknown tier {tier!r}; expected one of "
+                              f"{', '.join(tiers) or '(no tiers)'}")
+        title = getattr(pol, "name", None) or name
+        version = getattr(pol, "version", None)
+        console.print(f"[bold]{escape(str(title))}[/]"
+                      f"{' v' + escape(str(version)) if version else ''}  "
+                      f"[dim]{escape(str(path))}[/]")
+        description = getattr(pol, "description", None)
+        if description:
+            console.print(escape(str(description)))
+        settings = getattr(pol, "settings", None)
+        if settings is not None:
+            dump = settings.model_dump() if hasattr(settings, "model_dump") else settings
+            console.print(f"[dim]settings: {escape(json.dumps(dump, default=str))}[/]")
+        for table in _policy_table(pol, tier):
+            console.print(table)
+
+    @policy_app.command("check")
+    def policy_check(file: Path = typer.Argument(..., help="Policy file to validate.")) -> None:
+        """Validate a policy file; exit 2 with the file, line and field of the first problem."""
+        if not file.is_file():
+            raise PolicyError(f"{file}: policy file not found")
+        pol = _load_policy(file)
+        tiers = _policy_tiers(pol)
+        n = sum(len(getattr(t, "checks", []) or []) for t in tiers.values())
+        console.print(f"[green]✓[/] {escape(str(file))}: valid policy, "
+                      f"{len(tiers)} tier(s) ({escape(', '.join(tiers))}), {n} check entries")
+
+    @app.command("checks")
+    def checks_cmd(
+        family: str | None = typer.Option(None, "--family", help="Only this family."),
+    ) -> None:
+        """List the checks a policy can name, with their parameters."""
+        from assay.policy import load_check_modules
+
+        registry = load_check_modules()
+        table = Table(header_style="bold")
+        for col in ("check", "family", "needs", "params", "description"):
+            table.add_column(col)
+        rows = sorted(registry.values(), key=lambda d: (d.family, d.id))
+        for d in rows:
+            if family and d.family != family:
+                continue
+            table.add_row(escape(d.id), escape(d.family), escape(", ".join(d.requires) or "—"),
+                          escape(", ".join(d.params) or "—"), escape(d.description or d.title))
+        if not rows:
+            console.print("[yellow]no checks are registered[/]")
+            return
+        console.print(table)
