@@ -111,7 +111,8 @@ def test_unknown_stage_lookup_lists_stages():
 
 
 def test_policy_file_by_path_gives_digest_and_section(tmp_path: Path):
-    doc = {"name": "mine", "version": "3", "workflow": {
+    doc = {"name": "mine", "version": "3", "tiers": {"high": {}, "medium": {}, "low": {}},
+           "workflow": {
         "stages": [{"id": "deployment_approval",
                     "signoff": {"default": {"roles": ["risk_officer", "business_owner"]}}}]}}
     p = tmp_path / "mine.yaml"
@@ -124,7 +125,7 @@ def test_policy_file_by_path_gives_digest_and_section(tmp_path: Path):
 
 
 def test_missing_policy_is_a_policy_error(tmp_path: Path):
-    with pytest.raises(PolicyError, match="not found"):
+    with pytest.raises(PolicyError, match="nope"):
         load_policy_info(str(tmp_path / "nope.yaml"))
 
 
@@ -137,3 +138,20 @@ def test_shipped_policies_have_a_valid_workflow_section(name):
     assert "workflow" in doc, f"{name}.yaml has no workflow section"
     wf = parse_workflow(doc["workflow"], source=str(path))
     assert wf.stage(wf.deployment_stage).for_tier("high").required_approvers >= 2
+
+
+def test_policy_file_error_names_the_line(tmp_path: Path):
+    doc = {"name": "mine", "version": "1", "tiers": {"high": {}, "medium": {}, "low": {}},
+           "workflow": {"stages": [
+               {"id": "deployment_approval",
+                "signoff": {"default": {"roles": ["risk_officer", "business_owner"]},
+                            "low": {"roles": ["auditor"]}}}]}}
+    p = tmp_path / "mine.yaml"
+    p.write_text(yaml.safe_dump(doc, sort_keys=False))
+    lines = p.read_text().splitlines()
+    line = next(i for i, t in enumerate(lines, 1) if "auditor" in t)
+    with pytest.raises(PolicyError) as info:
+        load_policy_info(str(p))
+    msg = str(info.value)
+    assert "workflow.stages.0.signoff.low.roles" in msg
+    assert f"mine.yaml:{line - 1}" in msg or f"mine.yaml:{line}" in msg

@@ -29,6 +29,7 @@ deployment stage; a policy that asks for fewer is refused.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
@@ -238,11 +239,13 @@ class WorkflowConfig(_Strict):
         return self.approval_valid_days.get(tier, self.approval_valid_days.get("default", 365))
 
 
-def parse_workflow(section: Any, *, source: str = "policy") -> WorkflowConfig:
+def parse_workflow(section: Any, *, source: str = "policy",
+                   where: Callable[..., str] | None = None) -> WorkflowConfig:
     """Validate a raw ``workflow`` section (``None`` gives the defaults).
 
-    Errors name the policy source and the field path, e.g.
-    ``credit-lending.yaml: workflow.stages.3.signoff.high.roles: ...``.
+    Errors name the policy source (with the line when ``where(*path)`` can
+    give ``file.yaml:LINE``) and the field path, e.g.
+    ``credit-lending.yaml:88: workflow.stages.3.signoff.high.roles: ...``.
     """
     if section is None:
         return WorkflowConfig()
@@ -252,6 +255,8 @@ def parse_workflow(section: Any, *, source: str = "policy") -> WorkflowConfig:
         return WorkflowConfig.model_validate(section)
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = ".".join(str(p) for p in ("workflow", *err["loc"]))
+        path = ("workflow", *err["loc"])
+        loc = ".".join(str(p) for p in path)
         msg = err["msg"].removeprefix("Value error, ")
-        raise PolicyError(f"{source}: {loc}: {msg}") from None
+        at = where(*path) if where is not None else source
+        raise PolicyError(f"{at}: {loc}: {msg}") from None

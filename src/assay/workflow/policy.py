@@ -67,10 +67,12 @@ def load_policy_info(name_or_path: str) -> PolicyInfo:
         return _from_yaml(name_or_path)
     policy: Any = load_policy(name_or_path)
     extra = getattr(policy, "extra_sections", None) or {}
-    source = str(getattr(policy, "path", None) or name_or_path)
+    source = str(getattr(policy, "source", None) or getattr(policy, "path", None)
+                 or name_or_path)
     return PolicyInfo(
         name=str(policy.name),
         version=str(policy.version),
         digest=_digest(str(policy.sha256)),
-        workflow=parse_workflow(extra.get("workflow"), source=source),
+        workflow=parse_workflow(extra.get("workflow"), source=source,
+                                where=getattr(policy, "where", None)),
     )
