@@ -287,39 +287,73 @@ def test_backlog_ties_are_deterministic():
 
 # ---------------------------------------------------------------- policy and tiers
 
-def test_tier_requirements_from_policy_file(tmp_path):
-    p = tmp_path / "pol.yaml"
-    p.write_text(yaml.safe_dump({
-        "name": "pol", "version": "3",
-        "tiers": {"high": {"checks": [{"id": "performance.auc", "threshold": {"min": 0.7}},
-                                      {"id": "fairness.dp_ratio"}]},
-                  "low": {"checks": [{"id": "performance.auc"}]}},
-        "risk": {"tiers": {"high": {"review_interval_days": 90,
-                                    "monitoring": {"psi_max": 0.05}}}},
-    }))
-    req = tier_requirements(str(p), "high")
-    assert req["checks"] == ["performance.auc", "fairness.dp_ratio"]
+def _policy(text: str):
+    from assay.policy.loader import parse_policy
+
+    return parse_policy(text, source="pol.yaml")
+
+
+POLICY = """\
+name: pol
+version: "3"
+tiers:
+  high:
+    checks: []
+  medium:
+    review_interval_days: 200
+    checks: []
+  low:
+    checks: []
+risk:
+  tiers:
+    high: {review_interval_days: 90, monitoring: {psi_max: 0.05}}
+"""
+
+
+def test_tier_requirements_from_policy():
+    from assay.checks.base import CheckSpec
+
+    pol = _policy(POLICY)
+    pol.tiers["high"].checks = [CheckSpec(id="performance.auc"), CheckSpec(id="fairness.dp")]
+    req = tier_requirements(pol, "high")
+    assert req["checks"] == ["performance.auc", "fairness.dp"]
     assert req["review_interval_days"] == 90
     assert req["monitoring"]["psi_max"] == 0.05
-    assert req["monitoring"]["interval_days"] == 7
-    assert tier_requirements(str(p), "low")["review_interval_days"] == 730
-    rp = load_risk_policy(str(p))
+    assert req["monitoring"]["interval_days"] == 7  # default kept
+    # the policy's own tier setting is honoured
+    assert tier_requirements(pol, "medium")["review_interval_days"] == 200
+    assert tier_requirements(pol, "low")["review_interval_days"] == 730
+    rp = load_risk_policy(pol)
     assert rp.name == "pol" and rp.version == "3" and rp.digest.startswith("sha256:")
     with pytest.raises(PolicyError, match="unknown tier 'extreme'"):
-        tier_requirements(str(p), "extreme")
+        tier_requirements(pol, "extreme")
 
 
-def test_tier_requirements_signoff_roles_come_from_workflow(tmp_path):
+def test_review_interval_given_twice_differently_is_refused():
+    text = POLICY.replace("review_interval_days: 90", "review_interval_days: 90")
+    text = text.replace("  high:\n    checks: []", "  high:\n    review_interval_days: 30\n"
+                        "    checks: []")
+    with pytest.raises(PolicyError, match="give it in one place"):
+        load_risk_policy(_policy(text))
+
+
+def test_bad_risk_section_error_names_the_line():
+    text = POLICY + "  tiering:\n    thresholds: {high: 5, medium: 9}\n"
+    with pytest.raises(PolicyError) as err:
+        load_risk_policy(_policy(text))
+    assert str(err.value).startswith("pol.yaml:15") and "risk.tiering.thresholds" in str(err.value)
+
+
+def test_tier_requirements_signoff_roles_come_from_workflow():
     pytest.importorskip("assay.workflow.config")
-    p = tmp_path / "pol.yaml"
-    p.write_text(yaml.safe_dump({"name": "pol", "version": "1"}))
-    high = tier_requirements(str(p), "high")["signoff_roles"]
-    low = tier_requirements(str(p), "low")["signoff_roles"]
+    pol = _policy(POLICY)
+    high = tier_requirements(pol, "high")["signoff_roles"]
+    low = tier_requirements(pol, "low")["signoff_roles"]
     assert high and all(isinstance(v, list) and v for v in high.values())
     # the low tier skips some stages the high tier needs
     assert set(low) < set(high)
 
 
 def test_unknown_policy_is_a_policy_error():
-    with pytest.raises(PolicyError, match="not found"):
+    with pytest.raises(PolicyError):
         load_risk_policy("no-such-policy-anywhere")

@@ -28,6 +28,7 @@ is missing) the defaults below apply. Example::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -204,20 +205,24 @@ class RiskConfig(_Strict):
         return self.tiers[name]
 
 
-def parse_risk(section: Any, *, source: str = "policy") -> RiskConfig:
+def parse_risk(section: Any, *, source: str = "policy",
+               where: Callable[..., str] | None = None) -> RiskConfig:
     """Validate a raw ``risk`` section (``None`` gives the defaults).
 
-    Errors name the policy source and the field path, for example
-    ``credit-lending.yaml: risk.tiering.thresholds: expected 0 < medium <= high <= 25 ...``.
+    Errors name the policy source (``where(*path)`` gives ``file.yaml:LINE``
+    for a field when the policy knows its lines) and the field path, e.g.
+    ``credit-lending.yaml:88: risk.tiering.thresholds: expected 0 < medium <= high <= 25 ...``.
     """
     if section is None:
         return RiskConfig()
     if not isinstance(section, dict):
-        raise PolicyError(f"{source}: 'risk' must be a mapping, got {type(section).__name__}")
+        at = where("risk") if where else source
+        raise PolicyError(f"{at}: 'risk' must be a mapping, got {type(section).__name__}")
     try:
         return RiskConfig.model_validate(section)
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = ".".join(str(p) for p in ("risk", *err["loc"]))
+        path = ("risk", *(str(p) for p in err["loc"]))
+        at = where(*path) if where else source
         msg = err["msg"].removeprefix("Value error, ")
-        raise PolicyError(f"{source}: {loc}: {msg}") from None
+        raise PolicyError(f"{at}: {'.'.join(path)}: {msg}") from None

@@ -1,24 +1,16 @@
 """Read what risk needs from a policy, and what a tier sets.
 
-Uses :func:`assay.policy.load_policy` when it is available and otherwise reads
-the YAML file directly (a shipped policy by name, or a path), so risk only
-depends on a policy's name, version, digest, its ``risk`` and ``workflow``
-sections and the check ids of each tier.
+Risk depends only on a policy's name, version, digest, its ``risk`` and
+``workflow`` sections, and the check ids and review interval of each tier.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from assay.errors import PolicyError
 from assay.risk.config import TIERS, RiskConfig, parse_risk
-
-SHIPPED = Path(__file__).resolve().parent.parent / "policy" / "policies"
 
 
 @dataclass(frozen=True)
@@ -38,63 +30,41 @@ def _digest(value: str) -> str:
     return value if value.startswith("sha256:") else f"sha256:{value}"
 
 
-def _tier_checks_from_yaml(doc: dict[str, Any]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    tiers = doc.get("tiers")
-    if isinstance(tiers, dict):
-        for name, body in tiers.items():
-            entries = body.get("checks") if isinstance(body, dict) else body
-            ids = []
-            for e in entries or []:
-                if isinstance(e, dict) and "id" in e:
-                    ids.append(str(e["id"]))
-                elif isinstance(e, str):
-                    ids.append(e)
-            out[str(name)] = ids
-    return out
-
-
-def _from_yaml(name_or_path: str | Path) -> RiskPolicy:
-    path = Path(name_or_path)
-    if not path.is_file():
-        path = SHIPPED / f"{name_or_path}.yaml"
-    if not path.is_file():
-        shipped = sorted(p.stem for p in SHIPPED.glob("*.yaml"))
-        raise PolicyError(f"policy '{name_or_path}' not found: expected a file or one of the "
-                          "shipped policies " + (", ".join(shipped) or "(none)"))
-    raw = path.read_bytes()
-    try:
-        doc = yaml.safe_load(raw) or {}
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from None
-    if not isinstance(doc, dict):
-        raise PolicyError(f"{path}: expected a mapping at the top level")
-    return RiskPolicy(
-        name=str(doc.get("name") or path.stem),
-        version=str(doc.get("version", "")),
-        digest="sha256:" + hashlib.sha256(raw).hexdigest(),
-        risk=parse_risk(doc.get("risk"), source=str(path)),
-        source=str(path),
-        checks=_tier_checks_from_yaml(doc),
-        sections={k: doc.get(k) for k in ("workflow", "monitoring") if k in doc},
-    )
-
-
 def _from_policy_object(policy: Any, fallback_name: str) -> RiskPolicy:
     extra = dict(getattr(policy, "extra_sections", None) or {})
-    source = str(getattr(policy, "path", None) or getattr(policy, "source", None) or fallback_name)
+    source = str(getattr(policy, "source", None) or fallback_name)
+    where = getattr(policy, "where", None)
+    raw_risk = extra.get("risk")
+    config = parse_risk(raw_risk, source=source, where=where)
     checks: dict[str, list[str]] = {}
+    review: dict[str, int] = {}
     for tier in TIERS:
-        try:
-            specs = policy.tier(tier).checks
-        except Exception:  # a policy need not define every tier
+        found = getattr(policy, "tiers", {}).get(tier)
+        if found is None:  # a policy need not define every tier
             continue
-        checks[tier] = [str(getattr(s, "id", s)) for s in specs]
+        checks[tier] = [str(s.id) for s in found.checks]
+        days = getattr(found, "review_interval_days", None)
+        if days is None:
+            continue
+        raw_tiers = raw_risk.get("tiers") if isinstance(raw_risk, dict) else None
+        raw_tier = raw_tiers.get(tier) if isinstance(raw_tiers, dict) else None
+        explicit = raw_tier.get("review_interval_days") if isinstance(raw_tier, dict) else None
+        if explicit is not None and int(explicit) != int(days):
+            at = where("risk", "tiers", tier, "review_interval_days") if where else source
+            raise PolicyError(
+                f"{at}: risk.tiers.{tier}.review_interval_days is {explicit} but "
+                f"tiers.{tier}.review_interval_days is {days}; give it in one place"
+            )
+        review[tier] = int(days)
+    if review:
+        tiers = {t: (s.model_copy(update={"review_interval_days": review[t]}) if t in review
+                     else s) for t, s in config.tiers.items()}
+        config = config.model_copy(update={"tiers": tiers})
     return RiskPolicy(
         name=str(policy.name),
         version=str(policy.version),
         digest=_digest(str(policy.sha256)),
-        risk=parse_risk(extra.get("risk"), source=source),
+        risk=config,
         source=source,
         checks=checks,
         sections={k: extra[k] for k in ("workflow", "monitoring") if k in extra},
@@ -102,16 +72,12 @@ def _from_policy_object(policy: Any, fallback_name: str) -> RiskPolicy:
 
 
 def load_risk_policy(policy: Any = "default") -> RiskPolicy:
-    """A :class:`RiskPolicy` from a shipped name, a path, or a loaded policy object."""
+    """A :class:`RiskPolicy` from a shipped name, a path, or a loaded :class:`Policy`."""
     if isinstance(policy, RiskPolicy):
         return policy
-    if not isinstance(policy, str | Path):
-        return _from_policy_object(policy, "policy")
-    try:
-        from assay.policy import load_policy  # type: ignore[attr-defined]
-    except ImportError:
-        return _from_yaml(policy)
-    return _from_policy_object(load_policy(str(policy)), str(policy))
+    from assay.policy import load_policy
+
+    return _from_policy_object(load_policy(policy), str(policy))
 
 
 def tier_requirements(policy: Any, tier: str) -> dict[str, Any]:
