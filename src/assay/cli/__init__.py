@@ -66,7 +66,9 @@ _load_commands()
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``assay`` console script."""
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode, click returns the code of a ``typer.Exit`` instead of
+        # exiting: pass it on, so "blocked by the policy" really exits 1.
+        code = app(args=argv, standalone_mode=False)
     except AssayError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
@@ -82,6 +84,8 @@ def main(argv: list[str] | None = None) -> None:
             exc.show()
             sys.exit(2 if exc.exit_code not in (0, 1) else exc.exit_code or 2)
         raise
+    if isinstance(code, int) and code != 0:
+        sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
