@@ -36,6 +36,7 @@ class Settings(_Strict):
     min_group_size: int = Field(30, ge=1)
     bootstrap: BootstrapSettings = Field(default_factory=BootstrapSettings)
     decision_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    on_skip: Literal["warn", "block"] = "warn"
 
 
 class ThresholdModel(_Strict):

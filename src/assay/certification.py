@@ -1,0 +1,638 @@
+"""Certify a model against a policy tier: run its checks, judge them, record the evidence.
+
+    from assay import certify
+
+    cert = certify(data="test.parquet", policy="credit-lending", tier="high",
+                   target="default", model="model.joblib", reference="train.parquet",
+                   sensitive=["sex", "age_band"])
+    cert.status            # "passed" | "passed_with_warnings" | "blocked"
+    cert.write("out/")     # results.json and report.html
+
+The verdict follows the policy:
+
+* a check that fails with severity ``block`` blocks the model;
+* a check that errors (an unexpected exception inside the check, a missing
+  check) is never taken for a pass: it blocks when its severity is
+  ``block`` and warns otherwise;
+* a check that cannot run (no model, no reference data, no score) is
+  skipped with the reason; a skipped check is not evidence, so it makes the
+  verdict at best ``passed_with_warnings`` (or ``blocked`` when the policy
+  sets ``settings.on_skip: block``);
+* warnings (a warn-severity failure, an interval straddling a threshold)
+  give ``passed_with_warnings``.
+
+``Certification.to_dict()`` is the ``results.json`` document described in
+``docs/architecture.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from assay import __version__
+from assay.checks.base import (
+    CheckDef,
+    CheckResult,
+    CheckSpec,
+    Severity,
+    Status,
+    run_check,
+)
+from assay.errors import AssayError, InputError
+from assay.policy import Policy, Settings, Tier, load_check_modules, load_policy
+
+SCHEMA_VERSION = "1.0"
+
+#: Packages whose versions are recorded in ``environment.packages``.
+RECORDED_PACKAGES = ("assay", "numpy", "pyarrow", "scipy", "scikit-learn", "pandas", "pydantic",
+                     "PyYAML", "joblib", "polars")
+
+STATUSES = ("passed", "passed_with_warnings", "blocked")
+
+
+# --------------------------------------------------------------------------- progress
+
+
+@runtime_checkable
+class ProgressTask(Protocol):
+    """A long step in progress."""
+
+    def advance(self, n: int | float = 1) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+@runtime_checkable
+class ProgressReporter(Protocol):
+    """Told when a long step starts; the CLI passes one that draws progress bars.
+
+    ``start`` returns a :class:`ProgressTask` for that step, or ``None`` when
+    the reporter tracks a single step itself (then its own ``advance`` and
+    ``finish`` are called).
+    """
+
+    def start(self, description: str, total: int | float | None = None) -> ProgressTask | None:
+        ...
+
+
+class _NoTask:
+    def advance(self, n: int | float = 1) -> None:
+        return None
+
+    def finish(self) -> None:
+        return None
+
+    def __enter__(self) -> _NoTask:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.finish()
+
+
+class _Task:
+    """Wraps whatever a reporter returned so that ``advance``/``finish`` always exist."""
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+        self._done = False
+
+    def advance(self, n: int | float = 1) -> None:
+        fn = getattr(self._handle, "advance", None)
+        if callable(fn):
+            fn(n)
+
+    def finish(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        for name in ("finish", "close", "done"):
+            fn = getattr(self._handle, name, None)
+            if callable(fn):
+                fn()
+                return
+
+    def __enter__(self) -> _Task:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.finish()
+
+
+def _start(progress: Any, description: str, total: int | float | None) -> _Task | _NoTask:
+    if progress is None:
+        return _NoTask()
+    start = getattr(progress, "start", None)
+    if callable(start):
+        handle = start(description, total)
+    elif callable(progress):
+        handle = progress(description, total)
+    else:
+        return _NoTask()
+    return _Task(progress if handle is None else handle)
+
+
+# --------------------------------------------------------------------------- context
+
+
+@dataclass
+class CertificationContext:
+    """What a check sees (implements ``assay.checks.base.CheckContext``).
+
+    ``cached(key, fn)`` computes ``fn()`` once per certification; an
+    exception raised by ``fn`` is remembered too, so an expensive step that
+    fails is not retried by every check that needs it (each such check
+    reports the error).
+    """
+
+    evaluation: Any
+    reference: Any | None
+    model: Any | None
+    roles: Any
+    settings: Settings
+    policy: Policy | None = None
+    tier: str | None = None
+    progress_reporter: Any | None = None
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    _failed: dict[str, BaseException] = field(default_factory=dict, repr=False)
+
+    def cached(self, key: str, fn: Callable[[], Any]) -> Any:
+        if key in self._cache:
+            return self._cache[key]
+        if key in self._failed:
+            raise self._failed[key]
+        try:
+            value = fn()
+        except Exception as exc:
+            self._failed[key] = exc
+            raise
+        self._cache[key] = value
+        return value
+
+    def progress(self, description: str, total: int | None = None) -> Any:
+        return _start(self.progress_reporter, description, total)
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass
+class Certification:
+    """The outcome of one certification run; ``to_dict()`` is ``results.json``."""
+
+    status: str
+    checks: list[CheckResult]
+    policy: Policy
+    tier: Tier
+    roles: Any
+    evaluation: dict[str, Any]
+    reference: dict[str, Any] | None
+    model: dict[str, Any] | None
+    metrics: dict[str, Any] | None = None
+    drift: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+    created_at: str = ""
+    duration_seconds: float = 0.0
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        """True unless a blocking check failed or errored."""
+        return self.status != "blocked"
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = {s.value: 0 for s in Status}
+        for c in self.checks:
+            counts[str(c.status)] += 1
+        return counts
+
+    @property
+    def blocking(self) -> list[CheckResult]:
+        """The checks that block the model (failed or errored with severity ``block``)."""
+        return [c for c in self.checks if _blocks(c, self.policy.settings)]
+
+    def to_dict(self) -> dict[str, Any]:
+        settings = self.policy.settings
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "assay_version": __version__,
+            "created_at": self.created_at,
+            "status": self.status,
+            "policy": {
+                **self.policy.to_dict(self.tier.name),
+                "description": self.policy.description,
+                "tier_description": self.tier.description,
+                "review_interval_days": self.tier.review_interval_days,
+            },
+            "model": self.model,
+            "data": {"evaluation": self.evaluation, "reference": self.reference},
+            "roles": _roles_dict(self.roles),
+            "settings": settings.model_dump(mode="json"),
+            "environment": self.environment,
+            "summary": self.summary,
+            "checks": [_json_safe(c.to_dict()) for c in self.checks],
+            "metrics": _json_safe(self.metrics) if self.metrics is not None else None,
+            "drift": _json_safe(self.drift) if self.drift is not None else None,
+            "notes": list(self.notes),
+            "duration_seconds": round(self.duration_seconds, 3),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
+
+    def write(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+        """Write ``results.json`` and ``report.html`` into ``out_dir``; return their paths.
+
+        Each file is written to a temporary file in the same folder and
+        renamed, so a reader never sees half a file.
+        """
+        out = Path(out_dir)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"{out}: cannot create the output folder ({exc.strerror})") from None
+        results = self.to_dict()
+        written = {"results.json": out / "results.json"}
+        _atomic_write(written["results.json"],
+                      json.dumps(results, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+        render = _report_renderer()
+        if render is not None:
+            written["report.html"] = out / "report.html"
+            _atomic_write(written["report.html"], render(results))
+        return written
+
+
+def _report_renderer() -> Callable[[dict[str, Any]], str] | None:
+    try:
+        from assay.report import render_report
+    except ImportError:  # the report module is optional in a partial build
+        return None
+    return render_report
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+# --------------------------------------------------------------------------- certify
+
+
+def certify(
+    *,
+    data: Any,
+    policy: str | os.PathLike[str] | Policy,
+    tier: str,
+    target: str | None = None,
+    model: Any = None,
+    reference: Any = None,
+    prediction: str | None = None,
+    score: str | None = None,
+    sensitive: str | Sequence[str] = (),
+    features: Sequence[str] | None = None,
+    weight: str | None = None,
+    positive_label: Any = 1,
+    task: str = "classification",
+    out_dir: str | os.PathLike[str] | None = None,
+    progress: Any = None,
+) -> Certification:
+    """Run every check of ``tier`` in ``policy`` on ``data`` and judge the model.
+
+    ``data`` and ``reference`` are anything :func:`assay.data.open_dataset`
+    accepts (DataFrame, Arrow table, Parquet or CSV path). ``model`` is a
+    model file (joblib or pickle: it runs code, load only trusted files), a
+    :class:`assay.data.ModelAdapter` or a fitted estimator; without a model,
+    ``prediction`` and/or ``score`` name columns holding its outputs.
+    ``policy`` is a policy file, a shipped policy name or a loaded
+    :class:`Policy`. With ``out_dir`` the results are written there too.
+
+    Bad input (unknown column, unreadable file, invalid policy, unknown
+    tier) raises an :class:`assay.errors.AssayError` before any check runs.
+    A check's own failure never raises: it is recorded as an error.
+    """
+    t0 = time.perf_counter()
+    created_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    from assay.data import ColumnRoles, open_dataset
+
+    pol = load_policy(policy)
+    tier_obj = pol.tier(tier)
+    registry = load_check_modules()
+
+    if isinstance(sensitive, str):
+        sensitive = [s.strip() for s in sensitive.split(",") if s.strip()]
+    adapter = _model_adapter(model)
+    if adapter is None and prediction is None and score is None:
+        raise InputError("nothing to certify: expected a model, a prediction column or a score "
+                         "column (give model=..., prediction=... or score=...)")
+    roles = ColumnRoles(
+        target=target,
+        prediction=prediction,
+        score=score,
+        sensitive=list(sensitive),
+        features=list(features) if features is not None else None,
+        weight=weight,
+        positive_label=positive_label,
+        task=task,  # type: ignore[arg-type]
+        threshold=pol.settings.decision_threshold,
+    )
+    with _start(progress, "Reading the evaluation data", None):
+        evaluation = open_dataset(data, roles)
+    roles = _coerce_positive_label(evaluation, roles)
+    ref_ds = None
+    if reference is not None:
+        ref_roles = ColumnRoles(features=roles.features, task=roles.task)
+        with _start(progress, "Reading the reference data", None):
+            ref_ds = open_dataset(reference, ref_roles)
+    if adapter is not None:
+        _check_model_inputs(adapter, evaluation, roles)
+
+    ctx = CertificationContext(evaluation=evaluation, reference=ref_ds, model=adapter,
+                               roles=roles, settings=pol.settings, policy=pol, tier=tier_obj.name,
+                               progress_reporter=progress)
+    results: list[CheckResult] = []
+    task_handle = _start(progress, f"Running {len(tier_obj.checks)} checks", len(tier_obj.checks))
+    with task_handle:
+        for spec in tier_obj.checks:
+            results.append(run_one(registry.get(spec.id), ctx, spec))
+            task_handle.advance(1)
+
+    notes: list[str] = []
+    metrics = _summary(ctx, "metrics", _metrics_block, notes)
+    drift = _summary(ctx, "drift", _drift_block, notes) if ref_ds is not None else None
+
+    cert = Certification(
+        status=verdict(results, pol.settings),
+        checks=results,
+        policy=pol,
+        tier=tier_obj,
+        roles=roles,
+        evaluation=_dataset_info(evaluation),
+        reference=_dataset_info(ref_ds) if ref_ds is not None else None,
+        model=_model_info(adapter),
+        metrics=metrics,
+        drift=drift,
+        notes=notes,
+        created_at=created_at,
+        environment=environment(),
+    )
+    cert.duration_seconds = time.perf_counter() - t0
+    if out_dir is not None:
+        cert.write(out_dir)
+    return cert
+
+
+def run_one(defn: CheckDef | None, ctx: Any, spec: CheckSpec) -> CheckResult:
+    """Run one policy entry; never raises for a problem inside the check."""
+    family = spec.id.split(".", 1)[0]
+    base = dict(
+        id=spec.id, severity=spec.severity, judge_on=spec.judge_on, threshold=spec.threshold,
+        rationale=spec.rationale, regulations=list(spec.regulations), source=spec.source,
+    )
+    if defn is None:
+        return CheckResult(family=family, title=spec.name or spec.id, status=Status.ERROR,
+                           message=f"check '{spec.id}' is not available in this installation",
+                           **base)
+    missing = missing_requirements(defn, ctx)
+    if missing:
+        return CheckResult(family=defn.family, title=spec.name or defn.title, status=Status.SKIP,
+                           message=missing, **base)
+    try:
+        return run_check(defn, ctx, spec)
+    except AssayError as exc:
+        message = str(exc)
+    except Exception as exc:  # a defect or an unforeseen input inside the check
+        message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return CheckResult(family=defn.family, title=spec.name or defn.title, status=Status.ERROR,
+                       message=f"the check could not be computed: {message}", **base)
+
+
+def missing_requirements(defn: CheckDef, ctx: Any) -> str | None:
+    """Why ``defn`` cannot run with what was given, or None when it can."""
+    roles = ctx.roles
+    model = ctx.model
+    reasons = []
+    for need in defn.requires:
+        if need == "model" and model is None:
+            reasons.append("a model (the check calls it on perturbed or modified inputs)")
+        elif need == "reference" and ctx.reference is None:
+            reasons.append("reference data (the training data) to compare against")
+        elif need == "sensitive" and not roles.sensitive:
+            reasons.append("protected attribute columns (sensitive=...)")
+        elif need == "score" and roles.score is None and not (
+                model is not None and getattr(model, "has_proba", False)):
+            reasons.append("scores: a score column or a model with predict_proba")
+        elif need == "prediction" and roles.prediction is None and roles.score is None \
+                and model is None:
+            reasons.append("predictions: a prediction column, a score column or a model")
+        elif need == "target" and roles.target is None:
+            reasons.append("the target column (target=...)")
+    if not reasons:
+        return None
+    return "not run: needs " + "; and ".join(reasons) + ", which were not given"
+
+
+def _blocks(c: CheckResult, settings: Any) -> bool:
+    if c.status is Status.FAIL:
+        return True
+    if c.status is Status.ERROR:
+        return c.severity is Severity.BLOCK
+    if c.status is Status.SKIP:
+        return getattr(settings, "on_skip", "warn") == "block" and c.severity is Severity.BLOCK
+    return False
+
+
+def verdict(results: Iterable[CheckResult], settings: Any = None) -> str:
+    """``blocked`` if any blocking finding, else ``passed_with_warnings`` if anything
+    short of a clean pass (warning, skip, non-blocking error), else ``passed``."""
+    results = list(results)
+    if not results:
+        return "passed_with_warnings"
+    if any(_blocks(c, settings) for c in results):
+        return "blocked"
+    if any(c.status is not Status.PASS for c in results):
+        return "passed_with_warnings"
+    return "passed"
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _model_adapter(model: Any) -> Any:
+    if model is None:
+        return None
+    from assay.data import ModelAdapter, load_model
+
+    if isinstance(model, ModelAdapter):
+        return model
+    if isinstance(model, str | os.PathLike):
+        return load_model(model)
+    return ModelAdapter.from_estimator(model)
+
+
+def _coerce_positive_label(ds: Any, roles: Any) -> Any:
+    """Match ``positive_label`` to the target's values ("1" from a command line is 1)."""
+    if roles.target is None or roles.task != "classification":
+        return roles
+    try:
+        import pyarrow.compute as pc
+
+        from assay.data.dataset import match_label
+    except ImportError:  # pragma: no cover
+        return roles
+    values: list[Any] = []
+    for batch in ds.batches([roles.target]):
+        values.extend(v for v in pc.unique(batch.column(0)).to_pylist() if v not in values)
+        if len(values) > 2:
+            break
+    found = match_label(values, roles.positive_label)
+    if found is None:
+        raise InputError(
+            f"{ds.name}: column '{roles.target}': expected the positive label "
+            f"{roles.positive_label!r} among the target values, got "
+            + ", ".join(repr(v) for v in values[:8]))
+    if found == roles.positive_label and type(found) is type(roles.positive_label):
+        return roles
+    from dataclasses import replace
+
+    return replace(roles, positive_label=found)
+
+
+def _check_model_inputs(adapter: Any, ds: Any, roles: Any) -> None:
+    from assay.errors import ModelLoadError
+
+    inputs = adapter.input_columns(roles.feature_columns(ds.column_names))
+    missing = [c for c in inputs if c not in ds.column_names]
+    if missing:
+        raise ModelLoadError(f"{adapter.name}: the model expects column(s) "
+                             f"{', '.join(missing)} which {ds.name} does not have")
+
+
+def _dataset_info(ds: Any) -> dict[str, Any]:
+    path = getattr(ds, "path", None)
+    return {"name": ds.name, "path": str(path) if path else None, "sha256": ds.digest,
+            "rows": int(ds.num_rows), "columns": len(ds.column_names)}
+
+
+def _model_info(adapter: Any) -> dict[str, Any] | None:
+    if adapter is None:
+        return None
+    path = getattr(adapter, "path", None)
+    return {"path": str(path) if path else None, "name": adapter.name,
+            "sha256": adapter.digest, "kind": adapter.kind}
+
+
+def _roles_dict(roles: Any) -> dict[str, Any]:
+    d = roles.to_dict() if hasattr(roles, "to_dict") else dict(vars(roles))
+    return _json_safe(d)
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def _summary(ctx: CertificationContext, what: str, fn: Callable[[CertificationContext], Any],
+             notes: list[str]) -> dict[str, Any] | None:
+    try:
+        return fn(ctx)
+    except AssayError as exc:
+        notes.append(f"{what} summary not computed: {exc}")
+    except Exception as exc:  # the verdict stands on the checks; say what is missing
+        notes.append(f"{what} summary not computed: {type(exc).__name__}: {exc}")
+    return None
+
+
+def _metrics_block(ctx: CertificationContext) -> dict[str, Any] | None:
+    try:
+        from assay import metrics as m
+    except ImportError:
+        return None
+    name = "regression_summary" if ctx.roles.task == "regression" else "classification_summary"
+    fn = getattr(m, name, None)
+    if fn is None:
+        return None
+    return fn(ctx)
+
+
+def _drift_block(ctx: CertificationContext) -> dict[str, Any] | None:
+    try:
+        from assay.metrics import drift as d
+    except ImportError:
+        return None
+    fn = getattr(d, "drift_summary", None)
+    if fn is None:
+        return None
+    return fn(ctx)
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def environment() -> dict[str, Any]:
+    """Python, platform and the versions of the packages that computed the results."""
+    packages: dict[str, str | None] = {}
+    for name in RECORDED_PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return {"python": sys.version.split()[0], "implementation": platform.python_implementation(),
+            "platform": platform.platform(), "packages": packages}
+
+
+def _json_safe(x: Any) -> Any:
+    """Plain JSON values: NaN and infinities become None, numpy scalars Python numbers."""
+    if isinstance(x, Mapping):
+        return {str(k): _json_safe(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_json_safe(v) for v in x]
+    if isinstance(x, bool) or x is None or isinstance(x, str):
+        return x
+    if isinstance(x, int):
+        return x
+    if isinstance(x, float):
+        return x if x == x and x not in (float("inf"), float("-inf")) else None
+    item = getattr(x, "item", None)
+    if callable(item):
+        try:
+            return _json_safe(item())
+        except (TypeError, ValueError):
+            pass
+    if isinstance(x, Path):
+        return str(x)
+    if hasattr(x, "tolist"):
+        return _json_safe(x.tolist())
+    return str(x)
+
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Certification",
+    "CertificationContext",
+    "ProgressReporter",
+    "ProgressTask",
+    "certify",
+    "environment",
+    "missing_requirements",
+    "run_one",
+    "verdict",
+]
