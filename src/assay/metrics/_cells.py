@@ -1,0 +1,195 @@
+"""Input conversion and the encoding of sensitive features into cells.
+
+A *cell* is one combination of categories of every sensitive feature. The
+statistics keep one slot per cell; a marginal group (``sex``) or an
+intersection (``sex x race``) is a sum over cell axes. Categories are kept
+as sorted strings so that two statistics built from different batches line
+up after :func:`realign`, and missing values form their own category,
+:data:`MISSING`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from assay.errors import InputError
+
+MISSING = "<missing>"
+
+
+def to_numpy(values: Any, name: str) -> np.ndarray:
+    """A 1-D NumPy array from a list, NumPy array, pandas / Polars Series or Arrow array."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(values, pa.Array):
+        if values.null_count:
+            raise InputError(f"column '{name}': expected no missing values, "
+                             f"got {values.null_count}")
+        return values.to_numpy(zero_copy_only=False)
+    if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
+        values = values.to_numpy()
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise InputError(f"column '{name}': expected a 1-D array, got shape {arr.shape}")
+    return arr
+
+
+def binarize(values: Any, name: str, positive_label: Any) -> np.ndarray:
+    """Map a label column to 0/1 (1 where the value equals ``positive_label``).
+
+    Raises :class:`InputError` when the column holds missing values or more
+    than two distinct values.
+    """
+    arr = to_numpy(values, name)
+    pos = positive_label
+    if arr.dtype.kind in "iufb" and isinstance(pos, str):
+        try:
+            pos = float(pos)
+        except ValueError:
+            raise InputError(
+                f"column '{name}': positive label {positive_label!r} is not a number,"
+                f" but the column holds numbers") from None
+    if arr.dtype.kind == "f" and np.isnan(arr).any():
+        raise InputError(f"column '{name}': expected no missing values, got NaN")
+    y = arr == pos
+    rest = arr[~y]
+    if len(rest):
+        if arr.dtype.kind in "iufb":
+            several = rest.min() != rest.max()
+        else:
+            if any(v is None for v in rest[:1]) or pc.any(
+                    pc.is_null(pa.array(rest, from_pandas=True))).as_py():
+                raise InputError(f"column '{name}': expected no missing values, got None")
+            several = pc.count_distinct(pa.array(rest, from_pandas=True)).as_py() > 1
+        if several:
+            raise InputError(
+                f"column '{name}': expected two classes (positive label {positive_label!r}),"
+                f" got more than two distinct values")
+    return y.astype(np.int64)
+
+
+def encode_feature(values: Any, name: str) -> tuple[np.ndarray, list[str]]:
+    """Integer codes into a sorted list of category labels (missing -> ``<missing>``)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if not isinstance(values, pa.Array):
+        if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
+            values = values.to_numpy()
+        arr = np.asarray(values)
+        if arr.ndim != 1:
+            raise InputError(f"sensitive feature '{name}': expected a 1-D array, "
+                             f"got shape {arr.shape}")
+        values = pa.array(arr, from_pandas=True)
+    if pa.types.is_dictionary(values.type):
+        values = values.cast(values.type.value_type)
+    enc = pc.dictionary_encode(values)
+    labels = [_label(v) for v in enc.dictionary.to_pylist()]
+    idx = enc.indices
+    if idx.null_count:
+        labels.append(MISSING)
+        idx = pc.fill_null(idx, len(labels) - 1)
+    codes = idx.to_numpy(zero_copy_only=False).astype(np.int64)
+    # canonical form: unique sorted labels (two values may print alike, e.g. 1 and "1")
+    uniq, inverse = np.unique(np.array(labels, dtype=object).astype(str), return_inverse=True)
+    return inverse[codes] if len(labels) else codes, [str(u) for u in uniq]
+
+
+def _label(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def encode_cells(
+    sensitive: Mapping[str, Any] | None, n: int
+) -> tuple[np.ndarray, list[str], list[list[str]]]:
+    """Flat cell index for every row, the feature names and their categories."""
+    if not sensitive:
+        return np.zeros(n, dtype=np.int64), [], []
+    names = list(sensitive)
+    codes, cats = [], []
+    for name in names:
+        c, labels = encode_feature(sensitive[name], name)
+        if len(c) != n:
+            raise InputError(f"sensitive feature '{name}': expected {n} values, got {len(c)}")
+        codes.append(c)
+        cats.append(labels)
+    shape = tuple(len(c) for c in cats)
+    cell = np.ravel_multi_index(tuple(codes), shape) if n else np.zeros(0, dtype=np.int64)
+    return np.asarray(cell, dtype=np.int64), names, cats
+
+
+def union_categories(a: Sequence[Sequence[str]], b: Sequence[Sequence[str]]) -> list[list[str]]:
+    return [sorted(set(x) | set(y)) for x, y in zip(a, b, strict=True)]
+
+
+def realign(arr: np.ndarray, old: Sequence[Sequence[str]],
+            new: Sequence[Sequence[str]]) -> np.ndarray:
+    """Re-index the leading cell axes of ``arr`` from categories ``old`` to ``new``."""
+    for axis, (o, nw) in enumerate(zip(old, new, strict=True)):
+        if list(o) == list(nw):
+            continue
+        pos = {label: i for i, label in enumerate(nw)}
+        mapping = np.array([pos[label] for label in o], dtype=np.int64)
+        shape = list(arr.shape)
+        shape[axis] = len(nw)
+        out = np.zeros(shape, dtype=arr.dtype)
+        index = (slice(None),) * axis + (mapping,)
+        out[index] = arr
+        arr = out
+    return arr
+
+
+def group_axes(names: Sequence[str], by: Sequence[str] | str | None) -> tuple[list[int], list[str]]:
+    """Axis numbers of the features in ``by`` (validated) and their names."""
+    if by is None:
+        return [], []
+    if isinstance(by, str):
+        by = [by]
+    axes = []
+    for feature in by:
+        if feature not in names:
+            known = ", ".join(names) or "none"
+            raise InputError(f"unknown sensitive feature '{feature}': known features are {known}")
+        axes.append(list(names).index(feature))
+    if len(set(axes)) != len(axes):
+        raise InputError(f"sensitive feature listed twice in by={list(by)}")
+    return axes, list(by)
+
+
+def reduce_to_groups(arr: np.ndarray, n_cell_axes: int, axes: Sequence[int],
+                     lead: int = 0) -> np.ndarray:
+    """Sum ``arr`` over the cell axes not in ``axes`` and flatten the kept ones.
+
+    ``arr`` has ``lead`` leading axes (e.g. bootstrap replicates), then
+    ``n_cell_axes`` cell axes, then trailing axes. The result has the leading
+    axes, one group axis (row-major over ``axes`` in the given order), and the
+    trailing axes.
+    """
+    cell_axes = list(range(lead, lead + n_cell_axes))
+    drop = tuple(a for i, a in enumerate(cell_axes) if i not in axes)
+    kept = arr.sum(axis=drop) if drop else arr
+    # the kept cell axes are now in ascending original order; permute to `axes` order
+    order_sorted = sorted(axes)
+    perm_src = [lead + order_sorted.index(a) for a in axes]
+    k = len(axes)
+    rest = list(range(lead + k, kept.ndim))
+    kept = np.transpose(kept, [*range(lead), *perm_src, *rest])
+    shape = kept.shape
+    n_groups = int(np.prod(shape[lead:lead + k])) if k else 1
+    return kept.reshape(*shape[:lead], n_groups, *shape[lead + k:])
+
+
+def group_labels(cats: Sequence[Sequence[str]], axes: Sequence[int]) -> list[tuple[str, ...]]:
+    """Labels of the flattened groups produced by :func:`reduce_to_groups`."""
+    if not axes:
+        return [()]
+    grids = np.meshgrid(*[np.arange(len(cats[a])) for a in axes], indexing="ij")
+    flat = [g.ravel() for g in grids]
+    return [tuple(cats[a][int(f[i])] for a, f in zip(axes, flat, strict=True))
+            for i in range(len(flat[0]))]
