@@ -269,15 +269,19 @@ def _command(results: Mapping[str, Any]) -> str | None:
     roles = results.get("roles") or {}
     if not evaluation.get("name") or not roles.get("target"):
         return None
-    args = ["assay", "certify", "--policy", str(policy.get("path") or policy.get("name") or "?"),
+    policy_ref = policy.get("path") or policy.get("name") or "?"
+    if policy.get("name") and "/assay/policy/policies/" in str(policy.get("path") or ""):
+        policy_ref = policy["name"]  # a shipped policy: its name works on any machine
+    args = ["assay", "certify", "--policy", str(policy_ref),
             "--tier", str(policy.get("tier") or "?")]
     model = results.get("model") or {}
-    if model.get("path"):
-        args += ["--model", str(model["path"])]
+    if model.get("path") or model.get("name"):
+        args += ["--model", str(model.get("path") or model.get("name"))]
     reference = data.get("reference") or {}
-    if reference.get("name"):
-        args += ["--train", str(reference["name"])]
-    args += ["--data", str(evaluation["name"]), "--target", str(roles["target"])]
+    if reference.get("path") or reference.get("name"):
+        args += ["--train", str(reference.get("path") or reference["name"])]
+    args += ["--data", str(evaluation.get("path") or evaluation["name"]),
+             "--target", str(roles["target"])]
     if roles.get("sensitive"):
         args += ["--sensitive", ",".join(str(s) for s in roles["sensitive"])]
     for key, flag in (("prediction", "--prediction"), ("score", "--score"),
