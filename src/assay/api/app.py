@@ -96,3 +96,9 @@ def create_app(settings: Settings | None = None, *, store=None,
 
     install_web(app)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """App factory for ``uvicorn --factory assay.api.app:app_from_env`` (settings from
+    ``ASSAY_HOME`` / ``ASSAY_DATABASE_URL``; used for multi-worker deployments)."""
+    return create_app(load_settings())

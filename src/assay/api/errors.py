@@ -119,14 +119,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return _render(request, status, exc.code, exc.message, _jsonable(exc.details), headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         problems = []
         for err in exc.errors():
             loc = ".".join(str(p) for p in err.get("loc", ()))
             problems.append({"field": loc, "problem": str(err.get("msg", "invalid"))})
         first = problems[0] if problems else {"field": "", "problem": "invalid request"}
         message = f"{first['field']}: {first['problem']}" if first["field"] else first["problem"]
-        return error_response(422, "invalid_request", message, {"errors": problems})
+        return _render(request, 422, "invalid_request", message, {"errors": problems})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

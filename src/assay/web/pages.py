@@ -144,3 +144,77 @@ def change_password(request: Request, current: str = Form(..., max_length=1000),
                         secure=secure_cookies(request), path="/",
                         max_age=int(request.app.state.session_lifetime.total_seconds()))
     return response
+
+
+# -- my queue and workflow actions --------------------------------------------
+
+@router.get("/queue", response_class=HTMLResponse)
+def queue_page(request: Request, flash: str = "", kind: str = "ok") -> Response:
+    from assay.api.queue import my_queue
+
+    principal = signed_in(request)
+    with acting(request, principal) as (s, actor):
+        items = my_queue(s, actor, settings=request.app.state.settings)
+    for i, item in enumerate(items):
+        item["action"] = {"model": item["model"], "version": item["version"],
+                          "stage": item["stage"], "stage_title": item["stage_title"],
+                          "revision": item["revision"], "key": f"q{i}"}
+    return page(request, "queue.html", items=items, flash=flash,
+                flash_kind="error" if kind == "error" else "ok")
+
+
+def _back(back: str, message: str, kind: str = "ok") -> RedirectResponse:
+    target = _safe_next(back)
+    sep = "&" if "?" in target else "?"
+    anchor = "#workflow" if target.startswith("/models/") else ""
+    return see_other(f"{target}{sep}flash={quote(message)}&kind={kind}{anchor}")
+
+
+def _revision(value: str) -> int | None:
+    value = (value or "").strip()
+    return int(value) if value.isdigit() and len(value) < 10 else None
+
+
+@router.post("/workflow/approve")
+def approve_form(request: Request, model: str = Form(..., max_length=200),
+                 version: str = Form(..., max_length=100), stage: str = Form(..., max_length=100),
+                 revision: str = Form("", max_length=20),
+                 conditions: str = Form("", max_length=5000),
+                 back: str = Form("/queue", max_length=500),
+                 csrf_token: str = Form("")) -> Response:
+    from assay.workflow import service as wf
+
+    principal = form_principal(request, csrf_token)
+    conds = [c.strip() for c in conditions.splitlines() if c.strip()]
+    with acting(request, principal) as (s, actor):
+        wf.approve(s, actor, model, version, stage=stage, conditions=conds,
+                   expected_revision=_revision(revision), settings=request.app.state.settings)
+    return _back(back, f"Approved stage {stage} of {model} {version}.")
+
+
+@router.post("/workflow/reject")
+def reject_form(request: Request, model: str = Form(..., max_length=200),
+                version: str = Form(..., max_length=100), stage: str = Form(..., max_length=100),
+                revision: str = Form("", max_length=20), reason: str = Form("", max_length=5000),
+                back: str = Form("/queue", max_length=500), csrf_token: str = Form("")) -> Response:
+    from assay.workflow import service as wf
+
+    principal = form_principal(request, csrf_token)
+    with acting(request, principal) as (s, actor):
+        wf.reject(s, actor, model, version, stage=stage, reason=reason,
+                  expected_revision=_revision(revision))
+    return _back(back, f"Rejected stage {stage} of {model} {version}.")
+
+
+@router.post("/workflow/comment")
+def comment_form(request: Request, model: str = Form(..., max_length=200),
+                 version: str = Form(..., max_length=100), stage: str = Form("", max_length=100),
+                 body: str = Form("", max_length=5000),
+                 back: str = Form("/queue", max_length=500),
+                 csrf_token: str = Form("")) -> Response:
+    from assay.workflow import service as wf
+
+    principal = form_principal(request, csrf_token)
+    with acting(request, principal) as (s, actor):
+        wf.comment(s, actor, model, version, body, stage=stage or None)
+    return _back(back, "Comment added.")

@@ -1,0 +1,179 @@
+"""Certifications: upload results (and the report) of a run, run one on stored data, read them.
+
+Uploading is how CI records evidence: ``assay certify`` writes
+``results.json`` and ``report.html``; the pipeline posts both and the store
+keeps them content-addressed, linked to the model version, with an audit
+event naming the authenticated uploader.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, File, Path, Request, UploadFile
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from assay.api.deps import Principal, acting, current_principal, reading
+from assay.errors import InputError, NotFoundError
+
+router = APIRouter(prefix="/api", tags=["certifications"])
+
+NAME = Path(..., min_length=1, max_length=200, description="Model name")
+VERSION = Path(..., min_length=1, max_length=100, description="Version string")
+MAX_RESULTS_BYTES = 50 * 1024 * 1024
+MAX_REPORT_BYTES = 100 * 1024 * 1024
+
+
+class CertificationOut(BaseModel):
+    id: int
+    model: str
+    version: str
+    policy_name: str
+    policy_version: str | None
+    policy_digest: str | None
+    tier: str | None
+    status: str
+    results_digest: str
+    report_digest: str | None
+    created_by: str | None
+    created_at: str | None
+    summary: dict[str, Any] = {}
+    report_url: str | None = None
+
+
+class RunIn(BaseModel):
+    """Certify the version on the data and model stored with it (by digest)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    policy: str = Field(..., min_length=1, max_length=300)
+    tier: str = Field(..., min_length=1, max_length=50)
+    target: str = Field(..., min_length=1, max_length=200)
+    prediction: str | None = Field(None, max_length=200)
+    score: str | None = Field(None, max_length=200)
+    sensitive: list[str] = Field(default_factory=list, max_length=20)
+    features: list[str] | None = Field(None, max_length=2000)
+    positive_label: int | str = 1
+
+
+def certification_out(session, cert, model: str, version: str,
+                      results: dict | None = None) -> dict:
+    from assay.auth.service import usernames
+
+    created_by = cert.created_by
+    if isinstance(created_by, int):
+        created_by = usernames(session, {created_by}).get(created_by)
+    created = cert.created_at.isoformat() if cert.created_at else None
+    summary = (results or {}).get("summary") or {}
+    base = f"/api/models/{model}/versions/{version}/certifications/{cert.id}"
+    return {"id": cert.id, "model": model, "version": version,
+            "policy_name": cert.policy_name, "policy_version": cert.policy_version,
+            "policy_digest": cert.policy_digest, "tier": cert.tier, "status": cert.status,
+            "results_digest": cert.results_digest, "report_digest": cert.report_digest,
+            "created_by": created_by, "created_at": created, "summary": summary,
+            "report_url": base + "/report"}
+
+
+def load_results(settings, cert) -> dict:
+    from assay.evidence import open_artifact
+
+    return json.loads(open_artifact(settings, cert.results_digest))
+
+
+def _parse_results(data: bytes) -> dict:
+    if len(data) > MAX_RESULTS_BYTES:
+        raise InputError(f"results: larger than {MAX_RESULTS_BYTES // 2**20} MiB")
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"results: not valid JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise InputError("results: expected a JSON object (results.json of assay certify)")
+    for key in ("status", "policy", "checks"):
+        if key not in doc:
+            raise InputError(f"results: missing '{key}' (expected results.json of assay certify)")
+    return doc
+
+
+@router.post("/models/{name}/versions/{version}/certifications", response_model=CertificationOut,
+             status_code=201, summary="Upload results.json (and report.html) of a run")
+def upload(request: Request, name: str = NAME, version: str = VERSION,
+           results: UploadFile = File(..., description="results.json written by assay certify"),
+           report: UploadFile | None = File(None, description="report.html (optional)"),
+           principal: Principal = Depends(current_principal)) -> dict:
+    from assay.registry import record_certification
+
+    results_bytes = results.file.read(MAX_RESULTS_BYTES + 1)
+    doc = _parse_results(results_bytes)
+    report_bytes = report.file.read(MAX_REPORT_BYTES + 1) if report is not None else None
+    if report_bytes is not None and len(report_bytes) > MAX_REPORT_BYTES:
+        raise InputError(f"report: larger than {MAX_REPORT_BYTES // 2**20} MiB")
+    with acting(request, principal) as (s, actor):
+        cert = record_certification(s, actor, name, version, doc, results_bytes,
+                                    report_bytes or None)
+        return certification_out(s, cert, name, version, doc)
+
+
+@router.get("/models/{name}/versions/{version}/certifications",
+            response_model=list[CertificationOut], summary="Certifications of a version")
+def list_certifications(request: Request, name: str = NAME, version: str = VERSION,
+                        principal: Principal = Depends(current_principal)) -> list[dict]:
+    from sqlalchemy import select
+
+    from assay.registry import get_version
+    from assay.registry.tables import Certification
+
+    with reading(request) as s:
+        mv = get_version(s, name, version)
+        rows = s.scalars(select(Certification).where(Certification.model_version_id == mv.id)
+                         .order_by(Certification.id.desc()))
+        return [certification_out(s, c, name, version) for c in rows]
+
+
+def _certification(s, name: str, version: str, cert_id: int):
+    from assay.registry import get_version
+    from assay.registry.tables import Certification
+
+    mv = get_version(s, name, version)
+    cert = s.get(Certification, cert_id)
+    if cert is None or cert.model_version_id != mv.id:
+        raise NotFoundError(f"certification {cert_id} of {name} {version}: no such record")
+    return cert
+
+
+@router.get("/models/{name}/versions/{version}/certifications/{cert_id}",
+            response_model=dict[str, Any], summary="The stored results.json of a certification")
+def results_json(request: Request, name: str = NAME, version: str = VERSION,
+                 cert_id: int = Path(..., ge=1, le=2**31 - 1),
+                 principal: Principal = Depends(current_principal)) -> dict:
+    with reading(request) as s:
+        cert = _certification(s, name, version, cert_id)
+        return load_results(request.app.state.settings, cert)
+
+
+REPORT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+              "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
+
+@router.get("/models/{name}/versions/{version}/certifications/{cert_id}/report",
+            response_class=HTMLResponse, summary="The full HTML validation report",
+            responses={200: {"content": {"text/html": {}}}})
+def report_html(request: Request, name: str = NAME, version: str = VERSION,
+                cert_id: int = Path(..., ge=1, le=2**31 - 1),
+                principal: Principal = Depends(current_principal)) -> Response:
+    from assay.evidence import open_artifact
+
+    with reading(request) as s:
+        cert = _certification(s, name, version, cert_id)
+        digest, results_digest = cert.report_digest, cert.results_digest
+    settings = request.app.state.settings
+    if digest:
+        html = open_artifact(settings, digest)
+    else:
+        from assay.report import render_report
+
+        html = render_report(json.loads(open_artifact(settings, results_digest))).encode()
+    return Response(html, media_type="text/html; charset=utf-8",
+                    headers={"Content-Security-Policy": REPORT_CSP})
