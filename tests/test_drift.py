@@ -1,0 +1,193 @@
+"""Feature profiles and drift measures, cross-checked against SciPy and direct NumPy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+
+from assay.data import open_dataset
+from assay.datasets import load_adult
+from assay.errors import InputError
+from assay.metrics.drift import (
+    PSI_EPSILON,
+    chi2_homogeneity,
+    drift_summary,
+    ks_binned,
+    psi,
+)
+from assay.metrics.profile import OTHER, Profile, fit_bins, profile
+
+TAIWAN = Path("/work/shared/datasets/taiwan_credit/credit_default.csv")
+NUMERIC = ["age", "fnlwgt", "education_num", "capital_gain", "capital_loss", "hours_per_week"]
+
+
+@pytest.fixture(scope="module")
+def adult():
+    return load_adult(missing_as_nan=True)
+
+
+@pytest.fixture(scope="module")
+def adult_drift(adult):
+    ref = profile(adult[0])
+    cur = profile(adult[1], ref.bins)
+    return ref, cur, drift_summary(ref, cur)
+
+
+def _hist(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    return np.histogram(x, np.concatenate([[-np.inf], edges, [np.inf]]))[0]
+
+
+def test_psi_and_js_match_direct_numpy_and_scipy(adult, adult_drift) -> None:
+    ref_p, _, summary = adult_drift
+    train, test = adult
+    for col in NUMERIC:
+        edges = ref_p.features[col].bins.edges
+        r = _hist(train[col].to_numpy(float), edges) / len(train)
+        c = _hist(test[col].to_numpy(float), edges) / len(test)
+        rr, cc = np.maximum(r, PSI_EPSILON), np.maximum(c, PSI_EPSILON)
+        direct = float(np.sum((cc - rr) * np.log(cc / rr)))
+        got = summary["features"][col]
+        assert got["psi"] == pytest.approx(direct, abs=1e-9)
+        assert got["js"] == pytest.approx(jensenshannon(r, c, base=2), abs=1e-9)
+        assert got["reference"]["fractions"] == pytest.approx(r.tolist(), abs=1e-12)
+    # categorical: categories of the reference, then "other"
+    wc = summary["features"]["native_country"]
+    assert wc["kind"] == "categorical" and wc["reference"]["bins"][-1] == OTHER
+    vc_r = train["native_country"].value_counts()
+    vc_c = test["native_country"].value_counts()
+    cats = wc["reference"]["bins"][:-1]
+    r = vc_r.reindex(cats).to_numpy(float)
+    c = vc_c.reindex(cats).fillna(0).to_numpy(float)
+    c = np.append(c, vc_c.drop(cats, errors="ignore").sum())
+    r = np.append(r, vc_r.drop(cats, errors="ignore").sum())
+    assert wc["js"] == pytest.approx(jensenshannon(r / r.sum(), c / c.sum(), base=2), abs=1e-9)
+    table = np.vstack([r, c])[:, (r + c) > 0]
+    assert wc["chi2_p"] == pytest.approx(
+        stats.chi2_contingency(table, correction=False).pvalue, rel=1e-9)
+
+
+def test_ks_is_exact_on_discrete_features(adult, adult_drift) -> None:
+    _, _, summary = adult_drift
+    train, test = adult
+    # each of these has fewer distinct values than fine bins: the binning is exact
+    for col in ["age", "education_num", "hours_per_week", "capital_loss"]:
+        ref = scipy_ks = stats.ks_2samp(train[col], test[col], method="asymp")
+        got = summary["features"][col]
+        assert got["ks"] == pytest.approx(scipy_ks.statistic, abs=1e-12), col
+        assert got["ks_p"] == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-12), col
+    # continuous: the binned statistic never exceeds the exact one, and is close
+    exact = stats.ks_2samp(train["fnlwgt"], test["fnlwgt"]).statistic
+    assert summary["features"]["fnlwgt"]["ks"] <= exact + 1e-12
+    assert summary["features"]["fnlwgt"]["ks"] == pytest.approx(exact, abs=0.01)
+
+
+def test_wasserstein_within_its_stated_bound(adult, adult_drift) -> None:
+    _, _, summary = adult_drift
+    train, test = adult
+    for col in NUMERIC:
+        got = summary["features"][col]
+        exact = stats.wasserstein_distance(train[col], test[col])
+        assert abs(got["wasserstein"] - exact) <= got["wasserstein_bound"] + 1e-9, col
+        assert got["wasserstein_norm"] == pytest.approx(
+            got["wasserstein"] / train[col].std(ddof=0), rel=1e-9)
+    # age has one bin per distinct value: the distance is exact
+    assert summary["features"]["age"]["wasserstein"] == pytest.approx(
+        stats.wasserstein_distance(train["age"], test["age"]), abs=1e-9)
+
+
+def test_adult_train_and_test_do_not_drift(adult_drift) -> None:
+    _, _, summary = adult_drift
+    assert summary["drifted_share"] == 0.0
+    assert summary["n_reference"] == 32_561 and summary["n_current"] == 16_281
+    assert all(f["severity"] == "none" for f in summary["features"].values())
+    import json
+
+    json.dumps(summary)  # JSON-ready
+
+
+def test_taiwan_split_by_credit_limit_drifts() -> None:
+    df = pd.read_csv(TAIWAN)
+    low = df[df["LIMIT_BAL"] <= df["LIMIT_BAL"].median()]
+    high = df[df["LIMIT_BAL"] > df["LIMIT_BAL"].median()]
+    cols = ["LIMIT_BAL", "AGE", "PAY_0", "PAY_2", "BILL_AMT1", "PAY_AMT1", "SEX"]
+    ref = profile(low, columns=cols)
+    cur = profile(high, ref.bins)
+    s = drift_summary(ref, cur)
+    f = s["features"]
+    assert f["LIMIT_BAL"]["drifted"] and f["LIMIT_BAL"]["severity"] == "major"
+    assert f["LIMIT_BAL"]["psi"] > 5
+    assert "LIMIT_BAL" in s["drifted"] and 0 < s["drifted_share"] < 1
+    assert not f["SEX"]["drifted"]
+    for col in ["PAY_0", "PAY_2", "SEX"]:  # few distinct values: exact KS
+        assert f[col]["ks"] == pytest.approx(stats.ks_2samp(low[col], high[col]).statistic,
+                                             abs=1e-12)
+    for col in ["AGE", "BILL_AMT1", "PAY_AMT1"]:
+        exact = stats.wasserstein_distance(low[col], high[col])
+        assert abs(f[col]["wasserstein"] - exact) <= f[col]["wasserstein_bound"] + 1e-9
+
+
+def test_effect_size_first_pvalue_second() -> None:
+    rng = np.random.default_rng(0)
+    # huge n, trivial shift: the test is significant, the effect is negligible
+    a = pd.DataFrame({"x": rng.normal(0, 1, 400_000)})
+    b = pd.DataFrame({"x": rng.normal(0.03, 1, 400_000)})
+    s = drift_summary(profile(a), profile(b, profile(a).bins))["features"]["x"]
+    assert s["ks_p"] < 1e-6 and s["psi"] < 0.01 and not s["drifted"]
+    # small n, large apparent effect that is not significant
+    c = pd.DataFrame({"x": rng.normal(0, 1, 12)})
+    d = pd.DataFrame({"x": rng.normal(0.4, 1, 12)})
+    rc = profile(c)
+    s2 = drift_summary(rc, profile(d, rc.bins))["features"]["x"]
+    assert s2["psi"] > 0.25 and s2["ks_p"] > 0.05 and not s2["drifted"]
+    # a real shift: both
+    e = pd.DataFrame({"x": rng.normal(1.0, 1, 5000)})
+    s3 = drift_summary(profile(a), profile(e, profile(a).bins))["features"]["x"]
+    assert s3["drifted"] and s3["wasserstein_norm"] == pytest.approx(1.0, abs=0.05)
+
+
+def test_profiles_merge_exactly_in_any_order(adult) -> None:
+    train = adult[0]
+    bins = fit_bins(open_dataset(train), list(train.columns))
+    whole = profile(train, bins)
+    parts = [profile(train.iloc[i:i + 7000], bins) for i in range(0, len(train), 7000)]
+    left = parts[0]
+    for p in parts[1:]:
+        left = left.merge(p)
+    right = parts[-1]
+    for p in reversed(parts[:-1]):
+        right = p.merge(right)
+    for merged in (left, right):
+        assert merged.rows == whole.rows
+        for name, w in whole.features.items():
+            m = merged.features[name]
+            assert (m.count, m.nulls) == (w.count, w.nulls)
+            if w.kind == "numeric":
+                np.testing.assert_array_equal(m.coarse, w.coarse)
+                np.testing.assert_array_equal(m.fine, w.fine)
+                assert m.mean == pytest.approx(train[name].mean(), rel=1e-12)
+                assert m.variance == pytest.approx(train[name].var(ddof=0), rel=1e-10)
+                assert (m.min, m.max) == (train[name].min(), train[name].max())
+            else:
+                assert m.categories == w.categories
+    assert whole.features["workclass"].nulls == train["workclass"].isna().sum()
+    back = Profile.from_dict(whole.to_dict())
+    assert drift_summary(whole, back)["features"]["age"]["psi"] == 0.0
+
+
+def test_low_level_measures_and_errors() -> None:
+    assert psi(np.array([10, 0]), np.array([10, 0])) == 0.0
+    stat, p, dof = chi2_homogeneity(np.array([30, 20, 0]), np.array([10, 40, 0]))
+    ref = stats.chi2_contingency(np.array([[30, 20], [10, 40]]), correction=False)
+    assert (stat, p, dof) == pytest.approx((ref.statistic, ref.pvalue, ref.dof))
+    d, _ = ks_binned(np.array([5, 5]), np.array([0, 10]))
+    assert d == pytest.approx(0.5)
+    a = pd.DataFrame({"x": [1.0, 2.0, 3.0]})
+    with pytest.raises(InputError, match="unknown name"):
+        drift_summary(profile(a), profile(a), thresholds={"psii": 0.2})
+    with pytest.raises(InputError, match="expected numeric values as in the reference"):
+        profile(pd.DataFrame({"x": ["a", "b"]}), profile(a).bins)
