@@ -1,0 +1,126 @@
+"""The shipped Adult data and ``assay demo`` end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import joblib
+import pandas as pd
+import pytest
+
+from assay.datasets import ADULT_COLUMNS, load_adult
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "adult"
+
+
+def test_load_adult_split_and_columns():
+    train, test = load_adult()
+    assert len(train) == 32561 and len(test) == 16281
+    assert tuple(train.columns) == ADULT_COLUMNS and tuple(test.columns) == ADULT_COLUMNS
+    assert set(train["income"]) == {"<=50K", ">50K"}
+    assert set(test["income"]) == {"<=50K", ">50K"}  # the test file's trailing '.' is gone
+    assert (train["income"] == ">50K").sum() == 7841
+    assert (test["income"] == ">50K").sum() == 3846
+    assert pd.api.types.is_integer_dtype(train["age"])
+    # no surrounding spaces survive the cleaning
+    for col in ("workclass", "sex", "race", "native_country"):
+        assert not train[col].str.startswith(" ").any()
+    assert set(train["sex"]) == {"Female", "Male"}
+
+
+def test_missing_values_kept_or_nan():
+    train, _ = load_adult()
+    assert (train["workclass"] == "?").sum() == 1836
+    train_nan, _ = load_adult(missing_as_nan=True)
+    assert train_nan["workclass"].isna().sum() == 1836
+    assert not (train_nan == "?").any().any()
+
+
+@pytest.mark.skipif(not (SHARED / "adult.data").exists(), reason="published files not present")
+def test_shipped_file_matches_the_published_data(tmp_path):
+    from assay.datasets._build_adult import build
+
+    out = tmp_path / "adult.csv.gz"
+    n = build(SHARED, out)
+    assert n == 32561 + 16281
+    shipped = Path(__file__).resolve().parents[1] / "src" / "assay" / "datasets" / "adult.csv.gz"
+    assert out.read_bytes() == shipped.read_bytes()
+    assert shipped.stat().st_size < 3_000_000
+
+
+def test_demo_model_is_a_reasonable_model():
+    from sklearn.metrics import roc_auc_score
+
+    from assay.demo import build_model
+
+    train, test = load_adult()
+    model = build_model(train.iloc[:8000])
+    proba = model.predict_proba(test)[:, list(model.classes_).index(">50K")]
+    assert roc_auc_score(test["income"] == ">50K", proba) > 0.88
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    from assay.demo import run_demo
+
+    lines: list[str] = []
+    out = tmp_path_factory.mktemp("demo")
+    result = run_demo(out, log=lines.append)
+    result.log = lines  # type: ignore[attr-defined]
+    return result
+
+
+@pytest.mark.slow
+def test_demo_writes_everything_it_used(demo):
+    out = demo.out_dir
+    for name in ("adult-train.parquet", "adult-test.parquet", "model.joblib", "results.json",
+                 "report.html"):
+        assert (out / name).is_file(), name
+    assert demo.report == out / "report.html"
+    assert any("training" in line for line in demo.log)  # type: ignore[attr-defined]
+    model = joblib.load(out / "model.joblib")
+    test = pd.read_parquet(out / "adult-test.parquet")
+    assert set(model.predict(test.head(50))) <= {"<=50K", ">50K"}
+
+
+@pytest.mark.slow
+def test_demo_certification_is_complete(demo):
+    results = json.loads((demo.out_dir / "results.json").read_text())
+    assert results["status"] in ("passed", "passed_with_warnings", "blocked")
+    assert results["policy"]["name"] == "default" and results["policy"]["tier"] == "high"
+    assert results["roles"]["sensitive"] == ["sex", "race"]
+    assert results["roles"]["positive_label"] == ">50K"
+    assert results["data"]["evaluation"]["rows"] == 16281
+    assert results["data"]["reference"]["rows"] == 32561
+    assert results["model"]["sha256"]
+    assert results["checks"], "the default policy runs checks"
+    # the model is given, the scores come from it: no check is skipped for want of a model
+    skipped = [c["id"] for c in results["checks"] if c["status"] == "skip"
+               and "model" in (c.get("message") or "")]
+    assert skipped == []
+    assert results == demo.results
+    html = (demo.out_dir / "report.html").read_text()
+    assert "validation report" in html and "adult-test.parquet" in html
+
+
+@pytest.mark.slow
+def test_demo_command_reproduces_the_certification(demo, tmp_path):
+    """The printed command, run through the real CLI, gives the same verdict."""
+    import shlex
+
+    from assay.cli import main
+
+    args = shlex.split(demo.command)[1:]
+    out = tmp_path / "again"
+    args[args.index("--out") + 1] = str(out)
+    try:
+        main([*args, "--no-progress", "--format", "json"])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    again = json.loads((out / "results.json").read_text())
+    assert again["status"] == demo.results["status"]
+    assert code == (1 if again["status"] == "blocked" else 0)
+    assert [c["status"] for c in again["checks"]] == [c["status"] for c in demo.results["checks"]]
+    assert again["data"]["evaluation"]["sha256"] == demo.results["data"]["evaluation"]["sha256"]
