@@ -32,6 +32,8 @@ LOGIN_CSRF_COOKIE = "assay_login_csrf"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Policies are named, never given as server paths, over the API.
+POLICY_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, File, Path, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from assay.api.deps import Principal, acting, current_principal, reading
+from assay.api.deps import POLICY_NAME, Principal, acting, current_principal, reading
 from assay.errors import InputError, NotFoundError
 
 router = APIRouter(prefix="/api", tags=["certifications"])
@@ -48,7 +48,7 @@ class RunIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    policy: str = Field(..., min_length=1, max_length=300)
+    policy: str = Field(..., min_length=1, max_length=100, pattern=POLICY_NAME)
     tier: str = Field(..., min_length=1, max_length=50)
     target: str = Field(..., min_length=1, max_length=200)
     prediction: str | None = Field(None, max_length=200)

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from assay.api.deps import Principal, acting, current_principal, reading
+from assay.api.deps import POLICY_NAME, Principal, acting, current_principal, reading
 from assay.workflow import service as wf
 
 router = APIRouter(prefix="/api", tags=["workflow"])
@@ -28,8 +28,8 @@ TEXT = 5000
 class SubmitIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    policy: str | None = Field(None, max_length=300,
-                               description="Policy name or path; default: the version's")
+    policy: str | None = Field(None, max_length=100, pattern=POLICY_NAME,
+                               description="Shipped policy name; default: the version's")
 
 
 class ApproveIn(BaseModel):
@@ -39,6 +39,8 @@ class ApproveIn(BaseModel):
     conditions: list[str] = Field(default_factory=list, max_length=50)
     expires: date | None = Field(None, description="Approval valid until (YYYY-MM-DD)")
     comment: str | None = Field(None, max_length=TEXT)
+    documents: dict[str, str] | None = Field(
+        None, max_length=50, description="Documents as evidence: name -> stored digest")
     expected_revision: int | None = Field(
         None, ge=1, le=2**31 - 1,
         description="Submission revision the decision was made on; 409 if it moved on")
@@ -65,7 +67,7 @@ class WaiverIn(BaseModel):
     justification: str = Field(..., min_length=1, max_length=TEXT)
     expires: date = Field(..., description="Waiver valid until (YYYY-MM-DD)")
     check_id: str | None = Field(None, max_length=200, description="Waive one failed check only")
-    policy: str | None = Field(None, max_length=300)
+    policy: str | None = Field(None, max_length=100, pattern=POLICY_NAME)
 
 
 class Gate(BaseModel):
@@ -133,7 +135,8 @@ def approve(body: ApproveIn, request: Request, name: str = NAME, version: str = 
     with acting(request, principal) as (s, actor):
         so = wf.approve(s, actor, name, version, stage=stage, role=body.role,
                         conditions=body.conditions, expires=_end_of_day(body.expires),
-                        comment=body.comment, expected_revision=body.expected_revision,
+                        comment=body.comment, documents=body.documents,
+                        expected_revision=body.expected_revision,
                         settings=request.app.state.settings)
         return {"id": so.id, "kind": "approve", "model": name, "version": version,
                 "stage": stage, "actor": actor.username, "at": _iso(so.created_at),
