@@ -326,3 +326,10 @@ def test_number_formatting():
     assert fmt_threshold({"min": 0.8}) == "≥ 0.8"
     assert fmt_threshold({"min": 0.8, "max": 1.25}) == "0.8 to 1.25"
     assert fmt_threshold(None) == "—"
+
+
+def test_fairness_ratio_and_difference_panels():
+    from assay.report.html import _is_ratio
+
+    assert _is_ratio("demographic_parity_ratio") and _is_ratio("disparate_impact_ratio")
+    assert not _is_ratio("calibration_gap") and not _is_ratio("equalized_odds_difference")

@@ -46,9 +46,13 @@ VERDICTS = {
     "blocked": ("Blocked by the policy", "fail",
                 "At least one blocking check failed: the model may not be approved as it is."),
 }
-PREFERRED_METRICS = ("selection_rate", "true_positive_rate", "tpr", "false_positive_rate", "fpr",
-                     "accuracy", "precision", "recall", "auc", "roc_auc", "balanced_accuracy",
-                     "brier_score", "ece", "rmse", "mae")
+#: Per-group metrics shown in the report's tables, in this order (the rest stay in
+#: results.json); the first ones are also charted.
+PREFERRED_METRICS = ("selection_rate", "base_rate", "tpr", "true_positive_rate", "fpr",
+                     "false_positive_rate", "accuracy", "precision", "roc_auc", "auc", "ece",
+                     "brier", "rmse", "mae", "r2")
+TABLE_METRICS = 8
+CHART_METRICS = 4
 
 _env: Environment | None = None
 
@@ -194,13 +198,15 @@ def _metrics_view(metrics: Mapping[str, Any] | None) -> dict[str, Any] | None:
             for m in (g.get("metrics") or {}):
                 if m not in names:
                     names.append(m)
-        ordered = [m for m in PREFERRED_METRICS if m in names] + \
-                  [m for m in names if m not in PREFERRED_METRICS]
+        ordered = ([m for m in PREFERRED_METRICS if m in names]
+                   + [m for m in names if m not in PREFERRED_METRICS])
         attributes.append({
             "name": attr,
-            "metric_names": ordered,
+            "metric_names": ordered[:TABLE_METRICS],
+            "omitted": ordered[TABLE_METRICS:],
             "groups": by_group,
-            "chart": charts.group_metrics(dict(by_group), attribute=str(attr), metrics=ordered),
+            "chart": charts.group_metrics(dict(by_group), attribute=str(attr),
+                                          metrics=ordered[:CHART_METRICS]),
         })
     fairness = []
     for attr, gaps in (metrics.get("fairness") or {}).items():
@@ -213,7 +219,7 @@ def _metrics_view(metrics: Mapping[str, Any] | None) -> dict[str, Any] | None:
             ci = g.get("ci") or [None, None]
             row = charts.Row(label=str(name), value=_num_or_none(g.get("value")),
                              lo=_num_or_none(ci[0]), hi=_num_or_none(ci[1]), status="info")
-            (ratio_rows if "ratio" in str(name).lower() else diff_rows).append(row)
+            (ratio_rows if _is_ratio(str(name)) else diff_rows).append(row)
         chart_list = [c for c in (
             charts.forest(diff_rows, title=f"Fairness differences by {attr}",
                           xlabel="difference (0 = parity)", reference=0.0),
@@ -233,6 +239,7 @@ def _metrics_view(metrics: Mapping[str, Any] | None) -> dict[str, Any] | None:
         if auc is not None:
             break
     return {
+        "notes": [str(n) for n in metrics.get("notes") or []],
         "overall": overall,
         "attributes": attributes,
         "fairness": fairness,
@@ -241,6 +248,12 @@ def _metrics_view(metrics: Mapping[str, Any] | None) -> dict[str, Any] | None:
         "roc_chart": charts.roc(roc.get("fpr") or [], roc.get("tpr") or [], auc=auc)
         if isinstance(roc, Mapping) else None,
     }
+
+
+def _is_ratio(name: str) -> bool:
+    """Fairness measures on the ratio scale (parity at 1), by their name."""
+    parts = name.lower().replace("-", "_").split("_")
+    return "ratio" in parts or name.lower().startswith("disparate_impact")
 
 
 def _drift_view(drift: Mapping[str, Any] | None) -> dict[str, Any] | None:
