@@ -13,6 +13,7 @@ is missing) the defaults below apply. Example::
         thresholds: {high: 15, medium: 8}   # on the residual score, 0..25
         impact_levels: {I: low, II: medium, III: medium, IV: high}
       questionnaire: aia-default    # shipped name or a path
+      require_questionnaire: true   # an assessment must answer the questionnaire
       backlog:
         cost_weight: 1.0
         time_weight: 1.0
@@ -176,6 +177,7 @@ class RiskConfig(_Strict):
     controls: ControlsConfig = Field(default_factory=ControlsConfig)
     tiering: TieringConfig = Field(default_factory=TieringConfig)
     questionnaire: str = "aia-default"
+    require_questionnaire: bool = True
     backlog: BacklogConfig = Field(default_factory=BacklogConfig)
     tiers: dict[str, TierSettings] = Field(default_factory=_tier_defaults)
 
