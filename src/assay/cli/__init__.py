@@ -30,6 +30,7 @@ err_console = Console(stderr=True)
 COMMAND_MODULES = [
     "assay.cli.certify",
     "assay.cli.governance",
+    "assay.cli.risk",
     "assay.cli.workflow",
     "assay.cli.server",
 ]
