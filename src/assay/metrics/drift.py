@@ -207,17 +207,27 @@ def _interval(edges: np.ndarray, i: int) -> str:
     return f"[{lo}, {hi})"
 
 
-def drift_summary(reference_profile: Profile, current_profile: Profile, *,
+def drift_summary(reference_profile: Profile | Any, current_profile: Profile | None = None, *,
                   thresholds: Mapping[str, float | None] | None = None,
                   features: Iterable[str] | None = None,
                   max_categories: int = MAX_CATEGORIES) -> dict[str, Any]:
     """Drift of every feature and the share of drifted features, JSON-ready.
+
+    Called with a check context alone (``drift_summary(ctx)``), it compares
+    ``ctx.reference`` with ``ctx.evaluation`` on every feature, sharing the
+    certification's cached profiles (see :func:`assay.checks.drift.context_drift`).
 
     ``{"features": {name: {"kind", "psi", "js", "chi2_p", "ks", "ks_p",
     "wasserstein_norm", "drifted", "severity", "reference": {"bins",
     "fractions"}, "current": {"fractions"}, ...}}, "drifted_share",
     "n_reference", "n_current", "thresholds", "method"}``.
     """
+    if current_profile is None:
+        if not hasattr(reference_profile, "evaluation"):
+            raise InputError("drift_summary: expected a reference and a current profile")
+        from assay.checks.drift import context_drift
+
+        return context_drift(reference_profile, thresholds=thresholds)
     th = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
     unknown = sorted(set(th) - set(DEFAULT_THRESHOLDS))
     if unknown:
