@@ -116,6 +116,18 @@ class Measurement:
         }
 
 
+def _margin(m: Measurement, threshold: Threshold | None) -> float:
+    """How far ``m`` lies inside ``threshold`` (negative when outside)."""
+    if threshold is None or m.value is None or math.isnan(m.value):
+        return math.inf
+    margins = []
+    if threshold.min is not None:
+        margins.append(m.value - threshold.min)
+    if threshold.max is not None:
+        margins.append(threshold.max - m.value)
+    return min(margins)
+
+
 def _num(x: float | None) -> float | None:
     if x is None:
         return None
@@ -149,7 +161,10 @@ class CheckResult:
         if not judged:
             return None
         order = {Status.FAIL: 0, Status.WARN: 1, Status.PASS: 2}
-        return min(judged, key=lambda m: order.get(m.status, 3))  # type: ignore[arg-type]
+        # Among measurements with the same status, the one with the least margin to the
+        # threshold (or the furthest beyond it) is the worst.
+        return min(judged, key=lambda m: (order.get(m.status, 3),  # type: ignore[arg-type]
+                                          _margin(m, self.threshold)))
 
     @property
     def blocking(self) -> bool:
@@ -234,7 +249,8 @@ class CheckDef:
     family: str
     title: str
     fn: CheckFn
-    requires: tuple[str, ...] = ()  # any of: "model", "reference", "score", "sensitive", "prediction"
+    # any of: "model", "reference", "score", "sensitive", "prediction"
+    requires: tuple[str, ...] = ()
     params: tuple[str, ...] = ()  # accepted parameter names (others are a policy error)
     description: str = ""
 
