@@ -333,3 +333,30 @@ def test_fairness_ratio_and_difference_panels():
 
     assert _is_ratio("demographic_parity_ratio") and _is_ratio("disparate_impact_ratio")
     assert not _is_ratio("calibration_gap") and not _is_ratio("equalized_odds_difference")
+
+
+def test_worst_measurement_is_the_nearest_to_the_threshold():
+    """The value a report shows for a passing check is the one with the least margin."""
+    from assay.checks.base import (
+        CheckResult,
+        JudgeOn,
+        Measurement,
+        Severity,
+        Status,
+        Threshold,
+        judge,
+    )
+
+    def worst(threshold: Threshold, values: dict[str, float]) -> str:
+        ms = [Measurement(k, v) for k, v in values.items()]
+        for m in ms:
+            m.status = judge(m, threshold, JudgeOn.POINT)
+        r = CheckResult(id="x.y", family="x", title="t", status=Status.PASS,
+                        severity=Severity.BLOCK, judge_on=JudgeOn.POINT, threshold=threshold,
+                        measurements=ms)
+        return r.worst.label
+
+    assert worst(Threshold(max=0.1), {"age": 0.001, "hours": 0.09, "sex": 0.05}) == "hours"
+    assert worst(Threshold(min=0.8), {"a": 0.95, "b": 0.81, "c": 0.9}) == "b"
+    assert worst(Threshold(max=0.1), {"a": 0.3, "b": 0.5, "c": 0.05}) == "b"
+    assert worst(Threshold(min=0.8, max=1.25), {"a": 1.2, "b": 0.9}) == "a"

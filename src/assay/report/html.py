@@ -51,7 +51,7 @@ VERDICTS = {
 PREFERRED_METRICS = ("selection_rate", "base_rate", "tpr", "true_positive_rate", "fpr",
                      "false_positive_rate", "accuracy", "precision", "roc_auc", "auc", "ece",
                      "brier", "rmse", "mae", "r2")
-TABLE_METRICS = 8
+TABLE_METRICS = 7
 CHART_METRICS = 4
 
 _env: Environment | None = None
