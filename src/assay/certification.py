@@ -680,10 +680,18 @@ def _metrics_block(ctx: CertificationContext) -> dict[str, Any] | None:
 
 
 def _drift_block(ctx: CertificationContext) -> dict[str, Any] | None:
-    from assay.metrics.drift import drift_summary
+    try:  # the drift checks' own summary: computed once, shared with them
+        from assay.checks.base import SkipCheck
+        from assay.checks.drift import context_drift
+    except ImportError:
+        from assay.metrics.drift import drift_summary
 
-    ref, cur = drift_profiles(ctx)
-    return drift_summary(ref, cur)
+        ref, cur = drift_profiles(ctx)
+        return drift_summary(ref, cur)
+    try:
+        return context_drift(ctx)
+    except SkipCheck:
+        return None
 
 
 # --------------------------------------------------------------------------- environment
