@@ -87,6 +87,8 @@ def encode_feature(values: Any, name: str) -> tuple[np.ndarray, list[str]]:
         values = pa.array(arr, from_pandas=True)
     if pa.types.is_dictionary(values.type):
         values = values.cast(values.type.value_type)
+    if pa.types.is_null(values.type):  # every value missing
+        return np.zeros(len(values), dtype=np.int64), [MISSING] if len(values) else []
     enc = pc.dictionary_encode(values)
     labels = [_label(v) for v in enc.dictionary.to_pylist()]
     idx = enc.indices

@@ -1,0 +1,75 @@
+"""RegressionStats: exact, stable merges; metrics against scikit-learn to 1e-9."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from sklearn import metrics as skm
+
+from assay.errors import InputError
+from assay.metrics import RegressionStats, regression_summary
+
+
+def _data(n=6000, seed=4, offset=0.0):
+    rng = np.random.default_rng(seed)
+    y = offset + rng.normal(0, 3, n)
+    p = y + rng.normal(0.4, 1.5, n)
+    a = rng.choice(["x", "y", "z"], n)
+    b = rng.integers(0, 2, n)
+    w = rng.uniform(0.1, 2, n)
+    return y, p, a, b, w
+
+
+def _sk(y, p, w):
+    return {"mae": skm.mean_absolute_error(y, p, sample_weight=w),
+            "rmse": np.sqrt(skm.mean_squared_error(y, p, sample_weight=w)),
+            "r2": skm.r2_score(y, p, sample_weight=w),
+            "mean_error": np.average(p - y, weights=w)}
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("offset", [0.0, 1e6])  # large offset: numerical stability
+def test_batched_merge_matches_sklearn(weighted, offset):
+    y, p, a, b, w = _data(offset=offset)
+    sw = w if weighted else None
+    stats = None
+    for lo in range(0, len(y), 997):
+        sl = slice(lo, lo + 997)
+        part = RegressionStats.from_arrays(y[sl], p[sl], sensitive={"a": a[sl], "b": b[sl]},
+                                           weight=None if sw is None else sw[sl])
+        stats = part if stats is None else part.merge(stats)
+    for name, want in _sk(y, p, sw).items():
+        assert stats.compute(name) == pytest.approx(want, rel=1e-9, abs=1e-9), name
+    frame = stats.frame(by=["a", "b"])
+    m = (a == "z") & (b == 1)
+    for name, want in _sk(y[m], p[m], None if sw is None else sw[m]).items():
+        assert frame.by_group["z x 1"][name] == pytest.approx(want, rel=1e-9, abs=1e-9), name
+    m = b == 0
+    assert stats.compute("r2", by="b")[0] == pytest.approx(
+        _sk(y[m], p[m], None if sw is None else sw[m])["r2"], rel=1e-9)
+
+
+def test_arrow_batch_and_summary_shape():
+    y, p, a, _b, _w = _data(n=500)
+    table = pa.table({"y": y, "p": p, "a": a})
+    stats = RegressionStats.from_batch(table, target="y", prediction="p", sensitive=["a"])
+    out = regression_summary(stats, sensitive=["a"], min_group_size=10)
+    assert out["task"] == "regression" and out["n"] == 500
+    assert set(out["groups"]["a"]) == {"x", "y", "z"}
+    lo, hi = out["overall"]["mean_error"]["ci"]
+    assert lo < out["overall"]["mean_error"]["value"] < hi
+    assert out["overall"]["rmse"]["ci"] is None
+    fair = out["fairness"]["a"]["mae_difference"]
+    maes = [out["groups"]["a"][g]["metrics"]["mae"]["value"] for g in "xyz"]
+    assert fair["value"] == pytest.approx(max(maes) - min(maes))
+    assert fair["convention"] == "fairlearn"
+
+
+def test_bad_regression_input():
+    with pytest.raises(InputError, match="expected numbers"):
+        RegressionStats.from_arrays(["a", "b"], [1.0, 2.0])
+    with pytest.raises(InputError, match="finite"):
+        RegressionStats.from_arrays([1.0, np.nan], [1.0, 2.0])
+    with pytest.raises(InputError, match="unknown regression metric"):
+        RegressionStats.from_arrays([1.0, 2.0], [1.0, 2.0]).compute("mape")
