@@ -64,6 +64,17 @@ def _load_commands() -> None:
 _load_commands()
 
 
+def _usage_error_types() -> tuple[type[Exception], ...]:
+    """Click's usage-error class, and the one of the click that recent typer versions bundle."""
+    found: list[type[Exception]] = []
+    for module in ("click.exceptions", "typer._click.exceptions"):
+        try:
+            found.append(importlib.import_module(module).ClickException)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``assay`` console script."""
     try:
@@ -79,11 +90,10 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print("aborted")
         sys.exit(130)
     except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(2 if exc.exit_code not in (0, 1) else exc.exit_code or 2)
+        if isinstance(exc, _usage_error_types()):
+            exc.show()  # type: ignore[attr-defined]
+            code = exc.exit_code  # type: ignore[attr-defined]
+            sys.exit(2 if code not in (0, 1) else code or 2)
         raise
     if isinstance(code, int) and code != 0:
         sys.exit(code)
