@@ -139,4 +139,6 @@ def open_store(settings: Settings | None = None, *, auto_upgrade: bool | None = 
     except BaseException:
         engine.dispose()
         raise
-    return Store(settings=settings, engine=engine, sessions=session_factory(engine))
+    sessions = session_factory(engine)
+    sessions.kw["info"] = {"settings": settings}  # evidence goes under this store's home
+    return Store(settings=settings, engine=engine, sessions=sessions)
