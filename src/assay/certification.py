@@ -364,8 +364,12 @@ def certify(
         ref_roles = ColumnRoles(features=roles.features, task=roles.task)
         with _start(progress, "Reading the reference data", None):
             ref_ds = open_dataset(reference, ref_roles)
+    _check_sensitive(evaluation, roles)
+    if ref_ds is not None:
+        _check_reference(evaluation, ref_ds, roles)
     if adapter is not None:
         _check_model_inputs(adapter, evaluation, roles)
+        _try_model(adapter, evaluation, roles)
 
     ctx = CertificationContext(evaluation=evaluation, reference=ref_ds, model=adapter,
                                roles=roles, settings=pol.settings, policy=pol, tier=tier_obj.name,
@@ -526,6 +530,40 @@ def _check_model_inputs(adapter: Any, ds: Any, roles: Any) -> None:
     if missing:
         raise ModelLoadError(f"{adapter.name}: the model expects column(s) "
                              f"{', '.join(missing)} which {ds.name} does not have")
+
+
+def _check_sensitive(ds: Any, roles: Any) -> None:
+    """Each protected attribute must split the rows into at least two groups."""
+    import pyarrow.compute as pc
+
+    for col in roles.sensitive:
+        values: set[Any] = set()
+        for batch in ds.batches([col]):
+            values.update(v for v in pc.unique(batch.column(0)).to_pylist()
+                          if v is not None and str(v).strip() != "")
+            if len(values) > 1:
+                break
+        if len(values) < 2:
+            got = "only missing values" if not values else f"a single group {next(iter(values))!r}"
+            raise InputError(f"{ds.name}: column '{col}': expected a protected attribute with at "
+                             f"least two groups, got {got}")
+
+
+def _check_reference(ds: Any, ref: Any, roles: Any) -> None:
+    """The reference data must hold at least one of the evaluation data's features."""
+    features = roles.feature_columns(ds.column_names)
+    if features and not any(c in ref.column_names for c in features):
+        raise InputError(f"{ref.name}: expected the feature columns of {ds.name} "
+                         f"({', '.join(features[:6])}{', ...' if len(features) > 6 else ''}); "
+                         "the reference data has none of them")
+
+
+def _try_model(adapter: Any, ds: Any, roles: Any) -> None:
+    """Call the model on the first rows, so a broken model is bad input, not a check error."""
+    df = ds.to_pandas(limit=64)
+    adapter.predict(df, rows=(0, len(df)))
+    if roles.task == "classification" and adapter.has_proba:
+        adapter.predict_proba(df, positive_label=roles.positive_label, rows=(0, len(df)))
 
 
 def _dataset_info(ds: Any) -> dict[str, Any]:
