@@ -122,3 +122,31 @@ def db(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Monke
 def backend(db: Store) -> str:
     """``"sqlite"`` or ``"postgresql"``: the dialect of the ``db`` fixture."""
     return db.engine.dialect.name
+
+
+#: One user per role, created by the ``people`` fixture: role -> user name.
+PEOPLE = {
+    "admin": "ada",
+    "data_scientist": "dana",
+    "validator": "victor",
+    "risk_officer": "rita",
+    "compliance": "cora",
+    "security": "sean",
+    "business_owner": "bo",
+    "auditor": "audrey",
+}
+
+
+@pytest.fixture
+def people(db: Store) -> dict[str, str]:
+    """Users holding one role each (``ada`` is the admin); returns role -> user name."""
+    from assay.registry import add_user, get_user
+
+    with db.transaction() as s:
+        add_user(s, None, PEOPLE["admin"], display_name="Ada Admin", roles=["admin"])
+    with db.transaction() as s:
+        admin = get_user(s, PEOPLE["admin"])
+        for role, name in PEOPLE.items():
+            if role != "admin":
+                add_user(s, admin, name, display_name=name.title(), roles=[role])
+    return dict(PEOPLE)
