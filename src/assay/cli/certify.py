@@ -462,7 +462,9 @@ def register(app: typer.Typer) -> None:
 
         registry = load_check_modules()
         table = Table(header_style="bold")
-        for col in ("check", "family", "needs", "params", "description"):
+        table.add_column("check", no_wrap=True)
+        table.add_column("family", no_wrap=True)
+        for col in ("needs", "params", "description"):
             table.add_column(col)
         rows = sorted(registry.values(), key=lambda d: (d.family, d.id))
         for d in rows:
