@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from assay.auth import service as auth
 from assay.auth.errors import AuthenticationError
-from assay.errors import PermissionDenied
+from assay.errors import AssayError, PermissionDenied
 from assay.registry import get_user
 
 SESSION_COOKIE = "assay_session"
@@ -118,7 +118,11 @@ def require_roles(principal: Principal, *roles: str) -> None:
 def acting(request: Request, principal: Principal) -> Iterator[tuple[Session, object]]:
     """One transaction with the principal loaded as the acting user."""
     with store_of(request).transaction() as s:
-        actor = get_user(s, principal.username)
+        try:
+            actor = get_user(s, principal.username)
+        except AssayError:
+            raise AuthenticationError("credentials: the user no longer exists or is "
+                                      "deactivated; sign in again") from None
         if actor.id != principal.user_id:  # the name was reused after a deletion
             raise AuthenticationError("credentials: the user changed; sign in again")
         yield s, actor

@@ -112,7 +112,7 @@ def upload(request: Request, name: str = NAME, version: str = VERSION,
         raise InputError(f"report: larger than {MAX_REPORT_BYTES // 2**20} MiB")
     with acting(request, principal) as (s, actor):
         cert = record_certification(s, actor, name, version, doc, results_bytes,
-                                    report_bytes or None)
+                                    report_bytes or None, settings=request.app.state.settings)
         return certification_out(s, cert, name, version, doc)
 
 

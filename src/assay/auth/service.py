@@ -46,7 +46,7 @@ def _is_admin(user) -> bool:
 
 def _lookup_user(session: Session, username: str):
     try:
-        return get_user(session, username)
+        return get_user(session, username, allow_inactive=True)
     except NotFoundError:
         return None
 

@@ -66,12 +66,13 @@ def init(
 ) -> None:
     """Create the store and the first admin; print the admin's one-time password."""
     from assay.auth.bootstrap import initialise
+    from assay.store import open_store
 
-    store = _store()
+    store = open_store(auto_upgrade=True)
     password = initialise(store, admin, display_name=display_name)
     if password is None:
-        console.print(f"store ready at {store.settings.database_url.split('@')[-1]}; "
-                      "users exist already, no admin created", highlight=False)
+        console.print(f"store ready at {store.url}; users exist already, no admin created",
+                      highlight=False)
         return
     console.print(f"store ready; admin '{admin}' created.", highlight=False)
     console.print(f"one-time password: {password}", highlight=False, soft_wrap=True)

@@ -8,9 +8,10 @@ Every POST form is checked against the session's CSRF token.
 
 from __future__ import annotations
 
-from urllib.parse import quote
+import json
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from assay.api.deps import (
@@ -21,12 +22,13 @@ from assay.api.deps import (
     authenticate,
     client_of,
     csrf_matches,
+    reading,
     store_of,
 )
 from assay.auth import secrets as sec
 from assay.auth import service as auth
 from assay.auth.errors import AuthenticationError
-from assay.errors import AssayError, PermissionDenied
+from assay.errors import AssayError, NotFoundError, PermissionDenied
 from assay.web.render import page, secure_cookies
 
 router = APIRouter(include_in_schema=False)
@@ -218,3 +220,121 @@ def comment_form(request: Request, model: str = Form(..., max_length=200),
     with acting(request, principal) as (s, actor):
         wf.comment(s, actor, model, version, body, stage=stage or None)
     return _back(back, "Comment added.")
+
+
+# -- inventory, model, risk, audit --------------------------------------------
+
+@router.get("/", response_class=HTMLResponse)
+def inventory_page(request: Request, q: str = Query("", max_length=200),
+                   tier: str = Query("", max_length=20), status: str = Query("", max_length=40),
+                   overdue: str = Query("", max_length=5)) -> Response:
+    from assay.api import views
+    from assay.registry.tables import DEPLOYMENT_STATUSES
+
+    signed_in(request)
+    with reading(request) as s:
+        rows = views.inventory(s, q=q or None, tier=tier or None, status=status or None,
+                               overdue=bool(overdue))
+        total = views.count_models(s)
+    return page(request, "inventory.html", rows=rows, total=total, q=q, tier=tier,
+                status=status, overdue=bool(overdue), statuses=DEPLOYMENT_STATUSES)
+
+
+@router.get("/models/{name}", response_class=HTMLResponse)
+def model_page(request: Request, name: str = Path(..., max_length=200),
+               version: str = Query("", max_length=100), flash: str = Query("", max_length=300),
+               kind: str = Query("ok", max_length=10)) -> Response:
+    from assay.api import views
+    from assay.workflow import service as wf
+
+    principal = signed_in(request)
+    settings = request.app.state.settings
+    with acting(request, principal) as (s, actor):
+        model = views.model_detail(s, name)
+        versions = model["versions"]
+        selected = version or (versions[-1]["version"] if versions else "")
+        if selected and selected not in {v["version"] for v in versions}:
+            raise NotFoundError(f"model '{name}' has no version '{selected}'")
+        cert = views.certification_view(settings, s, name, selected) if selected else None
+        risk = views.risk_view(s, name)
+        wf_status = wf.status(s, name, settings=settings).to_dict()
+        vs = next((v for v in wf_status["versions"] if v["version"] == selected), None)
+        action = None
+        if vs and vs.get("state") == "in_review":
+            info = wf.review(s, name, selected, actor=actor, settings=settings)
+            if info.stage is not None and any(e["user"] == actor.username
+                                              for e in info.eligible):
+                action = {"model": name, "version": selected, "stage": info.stage.stage,
+                          "stage_title": info.stage.title or info.stage.stage,
+                          "revision": info.revision, "key": "m"}
+    if cert is not None:
+        cert["report_url"] = (f"/models/{quote(name, safe='')}/versions/"
+                              f"{quote(selected, safe='')}/report/{cert['id']}")
+    return page(request, "model.html", model=model, versions=versions, selected=selected,
+                cert=cert, risk=risk, wf=vs, gate=vs["gate"] if vs else None, action=action,
+                back=f"/models/{quote(name, safe='')}?version={quote(selected, safe='')}",
+                flash=flash, flash_kind="error" if kind == "error" else "ok")
+
+
+@router.get("/models/{name}/versions/{version}/report/{cert_id}", response_class=HTMLResponse)
+def report_page(request: Request, name: str = Path(..., max_length=200),
+                version: str = Path(..., max_length=100),
+                cert_id: int = Path(..., ge=1, le=2**31 - 1)) -> Response:
+    from assay.api.routes_certifications import report_html
+
+    principal = signed_in(request)
+    return report_html(request, name, version, cert_id, principal)
+
+
+@router.get("/risk", response_class=HTMLResponse)
+def risk_page(request: Request, model: str = Query("", max_length=200)) -> Response:
+    from assay.risk import service as risk
+
+    signed_in(request)
+    with reading(request) as s:
+        rows = [risk.risk_dict(s, r) for r in risk.list_risks(s, model_name=model or None)]
+        items = [i.to_dict() for i in risk.backlog(s, model_name=model or None)]
+    cells: dict[tuple[int, int], list[str]] = {}
+    for r in rows:
+        if r["status"] in risk.OPEN_STATUSES:
+            cells.setdefault((r["likelihood"], r["impact"]), []).append(r["title"])
+    columns = ["id", "model", "version", "kind", "title", "category", "severity", "likelihood",
+               "impact", "owner", "status"]
+    return page(request, "risk.html", register=rows, backlog=items, cells=cells,
+                columns=columns)
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(request: Request, actor: str = Query("", max_length=100),
+               action: str = Query("", max_length=100),
+               subject: str = Query("", max_length=300),
+               before: int | None = Query(None, ge=1, le=2**62),
+               verified: str = Query("", max_length=5)) -> Response:
+    from assay.api.routes_audit import query_events
+
+    signed_in(request)
+    limit = 100
+    with reading(request) as s:
+        events = query_events(s, actor=actor or None, action=action or None, subject_type=None,
+                              subject_id=subject or None, before=before, limit=limit)
+        result = None
+        if verified:
+            from assay.store.audit import verify_chain
+
+            result = verify_chain(s).to_dict()
+    for e in events:
+        e["payload_text"] = json.dumps(e["payload"], indent=2, sort_keys=True,
+                                       ensure_ascii=False)
+    more = None
+    if len(events) == limit:
+        more = "/audit?" + urlencode({k: v for k, v in (
+            ("actor", actor), ("action", action), ("subject", subject),
+            ("before", events[-1]["seq"])) if v})
+    return page(request, "audit.html", events=events, verify=result, more=more,
+                f={"actor": actor, "action": action, "subject": subject})
+
+
+@router.post("/audit/verify")
+def audit_verify(request: Request, csrf_token: str = Form("")) -> Response:
+    form_principal(request, csrf_token)
+    return see_other("/audit?verified=1#verify-result")

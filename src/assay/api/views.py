@@ -1,0 +1,191 @@
+"""Read models shared by the JSON API and the web pages.
+
+These gather what a page shows (the inventory with each model's latest
+version, certification and approval state; one model with everything about
+it) from the domain packages. They decide nothing: tiers come from risk,
+states from the workflow, verdicts from certification.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+
+def _aware(dt: datetime | None) -> datetime | None:
+    if dt is None or dt.tzinfo is not None:
+        return dt
+    return dt.replace(tzinfo=UTC)
+
+
+def _iso(dt: datetime | None) -> str | None:
+    dt = _aware(dt)
+    return dt.isoformat() if dt is not None else None
+
+
+def _latest_certs(session: Session, version_ids: list[int]) -> dict[int, Any]:
+    from assay.registry.tables import Certification
+
+    if not version_ids:
+        return {}
+    newest = (select(Certification.model_version_id, func.max(Certification.id).label("cid"))
+              .where(Certification.model_version_id.in_(version_ids))
+              .group_by(Certification.model_version_id).subquery())
+    rows = session.scalars(select(Certification).join(newest, Certification.id == newest.c.cid))
+    return {c.model_version_id: c for c in rows}
+
+
+def _latest_submissions(session: Session, version_ids: list[int]) -> dict[int, Any]:
+    from assay.workflow.tables import Submission
+
+    if not version_ids:
+        return {}
+    newest = (select(Submission.model_version_id, func.max(Submission.id).label("sid"))
+              .where(Submission.model_version_id.in_(version_ids))
+              .group_by(Submission.model_version_id).subquery())
+    rows = session.scalars(select(Submission).join(newest, Submission.id == newest.c.sid))
+    return {s.model_version_id: s for s in rows}
+
+
+def inventory(session: Session, *, q: str | None = None, tier: str | None = None,
+              status: str | None = None, overdue: bool = False,
+              now: datetime | None = None) -> list[dict[str, Any]]:
+    """The registry's inventory (tier, status, owner, next review, overdue) with each
+    model's purpose and the approval state of its latest version; ``q`` searches name,
+    purpose, owner and business unit."""
+    from assay.registry import inventory as registry_inventory
+    from assay.registry.tables import Model, ModelVersion
+
+    rows = registry_inventory(session, now=now, tier=None if tier == "none" else tier,
+                              status=status, overdue_only=overdue)
+    if tier == "none":
+        rows = [r for r in rows if r.tier is None]
+    purposes = dict(session.execute(select(Model.name, Model.purpose)).all())
+    needle = (q or "").strip().lower()
+    if needle:
+        rows = [r for r in rows if any(needle in (x or "").lower() for x in (
+            r.name, purposes.get(r.name), r.owner, r.business_unit))]
+    latest = dict(session.execute(
+        select(Model.name, func.max(ModelVersion.id)).join(ModelVersion)
+        .group_by(Model.name)).all())
+    subs = _latest_submissions(session, [v for v in latest.values() if v is not None])
+    out = []
+    for r in rows:
+        d = r.to_dict()
+        sub = subs.get(latest.get(r.name))
+        d.update(purpose=purposes.get(r.name) or "", status=r.deployment_status,
+                 approval=sub.state if sub else None)
+        out.append(d)
+    return out
+
+
+def count_models(session: Session) -> int:
+    from assay.registry.tables import Model
+
+    return int(session.scalar(select(func.count()).select_from(Model)) or 0)
+
+
+def model_detail(session: Session, name: str, *, now: datetime | None = None) -> dict[str, Any]:
+    """One model: its inventory fields and every version with certification and approval."""
+    from assay.registry import get_model
+    from assay.registry.tables import ModelVersion, User
+
+    now = now or datetime.now(UTC)
+    m = get_model(session, name)
+    owner = session.get(User, m.owner_id)
+    versions = list(session.scalars(select(ModelVersion).where(ModelVersion.model_id == m.id)
+                                    .order_by(ModelVersion.id)))
+    vids = [v.id for v in versions]
+    certs = _latest_certs(session, vids)
+    subs = _latest_submissions(session, vids)
+    names = dict(session.execute(select(User.id, User.username).where(
+        User.id.in_({v.created_by for v in versions} or {-1}))).all())
+    review = _aware(m.next_review_at)
+    return {
+        "name": m.name, "purpose": m.purpose, "intended_use": m.intended_use,
+        "out_of_scope_uses": m.out_of_scope_uses, "owner": owner.username if owner else None,
+        "business_unit": m.business_unit, "stakeholders": list(m.stakeholders or []),
+        "decision_type": m.decision_type, "deployment_status": m.deployment_status,
+        "criticality": m.criticality, "tier": m.tier, "next_review_at": _iso(review),
+        "overdue": bool(review and review < now), "created_at": _iso(m.created_at),
+        "versions": [{
+            "version": v.version, "created_at": _iso(v.created_at),
+            "created_by": names.get(v.created_by),
+            "artifact_digest": v.artifact_digest,
+            "training_data_digest": v.training_data_digest,
+            "training_data_source": v.training_data_source,
+            "evaluation_data_digest": v.evaluation_data_digest,
+            "evaluation_data_source": v.evaluation_data_source,
+            "feature_pipeline": v.feature_pipeline, "code_revision": v.code_revision,
+            "certification": certs[v.id].status if v.id in certs else None,
+            "certification_id": certs[v.id].id if v.id in certs else None,
+            "approval": subs[v.id].state if v.id in subs else None,
+        } for v in versions],
+    }
+
+
+def certification_view(settings: Any, session: Session, name: str, version: str
+                       ) -> dict[str, Any] | None:
+    """The latest certification of a version with its checks and charts, for the page."""
+    from assay.api.routes_certifications import certification_out
+    from assay.evidence import open_artifact
+    from assay.registry import get_version, latest_certification
+
+    mv = get_version(session, name, version)
+    cert = latest_certification(session, mv.id)
+    if cert is None:
+        return None
+    out = certification_out(session, cert, name, version)
+    try:
+        results = json.loads(open_artifact(settings, cert.results_digest))
+    except Exception:  # evidence missing or unreadable: show the record, say so
+        out.update(checks=[], charts=[], evidence_error="the results evidence cannot be read")
+        return out
+    from assay.report.html import build_context, fmt_num, fmt_threshold
+
+    ctx = build_context(results)
+    checks = []
+    for fam in ctx.get("families", []):
+        for c in fam[2]:
+            value = c.get("value")
+            checks.append({"id": c["id"], "title": c["title"], "status": c["status"],
+                           "value_text": fmt_num(value) if value is not None else "—",
+                           "threshold_text": fmt_threshold(c.get("threshold")),
+                           "message": c.get("message") or ""})
+    charts = []
+    metrics = ctx.get("metrics") or {}
+    for attr in metrics.get("attributes") or []:
+        if attr.get("chart"):
+            charts.append({"title": f"Metrics by {attr['name']} (with intervals)",
+                           "svg": attr["chart"]})
+    if metrics.get("calibration_chart"):
+        charts.append({"title": "Calibration", "svg": metrics["calibration_chart"]})
+    drift = ctx.get("drift") or {}
+    if drift.get("chart"):
+        charts.append({"title": "Drift (PSI by feature)", "svg": drift["chart"]})
+    out.update(checks=checks, charts=charts)
+    return out
+
+
+def risk_view(session: Session, name: str) -> dict[str, Any] | None:
+    """The model's latest risk assessment with heat-map cells."""
+    from assay.risk.service import latest_assessment
+
+    a = latest_assessment(session, name)
+    if a is None:
+        return None
+    from assay.auth.service import usernames
+
+    cats = list(a.categories or [])
+    cells: dict[tuple[int, int], list[str]] = {}
+    for c in cats:
+        cells.setdefault((int(c["likelihood"]), int(c["impact"])), []).append(
+            str(c["category"]).replace("_", " "))
+    decision = a.decision or {}
+    return {"tier": a.tier, "score": a.score, "created_at": _iso(a.created_at),
+            "assessor": usernames(session, {a.created_by}).get(a.created_by),
+            "categories": cats, "cells": cells, "reasons": decision.get("reasons") or []}
