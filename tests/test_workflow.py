@@ -1,0 +1,565 @@
+"""The approval workflow on SQLite and PostgreSQL: stages in order, separation of
+duties, the certification gate and waivers, conditions and expiry, change
+control, audit events and whole-or-nothing transactions."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import func, select
+
+from assay import registry
+from assay.errors import ConflictError, InputError, NotFoundError, PermissionDenied
+from assay.store import Store
+from assay.store.audit import AuditEvent, verify_chain
+from assay.workflow import service as wf
+from assay.workflow.tables import Comment, Condition, SignOff, StageState, Submission, Waiver
+
+MODEL = "scorer"
+HIGH_DEPLOY = {"default": {"roles": ["risk_officer"]},
+               "high": {"roles": ["risk_officer", "business_owner"], "approvers": 2}}
+WORKFLOW = {
+    "approval_valid_days": {"default": 200},
+    "waivers": {"granted_by": {"default": ["risk_officer"]}, "max_days": 60},
+    "stages": [
+        {"id": "scope", "evidence": ["documents"],
+         "signoff": {"default": {"roles": ["business_owner"]}}},
+        {"id": "validation", "evidence": ["certification"], "independent": True,
+         "signoff": {"default": {"roles": ["validator"]}}},
+        {"id": "deployment_approval", "evidence": ["certification"], "signoff": HIGH_DEPLOY},
+        {"id": "monitoring", "signoff": {"default": {"roles": ["validator"]},
+                                         "low": {"skip": True}}},
+    ],
+}
+USERS = {
+    "alice": ["data_scientist", "validator"],  # develops and submits
+    "dave": ["data_scientist"],
+    "val": ["validator"],
+    "val2": ["validator"],
+    "rita": ["risk_officer"],
+    "rob": ["risk_officer"],
+    "bea": ["business_owner"],
+    "ben": ["business_owner"],
+    "carl": ["compliance"],
+    "aud": ["auditor"],
+}
+
+
+class Env:
+    def __init__(self, store: Store, policy: Path) -> None:
+        self.store = store
+        self.policy = policy
+
+    def run(self, user: str, fn, *args, **kw):
+        with self.store.transaction() as s:
+            return fn(s, registry.get_user(s, user), MODEL, *args, **kw)
+
+    def read(self, fn, *args, **kw):
+        with self.store.transaction() as s:
+            return fn(s, MODEL, *args, **kw)
+
+    def count(self, table) -> int:
+        with self.store.transaction() as s:
+            return s.scalar(select(func.count()).select_from(table))
+
+    def certify(self, version: str, status: str = "passed", failed: tuple[str, ...] = (),
+                policy: Path | None = None, tier: str = "high") -> int:
+        path = policy or self.policy
+        digest = __import__("hashlib").sha256(path.read_bytes()).hexdigest()
+        doc = yaml.safe_load(path.read_text())
+        checks = [{"id": c, "status": "fail", "severity": "block"} for c in failed]
+        checks.append({"id": "performance.auc", "status": "pass", "severity": "block"})
+        results = {"schema_version": "1.0", "status": status,
+                   "policy": {"name": doc["name"], "version": doc["version"], "tier": tier,
+                              "sha256": digest},
+                   "checks": checks}
+        raw = json.dumps(results).encode()
+        with self.store.transaction() as s:
+            cert = registry.record_certification(s, registry.get_user(s, "val"), MODEL,
+                                                 version, results, raw)
+            return cert.id
+
+
+def write_policy(path: Path, workflow: dict, version: str = "1") -> Path:
+    doc = {"name": "wf-test", "version": version,
+           "tiers": {"high": {}, "medium": {}, "low": {}}, "workflow": workflow}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def env(db: Store, tmp_path: Path) -> Env:
+    policy = write_policy(tmp_path / "wf-test.yaml", WORKFLOW)
+    with db.transaction() as s:
+        admin = registry.add_user(s, None, "root")
+        for name, roles in USERS.items():
+            registry.add_user(s, admin, name, roles=roles)
+        alice = registry.get_user(s, "alice")
+        registry.register_model(s, alice, MODEL, owner="bea", decision_type="automated",
+                                criticality="high")
+        registry.set_model_tier(s, registry.get_user(s, "rita"), MODEL, "high")
+        registry.add_version(s, alice, MODEL, "1", artifact_digest="sha256:" + "a" * 64)
+    return Env(db, policy)
+
+
+def submit(env: Env, version: str = "1", user: str = "alice") -> Submission:
+    return env.run(user, wf.submit, version, policy=str(env.policy))
+
+
+def doc(name: str = "scope.pdf") -> dict[str, str]:
+    return {name: "sha256:" + "b" * 64}
+
+
+def through_validation(env: Env, version: str = "1") -> None:
+    env.certify(version)
+    submit(env, version)
+    env.run("bea", wf.approve, version, stage="scope", documents=doc())
+    env.run("val", wf.approve, version, stage="validation")
+
+
+def approved(env: Env, version: str = "1", **kw) -> None:
+    through_validation(env, version)
+    env.run("rita", wf.approve, version, stage="deployment_approval", **kw)
+    env.run("bea", wf.approve, version, stage="deployment_approval")
+
+
+# --------------------------------------------------------------------------- happy path
+
+
+def test_high_tier_path_to_deployment_with_audit(env: Env):
+    seq_before = env.count(AuditEvent)
+    approved(env, conditions=["re-run fairness checks quarterly"], comment="ok with conditions")
+    d = env.read(wf.gate, "1")
+    assert d.allowed, d.reasons
+    assert d.reasons == []
+    assert d.conditions == ["re-run fairness checks quarterly"]
+    assert d.evidence["artifact"] == "sha256:" + "a" * 64
+    assert d.evidence["certification"].startswith("sha256:")
+    assert d.evidence["policy"] == d.evidence["certified_policy"]
+    # the post-deployment stage is still open after deployment is approved
+    info = env.read(wf.review, "1")
+    assert info.state == "approved"
+    assert info.stage.stage == "monitoring"
+    assert {e["user"] for e in info.eligible} == {"val", "val2"}  # alice developed it
+    env.run("val2", wf.approve, "1", stage="monitoring")
+    assert env.read(wf.review, "1").stage is None
+    with env.store.transaction() as s:
+        actions = [e.action for e in s.scalars(select(AuditEvent).order_by(AuditEvent.seq))
+                   ][seq_before:]
+        assert actions == ["certification.record", "workflow.submit"] + [
+            "workflow.approve"] * 5
+        last = s.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
+        assert last.subject_id == "scorer@1"
+        assert last.payload["stage"] == "monitoring"
+        deploy = next(e for e in s.scalars(select(AuditEvent).where(
+            AuditEvent.action == "workflow.approve")) if e.payload["stage_complete"]
+            and e.payload["stage"] == "deployment_approval")
+        assert deploy.evidence["certification"] == d.evidence["certification"]
+        assert verify_chain(s).ok
+
+
+def test_status_timeline_lists_every_event(env: Env):
+    approved(env, conditions=["monthly drift report"], expires=datetime.now(UTC)
+             + timedelta(days=30))
+    env.run("carl", wf.comment, "1", "reviewed the scope memo", stage="scope")
+    st = env.read(wf.status)
+    assert st.model == MODEL and st.tier == "high"
+    (v,) = st.versions
+    assert v.state == "approved"
+    assert [s.status for s in v.stages] == ["approved", "approved", "approved", "pending"]
+    kinds = [e["event"] for e in v.timeline]
+    assert kinds[0] == "submitted"
+    assert kinds.count("approve") == 4
+    assert "approved_for_deployment" in kinds
+    assert kinds.index("approved_for_deployment") > max(
+        i for i, k in enumerate(kinds[:-2]) if k == "approve")
+    assert any(e["event"] == "document" and "scope.pdf" in e["text"] for e in v.timeline)
+    assert any(e["event"] == "comment" and e["user"] == "carl" for e in v.timeline)
+    assert any("monthly drift report" in e.get("text", "") for e in v.timeline)
+    assert v.gate.allowed
+    json.dumps(st.to_dict())  # JSON-ready for the CLI and the REST service
+
+
+# --------------------------------------------------------------------------- order & roles
+
+
+def test_stages_are_acted_on_in_order(env: Env):
+    env.certify("1")
+    submit(env)
+    with pytest.raises(ConflictError, match="before stage 'scope' is approved"):
+        env.run("rita", wf.approve, "1", stage="deployment_approval")
+    with pytest.raises(ConflictError, match="before stage 'scope'"):
+        env.run("val", wf.reject, "1", stage="validation", reason="too early")
+    env.run("bea", wf.approve, "1", stage="scope", documents=doc())
+    with pytest.raises(ConflictError, match="'scope' is already approved"):
+        env.run("ben", wf.approve, "1", stage="scope")
+    with pytest.raises(InputError, match="unknown stage 'deploy'; expected one of scope"):
+        env.run("val", wf.approve, "1", stage="deploy")
+    assert env.count(SignOff) == 1
+
+
+def test_role_outside_its_rights_and_auditor(env: Env):
+    env.certify("1")
+    submit(env)
+    with pytest.raises(PermissionDenied, match="it needs business_owner"):
+        env.run("val", wf.approve, "1", stage="scope", documents=doc())
+    with pytest.raises(PermissionDenied):
+        env.run("aud", wf.approve, "1", stage="scope", documents=doc())
+    with pytest.raises(PermissionDenied, match="read-only"):
+        env.run("aud", wf.comment, "1", "looks fine")
+    with pytest.raises(PermissionDenied):
+        env.run("val", wf.submit, "1", policy=str(env.policy))
+    with pytest.raises(NotFoundError):
+        env.run("bea", wf.approve, "9", stage="scope")
+    with pytest.raises(NotFoundError, match="unknown user 'mallory'"):
+        env.run("mallory", wf.approve, "1", stage="scope")
+    assert env.count(SignOff) == 0
+    assert env.count(Comment) == 0
+
+
+def test_separation_of_duties(env: Env):
+    env.certify("1")
+    with env.store.transaction() as s:  # alice develops version 1, dave submits it
+        registry.grant_role(s, registry.get_user(s, "root"), "dave", "business_owner")
+    submit(env, user="dave")
+    with pytest.raises(ConflictError, match="cannot sign off their own submission"):
+        env.run("dave", wf.approve, "1", stage="scope", documents=doc())
+    env.run("bea", wf.approve, "1", stage="scope", documents=doc())
+    # the developer holds the validator role but may not validate their own version
+    with pytest.raises(ConflictError, match="alice developed this version"):
+        env.run("alice", wf.approve, "1", stage="validation")
+    env.run("val", wf.approve, "1", stage="validation")
+    env.run("rita", wf.approve, "1", stage="deployment_approval")
+    # one person, one slot: rita cannot also fill the second approver slot
+    with pytest.raises(ConflictError, match="rita has already signed"):
+        env.run("rita", wf.approve, "1", stage="deployment_approval")
+    # another risk officer cannot take the business owner's slot
+    with pytest.raises(ConflictError, match="still needs sign-off by business_owner"):
+        env.run("rob", wf.approve, "1", stage="deployment_approval")
+    assert not env.read(wf.gate, "1").allowed
+    env.run("ben", wf.approve, "1", stage="deployment_approval")
+    assert env.read(wf.gate, "1").allowed
+
+
+def test_medium_tier_resolves_its_own_stages(env: Env):
+    with env.store.transaction() as s:
+        registry.set_model_tier(s, registry.get_user(s, "rita"), MODEL, "medium")
+    env.certify("1", tier="medium")
+    sub = submit(env)
+    assert sub.tier == "medium"
+    env.run("bea", wf.approve, "1", stage="scope", documents=doc())
+    env.run("val", wf.approve, "1", stage="validation")
+    env.run("rita", wf.approve, "1", stage="deployment_approval")  # one approver suffices
+    assert env.read(wf.gate, "1").allowed
+
+
+def test_low_tier_skips_stages(env: Env):
+    with env.store.transaction() as s:
+        registry.set_model_tier(s, registry.get_user(s, "rita"), MODEL, "low")
+    env.certify("1", tier="low")
+    submit(env)
+    env.run("bea", wf.approve, "1", stage="scope", documents=doc())
+    env.run("val", wf.approve, "1", stage="validation")
+    env.run("rita", wf.approve, "1", stage="deployment_approval")
+    info = env.read(wf.review, "1")
+    assert info.stage is None  # monitoring is skipped for low
+    with pytest.raises(ConflictError, match="not required for tier low"):
+        env.run("val", wf.approve, "1", stage="monitoring")
+
+
+def test_submit_needs_a_tier_and_no_double_submission(env: Env):
+    with env.store.transaction() as s:
+        registry.set_model_tier(s, registry.get_user(s, "rita"), MODEL, None)
+    with pytest.raises(ConflictError, match="no risk tier yet"):
+        submit(env)
+    assert env.count(Submission) == 0
+    with env.store.transaction() as s:
+        registry.set_model_tier(s, registry.get_user(s, "rita"), MODEL, "high")
+    submit(env)
+    with pytest.raises(ConflictError, match="already in review"):
+        submit(env)
+    assert env.count(Submission) == 1
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+def test_documents_evidence_needed_and_comment_attaches_it(env: Env):
+    env.certify("1")
+    submit(env)
+    with pytest.raises(ConflictError, match="no document attached to stage 'scope'"):
+        env.run("bea", wf.approve, "1", stage="scope")
+    env.run("carl", wf.comment, "1", "scope memo attached", stage="scope",
+            documents=doc("memo.pdf"))
+    so = env.run("bea", wf.approve, "1", stage="scope")
+    assert so.evidence["document:memo.pdf"] == "sha256:" + "b" * 64
+    with pytest.raises(InputError, match="expected a digest"):
+        env.run("carl", wf.comment, "1", "bad", stage="scope", documents={"x": "abc"})
+
+
+def test_blocked_certification_blocks_until_waived(env: Env):
+    env.certify("1", status="blocked", failed=("fairness.dp_ratio", "fairness.eo_diff"))
+    submit(env)
+    env.run("bea", wf.approve, "1", stage="scope", documents=doc())
+    with pytest.raises(ConflictError, match=re.escape(
+            "failed checks without a valid waiver: fairness.dp_ratio, fairness.eo_diff")):
+        env.run("val", wf.approve, "1", stage="validation")
+    soon = datetime.now(UTC) + timedelta(days=30)
+    env.run("rita", wf.waive, "1", check_id="fairness.dp_ratio", justification="known gap",
+            expires=soon)
+    with pytest.raises(ConflictError, match=r"without a valid waiver: fairness\.eo_diff$"):
+        env.run("val", wf.approve, "1", stage="validation")
+    w = env.run("rob", wf.waive, "1", check_id="fairness.eo_diff",
+                justification="mitigation due in Q1", expires=soon)
+    env.run("val", wf.approve, "1", stage="validation")
+    env.run("rita", wf.approve, "1", stage="deployment_approval")
+    env.run("bea", wf.approve, "1", stage="deployment_approval")
+    d = env.read(wf.gate, "1")
+    assert d.allowed
+    assert d.evidence[f"waiver:{w.id}"].startswith("sha256:")
+    # when the waivers lapse the gate closes again
+    later = env.read(wf.gate, "1", now=soon + timedelta(days=1))
+    assert not later.allowed
+    assert any("without a valid waiver" in r for r in later.reasons)
+
+
+def test_whole_certification_waiver_and_missing_certification(env: Env):
+    submit(env)
+    env.run("bea", wf.approve, "1", stage="scope", documents=doc())
+    with pytest.raises(ConflictError, match="no certification under policy 'wf-test' tier high"):
+        env.run("val", wf.approve, "1", stage="validation")
+    soon = datetime.now(UTC) + timedelta(days=10)
+    env.run("rita", wf.waive, "1", justification="vendor model; evaluated offline",
+            expires=soon)
+    env.run("val", wf.approve, "1", stage="validation")
+    # a certification waiver covers the certification it was granted for, not a later one
+    env.certify("1", status="blocked", failed=("performance.auc_min",))
+    with pytest.raises(ConflictError, match=r"performance\.auc_min"):
+        env.run("rita", wf.approve, "1", stage="deployment_approval")
+
+
+@pytest.mark.parametrize(
+    ("user", "kw", "error", "match"),
+    [
+        ("rita", {"justification": "  "}, InputError, "needs a justification"),
+        ("rita", {"expires": None}, InputError, "needs an expiry date"),
+        ("rita", {"expires": datetime(2020, 1, 1, tzinfo=UTC)}, InputError, "not in the future"),
+        ("rita", {"expires": datetime.now(UTC) + timedelta(days=61)}, InputError,
+         "more than 60 days away"),
+        ("carl", {}, PermissionDenied, "allows risk_officer"),
+        ("aud", {}, PermissionDenied, "cannot grant waivers"),
+    ],
+)
+def test_bad_waivers_write_nothing(env: Env, user, kw, error, match):
+    env.certify("1", status="blocked", failed=("fairness.dp_ratio",))
+    submit(env)
+    args = {"justification": "reason", "expires": datetime.now(UTC) + timedelta(days=5),
+            "check_id": "fairness.dp_ratio", **kw}
+    before = env.count(AuditEvent)
+    with pytest.raises(error, match=match):
+        env.run(user, wf.waive, "1", **args)
+    assert env.count(Waiver) == 0
+    assert env.count(AuditEvent) == before
+
+
+def test_developer_cannot_waive_and_nothing_to_waive(env: Env):
+    env.certify("1")
+    submit(env)
+    with env.store.transaction() as s:
+        registry.grant_role(s, registry.get_user(s, "root"), "alice", "risk_officer")
+    soon = datetime.now(UTC) + timedelta(days=5)
+    with pytest.raises(ConflictError, match="separation of duties"):
+        env.run("alice", wf.waive, "1", justification="x", expires=soon,
+                check_id="fairness.dp_ratio")
+    with pytest.raises(ConflictError, match="nothing to waive"):
+        env.run("rita", wf.waive, "1", justification="x", expires=soon)
+
+
+# --------------------------------------------------------------------------- reject, conditions
+
+
+def test_rejection_needs_reason_closes_and_allows_resubmission(env: Env):
+    through_validation(env)
+    with pytest.raises(InputError, match="needs a reason"):
+        env.run("rita", wf.reject, "1", stage="deployment_approval", reason=" ")
+    env.run("rita", wf.reject, "1", stage="deployment_approval",
+            reason="stress test missing")
+    d = env.read(wf.gate, "1")
+    assert not d.allowed
+    assert "stress test missing" in d.reasons[0]
+    with pytest.raises(ConflictError, match="is rejected"):
+        env.run("bea", wf.approve, "1", stage="deployment_approval")
+    sub = submit(env)
+    assert sub.current_stage == "scope"
+    st = env.read(wf.status).versions[0]
+    assert st.state == "in_review"
+    assert [e["event"] for e in st.timeline].count("submitted") == 2
+    assert any(e["event"] == "reject" and e["text"] == "stress test missing"
+               for e in st.timeline)
+
+
+def test_conditions_and_expiry(env: Env):
+    with pytest.raises(InputError, match="not in the future"):
+        approved(env, expires=datetime(2020, 1, 1, tzinfo=UTC))
+    until = datetime.now(UTC) + timedelta(days=20)
+    env.run("rita", wf.approve, "1", stage="deployment_approval", expires=until,
+            conditions=["quarterly fairness re-run", "human review of declines"])
+    env.run("bea", wf.approve, "1", stage="deployment_approval")
+    assert env.count(Condition) == 2
+    d = env.read(wf.gate, "1")
+    assert d.allowed
+    assert d.approved_until.startswith(until.strftime("%Y-%m-%d"))
+    later = env.read(wf.gate, "1", now=until + timedelta(hours=1))
+    assert not later.allowed
+    assert any("approval expired" in r for r in later.reasons)
+
+
+def test_default_validity_from_policy(env: Env):
+    approved(env)
+    d = env.read(wf.gate, "1")
+    expected = (datetime.now(UTC) + timedelta(days=200)).strftime("%Y-%m-%d")
+    assert d.approved_until[:10] == expected
+
+
+# --------------------------------------------------------------------------- change control
+
+
+def test_new_policy_version_sends_back_to_certification(env: Env):
+    approved(env)
+    assert env.read(wf.gate, "1").allowed
+    wf_changed = json.loads(json.dumps(WORKFLOW))
+    wf_changed["approval_valid_days"] = {"default": 100}
+    write_policy(env.policy, wf_changed, version="2")
+    d = env.read(wf.gate, "1")
+    assert not d.allowed
+    assert any("policy 'wf-test' changed" in r and "recertify" in r for r in d.reasons)
+    assert env.read(wf.status).versions[0].changes == d.reasons
+    seq = env.count(AuditEvent)
+    reasons = env.run("rob", wf.recheck, "1")
+    assert reasons == d.reasons
+    assert env.count(AuditEvent) == seq + 1
+    st = env.read(wf.status).versions[0]
+    assert st.state == "recertification_required"
+    # recertify under the new policy and submit again
+    env.certify("1")
+    sub = submit(env)
+    assert sub.policy_version == "2"
+
+
+def test_newer_certification_that_fails_sends_back(env: Env):
+    approved(env)
+    env.certify("1", status="blocked", failed=("drift.psi",))
+    d = env.read(wf.gate, "1")
+    assert not d.allowed
+    assert any("newer certification" in r for r in d.reasons)
+
+
+def test_expired_approval_recheck_records_and_allows_resubmit(env: Env):
+    approved(env)
+    with pytest.raises(ConflictError, match="already approved"):
+        submit(env)
+    future = datetime.now(UTC) + timedelta(days=201)
+    reasons = env.run("rita", wf.recheck, "1", now=future)
+    assert any("approval expired" in r for r in reasons)
+    assert env.read(wf.review, "1").state == "recertification_required"
+    assert env.run("rita", wf.recheck, "1") == reasons  # recorded: stays until resubmitted
+    with pytest.raises(PermissionDenied):
+        env.run("aud", wf.recheck, "1")
+
+
+def test_new_model_version_needs_its_own_approval(env: Env):
+    approved(env)
+    with env.store.transaction() as s:
+        registry.add_version(s, registry.get_user(s, "alice"), MODEL, "2",
+                             artifact_digest="sha256:" + "c" * 64)
+    old = env.read(wf.gate, "1")
+    assert old.allowed
+    assert old.notes == ["newer version(s) 2 registered: each needs its own certification "
+                         "and approval"]
+    new = env.read(wf.gate, "2")
+    assert not new.allowed
+    assert new.reasons == ["not submitted for approval (assay submit)"]
+
+
+def test_submitting_a_new_version_supersedes_an_open_review(env: Env):
+    env.certify("1")
+    submit(env)
+    with env.store.transaction() as s:
+        registry.add_version(s, registry.get_user(s, "alice"), MODEL, "2")
+    submit(env, "2")
+    st = {v.version: v for v in env.read(wf.status).versions}
+    assert st["1"].state == "superseded"
+    assert st["2"].state == "in_review"
+    with pytest.raises(ConflictError, match="superseded: version 2 submitted"):
+        env.run("bea", wf.approve, "1", stage="scope", documents=doc())
+
+
+# --------------------------------------------------------------------------- transactions
+
+
+def test_crash_mid_operation_leaves_nothing(env: Env, monkeypatch: pytest.MonkeyPatch):
+    through_validation(env)
+    counts = (env.count(SignOff), env.count(AuditEvent), env.count(Condition))
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    # the sign-off, its conditions and the stage change are flushed before the audit
+    # event is appended; a failure there must roll all of them back
+    monkeypatch.setattr(wf, "_audit", boom)
+    with pytest.raises(RuntimeError):
+        env.run("rita", wf.approve, "1", stage="deployment_approval", conditions=["c"])
+    monkeypatch.undo()
+    assert (env.count(SignOff), env.count(AuditEvent), env.count(Condition)) == counts
+    info = env.read(wf.review, "1")
+    assert info.stage.stage == "deployment_approval" and info.stage.signed == []
+
+
+def test_stale_revision_is_a_conflict(env: Env):
+    through_validation(env)
+    rev = env.read(wf.review, "1").revision
+    env.run("rita", wf.approve, "1", stage="deployment_approval", expected_revision=rev)
+    with pytest.raises(ConflictError, match="changed since you read it"):
+        env.run("bea", wf.approve, "1", stage="deployment_approval", expected_revision=rev)
+    assert env.count(SignOff) == 3
+
+
+def test_row_version_stops_a_stale_writer(env: Env):
+    """Two sessions load the same submission; the second writer loses."""
+    env.certify("1")
+    submit(env)
+    start = env.read(wf.review, "1").revision
+    s1, s2 = env.store.sessions(), env.store.sessions()
+    try:
+        a = s1.scalars(select(Submission)).one()
+        b = s2.scalars(select(Submission)).one()
+        a.updated_at = datetime.now(UTC)
+        s1.commit()
+        b.updated_at = datetime.now(UTC)
+        with pytest.raises(ConflictError, match="at the same time"):
+            wf._flush(s2, "approve")
+        s2.rollback()
+    finally:
+        s1.close()
+        s2.close()
+    with env.store.transaction() as s:
+        assert s.scalars(select(Submission.revision)).one() == start + 1
+
+
+def test_stage_rows_snapshot_the_policy(env: Env):
+    env.certify("1")
+    sub = submit(env)
+    with env.store.transaction() as s:
+        rows = s.scalars(select(StageState).where(StageState.submission_id == sub.id)
+                         .order_by(StageState.position)).all()
+        assert [(r.stage, r.roles, r.approvers, r.status) for r in rows] == [
+            ("scope", ["business_owner"], 1, "pending"),
+            ("validation", ["validator"], 1, "pending"),
+            ("deployment_approval", ["risk_officer", "business_owner"], 2, "pending"),
+            ("monitoring", ["validator"], 1, "pending"),
+        ]
