@@ -219,22 +219,24 @@ def register(app: typer.Typer) -> None:
         q_name = questionnaire or doc.get("questionnaire") or rp.risk.questionnaire
         q = load_questionnaire(q_name)
         answers = doc.get("questionnaire_answers")
-        source = str(from_file)
+        answers_source = f"{from_file}: questionnaire_answers"
         if answers_file is not None:
             if answers is not None:
                 raise InputError(f"{from_file}: has 'questionnaire_answers' and "
                                  "--questionnaire-answers was given too; give one")
             answers, _ = _read_mapping(answers_file, "--questionnaire-answers")
-            source = str(answers_file)
+            answers_source = str(answers_file)
         elif interactive and answers is None:
             answers = _prompt_answers(q)
+            answers_source = "answers"
         store = _store()
         with store.transaction() as s:
             actor = _actor(s, as_user)
             row = assess(s, actor, model, version, categories=doc["categories"],
                          answers=answers, policy=rp, questionnaire=q,
                          notes=str(doc.get("notes") or ""), input_bytes=raw,
-                         settings=store.settings, source=source)
+                         settings=store.settings, source=str(from_file),
+                         answers_source=answers_source)
             out = assessment_dict(s, row)
         if fmt == "json":
             typer.echo(json.dumps(out, indent=2, default=str))

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from assay.errors import ConflictError, InputError, NotFoundError, PermissionDenied
+from assay.errors import ConflictError, InputError, NotFoundError
 from assay.risk.backlog import BacklogInput, BacklogItem, rank
 from assay.risk.config import CATEGORIES
 from assay.risk.policy import RiskPolicy, load_risk_policy
@@ -123,12 +123,7 @@ def _audit(session: Session, actor: Any, action: str, subject_type: str, subject
 
 
 def _require(actor: Any, roles: tuple[str, ...], doing: str) -> None:
-    have = set(getattr(actor, "roles", set()) or set())
-    if not have & set(roles):
-        raise PermissionDenied(
-            f"user '{actor.username}' may not {doing}: needs one of the roles "
-            + ", ".join(roles) + (f" (has {', '.join(sorted(have))})" if have else " (has none)")
-        )
+    _registry().require_role(actor, *roles, action=doing)
 
 
 def _flush(session: Session, what: str) -> None:
@@ -197,6 +192,7 @@ def assess(
     input_bytes: bytes | None = None,
     settings: Any = None,
     source: str = "assessment",
+    answers_source: str | None = None,
     now: datetime | None = None,
 ) -> RiskAssessment:
     """Assess one model version, set the model's tier and next review date, and audit it.
@@ -205,6 +201,7 @@ def assess(
     ``answers`` the impact questionnaire answers. The tier follows the
     policy's ``risk`` section (``docs/risk.md``). ``input_bytes`` (the
     assessment file as given) is kept as evidence when ``settings`` is given.
+    ``source`` and ``answers_source`` name the inputs in error messages.
     """
     _require(actor, ASSESSORS, "assess model risk")
     reg = _registry()
@@ -216,7 +213,7 @@ def assess(
     if answers is not None:
         q = questionnaire if isinstance(questionnaire, Questionnaire) else load_questionnaire(
             questionnaire or rp.risk.questionnaire)
-        impact = score_answers(q, answers, source=source)
+        impact = score_answers(q, answers, source=answers_source or source)
     elif rp.risk.require_questionnaire:
         raise InputError(f"{source}: impact questionnaire answers are required by policy "
                          f"{rp.name} (risk.require_questionnaire); give them with "
