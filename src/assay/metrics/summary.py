@@ -92,9 +92,9 @@ def _validate(sensitive: Sequence[str], names: Sequence[str], min_group_size: in
 
 
 def classification_summary(
-    stats: ClassificationStats,
+    stats: ClassificationStats | Any,
     *,
-    sensitive: Sequence[str],
+    sensitive: Sequence[str] | None = None,
     intersections: bool = True,
     min_group_size: int = 30,
     n_boot: int = 1000,
@@ -109,12 +109,30 @@ def classification_summary(
     ``reference`` maps a feature (or ``"sex x race"``) to its reference group;
     by default the largest group. ``boot`` reuses bootstrap replicates
     already drawn (with the same ``n_boot``, ``seed`` and ``confidence``).
+
+    ``stats`` may also be a certification context (``ctx.evaluation``,
+    ``ctx.roles``, ``ctx.settings``): the statistic, the sensitive features,
+    the minimum group size and the bootstrap settings then come from it, and
+    the statistic and replicates are shared with the checks.
     """
-    sensitive = list(sensitive)
+    if not isinstance(stats, ClassificationStats):
+        if not hasattr(stats, "evaluation"):
+            raise TypeError(f"expected ClassificationStats or a certification context, "
+                            f"got {type(stats).__name__}")
+        from assay.metrics import context
+
+        ctx = stats
+        cfg = context.settings_of(ctx)
+        stats = context.classification_stats(ctx)
+        boot = context.shared_bootstrap(ctx)
+        sensitive = list(ctx.roles.sensitive) if sensitive is None else sensitive
+        min_group_size, n_boot = cfg.min_group_size, cfg.replicates
+        confidence, seed = cfg.confidence, cfg.seed
+    sensitive = list(stats.names if sensitive is None else sensitive)
     _validate(sensitive, stats.names, min_group_size)
     reference = dict(reference or {})
     names = stats.metric_names(metrics)
-    if boot is None and n_boot:
+    if boot is None and n_boot > 0:
         boot = Bootstrap(stats, n_boot=n_boot, seed=seed, confidence=confidence)
     notes = list(NOTES_CLASSIFICATION)
     if stats.weighted:
@@ -186,9 +204,9 @@ def classification_summary(
 
 
 def regression_summary(
-    stats: RegressionStats,
+    stats: RegressionStats | Any,
     *,
-    sensitive: Sequence[str],
+    sensitive: Sequence[str] | None = None,
     intersections: bool = True,
     min_group_size: int = 30,
     confidence: float = 0.95,
@@ -199,8 +217,21 @@ def regression_summary(
     Fairness entries are, per metric, the largest minus smallest group value
     (``fairlearn`` convention) and the largest signed gap to the reference
     group (``aif360`` convention, default reference the largest group).
+    ``stats`` may also be a certification context, as for
+    :func:`classification_summary`.
     """
-    sensitive = list(sensitive)
+    if not isinstance(stats, RegressionStats):
+        if not hasattr(stats, "evaluation"):
+            raise TypeError(f"expected RegressionStats or a certification context, "
+                            f"got {type(stats).__name__}")
+        from assay.metrics import context
+
+        ctx = stats
+        cfg = context.settings_of(ctx)
+        stats = context.regression_stats(ctx)
+        sensitive = list(ctx.roles.sensitive) if sensitive is None else sensitive
+        min_group_size, confidence = cfg.min_group_size, cfg.confidence
+    sensitive = list(stats.names if sensitive is None else sensitive)
     _validate(sensitive, stats.names, min_group_size)
     reference = dict(reference or {})
     names = list(REGRESSION_METRICS)

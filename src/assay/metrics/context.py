@@ -1,0 +1,129 @@
+"""Statistics of a certification's evaluation data, computed once and shared.
+
+A certification context (``assay.checks.base.CheckContext``) gives the
+evaluation :class:`assay.data.Dataset`, the column roles, the model (if any)
+and the policy settings. :func:`classification_stats` streams the data batch
+by batch into a :class:`ClassificationStats` (merged as it goes) and caches
+it with ``ctx.cached``, so every metric and fairness check, and the metrics
+summary of ``results.json``, read the same single pass. With a model and no
+prediction column, the model's predictions and scores are added on the fly
+(``Dataset.with_model``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from assay.errors import InputError
+from assay.metrics.bootstrap import Bootstrap
+from assay.metrics.classification import DEFAULT_BINS, ClassificationStats
+from assay.metrics.regression import RegressionStats
+
+KEY_CLASSIFICATION = "metrics.classification_stats"
+KEY_REGRESSION = "metrics.regression_stats"
+KEY_BOOTSTRAP = "metrics.bootstrap"
+
+
+@dataclass(frozen=True)
+class MetricSettings:
+    """The policy settings the metrics read (defaults when the policy gives none)."""
+
+    min_group_size: int = 30
+    replicates: int = 1000
+    confidence: float = 0.95
+    seed: int = 0
+
+
+def settings_of(ctx: Any) -> MetricSettings:
+    s = getattr(ctx, "settings", None)
+    boot = getattr(s, "bootstrap", None)
+    d = MetricSettings()
+    return MetricSettings(
+        min_group_size=int(getattr(s, "min_group_size", d.min_group_size)),
+        replicates=int(getattr(boot, "replicates", d.replicates)),
+        confidence=float(getattr(boot, "confidence", d.confidence)),
+        seed=int(getattr(boot, "seed", d.seed)),
+    )
+
+
+def _batches(ctx: Any, task: str) -> tuple[Any, Iterator[pa.RecordBatch]]:
+    """The roles naming the output columns, and the batches to read."""
+    roles = ctx.roles
+    if getattr(roles, "target", None) is None:
+        raise InputError("metrics need the target column (target=...)")
+    ds = ctx.evaluation
+    names = list(getattr(ds, "column_names", None) or ds.schema.names)
+    model = getattr(ctx, "model", None)
+    use_model = model is not None and (roles.prediction is None or roles.prediction not in names)
+    if use_model:
+        out_roles = roles.with_model_outputs(has_score=bool(getattr(model, "has_proba", False)))
+    else:
+        out_roles = roles
+    if task == "classification" and out_roles.prediction is None and out_roles.score is None:
+        raise InputError("classification metrics need a prediction column, a score column "
+                         "or a model")
+    if task == "regression" and out_roles.prediction is None:
+        raise InputError("regression metrics need a prediction column or a model")
+    data_cols = [c for c in (roles.target, roles.weight, *roles.sensitive) if c]
+    if not use_model:
+        data_cols += [c for c in (roles.prediction, roles.score) if c]
+    data_cols = list(dict.fromkeys(data_cols))
+    if use_model:
+        return out_roles, ds.with_model(model, roles, columns=data_cols)
+    return out_roles, ds.batches(columns=data_cols)
+
+
+def _compute_classification(ctx: Any) -> ClassificationStats:
+    roles, batches = _batches(ctx, "classification")
+    threshold = float(getattr(roles, "threshold", 0.5))
+    stats: ClassificationStats | None = None
+    for batch in batches:
+        part = ClassificationStats.from_batch(
+            batch, target=roles.target, prediction=roles.prediction, score=roles.score,
+            sensitive=list(roles.sensitive), weight=roles.weight,
+            positive_label=roles.positive_label, threshold=threshold, n_bins=DEFAULT_BINS)
+        stats = part if stats is None else stats.merge(part)
+    if stats is None or stats.n == 0:
+        raise InputError(f"{getattr(ctx.evaluation, 'name', 'evaluation data')}: no rows")
+    return stats
+
+
+def _compute_regression(ctx: Any) -> RegressionStats:
+    roles, batches = _batches(ctx, "regression")
+    stats: RegressionStats | None = None
+    for batch in batches:
+        part = RegressionStats.from_batch(batch, target=roles.target,
+                                          prediction=roles.prediction,
+                                          sensitive=list(roles.sensitive), weight=roles.weight)
+        stats = part if stats is None else stats.merge(part)
+    if stats is None or stats.n == 0:
+        raise InputError(f"{getattr(ctx.evaluation, 'name', 'evaluation data')}: no rows")
+    return stats
+
+
+def classification_stats(ctx: Any) -> ClassificationStats:
+    """The evaluation data's :class:`ClassificationStats`, computed once per certification."""
+    return ctx.cached(KEY_CLASSIFICATION, lambda: _compute_classification(ctx))
+
+
+def regression_stats(ctx: Any) -> RegressionStats:
+    """The evaluation data's :class:`RegressionStats`, computed once per certification."""
+    return ctx.cached(KEY_REGRESSION, lambda: _compute_regression(ctx))
+
+
+def shared_bootstrap(ctx: Any) -> Bootstrap | None:
+    """Bootstrap replicates of :func:`classification_stats` with the policy's settings
+    (``None`` when the policy asks for 0 replicates)."""
+    st = settings_of(ctx)
+    if st.replicates <= 0:
+        return None
+
+    def make() -> Bootstrap:
+        return Bootstrap(classification_stats(ctx), n_boot=st.replicates, seed=st.seed,
+                         confidence=st.confidence)
+
+    return ctx.cached(KEY_BOOTSTRAP, make)
