@@ -20,6 +20,7 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -461,18 +462,20 @@ def register(app: typer.Typer) -> None:
         from assay.policy import load_check_modules
 
         registry = load_check_modules()
-        table = Table(header_style="bold")
-        table.add_column("check", no_wrap=True)
-        table.add_column("family", no_wrap=True)
-        for col in ("needs", "params", "description"):
-            table.add_column(col)
         rows = sorted(registry.values(), key=lambda d: (d.family, d.id))
-        for d in rows:
-            if family and d.family != family:
-                continue
-            table.add_row(escape(d.id), escape(d.family), escape(", ".join(d.requires) or "—"),
-                          escape(", ".join(d.params) or "—"), escape(d.description or d.title))
+        rows = [d for d in rows if not family or d.family == family]
         if not rows:
-            console.print("[yellow]no checks are registered[/]")
+            console.print("[yellow]no checks are registered[/]" if not family else
+                          f"[yellow]no check in family {escape(family)!r}[/]")
             return
-        console.print(table)
+        current = None
+        for d in rows:
+            if d.family != current:
+                current = d.family
+                console.print(f"\n[bold underline]{escape(d.family)}[/]")
+            needs = f"  [dim]needs {escape(', '.join(d.requires))}[/]" if d.requires else ""
+            console.print(f"[bold]{escape(d.id)}[/]{needs}")
+            text = escape(d.description or d.title)
+            if d.params:
+                text += f"\n[dim]params: {escape(', '.join(d.params))}[/]"
+            console.print(Padding(text, (0, 0, 0, 4)))
