@@ -160,3 +160,46 @@ def test_regression_metrics():
     assert res.measurements[0].ci[0] < res.measurements[0].value < res.measurements[0].ci[1]
     assert res.status is Status.PASS
     assert _run(ctx, "performance.accuracy", {"min": 0.5}).status is Status.SKIP
+
+
+POLICY = """\
+name: metrics-e2e
+version: "1"
+settings:
+  min_group_size: 30
+  bootstrap: {replicates: 100, confidence: 0.95, seed: 0}
+tiers:
+  high:
+    checks:
+      - id: performance.roc_auc
+        threshold: {min: 0.7}
+        judge: interval
+        params: {by: sex}
+      - id: performance.metric
+        params: {metric: accuracy}
+        threshold: {min: 0.7}
+      - id: fairness.disparate_impact_ratio
+        threshold: {min: 0.8}
+        params: {by: race, reference: White}
+"""
+
+
+def test_certify_end_to_end_with_a_model(adult, tmp_path):
+    from assay.certification import certify
+
+    model, test = adult
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    cert = certify(data=test.drop(columns=["score", "pred"]), policy=str(policy), tier="high",
+                   target="income", model=model, sensitive=["sex", "race"],
+                   positive_label=">50K")
+    d = cert.to_dict()
+    by_id = {c["id"]: c for c in d["checks"]}
+    assert by_id["performance.roc_auc"]["status"] == "pass"
+    assert by_id["fairness.disparate_impact_ratio"]["status"] == "fail"
+    assert d["status"] == "blocked"
+    m = d["metrics"]
+    assert m["task"] == "classification" and m["n"] == len(test)
+    assert m["overall"]["roc_auc"]["value"] == pytest.approx(
+        by_id["performance.roc_auc"]["measurements"][0]["value"])
+    assert m["fairness"]["race"]["disparate_impact_ratio"]["reference"] == "White"
