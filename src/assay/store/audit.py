@@ -34,7 +34,7 @@ from decimal import Decimal
 from pathlib import PurePath
 from typing import IO, Any
 
-from sqlalchemy import JSON, Integer, String, select, text
+from sqlalchemy import JSON, Integer, String, and_, or_, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from assay.errors import InputError
@@ -235,11 +235,22 @@ def list_events(
     subject_id: str | None = None,
     actor: str | None = None,
     action: str | None = None,
+    model: str | None = None,
     limit: int | None = 100,
     newest_first: bool = True,
 ) -> list[AuditEvent]:
-    """Events matching every filter given (``action`` may end in ``*`` as a prefix)."""
+    """Events matching every filter given (``action`` may end in ``*`` as a prefix).
+
+    ``model`` selects the events about one model and its versions
+    (subjects ``model:NAME`` and ``model_version:NAME@VERSION``).
+    """
     q = select(AuditEvent)
+    if model:
+        q = q.where(or_(
+            and_(AuditEvent.subject_type == "model", AuditEvent.subject_id == model),
+            and_(AuditEvent.subject_type == "model_version",
+                 AuditEvent.subject_id.startswith(model + "@", autoescape=True)),
+        ))
     if subject_type:
         q = q.where(AuditEvent.subject_type == subject_type)
     if subject_id:
