@@ -22,9 +22,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 import assay
-from assay.certification import Certification, certify, classification_stats
+from assay.certification import Certification, certify
 from assay.checks.base import REGISTRY, Measurement, SkipCheck, Status, check
 from assay.errors import InputError, ModelLoadError, PolicyError
+from assay.metrics.context import classification_stats
 from assay.policy import load_check_modules, parse_policy
 
 RESULT_KEYS = {"schema_version", "assay_version", "created_at", "status", "policy", "model",
@@ -419,7 +420,7 @@ def test_progress_reporter_sees_every_step(frame: pd.DataFrame, model: Any) -> N
         progress=rec)
     starts = [e[1] for e in rec.events if e[0] == "start"]
     assert "Running 2 checks" in starts
-    assert any("statistics" in s for s in starts)
+    assert any("metrics" in s for s in starts)
     advanced = sum(e[2] for e in rec.events if e[0] == "advance" and e[1] == "Running 2 checks")
     assert advanced == 2
     assert len([e for e in rec.events if e[0] == "finish"]) == len(starts)

@@ -599,137 +599,28 @@ def _summary(ctx: CertificationContext, what: str, fn: Callable[[CertificationCo
     return None
 
 
-def scored_roles(ctx: Any) -> Any:
-    """The roles naming the prediction and score columns the checks read.
-
-    With a model and no prediction column (or no score column while the
-    model has ``predict_proba``), the model's outputs are added to each
-    batch under the names :meth:`ColumnRoles.with_model_outputs` gives.
-    """
-    roles, model = ctx.roles, ctx.model
-    if model is None:
-        return roles
-    has_proba = bool(getattr(model, "has_proba", False))
-    if roles.prediction is not None and (roles.score is not None or not has_proba):
-        return roles
-    return roles.with_model_outputs(has_score=has_proba)
-
-
-def scored_batches(ctx: Any, columns: Sequence[str] | None = None) -> Iterable[Any]:
-    """Batches of the evaluation data with the prediction and score columns present."""
-    roles, model = ctx.roles, ctx.model
-    out = scored_roles(ctx)
-    if out is roles:
-        return ctx.evaluation.batches(list(columns) if columns is not None else None)
-    return ctx.evaluation.with_model(model, roles, columns=columns)
-
-
-def classification_stats(ctx: Any) -> Any:
-    """The one-pass classification statistic of the evaluation data (shared, cached)."""
-
-    def build() -> Any:
-        from assay.metrics import ClassificationStats
-
-        roles = scored_roles(ctx)
-        if roles.target is None:
-            raise InputError("classification metrics need the target column (target=...)")
-        cols = [c for c in (roles.target, roles.prediction, roles.score, roles.weight) if c]
-        cols += [c for c in roles.sensitive if c not in cols]
-        stats = None
-        n = max(int(ctx.evaluation.num_rows), 1)
-        with ctx.progress("Computing metric statistics", n) as task:
-            for batch in scored_batches(ctx, cols):
-                part = ClassificationStats.from_batch(
-                    batch, target=roles.target, prediction=roles.prediction, score=roles.score,
-                    sensitive=roles.sensitive, weight=roles.weight,
-                    positive_label=roles.positive_label, threshold=roles.threshold)
-                stats = part if stats is None else stats.merge(part)
-                task.advance(batch.num_rows)
-        return stats
-
-    return ctx.cached("classification_stats", build)
-
-
-def regression_stats(ctx: Any) -> Any:
-    """The one-pass regression statistic of the evaluation data (shared, cached)."""
-
-    def build() -> Any:
-        from assay.metrics import RegressionStats
-
-        roles = scored_roles(ctx)
-        if roles.target is None or roles.prediction is None:
-            raise InputError("regression metrics need the target and a prediction "
-                             "(a prediction column or a model)")
-        cols = [c for c in (roles.target, roles.prediction, roles.weight) if c]
-        cols += [c for c in roles.sensitive if c not in cols]
-        stats = None
-        for batch in scored_batches(ctx, cols):
-            part = RegressionStats.from_batch(batch, target=roles.target,
-                                              prediction=roles.prediction,
-                                              sensitive=roles.sensitive, weight=roles.weight)
-            stats = part if stats is None else stats.merge(part)
-        return stats
-
-    return ctx.cached("regression_stats", build)
-
-
-def drift_features(ctx: Any) -> list[str]:
-    """Feature columns present in both the evaluation and the reference data."""
-    if ctx.reference is None:
-        return []
-    roles = ctx.roles
-    ref_cols = set(ctx.reference.column_names)
-    return [c for c in roles.feature_columns(ctx.evaluation.column_names) if c in ref_cols]
-
-
-def drift_profiles(ctx: Any) -> tuple[Any, Any]:
-    """``(reference_profile, evaluation_profile)`` on bins fixed by the reference (cached)."""
-
-    def build() -> tuple[Any, Any]:
-        from assay.metrics.profile import profile
-
-        feats = drift_features(ctx)
-        if not feats:
-            raise InputError("no feature column is in both the evaluation and the reference data")
-        with ctx.progress("Profiling features for drift", 2) as task:
-            ref = profile(ctx.reference, columns=feats)
-            task.advance(1)
-            cur = profile(ctx.evaluation, bins=ref.bins)
-            task.advance(1)
-        return ref, cur
-
-    return ctx.cached("drift_profiles", build)
-
-
 def _metrics_block(ctx: CertificationContext) -> dict[str, Any] | None:
+    """The ``metrics`` block: the same statistic and bootstrap the metric checks read."""
     from assay.metrics import classification_summary, regression_summary
 
-    roles, boot = ctx.roles, ctx.settings.bootstrap
-    if roles.target is None:
+    if ctx.roles.target is None:
         return None
-    if roles.task == "regression":
-        return regression_summary(regression_stats(ctx), sensitive=roles.sensitive,
-                                  min_group_size=ctx.settings.min_group_size,
-                                  confidence=boot.confidence)
-    return classification_summary(classification_stats(ctx), sensitive=roles.sensitive,
-                                  min_group_size=ctx.settings.min_group_size,
-                                  n_boot=boot.replicates, confidence=boot.confidence,
-                                  seed=boot.seed)
+    with ctx.progress("Summarising metrics by group", None):
+        if ctx.roles.task == "regression":
+            return regression_summary(ctx)
+        return classification_summary(ctx)
 
 
 def _drift_block(ctx: CertificationContext) -> dict[str, Any] | None:
-    try:  # the drift checks' own summary: computed once, shared with them
-        from assay.checks.base import SkipCheck
-        from assay.checks.drift import context_drift
-    except ImportError:
-        from assay.metrics.drift import drift_summary
+    """The ``drift`` block: the drift checks' own summary (computed once, shared)."""
+    from assay.checks.base import SkipCheck
+    from assay.checks.drift import context_drift
 
-        ref, cur = drift_profiles(ctx)
-        return drift_summary(ref, cur)
-    try:
-        return context_drift(ctx)
-    except SkipCheck:
-        return None
+    with ctx.progress("Summarising drift", None):
+        try:
+            return context_drift(ctx)
+        except SkipCheck:
+            return None
 
 
 # --------------------------------------------------------------------------- environment
@@ -779,13 +670,8 @@ __all__ = [
     "ProgressReporter",
     "ProgressTask",
     "certify",
-    "classification_stats",
-    "drift_profiles",
     "environment",
     "missing_requirements",
-    "regression_stats",
     "run_one",
-    "scored_batches",
-    "scored_roles",
     "verdict",
 ]
