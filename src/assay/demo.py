@@ -102,7 +102,9 @@ def run_demo(out_dir: str | Path = "assay-demo", *, progress: Any = None,
     say = log or (lambda _msg: None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    train, test = load_adult()
+    # '?' marks a missing value in the published files: keep it missing, so the integrity
+    # checks see it and the model handles it as such.
+    train, test = load_adult(missing_as_nan=True)
     train_path, test_path = out / "adult-train.parquet", out / "adult-test.parquet"
     train.to_parquet(train_path, index=False)
     test.to_parquet(test_path, index=False)
