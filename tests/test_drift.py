@@ -191,3 +191,17 @@ def test_low_level_measures_and_errors() -> None:
         drift_summary(profile(a), profile(a), thresholds={"psii": 0.2})
     with pytest.raises(InputError, match="expected numeric values as in the reference"):
         profile(pd.DataFrame({"x": ["a", "b"]}), profile(a).bins)
+
+
+def test_integer_lookup_bins_equal_searchsorted() -> None:
+    from assay.metrics.profile import FeatureBins
+
+    rng = np.random.default_rng(5)
+    for edges in (np.array([-3.0, 0.0, 2.5, 7.0, 40.0]), np.unique(rng.integers(-50, 900, 60))
+                  .astype(float), np.array([1e12, 2e12])):
+        b = FeatureBins("x", "numeric", edges[::3], edges)
+        ints = rng.integers(-100, 1000, 5000).astype(float)
+        floats = rng.uniform(-100, 1000, 5000)
+        for x in (ints, floats, np.concatenate([ints, [1e15, -1e15]])):
+            np.testing.assert_array_equal(b.fine_index(x),
+                                          np.searchsorted(edges, x, side="right"))

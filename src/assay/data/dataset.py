@@ -226,12 +226,17 @@ class Dataset:
 
         Rows keep their order in the data. With ``n >= num_rows`` every row is returned.
         """
+        return self.sample_arrow(n, seed, columns).to_pandas()
+
+    def sample_arrow(self, n: int, seed: int = 0,
+                     columns: Sequence[str] | None = None) -> pa.Table:
+        """:meth:`sample` as an Arrow table."""
         if n <= 0:
             raise InputError(f"sample size: expected a positive number of rows, got {n}")
         cols = list(columns) if columns is not None else self.column_names
         total = self.num_rows
         if n >= total:
-            return self.to_pandas(cols)
+            return self.to_arrow(cols)
         rng = np.random.default_rng(seed)
         idx = np.sort(rng.choice(total, size=n, replace=False))
         parts: list[pa.RecordBatch] = []
@@ -241,7 +246,7 @@ class Dataset:
             if hi > lo:
                 parts.append(b.take(pa.array(idx[lo:hi] - start)))
             start += b.num_rows
-        return pa.Table.from_batches(parts).to_pandas()
+        return pa.Table.from_batches(parts)
 
     def with_model(self, adapter: ModelAdapter, roles: ColumnRoles | None = None, *,
                    columns: Sequence[str] | None = None,
