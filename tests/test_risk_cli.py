@@ -254,3 +254,24 @@ def test_questionnaire_template_round_trips(env, capsys, tmp_path):
     assert score_answers(load_questionnaire(), answers).level in ("I", "II", "III", "IV")
     assert run(["risk", "questionnaire"]) == 0
     assert "decision_automation" in capsys.readouterr().out
+
+
+def test_interactive_questionnaire(env):
+    from typer.testing import CliRunner
+
+    from assay.cli import app
+
+    q = load_questionnaire()
+    # a wrong answer first (it is asked again), then the first option everywhere;
+    # "none" for questions that allow several options
+    replies = ["9"] + ["none" if x.multiple else "1" for x in q.questions]
+    result = CliRunner().invoke(app, [
+        "risk", "assess", "scorer", "2.0", "--from-file", str(env["assessment"]),
+        "--interactive", "--policy", env["policy"], "--as", "rita", "--format", "json",
+    ], input="\n".join(replies) + "\n")
+    assert result.exit_code == 0, result.output
+    assert "please choose from the numbers shown" in result.output
+    with env["store"].transaction() as s:
+        a = s.scalars(select(RiskAssessment)).one()
+        assert a.impact_level == "I" and a.questionnaire["raw_impact"] == 0
+        assert a.questionnaire["answers"]["vulnerable_groups"] == []

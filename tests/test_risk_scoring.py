@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from assay.errors import InputError, PolicyError
 from assay.risk.backlog import BacklogInput, priority, rank
@@ -357,3 +360,48 @@ def test_tier_requirements_signoff_roles_come_from_workflow():
 def test_unknown_policy_is_a_policy_error():
     with pytest.raises(PolicyError):
         load_risk_policy("no-such-policy-anywhere")
+
+
+# ---------------------------------------------------------------- properties
+
+
+_money = st.floats(min_value=0, max_value=1e6, allow_nan=False)
+_days = st.floats(min_value=0, max_value=1000, allow_nan=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(score=st.integers(1, 25), cost=_money, extra=_money, days=_days, more=_days)
+def test_priority_never_rises_with_cost_or_time_and_keeps_a_third(score, cost, extra, days,
+                                                                   more):
+    cfg = BacklogConfig()
+    p = priority(score, cost, days, cfg)[0]
+    assert priority(score, cost + extra, days, cfg)[0] <= p + 1e-12
+    assert priority(score, cost, days + more, cfg)[0] <= p + 1e-12
+    assert score / 3 - 1e-12 <= p <= score
+
+
+_items = st.lists(
+    st.tuples(st.integers(1, 5), st.integers(1, 5), st.lists(_money, max_size=3),
+              st.lists(_days, max_size=3)),
+    min_size=1, max_size=12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=_items, seed=st.randoms(use_true_random=False))
+def test_ranking_ignores_input_order(rows, seed):
+    items = [BacklogInput(i, f"r{i}", lik, imp, tuple(c), tuple(d))
+             for i, (lik, imp, c, d) in enumerate(rows, start=1)]
+    shuffled = list(items)
+    seed.shuffle(shuffled)
+    ranked = rank(items, BacklogConfig())
+    assert [x.risk_id for x in ranked] == [x.risk_id for x in rank(shuffled, BacklogConfig())]
+    assert all(a.priority >= b.priority - 1e-6 for a, b in pairwise(ranked))
+
+
+@settings(max_examples=100, deadline=None)
+@given(effects=st.lists(st.floats(0, 1, allow_nan=False), max_size=6),
+       cap=st.floats(0, 1, allow_nan=False))
+def test_combined_reduction_is_bounded_and_grows_with_controls(effects, cap):
+    r = combined_reduction(effects, cap)
+    assert 0 <= r <= cap + 1e-9
+    assert combined_reduction([*effects, 0.3], cap) >= r - 1e-9

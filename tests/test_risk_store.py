@@ -387,3 +387,41 @@ def test_findings_need_a_certification(store):
     with store.transaction() as s, pytest.raises(NotFoundError, match="no recorded certif"):
         risk.register_from_certification(s, user(s, "val"), "credit-scorer", "1.1",
                                          results=RESULTS)
+
+
+def test_concurrent_updates_from_threads_exactly_one_wins(store):
+    """Eight people change the same risk at once, each from the version they saw."""
+    import threading
+
+    with store.transaction() as s:
+        rid = risk.add_risk(s, user(s, "rita"), "credit-scorer", title="Key leak",
+                            category="security", likelihood=2, impact=4).id
+    start = threading.Barrier(8)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def act(k: int) -> None:
+        start.wait()
+        try:
+            with store.transaction() as s:
+                risk.update_risk(s, user(s, "rita" if k % 2 else "adm"), rid,
+                                 likelihood=1 + k % 5, description=f"seen by {k}",
+                                 expected_version=1)
+            result = "won"
+        except ConflictError:
+            result = "conflict"
+        except Exception as exc:  # anything else is a failure of the test
+            result = f"error: {type(exc).__name__}: {exc}"
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=act, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(outcomes) == ["conflict"] * 7 + ["won"], outcomes
+    with store.transaction() as s:
+        assert risk.get_risk(s, rid).row_version == 2
+        updates = s.scalars(select(AuditEvent).where(AuditEvent.action == "risk.update")).all()
+        assert len(updates) == 1 and verify_chain(s).ok

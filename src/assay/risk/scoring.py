@@ -102,7 +102,7 @@ def combined_reduction(effectiveness: list[float], max_reduction: float) -> floa
     remaining = 1.0
     for e in effectiveness:
         remaining *= 1.0 - e
-    return round(min(1.0 - remaining, max_reduction), 6)
+    return min(round(1.0 - remaining, 6), max_reduction)
 
 
 def _int_1_to_5(value: Any, where: str) -> int:
