@@ -100,7 +100,7 @@ def login(request: Request, username: str = Form("", max_length=200),
 def _login_again(request: Request, error: str, username: str, target: str,
                  status: int) -> Response:
     token = sec.new_csrf_token()
-    response = page(request, "login.html", status=status, login_csrf=token, next=target,
+    response = page(request, "login.html", http_status=status, login_csrf=token, next=target,
                     error=error, username=username)
     response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
                         secure=secure_cookies(request), path="/login", max_age=3600)

@@ -72,12 +72,12 @@ def secure_cookies(request: Request) -> bool:
     return request.url.scheme == "https" or host not in LOOPBACK
 
 
-def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+def page(request: Request, template: str, http_status: int = 200, **context: Any) -> HTMLResponse:
     principal = getattr(request.state, "principal", None)
     html = env.get_template(template).render(
         request=request, me=principal, path=request.url.path,
         csrf=principal.csrf_token if principal is not None else "", **context)
-    return HTMLResponse(html, status_code=status)
+    return HTMLResponse(html, status_code=http_status)
 
 
 def render_error(request: Request, status: int, code: str, message: str) -> Response:
@@ -89,5 +89,5 @@ def render_error(request: Request, status: int, code: str, message: str) -> Resp
         if request.cookies.get("assay_session"):
             response.delete_cookie("assay_session", path="/")
         return response
-    return page(request, "error.html", status=status, status_code=status, code=code,
+    return page(request, "error.html", http_status=status, status_code=status, code=code,
                 message=message)
