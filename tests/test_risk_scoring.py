@@ -405,3 +405,17 @@ def test_combined_reduction_is_bounded_and_grows_with_controls(effects, cap):
     r = combined_reduction(effects, cap)
     assert 0 <= r <= cap + 1e-9
     assert combined_reduction([*effects, 0.3], cap) >= r - 1e-9
+
+
+def test_policy_questionnaire_is_found_next_to_the_policy(tmp_path):
+    from assay.policy import load_policy
+
+    q = _tiny(tmp_path)  # tmp_path/q.yaml
+    pol = tmp_path / "pol.yaml"
+    pol.write_text(POLICY + "  questionnaire: q.yaml\n")
+    rp = load_risk_policy(load_policy(pol))
+    assert load_questionnaire(rp.risk.questionnaire).name == "tiny"
+    assert Path(rp.risk.questionnaire) == q.resolve()
+    pol.write_text(POLICY + "  questionnaire: missing.yaml\n")
+    with pytest.raises(PolicyError, match=r"pol.yaml:14: risk.questionnaire: 'missing.yaml'"):
+        load_risk_policy(load_policy(pol))

@@ -7,6 +7,7 @@ Risk depends only on a policy's name, version, digest, its ``risk`` and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from assay.errors import PolicyError
@@ -56,6 +57,7 @@ def _from_policy_object(policy: Any, fallback_name: str) -> RiskPolicy:
                 f"tiers.{tier}.review_interval_days is {days}; give it in one place"
             )
         review[tier] = int(days)
+    config = _resolve_questionnaire(config, policy, source, where)
     if review:
         tiers = {t: (s.model_copy(update={"review_interval_days": review[t]}) if t in review
                      else s) for t, s in config.tiers.items()}
@@ -69,6 +71,26 @@ def _from_policy_object(policy: Any, fallback_name: str) -> RiskPolicy:
         checks=checks,
         sections={k: extra[k] for k in ("workflow", "monitoring") if k in extra},
     )
+
+
+def _resolve_questionnaire(config: RiskConfig, policy: Any, source: str,
+                           where: Any) -> RiskConfig:
+    """A shipped questionnaire name stays; a file is found next to the policy file."""
+    from assay.risk.questionnaire import SHIPPED_DIR, shipped_questionnaires
+
+    name = config.questionnaire
+    if (SHIPPED_DIR / f"{name}.yaml").is_file():
+        return config
+    path = Path(name)
+    base = getattr(policy, "path", None)
+    if not path.is_absolute() and base is not None:
+        path = Path(base).parent / path
+    if path.is_file():
+        return config.model_copy(update={"questionnaire": str(path.resolve())})
+    at = where("risk", "questionnaire") if where else source
+    raise PolicyError(f"{at}: risk.questionnaire: '{name}' is neither a shipped questionnaire ("
+                      + ", ".join(shipped_questionnaires())
+                      + ") nor a file next to the policy")
 
 
 def load_risk_policy(policy: Any = "default") -> RiskPolicy:
