@@ -30,12 +30,14 @@ Rules enforced here:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -64,6 +66,8 @@ from assay.workflow.tables import (
     Submission,
     Waiver,
 )
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 PASSING = ("passed", "passed_with_warnings")
 SUBMIT_ROLES = ("data_scientist",)
@@ -114,8 +118,15 @@ def _evidence(**items: str | None) -> dict[str, str]:
 
 def _flush(session: Session, what: str) -> None:
     """Flush, turning a lost race into a ConflictError (the transaction rolls back)."""
-    try:
+    with _lost_race(what):
         session.flush()
+
+
+@contextmanager
+def _lost_race(what: str) -> Iterator[None]:
+    """A concurrent change detected by the database becomes a ConflictError."""
+    try:
+        yield
     except StaleDataError:
         raise ConflictError(
             f"{what}: someone else changed this submission at the same time; "
@@ -132,6 +143,21 @@ def _flush(session: Session, what: str) -> None:
                 "nothing was recorded, try again"
             ) from None
         raise
+
+
+def _action(what: str) -> Callable[[F], F]:
+    """Mark a domain action: a lost race anywhere inside it (also during an
+    autoflush) is reported as a ConflictError, never as a database error."""
+
+    def deco(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with _lost_race(what):
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return deco
 
 
 def _audit(session: Session, actor: Any, action: str, model_name: str, version: str,
@@ -305,6 +331,7 @@ def _resolve_policy(session: Session, version: Any, model: Any, policy: str | No
     return info, source, str(tier)
 
 
+@_action("submit")
 def submit(session: Session, actor: Any, model_name: str, version: str, *,
            policy: str | None = None, now: datetime | None = None) -> Submission:
     """Open the approval workflow for one model version (by a data scientist)."""
@@ -491,6 +518,7 @@ def _add_documents(session: Session, actor: Any, sub: Submission, stage: str,
     return out
 
 
+@_action("approve")
 def approve(session: Session, actor: Any, model_name: str, version: str, *, stage: str,
             role: str | None = None, conditions: Iterable[str] = (),
             expires: datetime | None = None, comment: str | None = None,
@@ -566,6 +594,7 @@ def _grant_deployment(session: Session, sub: Submission, mv: Any, now: datetime)
     sub.certification_id = cert.id if cert is not None else None
 
 
+@_action("reject")
 def reject(session: Session, actor: Any, model_name: str, version: str, *, stage: str,
            reason: str, role: str | None = None, expected_revision: int | None = None,
            now: datetime | None = None) -> SignOff:
@@ -598,6 +627,7 @@ def reject(session: Session, actor: Any, model_name: str, version: str, *, stage
     return so
 
 
+@_action("comment")
 def comment(session: Session, actor: Any, model_name: str, version: str, body: str, *,
             stage: str | None = None, documents: Mapping[str, str] | None = None,
             now: datetime | None = None) -> Comment:
@@ -631,6 +661,7 @@ def comment(session: Session, actor: Any, model_name: str, version: str, body: s
 # --------------------------------------------------------------------------- waivers
 
 
+@_action("waive")
 def waive(session: Session, actor: Any, model_name: str, version: str, *, justification: str,
           expires: datetime | None, check_id: str | None = None, policy: str | None = None,
           now: datetime | None = None) -> Waiver:
@@ -736,6 +767,7 @@ def newer_versions(session: Session, model_name: str, version: str) -> list[str]
     return [v.version for v in reg.versions_of(session, mv.model_id) if v.id > mv.id]
 
 
+@_action("recheck")
 def recheck(session: Session, actor: Any, model_name: str, version: str, *,
             now: datetime | None = None) -> list[str]:
     """Evaluate change control and record the result: an approved version whose
