@@ -237,8 +237,7 @@ class Dataset:
         total = self.num_rows
         if n >= total:
             return self.to_arrow(cols)
-        rng = np.random.default_rng(seed)
-        idx = np.sort(rng.choice(total, size=n, replace=False))
+        idx = _sample_indices(total, n, np.random.default_rng(seed))
         parts: list[pa.RecordBatch] = []
         start = 0
         for b in self.batches(cols):
@@ -380,6 +379,18 @@ class Dataset:
                 yield self._clean_csv_batch(batch)
         except pa.ArrowInvalid as exc:  # the file changed since it was opened
             raise InputError(f"{self.name}: cannot read as CSV ({exc})") from None
+
+
+def _sample_indices(total: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` distinct sorted row indices out of ``total``, uniformly, in O(n) memory."""
+    if n * 4 >= total:
+        return np.sort(rng.choice(total, size=n, replace=False))
+    picked = np.unique(rng.integers(0, total, size=n + n // 8 + 16))
+    while picked.size < n:
+        more = rng.integers(0, total, size=n - picked.size + 16)
+        picked = np.unique(np.concatenate([picked, more]))
+    # every n-subset of a uniform random set is uniform: drop the surplus at random
+    return np.sort(rng.choice(picked, size=n, replace=False))
 
 
 def _csv_error_column(message: str, names: list[str]) -> str | None:
