@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 from assay.errors import InputError
 from assay.metrics import _cells
@@ -80,6 +81,9 @@ class Bootstrap:
             raise InputError(f"bootstrap confidence: expected a number between 0 and 1, "
                              f"got {self.confidence!r}")
         rng = np.random.default_rng(self.seed)
+        # the histogram replicates use their own stream, drawn on first use
+        self._h_seed = rng.integers(0, 2**63 - 1)
+        self._h_drawn = False
         self._cm_idx, self._cm_draws = _draw(rng, st.counts, self.n_boot)
         self._cm_factor = (st.wsums.ravel()[self._cm_idx] / st.counts.ravel()[self._cm_idx])
         self._cell_shape = st.counts.shape
@@ -92,24 +96,48 @@ class Bootstrap:
             def coarse(a: np.ndarray) -> np.ndarray:
                 return a.reshape(*a.shape[:-1], bb, -1).sum(axis=-1)
 
-            hn = coarse(st.hist_n)
-            self._hist_shape = hn.shape
-            self._h_idx, self._h_draws = _draw(rng, hn, self.n_boot)
-            cnt = hn.ravel()[self._h_idx].astype(np.float64)
-            self._h_factor = {name: coarse(getattr(st, attr)).ravel()[self._h_idx] / cnt
-                              for name, attr in (("hist", "hist_w"), ("hs", "hist_ws"),
-                                                 ("nll", "hist_nll"), ("sq", "hist_sq"))}
+            self._hn = coarse(st.hist_n)
+            self._hist_shape = self._hn.shape
             self._coarse_full = {name: coarse(getattr(st, attr)) for name, attr in
                                  (("hist", "hist_w"), ("hs", "hist_ws"), ("nll", "hist_nll"),
                                   ("sq", "hist_sq"))}
 
     # ---------------------------------------------------------------- core
-    def _scatter(self, idx: np.ndarray, draws: np.ndarray, factor: np.ndarray | None,
-                 shape: tuple[int, ...], lo: int, hi: int) -> np.ndarray:
-        out = np.zeros((hi - lo, int(np.prod(shape))))
-        d = draws[lo:hi]
-        out[:, idx] = d if factor is None else d * factor
-        return out.reshape(hi - lo, *shape)
+    def _draw_hist(self) -> None:
+        if self._h_drawn:
+            return
+        rng = np.random.default_rng(self._h_seed)
+        self._h_idx, self._h_draws = _draw(rng, self._hn, self.n_boot)
+        cnt = self._hn.ravel()[self._h_idx].astype(np.float64)
+        self._h_factor = {name: a.ravel()[self._h_idx] / cnt
+                          for name, a in self._coarse_full.items()}
+        self._h_drawn = True
+
+    def _aggregator(self, idx: np.ndarray, shape: tuple[int, ...], axes: list[int],
+                    factor: np.ndarray) -> tuple[sparse.csr_matrix, tuple[int, ...]]:
+        """Sparse matrix summing drawn categories into (group, trailing...) slots.
+
+        ``idx`` are flat positions in an array of ``shape`` = (*cells, *trailing);
+        the result maps them to the groups of ``axes`` (row-major in ``axes``
+        order, as :func:`assay.metrics._cells.reduce_to_groups`) times the
+        trailing axes, each weighted by ``factor``.
+        """
+        k = len(self.stats.names)
+        multi = np.unravel_index(idx, shape)
+        cell_shape, trailing = shape[:k], shape[k:]
+        if axes:
+            group = np.ravel_multi_index(tuple(multi[a] for a in axes),
+                                         tuple(cell_shape[a] for a in axes))
+            n_groups = int(np.prod([cell_shape[a] for a in axes]))
+        else:
+            group = np.zeros(len(idx), dtype=np.int64)
+            n_groups = 1
+        tail = np.ravel_multi_index(tuple(multi[k:]), trailing) if trailing else 0
+        size_tail = int(np.prod(trailing)) if trailing else 1
+        target = group * size_tail + tail
+        m = sparse.csr_matrix((factor, (target, np.arange(len(idx)))),
+                              shape=(n_groups * size_tail, len(idx)))
+        return m, (n_groups, *trailing)
 
     def replicates(self, metrics: Sequence[str], by: Sequence[str] | str | None = None
                    ) -> dict[str, np.ndarray]:
@@ -120,18 +148,22 @@ class Bootstrap:
         todo = [m for m in metrics if m not in cached]
         if not todo:
             return {m: cached[m] for m in metrics}
-        k = len(self.stats.names)
         need_score = any(m not in COUNT_METRICS for m in todo)
+        cm_m, cm_shape = self._aggregator(self._cm_idx, self._cell_shape, axes, self._cm_factor)
+        h_m: dict[str, Any] = {}
+        if need_score:
+            self._draw_hist()
+            for name, fac in self._h_factor.items():
+                h_m[name] = self._aggregator(self._h_idx, self._hist_shape, axes, fac)
         chunks: dict[str, list[np.ndarray]] = {m: [] for m in todo}
         for lo in range(0, self.n_boot, _CHUNK):
             hi = min(lo + _CHUNK, self.n_boot)
-            cm = self._scatter(self._cm_idx, self._cm_draws, self._cm_factor,
-                               self._cell_shape, lo, hi)
-            parts = Parts(cm=_cells.reduce_to_groups(cm, k, axes, lead=1))
+            d = np.ascontiguousarray(self._cm_draws[lo:hi].T, dtype=np.float64)
+            parts = Parts(cm=np.asarray(cm_m @ d).T.reshape(hi - lo, *cm_shape))
             if need_score:
-                for name, fac in self._h_factor.items():
-                    arr = self._scatter(self._h_idx, self._h_draws, fac, self._hist_shape, lo, hi)
-                    setattr(parts, name, _cells.reduce_to_groups(arr, k, axes, lead=1))
+                dh = np.ascontiguousarray(self._h_draws[lo:hi].T, dtype=np.float64)
+                for name, (m, shp) in h_m.items():
+                    setattr(parts, name, np.asarray(m @ dh).T.reshape(hi - lo, *shp))
             for m in todo:
                 chunks[m].append(FORMULAS[m](parts))
         for m in todo:
@@ -155,12 +187,17 @@ class Bootstrap:
         alpha = (1 - self.confidence) / 2
         rep = np.asarray(replicates, dtype=np.float64)
         out = np.full((*rep.shape[1:], 2), np.nan)
-        ok = np.isfinite(rep).sum(axis=0) >= max(2, int(0.5 * rep.shape[0]))
-        if ok.any():
-            sub = rep[:, ok]
+        fin = np.isfinite(rep)
+        n_fin = fin.sum(axis=0)
+        full = n_fin == rep.shape[0]
+        part = ~full & (n_fin >= max(2, int(0.5 * rep.shape[0])))
+        if full.any():
+            out[full] = np.moveaxis(np.quantile(rep[:, full], [alpha, 1 - alpha], axis=0), 0, -1)
+        if part.any():  # replicates where the metric is undefined are left out
+            sub = np.where(fin[:, part], rep[:, part], np.nan)
             with np.errstate(all="ignore"):
                 q = np.nanquantile(sub, [alpha, 1 - alpha], axis=0)
-            out[ok] = np.moveaxis(q, 0, -1)
+            out[part] = np.moveaxis(q, 0, -1)
         return out
 
     def p_value(self, replicates: np.ndarray) -> np.ndarray:
