@@ -338,3 +338,40 @@ def audit_page(request: Request, actor: str = Query("", max_length=100),
 def audit_verify(request: Request, csrf_token: str = Form("")) -> Response:
     form_principal(request, csrf_token)
     return see_other("/audit?verified=1#verify-result")
+
+
+# -- administration -----------------------------------------------------------
+
+@router.get("/admin/users", response_class=HTMLResponse)
+def users_page(request: Request) -> Response:
+    from assay.api.deps import require_roles
+    from assay.registry import list_users
+    from assay.registry.roles import ADMIN, ROLES
+
+    principal = signed_in(request)
+    require_roles(principal, ADMIN)
+    with reading(request) as s:
+        users = [{"username": u.username, "display_name": u.display_name,
+                  "roles": sorted(u.roles), "active": u.active} for u in list_users(s)]
+    return page(request, "admin_users.html", users=users, roles=ROLES)
+
+
+@router.post("/admin/users", response_class=HTMLResponse)
+def add_user_form(request: Request, username: str = Form(..., max_length=100),
+                  display_name: str = Form("", max_length=200),
+                  roles: list[str] = Form(default_factory=list, max_length=10),
+                  csrf_token: str = Form("")) -> Response:
+    from assay.api.deps import require_roles
+    from assay.registry import add_user, list_users
+    from assay.registry.roles import ADMIN, ROLES
+
+    principal = form_principal(request, csrf_token)
+    require_roles(principal, ADMIN)
+    with acting(request, principal) as (s, actor):
+        user = add_user(s, actor, username, display_name=display_name, roles=roles)
+        password = auth.set_password(s, actor, user.username, None, one_time=True)
+        created = {"username": user.username, "password": password}
+        users = [{"username": u.username, "display_name": u.display_name,
+                  "roles": sorted(u.roles), "active": u.active} for u in list_users(s)]
+    return page(request, "admin_users.html", users=users, roles=ROLES, created=created,
+                http_status=201)
