@@ -140,7 +140,8 @@ def test_missing_injection_failure_is_a_finding(ctx: Ctx) -> None:
             features=["age", "occupation"])
     age = _m(r, "age: changed decisions")
     assert age.value == 1.0 and "the model failed" in age.note and "NaN" in age.note
-    assert r.status is Status.FAIL and r.message.startswith("the model failed on age")
+    assert r.status is Status.FAIL and "the model failed" in r.message
+    assert r.message.endswith("(perturbed: age)")
     occ = _m(r, "occupation: changed decisions")
     assert occ.note is None and 0 <= occ.value < 0.5
 

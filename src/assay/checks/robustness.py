@@ -178,10 +178,11 @@ def _pair(base: Baseline, spec: CheckSpec, label: str, pred: np.ndarray | None,
 def _output(ms: list[Measurement], what: str) -> CheckOutput:
     judged = [m for m in ms if m.judged and m.value is not None]
     worst = max(judged, key=lambda m: m.value, default=None)  # type: ignore[arg-type, return-value]
-    failed = [m for m in ms if m.note and m.note.startswith("the model failed")]
+    failed = [m for m in ms if m.judged and m.note and m.note.startswith("the model failed")]
     msg = f"{what}; worst {worst.label}: {worst.value:.4g}" if worst else what
     if failed:
-        msg = f"the model failed on {failed[0].label.split(':')[0]}: " + (failed[0].note or "")
+        names = ", ".join(m.label.split(":")[0] for m in failed)
+        msg = f"{what}; {failed[0].note} (perturbed: {names})"
     return CheckOutput(measurements=ms, message=msg)
 
 
