@@ -121,6 +121,7 @@ def _prompt_answers(q: Any) -> dict[str, Any]:
 
 def assessment_dict(session: Any, row: Any) -> dict[str, Any]:
     from assay.registry.tables import Model, ModelVersion, User
+    from assay.risk.service import _utc_iso
 
     model = session.get(Model, row.model_id)
     mv = session.get(ModelVersion, row.model_version_id)
@@ -139,12 +140,12 @@ def assessment_dict(session: Any, row: Any) -> dict[str, Any]:
         "categories": row.categories,
         "questionnaire": row.questionnaire,
         "decision": row.decision,
-        "next_review_at": _iso(model.next_review_at),
+        "next_review_at": _utc_iso(model.next_review_at),
         "record_digest": row.record_digest,
         "input_digest": row.input_digest,
         "notes": row.notes,
         "created_by": user.username if user else None,
-        "created_at": _iso(row.created_at),
+        "created_at": _utc_iso(row.created_at),
     }
 
 
@@ -152,12 +153,14 @@ def _print_assessment(d: dict[str, Any]) -> None:
     console.print(f"risk assessment #{d['id']} of {_e(d['model'])}@{_e(d['version'])} "
                   f"under policy {_e(d['policy']['name'])} {_e(d['policy']['version'])}")
     t = Table(show_edge=False)
-    for col in ("category", "L", "I", "inherent", "controls", "residual", "rationale"):
-        t.add_column(col, justify="right" if col in ("L", "I", "inherent", "controls",
-                                                     "residual") else "left")
+    t.add_column("category", no_wrap=True)
+    for col in ("L", "I", "inherent", "controls", "residual"):
+        t.add_column(col, justify="right", no_wrap=True)
+    t.add_column("rationale", overflow="fold", ratio=1)
     for c in d["categories"]:
+        reduction = f"-{c['control_reduction']:.0%}" if c["control_reduction"] else ""
         t.add_row(c["category"], str(c["likelihood"]), str(c["impact"]), str(c["inherent"]),
-                  f"-{c['control_reduction']:.0%}", f"{c['residual']:g}", _e(c["rationale"]))
+                  reduction, f"{c['residual']:g}", _e(c["rationale"]))
     console.print(t)
     q = d.get("questionnaire")
     if q:
@@ -167,7 +170,8 @@ def _print_assessment(d: dict[str, Any]) -> None:
                       f" -> level {q['level']}")
     for r in d["decision"]["reasons"]:
         console.print(f"  - {_e(r)}")
-    console.print(f"tier: [bold]{d['tier']}[/]; next review by {d['next_review_at']}")
+    review = (d["next_review_at"] or "")[:10] or "-"
+    console.print(f"tier: [bold]{d['tier']}[/]; next review by {review}")
 
 
 def register(app: typer.Typer) -> None:
@@ -391,7 +395,10 @@ def register(app: typer.Typer) -> None:
                 s, model_name=model, status=status or None, category=category)]
         cols = ("id", "model", "version", "kind", "title", "category", "severity",
                 "likelihood", "impact", "score", "owner", "status", "source")
-        _emit_rows(rows, cols, fmt, empty="the risk register is empty")
+        _emit_rows(rows, cols, fmt, empty="the risk register is empty", table=(
+            ("id", "id"), ("model", "model"), ("version", "version"), ("title", "title"),
+            ("category", "category"), ("severity", "severity"), ("likelihood", "L"),
+            ("impact", "I"), ("owner", "owner"), ("status", "status")))
 
     @reg_app.command("show")
     def show_risk_cmd(
@@ -516,11 +523,16 @@ def register(app: typer.Typer) -> None:
             items = [i.to_dict() for i in backlog(s, policy=policy, model_name=model)]
         cols = ("rank", "risk_id", "model", "title", "category", "severity", "score", "cost",
                 "days", "priority", "next_due", "owner", "status")
-        _emit_rows(items, cols, fmt, empty="no open risks")
+        _emit_rows(items, cols, fmt, empty="no open risks", table=(
+            ("rank", "#"), ("risk_id", "risk"), ("model", "model"), ("title", "title"),
+            ("score", "L×I"), ("cost", "cost"), ("days", "days"), ("priority", "priority"),
+            ("next_due", "next due"), ("owner", "owner"), ("status", "status")))
 
 
 def _emit_rows(rows: list[dict[str, Any]], cols: tuple[str, ...], fmt: str, *,
-               empty: str) -> None:
+               empty: str, table: tuple[tuple[str, str], ...] = ()) -> None:
+    """JSON and CSV carry every column of ``cols``; the table shows ``table``
+    (key, header) pairs, with the title folding and everything else on one line."""
     if fmt == "json":
         typer.echo(json.dumps(rows, indent=2, default=str))
         return
@@ -536,10 +548,30 @@ def _emit_rows(rows: list[dict[str, Any]], cols: tuple[str, ...], fmt: str, *,
     if not rows:
         console.print(empty)
         return
+    shown = table or tuple((c, c) for c in cols)
     t = Table(show_edge=False)
-    for c in cols:
-        t.add_column(c)
+    for key, header in shown:
+        if key == "title":
+            t.add_column(header, overflow="fold", ratio=1, min_width=16)
+        else:
+            t.add_column(header, no_wrap=True,
+                         justify="right" if key in _NUMERIC else "left")
     for r in rows:
-        t.add_row(*[_e("" if r.get(c) is None else (f"{r[c]:g}" if isinstance(r.get(c), float)
-                                                    else r[c])) for c in cols])
+        t.add_row(*[_e(_cell(key, r.get(key))) for key, _ in shown])
     console.print(t)
+
+
+_NUMERIC = {"rank", "id", "risk_id", "score", "cost", "days", "priority", "likelihood",
+            "impact"}
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if key == "priority":
+        return f"{value:.2f}"
+    if key == "cost":
+        return f"{value:,.0f}"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
