@@ -84,6 +84,8 @@ def encode_feature(values: Any, name: str) -> tuple[np.ndarray, list[str]]:
         if arr.ndim != 1:
             raise InputError(f"sensitive feature '{name}': expected a 1-D array, "
                              f"got shape {arr.shape}")
+        if arr.dtype.kind in "US" and len(arr):
+            return _encode_fixed_strings(arr)
         values = pa.array(arr, from_pandas=True)
     if pa.types.is_dictionary(values.type):
         values = values.cast(values.type.value_type)
@@ -99,6 +101,17 @@ def encode_feature(values: Any, name: str) -> tuple[np.ndarray, list[str]]:
     # canonical form: unique sorted labels (two values may print alike, e.g. 1 and "1")
     uniq, inverse = np.unique(np.array(labels, dtype=object).astype(str), return_inverse=True)
     return inverse[codes] if len(labels) else codes, [str(u) for u in uniq]
+
+
+def _encode_fixed_strings(arr: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Codes of a NumPy string array (no missing values possible): categories guessed
+    from a sample, verified on every row, the exact unique values otherwise."""
+    cats = np.unique(arr[:: max(1, len(arr) // 20_000)])
+    idx = np.minimum(np.searchsorted(cats, arr), len(cats) - 1)
+    if not (cats[idx] == arr).all():
+        cats, idx = np.unique(arr, return_inverse=True)
+    labels = [v.decode() if isinstance(v, bytes) else str(v) for v in cats.tolist()]
+    return idx.astype(np.int64), labels
 
 
 def _label(v: Any) -> str:
