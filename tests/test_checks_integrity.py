@@ -228,3 +228,14 @@ def test_bad_contract_is_a_policy_error(german: Ctx) -> None:
 
     with pytest.raises(PolicyError, match="unknown key"):
         schema(german, CheckSpec(id="integrity.schema", params={"columns": {"age": {"typ": 1}}}))
+
+
+def test_group_labels_match_the_group_metrics(adult) -> None:
+    df = adult[1].head(3000).copy()
+    df.loc[:9, "sex"] = None
+    df["grade"] = (df["education_num"] > 9).astype(float)
+    roles = ColumnRoles(target="income", positive_label=">50K", sensitive=["sex", "grade"])
+    c = Ctx(open_dataset(df, roles), None, None, roles)
+    r = run(c, "integrity.group_representation", Threshold(min=1), measure="count")
+    assert _m(r, "sex=<missing>").value == 10
+    assert _m(r, "grade=1").value == (df["grade"] == 1).sum()

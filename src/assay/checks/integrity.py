@@ -338,6 +338,19 @@ def label_balance(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
         details={"counts": {str(v): c for v, c in counts.items()}})
 
 
+MISSING = "<missing>"  # the label the group metrics give a missing protected value
+
+
+def _group_labels(s: pd.Series) -> pd.Series:
+    """Group labels as the group metrics print them (``1.0`` as ``1``, missing as ``<missing>``)."""
+    if pd.api.types.is_float_dtype(s):
+        x = s.to_numpy(dtype=float)
+        ok = ~np.isnan(x)
+        if np.array_equal(x[ok], np.trunc(x[ok])):
+            s = s.astype("Int64")
+    return s.astype(str).where(s.notna(), MISSING)
+
+
 @check("integrity.group_representation", family="integrity",
        title="Representation of protected groups", requires=("sensitive",),
        params=("measure", "intersections", "max_groups"))
@@ -357,7 +370,7 @@ def group_representation(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     for batch in ctx.evaluation.batches(sens):
         df = batch.to_pandas()
         n += len(df)
-        key_frame = df.astype(str).where(df.notna(), "(missing)")
+        key_frame = pd.DataFrame({c: _group_labels(df[c]) for c in sens})
         for key, k in key_frame.value_counts(dropna=False).items():
             key = key if isinstance(key, tuple) else (key,)
             counts[key] = counts.get(key, 0) + int(k)
