@@ -192,8 +192,10 @@ def test_certify_end_to_end_with_a_model(adult, tmp_path):
     policy.write_text(POLICY)
     cert = certify(data=test.drop(columns=["score", "pred"]), policy=str(policy), tier="high",
                    target="income", model=model, sensitive=["sex", "race"],
-                   positive_label=">50K")
+                   positive_label=">50K", out_dir=tmp_path / "out")
     d = cert.to_dict()
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert "sex x race" in report and "disparate_impact_ratio" in report
     by_id = {c["id"]: c for c in d["checks"]}
     assert by_id["performance.roc_auc"]["status"] == "pass"
     assert by_id["fairness.disparate_impact_ratio"]["status"] == "fail"
