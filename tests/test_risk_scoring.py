@@ -419,3 +419,23 @@ def test_policy_questionnaire_is_found_next_to_the_policy(tmp_path):
     pol.write_text(POLICY + "  questionnaire: missing.yaml\n")
     with pytest.raises(PolicyError, match=r"pol.yaml:14: risk.questionnaire: 'missing.yaml'"):
         load_risk_policy(load_policy(pol))
+
+
+def test_shipped_policies_carry_a_risk_section():
+    from assay.policy import load_policy
+
+    default = load_risk_policy(load_policy("default"))
+    credit = load_risk_policy(load_policy("credit-lending"))
+    assert "risk" in load_policy("credit-lending").extra_sections
+    # the same assessment is tiered more strictly for consumer credit
+    raw = _cats(model_performance=(3, 4))  # 12 -> medium by default, high for credit
+    assert decide_tier(parse_categories(raw, default.risk), default.risk).tier == "medium"
+    assert decide_tier(parse_categories(raw, credit.risk), credit.risk).tier == "high"
+    # no consumer credit model falls below medium
+    low = parse_categories(_cats(), credit.risk)
+    assert decide_tier(low, credit.risk, "I").tier == "medium"
+    for name in ("default", "credit-lending"):
+        for tier in ("high", "medium", "low"):
+            req = tier_requirements(name, tier)
+            assert req["checks"] and req["signoff_roles"] and req["monitoring"]
+            assert req["review_interval_days"] >= 1
