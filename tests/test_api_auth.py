@@ -32,6 +32,16 @@ def _users(store) -> dict[str, str]:
     return tokens
 
 
+@pytest.fixture(autouse=True)
+def _fast_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2id with the cheapest parameters: the same code path, test-speed hashing."""
+    from argon2 import PasswordHasher, profiles
+
+    import assay.auth.secrets as sec
+
+    monkeypatch.setattr(sec, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
+
+
 @pytest.fixture
 def env(db):
     tokens = _users(db)
@@ -289,7 +299,7 @@ def test_html_pages_redirect_to_sign_in(env) -> None:
 
 
 def test_password_change_needs_the_current_one_and_renews_the_session(env) -> None:
-    client, _tokens, store = env
+    client, _tokens, _store = env
     _login(client, "val", PASSWORD)
     old = client.cookies.get("assay_session")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/account").text).group(1)

@@ -100,12 +100,14 @@ def verify(request: Request, principal: Principal = Depends(current_principal)) 
             responses={200: {"content": {"application/x-ndjson": {}},
                              "description": "One canonical event per line"}})
 def export(request: Request, principal: Principal = Depends(current_principal)) -> Response:
-    from assay.store.audit import export_jsonl
+    from assay.store.audit import export_jsonl, verify_chain
 
     require_roles(principal, *EXPORTERS)
     buf = io.StringIO()
     with reading(request) as s:
-        result = export_jsonl(s, buf)
+        written = export_jsonl(s, buf)
+        result = verify_chain(s).to_dict()
+    result["exported"] = written
     return Response(buf.getvalue(), media_type="application/x-ndjson",
                     headers={"Content-Disposition": 'attachment; filename="assay-audit.jsonl"',
-                             "X-Assay-Chain": json.dumps(result.to_dict(), sort_keys=True)})
+                             "X-Assay-Chain": json.dumps(result, sort_keys=True)})
