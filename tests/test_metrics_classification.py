@@ -288,3 +288,26 @@ def test_roc_curve_is_downsampled_and_monotone():
     assert len(roc["fpr"]) <= 200
     assert roc["fpr"][0] == 0 and roc["tpr"][-1] == pytest.approx(1.0)
     assert np.all(np.diff(roc["fpr"]) >= 0) and np.all(np.diff(roc["tpr"]) >= 0)
+
+
+def test_state_round_trip_through_json_and_streamed_batches():
+    import json
+
+    y, yp, s, sex, _race, w = _data(n=3000)
+    table = pa.table({"y": y, "yhat": yp, "p": s, "sex": sex, "w": w})
+    streamed = ClassificationStats.from_batches(
+        table.to_batches(max_chunksize=700), target="y", prediction="yhat", score="p",
+        sensitive=["sex"], weight="w")
+    direct = ClassificationStats.from_arrays(y, yp, score=s, sensitive={"sex": sex}, weight=w)
+    np.testing.assert_array_equal(streamed.counts, direct.counts)
+    back = ClassificationStats.from_state(json.loads(json.dumps(streamed.to_state(),
+                                                                allow_nan=False)))
+    for name in ("roc_auc", "log_loss", "recall"):
+        assert back.compute(name) == streamed.compute(name)
+    assert back.auc_error_bound() == streamed.auc_error_bound()
+    assert back.merge(direct).n == 6000
+    with pytest.raises(InputError, match="classification statistic state"):
+        ClassificationStats.from_state({"kind": "regression"})
+    empty = ClassificationStats.from_batches([], target="y", prediction="yhat",
+                                             sensitive=["sex"])
+    assert empty.n == 0 and empty.merge(direct).n == 3000

@@ -34,8 +34,8 @@ Exactness:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -89,7 +89,6 @@ class ClassificationStats:
     bin_max: np.ndarray | None = None
     weighted: bool = False
     positive_label: Any = 1
-    meta: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------ building
     @classmethod
@@ -246,6 +245,74 @@ class ClassificationStats:
                                n_bins=n_bins,
                                names={"target": target, "prediction": prediction or "prediction",
                                       "score": score or "score", "weight": weight or "weight"})
+
+    @classmethod
+    def from_batches(cls, batches: Iterable[pa.RecordBatch | pa.Table], **columns: Any
+                     ) -> ClassificationStats:
+        """Stream record batches (e.g. ``Dataset.batches()``) into one merged statistic.
+
+        ``columns`` are the keyword arguments of :meth:`from_batch`.
+        """
+        stats: ClassificationStats | None = None
+        for batch in batches:
+            part = cls.from_batch(batch, **columns)
+            stats = part if stats is None else stats.merge(part)
+        if stats is None:
+            return cls.empty(sensitive_names=list(columns.get("sensitive", ())),
+                             score=columns.get("score") is not None,
+                             n_bins=columns.get("n_bins", DEFAULT_BINS),
+                             positive_label=columns.get("positive_label", 1))
+        return stats
+
+    # ------------------------------------------------------- serialisation
+    _ARRAYS = ("counts", "wsums", "hist_n", "hist_w", "hist_ws", "hist_nll", "hist_sq",
+               "bin_min", "bin_max")
+
+    def to_state(self) -> dict[str, Any]:
+        """A plain dict of lists (JSON-ready) from which :meth:`from_state` rebuilds it.
+
+        Partial statistics computed elsewhere (another process, a Spark
+        executor, yesterday's monitoring window) travel in this form.
+        """
+        state: dict[str, Any] = {"kind": "classification", "version": 1,
+                                 "names": list(self.names),
+                                 "categories": [list(c) for c in self.categories],
+                                 "n_bins": self.n_bins, "weighted": self.weighted,
+                                 "positive_label": self.positive_label}
+        for name in self._ARRAYS:
+            a = getattr(self, name)
+            if a is None:
+                state[name] = None
+            elif name.startswith("bin_"):  # +-inf marks empty bins; JSON has no infinity
+                state[name] = [None if not np.isfinite(v) else float(v) for v in a.tolist()]
+            else:
+                state[name] = a.tolist()
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ClassificationStats:
+        """Rebuild a statistic from :meth:`to_state` output."""
+        if not isinstance(state, dict) or state.get("kind") != "classification":
+            raise InputError("expected a classification statistic state (kind: classification)")
+        arrays: dict[str, Any] = {}
+        for name in cls._ARRAYS:
+            v = state.get(name)
+            if v is None:
+                arrays[name] = None
+            elif name.startswith("bin_"):
+                fill = np.inf if name == "bin_min" else -np.inf
+                arrays[name] = np.array([fill if x is None else x for x in v], dtype=np.float64)
+            else:
+                dtype = np.int64 if name in ("counts", "hist_n") else np.float64
+                arrays[name] = np.asarray(v, dtype=dtype)
+        shape = tuple(len(c) for c in state["categories"])
+        if arrays["counts"].shape != (*shape, 2, 2):
+            raise InputError(f"statistic state: counts have shape {arrays['counts'].shape}, "
+                             f"expected {(*shape, 2, 2)}")
+        return cls(names=list(state["names"]),
+                   categories=[list(c) for c in state["categories"]],
+                   n_bins=int(state["n_bins"]), weighted=bool(state["weighted"]),
+                   positive_label=state.get("positive_label", 1), **arrays)
 
     def _relabel(self, positive_label: Any) -> ClassificationStats:
         self.positive_label = positive_label
