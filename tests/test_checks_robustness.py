@@ -195,3 +195,42 @@ def test_german_credit_regression_and_sampling_is_seeded() -> None:
     assert "MAE increase" in a.measurements[1].note
     assert run(c, "robustness.gaussian_noise", Threshold(max=0.1), scale=0.0
                ).measurements[0].value == 0.0
+
+
+def test_german_credit_classifier_flips_and_swaps() -> None:
+    roles = ColumnRoles(target="credit", positive_label=1, sensitive=["status_sex", "age"],
+                        features=["status", "duration", "credit_amount", "purpose",
+                                  "status_sex", "age", "savings"])
+    ds = open_dataset(GERMAN, roles, csv={"delimiter": " ", "header": False,
+                                          "column_names": GERMAN_COLS})
+    df = ds.to_pandas()
+    cats = ["status", "purpose", "status_sex", "savings"]
+    nums = ["duration", "credit_amount", "age"]
+    model = Pipeline([
+        ("prep", ColumnTransformer([("num", StandardScaler(), nums),
+                                    ("cat", OneHotEncoder(handle_unknown="ignore"), cats)])),
+        ("clf", LogisticRegression(max_iter=500)),
+    ]).fit(df[roles.features], df["credit"])
+    c = Ctx(ds, None, ModelAdapter.from_estimator(model), roles)
+    r = run(c, "robustness.counterfactual_flip", Threshold(max=0.05))
+    ages = [m for m in r.measurements if m.label.startswith("age -> ")]
+    assert len(ages) == 5  # a numeric attribute is flipped to five quantiles
+    X = df[roles.features]
+    base = model.predict(X)
+    expected = np.zeros(len(X), bool)
+    for v in sorted(df["status_sex"].unique()):
+        other = X.assign(status_sex=v)
+        expected |= (model.predict(other) != base) & (X["status_sex"] != v).to_numpy()
+    assert _m(r, "status_sex").value == pytest.approx(expected.mean(), abs=1e-12)
+    # coef_ is for classes_[1] = 2 ("bad"); the score is the probability of 1 ("good")
+    coef = dict(zip(model[:-1].get_feature_names_out(), model[-1].coef_[0], strict=True))
+    assert coef["num__duration"] > 0  # a longer loan is riskier
+    direction = "decreasing"
+    mono = run(c, "robustness.monotonicity", Threshold(max=0.0),
+               constraints={"duration": direction})
+    assert mono.status is Status.PASS
+    wrong = run(c, "robustness.monotonicity", Threshold(max=0.0),
+                constraints={"duration": "increasing"})
+    assert wrong.measurements[0].value == 1.0
+    swap = run(c, "robustness.category_swap", Threshold(max=0.5))
+    assert _m(swap, "status: changed decisions").value > 0
