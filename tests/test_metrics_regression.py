@@ -73,3 +73,18 @@ def test_bad_regression_input():
         RegressionStats.from_arrays([1.0, np.nan], [1.0, 2.0])
     with pytest.raises(InputError, match="unknown regression metric"):
         RegressionStats.from_arrays([1.0, 2.0], [1.0, 2.0]).compute("mape")
+
+
+def test_state_round_trip_and_streamed_batches():
+    import json
+
+    y, p, a, _b, w = _data(n=2000)
+    table = pa.table({"y": y, "p": p, "a": a, "w": w})
+    streamed = RegressionStats.from_batches(table.to_batches(max_chunksize=300), target="y",
+                                            prediction="p", sensitive=["a"], weight="w")
+    back = RegressionStats.from_state(json.loads(json.dumps(streamed.to_state())))
+    assert back.compute("r2") == streamed.compute("r2")
+    assert back.compute("rmse") == pytest.approx(
+        np.sqrt(skm.mean_squared_error(y, p, sample_weight=w)), rel=1e-9)
+    with pytest.raises(InputError, match="regression statistic state"):
+        RegressionStats.from_state({"kind": "classification"})

@@ -15,7 +15,6 @@ moments for the mean error and MAE; RMSE and R2 intervals are not given
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -117,6 +116,38 @@ class RegressionStats:
                                weight=batch.column(weight) if weight else None,
                                names={"target": target, "prediction": prediction,
                                       "weight": weight or "weight"})
+
+    @classmethod
+    def from_batches(cls, batches: Any, **columns: Any) -> RegressionStats:
+        """Stream record batches into one merged statistic (``columns``: see
+        :meth:`from_batch`)."""
+        stats: RegressionStats | None = None
+        for batch in batches:
+            part = cls.from_batch(batch, **columns)
+            stats = part if stats is None else stats.merge(part)
+        if stats is None:
+            raise InputError("no batches: the data has no rows")
+        return stats
+
+    def to_state(self) -> dict[str, Any]:
+        """A plain, JSON-ready dict from which :meth:`from_state` rebuilds it."""
+        return {"kind": "regression", "version": 1, "names": list(self.names),
+                "categories": [list(c) for c in self.categories],
+                "n_rows": self.n_rows.tolist(), "w": self.w.tolist(),
+                "mean": self.mean.tolist(), "m2": self.m2.tolist(), "weighted": self.weighted}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> RegressionStats:
+        if not isinstance(state, dict) or state.get("kind") != "regression":
+            raise InputError("expected a regression statistic state (kind: regression)")
+        shape = tuple(len(c) for c in state["categories"])
+        st = cls(names=list(state["names"]), categories=[list(c) for c in state["categories"]],
+                 n_rows=np.asarray(state["n_rows"], dtype=np.int64).reshape(shape),
+                 w=np.asarray(state["w"], dtype=np.float64).reshape(shape),
+                 mean=np.asarray(state["mean"], dtype=np.float64).reshape(*shape, 3),
+                 m2=np.asarray(state["m2"], dtype=np.float64).reshape(*shape, 3),
+                 weighted=bool(state.get("weighted", False)))
+        return st
 
     def update_batch(self, *args: Any, **kwargs: Any) -> RegressionStats:
         """Add one batch in place (same arguments as :meth:`from_arrays` or :meth:`from_batch`)."""
@@ -249,6 +280,3 @@ def _numeric(values: Any, name: str) -> np.ndarray:
         raise InputError(f"column '{name}': expected finite numbers, got NaN or infinity")
     return arr
 
-
-def _is_nan(x: float) -> bool:
-    return isinstance(x, float) and math.isnan(x)
