@@ -10,6 +10,7 @@ handler in ``assay.cli``).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -163,46 +164,55 @@ def _fmt_threshold(t: Mapping[str, Any] | None) -> str:
     return f"<= {_fmt(hi)}" if hi is not None else "—"
 
 
-def checks_table(results: Mapping[str, Any]) -> Table:
-    """The table of checks that ``assay certify`` prints, from the results dict."""
+def checks_table(results: Mapping[str, Any], *, compact: bool = False) -> Table:
+    """The table of checks that ``assay certify`` prints, from the results dict.
+
+    ``compact`` fits 80 columns: the status is a symbol and the worst group or
+    feature goes under the check id.
+    """
     policy = results.get("policy") or {}
     title = f"{policy.get('name', 'policy')} · tier {policy.get('tier', '?')}"
     table = Table(title=escape(title), title_justify="left", header_style="bold",
                   expand=False, pad_edge=False)
-    table.add_column("status", no_wrap=True)
-    table.add_column("check")
-    table.add_column("worst group / feature")
-    table.add_column("value [CI]", justify="right")
+    ids = [str(c.get("id")) for c in results.get("checks") or []]
+    table.add_column("" if compact else "status", no_wrap=True)
+    if compact:
+        table.add_column("check · worst group / feature", overflow="fold")
+    else:
+        table.add_column("check", no_wrap=True, min_width=min(max(map(len, ids), default=5), 44))
+        table.add_column("worst group / feature", overflow="fold")
+    table.add_column("value [CI]", justify="right", no_wrap=True)
     table.add_column("threshold", justify="right", no_wrap=True)
-    table.add_column("severity", no_wrap=True)
+    table.add_column("sev." if compact else "severity", no_wrap=True)
     for c in results.get("checks") or []:
         status = str(c.get("status"))
         symbol, style = STATUS_STYLE.get(status, ("?", ""))
         value = _fmt(c.get("value"))
         ci = c.get("ci")
         if ci and ci[0] is not None and ci[1] is not None:
-            value += f" [{_fmt(ci[0])}, {_fmt(ci[1])}]"
+            value += f"\n[dim][{_fmt(ci[0])}, {_fmt(ci[1])}][/]"
         if status == "skip":
             worst = f"[dim]{escape(str(c.get('message') or 'skipped'))}[/]"
         elif status == "error":
             worst = f"[magenta]{escape(str(c.get('message') or 'error'))}[/]"
         else:
             worst = escape(str(c.get("worst") or "—"))
-        table.add_row(
-            f"[{style}]{symbol} {status}[/]",
-            f"{escape(str(c.get('title') or c.get('id')))}\n[dim]{escape(str(c.get('id')))}[/]",
-            worst,
-            value,
-            escape(_fmt_threshold(c.get("threshold"))),
-            "block" if c.get("severity") == "block" else "warn",
-        )
+        cid = escape(str(c.get("id")))
+        severity = "block" if c.get("severity") == "block" else "warn"
+        threshold = escape(_fmt_threshold(c.get("threshold")))
+        if compact:
+            table.add_row(f"[{style}]{symbol}[/]", f"{cid}\n[dim]{worst}[/]", value, threshold,
+                          severity)
+        else:
+            table.add_row(f"[{style}]{symbol} {status}[/]", cid, worst, value, threshold,
+                          severity)
     return table
 
 
 def print_results(console: Console, results: Mapping[str, Any],
                   written: Mapping[str, Path] | None = None) -> None:
     """Print the checks table, the one-line verdict and the files written."""
-    console.print(checks_table(results))
+    console.print(checks_table(results, compact=console.width < 110))
     s = results.get("summary") or {}
     counts = ", ".join(f"{s.get(k, 0)} {k}" for k in ("pass", "warn", "fail", "skip", "error"))
     label, style, text = VERDICT_STYLE.get(str(results.get("status")),
@@ -315,9 +325,17 @@ def _policy_table(policy: Any, tier: str | None = None) -> list[Table]:
 # registration
 
 
+def stdout_console() -> Console:
+    """Standard output; 120 columns when it is not a terminal (logs, pipes, CI)."""
+    console = Console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=120)
+    return console
+
+
 def register(app: typer.Typer) -> None:
     """Add ``certify``, ``demo``, ``policy`` and ``checks`` to the ``assay`` command."""
-    console = Console()
+    console = stdout_console()
 
     @app.command("certify")
     def certify_cmd(
