@@ -169,14 +169,15 @@ def test_register_mitigate_backlog(env, capsys):
         first = s.scalars(select(Risk).where(Risk.title == "Segment shift")).one().id
     assert run(["risk", "mitigate", str(first), "--title", "Retrain on 2026 data",
                 "--success-criteria", "AUC >= 0.75 on the new segment", "--cost", "40000",
-                "--days", "45", "--due", "2027-02-01", "--as", "bob"]) == 0
+                "--days", "45", "--due", "2099-02-01", "--as", "bob"]) == 0
     capsys.readouterr()
     assert run(["risk", "backlog", "--format", "csv", "--policy", env["policy"]]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     # Segment shift: 20 / (1 + 0.8 + 0.5) = 8.6957 ; Small one: 10 / 1 = 10
     assert [r["title"] for r in rows] == ["Small one", "Segment shift"]
     assert float(rows[1]["priority"]) == pytest.approx(8.695652)
-    assert rows[1]["next_due"] == "2027-02-01" and rows[1]["status"] == "mitigating"
+    assert rows[1]["next_due"] == "2099-02-01" and rows[1]["status"] == "mitigating"
+    assert rows[1]["overdue"] == "0"
     assert run(["risk", "backlog", "--format", "json", "--policy", env["policy"]]) == 0
     assert json.loads(capsys.readouterr().out)[0]["rank"] == 1
     assert run(["risk", "register", "list", "--format", "json"]) == 0
@@ -275,3 +276,14 @@ def test_interactive_questionnaire(env):
         a = s.scalars(select(RiskAssessment)).one()
         assert a.impact_level == "I" and a.questionnaire["raw_impact"] == 0
         assert a.questionnaire["answers"]["vulnerable_groups"] == []
+
+
+def test_tier_requirements_command(capsys):
+    assert run(["risk", "requirements", "high", "--policy", "credit-lending",
+                "--format", "json"]) == 0
+    req = json.loads(capsys.readouterr().out)
+    assert req["review_interval_days"] == 180
+    assert len(req["signoff_roles"]["deployment_approval"]) >= 2
+    assert len(req["checks"]) == len(set(req["checks"])) > 0
+    assert run(["risk", "requirements", "extreme"]) == 2
+    assert "unknown tier 'extreme'" in capsys.readouterr().err

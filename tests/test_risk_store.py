@@ -329,9 +329,16 @@ def test_backlog_from_the_register_matches_the_hand_computation(store, policy):
                                 estimated_cost=1e6, estimated_days=1000)
         risk.update_mitigation(s, rita, m.id, status="done")
         risk.update_risk(s, rita, ids["closed one"], status="closed", resolution="n/a")
+        due = risk.add_mitigation(s, rita, ids["R2"], title="late", success_criteria="ok",
+                                  due_date=date(2027, 1, 10))
+        risk.add_mitigation(s, rita, ids["R2"], title="on time", success_criteria="ok",
+                            due_date=date(2027, 3, 1))
+        assert due.estimated_cost == 0
     with store.transaction() as s:
-        items = risk.backlog(s, policy=policy)
+        items = risk.backlog(s, policy=policy, today=date(2027, 2, 1))
     assert [i.title for i in items] == ["R2", "R1", "R3", "R4"]
+    r2 = items[0].to_dict()
+    assert (r2["next_due"], r2["overdue"], r2["mitigations"]) == ("2027-01-10", 1, 3)
     assert [i.priority for i in items] == pytest.approx([10.0, 8.695652, 8.333333, 6.0])
     assert items[0].to_dict()["model"] == "credit-scorer"
 

@@ -174,6 +174,18 @@ def _print_assessment(d: dict[str, Any]) -> None:
     console.print(f"tier: [bold]{d['tier']}[/]; next review by {review}")
 
 
+def _print_requirements(tier: str, req: dict[str, Any]) -> None:
+    console.print(f"tier {tier} requires:")
+    console.print(f"  certification checks ({len(req['checks'])}): "
+                  + (", ".join(req["checks"]) or "none"))
+    for stage, roles in req["signoff_roles"].items():
+        console.print(f"  sign-off of {stage}: {', '.join(roles)}")
+    console.print(f"  review every {req['review_interval_days']} days")
+    if req["monitoring"]:
+        console.print("  monitoring: "
+                      + ", ".join(f"{k} {v}" for k, v in req["monitoring"].items()))
+
+
 def register(app: typer.Typer) -> None:
     risk_app = typer.Typer(help="Risk tiering, the risk register and the mitigation backlog.",
                            no_args_is_help=True)
@@ -246,6 +258,25 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(out, indent=2, default=str))
         else:
             _print_assessment(out)
+            from assay.risk.policy import tier_requirements
+
+            _print_requirements(out["tier"], tier_requirements(rp, out["tier"]))
+
+    @risk_app.command("requirements")
+    def requirements_cmd(
+        tier: str = typer.Argument(..., help="high, medium or low."),
+        policy: str = typer.Option("default", "--policy", help="Policy name or file."),
+        fmt: str = typer.Option("text", "--format", help="text or json."),
+    ) -> None:
+        """What a tier sets: required checks, sign-offs, review interval, monitoring."""
+        from assay.risk.policy import tier_requirements
+
+        _check_format(fmt, ("text", "json"))
+        req = tier_requirements(policy, tier)
+        if fmt == "json":
+            typer.echo(json.dumps(req, indent=2))
+            return
+        _print_requirements(tier, req)
 
     @risk_app.command("show")
     def show_cmd(
@@ -522,11 +553,12 @@ def register(app: typer.Typer) -> None:
         with _store().transaction() as s:
             items = [i.to_dict() for i in backlog(s, policy=policy, model_name=model)]
         cols = ("rank", "risk_id", "model", "title", "category", "severity", "score", "cost",
-                "days", "priority", "next_due", "owner", "status")
+                "days", "priority", "next_due", "overdue", "owner", "status")
         _emit_rows(items, cols, fmt, empty="no open risks", table=(
             ("rank", "#"), ("risk_id", "risk"), ("model", "model"), ("title", "title"),
             ("score", "L×I"), ("cost", "cost"), ("days", "days"), ("priority", "priority"),
-            ("next_due", "next due"), ("owner", "owner"), ("status", "status")))
+            ("next_due", "next due"), ("overdue", "overdue"), ("owner", "owner"),
+            ("status", "status")))
 
 
 def _emit_rows(rows: list[dict[str, Any]], cols: tuple[str, ...], fmt: str, *,
@@ -566,7 +598,7 @@ _NUMERIC = {"rank", "id", "risk_id", "score", "cost", "days", "priority", "likel
 
 
 def _cell(key: str, value: Any) -> str:
-    if value is None:
+    if value is None or (key == "overdue" and not value):
         return ""
     if key == "priority":
         return f"{value:.2f}"

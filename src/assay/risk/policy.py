@@ -43,7 +43,7 @@ def _from_policy_object(policy: Any, fallback_name: str) -> RiskPolicy:
         found = getattr(policy, "tiers", {}).get(tier)
         if found is None:  # a policy need not define every tier
             continue
-        checks[tier] = [str(s.id) for s in found.checks]
+        checks[tier] = list(dict.fromkeys(str(s.id) for s in found.checks))  # once each
         days = getattr(found, "review_interval_days", None)
         if days is None:
             continue

@@ -615,10 +615,15 @@ def list_risks(
     return list(session.scalars(stmt.order_by(Risk.created_at, Risk.id)))
 
 
-def backlog(session: Session, *, policy: Any = "default",
-            model_name: str | None = None) -> list[BacklogItem]:
-    """Open risks ranked by priority (formula in ``assay.risk.backlog`` and docs/risk.md)."""
+def backlog(session: Session, *, policy: Any = "default", model_name: str | None = None,
+            today: date | None = None) -> list[BacklogItem]:
+    """Open risks ranked by priority (formula in ``assay.risk.backlog`` and docs/risk.md).
+
+    Each item also says how many unfinished mitigations are past their due
+    date (``overdue``), as of ``today`` (default: the current UTC date).
+    """
     config = load_risk_policy(policy).risk.backlog
+    today = today or _now().date()
     items = []
     for r in list_risks(session, model_name=model_name, status=list(OPEN_STATUSES)):
         unfinished = [m for m in r.mitigations if m.status in UNFINISHED_MITIGATION]
@@ -631,7 +636,8 @@ def backlog(session: Session, *, policy: Any = "default",
             next_due=min(dues) if dues else None, created_order=r.created_at,
             extra={"model": d["model"], "category": r.category, "severity": r.severity,
                    "status": r.status, "owner": d["owner"],
-                   "mitigations": len(unfinished)},
+                   "mitigations": len(unfinished),
+                   "overdue": sum(1 for due in dues if due < today)},
         ))
     return rank(items, config)
 
