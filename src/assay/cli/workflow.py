@@ -203,7 +203,7 @@ def register(app: typer.Typer) -> None:
     @app.command("review", rich_help_panel="Approval workflow")
     def review_cmd(
         model: str = typer.Argument(...), version: str = typer.Argument(...),
-        fmt: str = typer.Option("text", "--format", help=FORMAT_HELP),
+        fmt: str = typer.Option("text", "--format", "-f", help=FORMAT_HELP),
         as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
     ) -> None:
         """Show the current stage: what it needs and who may sign it."""
@@ -303,7 +303,7 @@ def register(app: typer.Typer) -> None:
     @app.command("status", rich_help_panel="Approval workflow")
     def status_cmd(
         model: str = typer.Argument(...),
-        fmt: str = typer.Option("text", "--format", help=FORMAT_HELP),
+        fmt: str = typer.Option("text", "--format", "-f", help=FORMAT_HELP),
         as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
     ) -> None:
         """Timeline of every stage, sign-off, comment, condition and waiver, and the gate."""
@@ -327,7 +327,7 @@ def register(app: typer.Typer) -> None:
     @app.command("gate", rich_help_panel="Approval workflow")
     def gate_cmd(
         model: str = typer.Argument(...), version: str = typer.Argument(...),
-        fmt: str = typer.Option("text", "--format", help=FORMAT_HELP),
+        fmt: str = typer.Option("text", "--format", "-f", help=FORMAT_HELP),
         as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
     ) -> None:
         """The deployment gate: exit 0 if the version may be deployed, 1 if not."""

@@ -309,14 +309,17 @@ def _risk_assessment_digest(session: Session, version: Any) -> str | None:
 # --------------------------------------------------------------------------- submit
 
 
-def _resolve_policy(session: Session, version: Any, model: Any, policy: str | None
-                    ) -> tuple[PolicyInfo, str, str]:
-    """(policy, source, tier) for a new submission."""
+def _resolve_policy(session: Session, version: Any, model: Any, policy: str | None,
+                    previous: Submission | None = None) -> tuple[PolicyInfo, str, str]:
+    """(policy, source, tier) for a new submission: the policy given, else the one of
+    the version's previous submission, else of its latest certification, else
+    ``default``."""
     Cert = reg.Certification
     latest_any = session.scalars(
         select(Cert).where(Cert.model_version_id == version.id)
         .order_by(Cert.created_at.desc(), Cert.id.desc()).limit(1)).first()
-    source = policy or (latest_any.policy_name if latest_any is not None else "default")
+    source = policy or (previous.policy_source if previous is not None else None) or (
+        latest_any.policy_name if latest_any is not None else "default")
     info = load_policy_info(source)
     tier = getattr(model, "tier", None)
     if not tier and latest_any is not None:
@@ -339,20 +342,19 @@ def submit(session: Session, actor: Any, model_name: str, version: str, *,
     reg.require_role(actor, *SUBMIT_ROLES)
     model = reg.get_model(session, model_name)
     mv = reg.get_version(session, model_name, version)
-    info, source, tier = _resolve_policy(session, mv, model, policy)
-    wf = info.workflow
-
     previous = latest_submission(session, mv.id, lock=True)
-    if previous is not None and previous.state in OPEN_STATES:
+    if previous is not None and previous.state == IN_REVIEW:
+        raise ConflictError(
+            f"{_subject(model_name, version)} is already in review (submission "
+            f"#{previous.id}, stage {previous.current_stage}); reject or finish it first")
+    if previous is not None and previous.state == APPROVED:
         reasons = change_reasons(session, model_name, version, now=now)
-        if previous.state == IN_REVIEW:
-            raise ConflictError(
-                f"{_subject(model_name, version)} is already in review (submission "
-                f"#{previous.id}, stage {previous.current_stage}); reject or finish it first")
         if not reasons:
             raise ConflictError(
                 f"{_subject(model_name, version)} is already approved (submission "
                 f"#{previous.id}) and nothing requires recertification")
+    info, source, tier = _resolve_policy(session, mv, model, policy, previous)
+    wf = info.workflow
     if previous is not None and previous.state in OPEN_STATES:
         previous.state = SUPERSEDED
         previous.closed_at = now
