@@ -461,3 +461,37 @@ def test_public_exports() -> None:
     assert assay.ClassificationStats is ClassificationStats and assay.MetricFrame is MetricFrame
     with pytest.raises(AttributeError):
         assay.no_such_name  # noqa: B018
+
+
+# --------------------------------------------------------------------------- other tasks and shapes
+
+
+def test_regression_certification(frame: pd.DataFrame) -> None:
+    from sklearn.linear_model import LinearRegression
+    from sklearn.metrics import mean_absolute_error
+
+    df = frame.copy()
+    df["amount"] = 3 * df["a"] - df["b"] + np.random.default_rng(1).normal(size=len(df))
+    model = LinearRegression().fit(df[["a", "b", "c"]], df["amount"])
+    pol = parse_policy(
+        "name: reg\nversion: 1\ntiers:\n  high:\n    checks:\n"
+        "      - {id: performance.mae, threshold: {max: 2.0}}\n"
+        "      - {id: performance.roc_auc, threshold: {min: 0.7}}\n", source="reg.yaml")
+    cert = certify(data=df, policy=pol, tier="high", target="amount", model=model,
+                   features="a,b,c", sensitive=["group"], task="regression")
+    mae = mean_absolute_error(df["amount"], model.predict(df[["a", "b", "c"]]))
+    mae_check, auc_check = cert.checks
+    assert mae_check.status is Status.PASS
+    assert mae_check.measurements[0].value == pytest.approx(mae, rel=1e-9)
+    assert auc_check.status is Status.SKIP and auc_check.message.startswith("not run")
+    d = cert.to_dict()
+    assert d["roles"]["task"] == "regression" and d["roles"]["features"] == ["a", "b", "c"]
+    assert d["metrics"]["overall"]["mae"]["value"] == pytest.approx(mae, rel=1e-9)
+    assert cert.status == "passed_with_warnings"
+
+
+def test_tier_without_checks_is_not_a_clean_pass(frame: pd.DataFrame) -> None:
+    pol = parse_policy("name: e\nversion: 1\ntiers:\n  low: {}\n", source="e.yaml")
+    cert = certify(data=frame, policy=pol, tier="low", target="y", prediction="y")
+    assert cert.checks == [] and cert.status == "passed_with_warnings"
+    assert any("has no checks" in n for n in cert.notes)

@@ -341,6 +341,8 @@ def certify(
 
     if isinstance(sensitive, str):
         sensitive = [s.strip() for s in sensitive.split(",") if s.strip()]
+    if isinstance(features, str):
+        features = [f.strip() for f in features.split(",") if f.strip()]
     adapter = _model_adapter(model)
     if adapter is None and prediction is None and score is None:
         raise InputError("nothing to certify: expected a model, a prediction column or a score "
@@ -382,6 +384,9 @@ def certify(
             task_handle.advance(1)
 
     notes: list[str] = []
+    if not tier_obj.checks:
+        notes.append(f"tier '{tier_obj.name}' of policy '{pol.name}' has no checks: nothing was "
+                     "judged")
     metrics = _summary(ctx, "metrics", _metrics_block, notes)
     drift = _summary(ctx, "drift", _drift_block, notes) if ref_ds is not None else None
 
