@@ -311,3 +311,13 @@ def test_state_round_trip_through_json_and_streamed_batches():
     empty = ClassificationStats.from_batches([], target="y", prediction="yhat",
                                              sensitive=["sex"])
     assert empty.n == 0 and empty.merge(direct).n == 3000
+
+
+def test_too_many_groups_is_a_clear_error():
+    rng = np.random.default_rng(0)
+    n = 5000
+    with pytest.raises(InputError, match="sensitive feature 'income' has 5000 categories"):
+        ClassificationStats.from_arrays(rng.integers(0, 2, n), rng.integers(0, 2, n),
+                                        score=rng.random(n),
+                                        sensitive={"sex": rng.integers(0, 2, n),
+                                                   "income": rng.normal(size=n)})

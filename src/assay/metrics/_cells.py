@@ -20,6 +20,10 @@ import pyarrow.compute as pc
 from assay.errors import InputError
 
 MISSING = "<missing>"
+#: Largest number of cells (combinations of sensitive categories) a statistic may hold,
+#: and with scores the largest cells x score bins (bounds memory to a few hundred MB).
+MAX_CELLS = 50_000
+MAX_CELL_BINS = 4_000_000
 
 
 def to_numpy(values: Any, name: str) -> np.ndarray:
@@ -208,3 +212,17 @@ def group_labels(cats: Sequence[Sequence[str]], axes: Sequence[int]) -> list[tup
     flat = [g.ravel() for g in grids]
     return [tuple(cats[a][int(f[i])] for a, f in zip(axes, flat, strict=True))
             for i in range(len(flat[0]))]
+
+
+def check_size(names: Sequence[str], cats: Sequence[Sequence[str]], n_bins: int) -> None:
+    """Refuse cell tables too large for memory, naming the feature with most categories."""
+    n_cells = int(np.prod([len(c) for c in cats])) if cats else 1
+    too_many = n_cells > MAX_CELLS or (n_bins and n_cells * n_bins > MAX_CELL_BINS)
+    if not too_many:
+        return
+    worst = max(range(len(names)), key=lambda i: len(cats[i]))
+    limit = MAX_CELLS if not n_bins else min(MAX_CELLS, MAX_CELL_BINS // n_bins)
+    raise InputError(
+        f"sensitive feature '{names[worst]}' has {len(cats[worst])} categories, and the "
+        f"sensitive features together make {n_cells:,} groups (at most {limit:,}): group a "
+        "numeric attribute into bands (e.g. age bands) or give fewer sensitive features")

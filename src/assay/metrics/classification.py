@@ -147,6 +147,7 @@ class ClassificationStats:
         cell, fnames, cats = _cells.encode_cells(sensitive, n)
         shape = tuple(len(c) for c in cats)
         n_cells = int(np.prod(shape)) if shape else 1
+        _cells.check_size(fnames, cats, n_bins if score is not None else 0)
         w = None
         if weight is not None:
             w = _cells.to_numpy(weight, names.get("weight", "weight")).astype(np.float64)
@@ -367,6 +368,8 @@ class ClassificationStats:
         if self.n and other.n and self.has_score != other.has_score:
             raise InputError("cannot merge statistics with and without a score column")
         cats = _cells.union_categories(self.categories, other.categories)
+        scored = self.has_score or other.has_score
+        _cells.check_size(self.names, cats, self.n_bins if scored else 0)
 
         def add(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
             if a is None and b is None:

@@ -77,6 +77,7 @@ class RegressionStats:
         if len(p) != n:
             raise InputError(f"column '{pname}': expected {n} values, got {len(p)}")
         cell, fnames, cats = _cells.encode_cells(sensitive, n)
+        _cells.check_size(fnames, cats, 0)
         shape = tuple(len(c) for c in cats)
         size = int(np.prod(shape)) if shape else 1
         if weight is None:
@@ -180,6 +181,7 @@ class RegressionStats:
                 mean=np.transpose(other.mean, [*perm, k]), m2=np.transpose(other.m2, [*perm, k]),
                 weighted=other.weighted)
         cats = _cells.union_categories(self.categories, other.categories)
+        _cells.check_size(self.names, cats, 0)
 
         def al(st: RegressionStats, a: np.ndarray) -> np.ndarray:
             return _cells.realign(a, st.categories, cats)
