@@ -18,7 +18,8 @@ router = APIRouter(prefix="/api", tags=["risk"])
 
 NAME = Path(..., min_length=1, max_length=200, description="Model name")
 VERSION = Path(..., min_length=1, max_length=100, description="Version string")
-ID = Path(..., ge=1, le=2**31 - 1)
+ID = Path(..., ge=1, le=2**31 - 1, description="Risk id")
+MITIGATION_ID = Path(..., ge=1, le=2**31 - 1, description="Mitigation id")
 TEXT = 5000
 
 
@@ -190,7 +191,8 @@ def add_mitigation(body: MitigationIn, request: Request, risk_id: int = ID,
 
 @router.patch("/mitigations/{mitigation_id}", response_model=dict[str, Any],
               summary="Change a mitigation (status, due date, estimates)")
-def update_mitigation(body: MitigationPatch, request: Request, mitigation_id: int = ID,
+def update_mitigation(body: MitigationPatch, request: Request,
+                      mitigation_id: int = MITIGATION_ID,
                       principal: Principal = Depends(current_principal)) -> dict:
     from assay.risk import service as risk
 

@@ -155,25 +155,29 @@ def sample_results(policy_path: Path, *, tier: str = "high", status: str = "pass
     }
 
 
-def record(store, actor_name: str, model: str, version: str, results: dict[str, Any]) -> int:
+def record(store, actor_name: str, model: str, version: str, results: dict[str, Any], *,
+           report: bool = True) -> int:
     from assay.registry import get_user, record_certification
     from assay.report import render_report
 
     raw = json.dumps(results, indent=2, sort_keys=True).encode()
-    report = render_report(results).encode()
+    html = render_report(results).encode() if report else None
     with store.transaction() as s:
         cert = record_certification(s, get_user(s, actor_name), model, version, None, raw,
-                                    report, settings=store.settings)
+                                    html, settings=store.settings)
         return cert.id
 
 
-def populate(store, *, password: str, models: int = 3, submissions: int = 0) -> Sample:
+def populate(store, *, password: str, models: int = 3, submissions: int = 0,
+             reports: bool = True) -> Sample:
     """Fill an empty store with the sample history; every user gets ``password``.
 
     ``models`` models are registered (at least one); the first, ``credit-scoring``,
     is certified, risk-assessed and in review at its validation stage; the
     second waits at the scope stage. ``submissions`` extra models are
     submitted and wait at the scope stage (for load tests of sign-offs).
+    ``reports=False`` records certifications without their HTML report (the
+    service then renders it from the results when asked).
     """
     from assay.auth.service import set_password
     from assay.registry import add_user, add_version, get_user, register_model
@@ -248,7 +252,8 @@ def populate(store, *, password: str, models: int = 3, submissions: int = 0) -> 
         if i == 0 or i >= max(1, models) or i == 1:
             record(store, "vic", name, "1.0", sample_results(
                 policy_path, tier=tier if i else "high", artifact=artifact,
-                status="passed" if i != 1 else "passed_with_warnings"))
+                status="passed" if i != 1 else "passed_with_warnings"),
+                report=reports and i < max(1, models))
             with store.transaction() as s:
                 wf.submit(s, get_user(s, "dana"), name, "1.0", policy=str(policy_path))
             sample.submitted.append((name, "1.0"))
