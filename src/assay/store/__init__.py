@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine, inspect
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from assay.config import Settings, load_settings
-from assay.errors import AssayError
+from assay.errors import AssayError, ConflictError
 from assay.store.db import make_engine, session_factory, transaction
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -72,6 +72,12 @@ def upgrade(engine: Engine, target: str = "heads") -> set[str]:
     return current_revisions(engine)
 
 
+def _first_line(exc: Exception) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _redact(url: str) -> str:
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
@@ -89,9 +95,26 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One unit of work: commit on success, roll back on any exception."""
-        with transaction(self.sessions) as session:
-            yield session
+        """One unit of work: commit on success, roll back on any exception.
+
+        A constraint violation that escapes the domain layer (typically two
+        people creating the same record at the same moment) becomes a
+        :class:`ConflictError`; a lock timeout or deadlock too, with advice
+        to retry. Either way nothing is written.
+        """
+        try:
+            with transaction(self.sessions) as session:
+                yield session
+        except IntegrityError as exc:
+            raise ConflictError(f"conflicting change, nothing was written: "
+                                f"{_first_line(exc)}") from None
+        except OperationalError as exc:
+            msg = _first_line(exc)
+            if any(w in msg.lower() for w in ("locked", "deadlock", "could not serialize",
+                                               "lock timeout")):
+                raise ConflictError(f"the store is busy ({msg}); nothing was written, "
+                                    "try again") from None
+            raise StoreError(f"database error on {self.url}: {msg}") from None
 
     @property
     def url(self) -> str:
@@ -134,8 +157,7 @@ def open_store(settings: Settings | None = None, *, auto_upgrade: bool | None = 
                     f"expected {sorted(heads)} (missing {missing}): run `assay db upgrade`")
     except OperationalError as exc:
         engine.dispose()
-        first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise StoreError(f"cannot open database {_redact(url)}: {first}") from None
+        raise StoreError(f"cannot open database {_redact(url)}: {_first_line(exc)}") from None
     except BaseException:
         engine.dispose()
         raise
