@@ -460,3 +460,7 @@ def profile(data: Any, bins: dict[str, FeatureBins] | None = None, *,
     for batch in ds.batches(list(bins), batch_size=batch_size):
         prof.update_batch(batch)
     return prof
+
+
+#: The name docs/architecture.md uses for one feature's mergeable statistics.
+FeatureProfile = FeatureStats
