@@ -117,6 +117,10 @@ def test_assess_sets_tier_next_review_and_audits(store, policy):
         assert risk._digest(rec) == a.record_digest
         ev = s.scalars(select(AuditEvent).where(AuditEvent.action == "risk.assess")).one()
         assert ev.actor == "rita" and ev.payload["tier"] == "high"
+        assert (ev.subject_type, ev.subject_id) == ("model_version", "credit-scorer@1.0")
+        from assay.store.audit import list_events
+
+        assert [e.action for e in list_events(s, model="credit-scorer")] == ["risk.assess"]
         assert ev.evidence["assessment"] == a.record_digest
         assert ev.evidence["policy"] == a.policy_digest
         assert ev.evidence["assessment_input"] == a.input_digest

@@ -221,6 +221,7 @@ def assess(
     decision = decide_tier(scores, rp.risk, impact.level if impact else None)
     when = now or _now()
     input_digest = None
+    settings = settings or session.info.get("settings")
     if input_bytes is not None and settings is not None:
         from assay.evidence import store_bytes
 
@@ -247,7 +248,7 @@ def assess(
         evidence["assessment_input"] = input_digest
     if impact:
         evidence["questionnaire"] = impact.digest
-    _audit(session, actor, "risk.assess", "model_version", mv.id, {
+    _audit(session, actor, "risk.assess", "model_version", f"{model.name}@{mv.version}", {
         "model": model.name, "version": mv.version, "assessment_id": row.id,
         "tier": decision.tier, "previous_tier": previous_tier, "score": decision.score,
         "score_tier": decision.score_tier, "impact_level": row.impact_level,
@@ -672,6 +673,7 @@ def register_from_certification(
     if results is None:
         from assay.evidence import open_artifact
 
+        settings = settings or session.info.get("settings")
         if settings is None:
             from assay.config import load_settings
 
