@@ -495,3 +495,11 @@ def test_tier_without_checks_is_not_a_clean_pass(frame: pd.DataFrame) -> None:
     cert = certify(data=frame, policy=pol, tier="low", target="y", prediction="y")
     assert cert.checks == [] and cert.status == "passed_with_warnings"
     assert any("has no checks" in n for n in cert.notes)
+
+
+def test_write_into_a_file_path_is_a_clear_error(frame: pd.DataFrame, tmp_path: Path) -> None:
+    cert = run(frame, policy(fixed(0.9)))
+    blocker = tmp_path / "taken"
+    blocker.write_text("not a folder")
+    with pytest.raises(InputError, match="cannot create the output folder"):
+        cert.write(blocker)

@@ -264,13 +264,19 @@ class Certification:
         except OSError as exc:
             raise InputError(f"{out}: cannot create the output folder ({exc.strerror})") from None
         results = self.to_dict()
-        written = {"results.json": out / "results.json"}
-        _atomic_write(written["results.json"],
-                      json.dumps(results, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+        texts = {"results.json": json.dumps(results, indent=2, ensure_ascii=False,
+                                            allow_nan=False) + "\n"}
         render = _report_renderer()
-        if render is not None:
-            written["report.html"] = out / "report.html"
-            _atomic_write(written["report.html"], render(results))
+        if render is not None:  # rendered before anything is written: all or nothing new
+            texts["report.html"] = render(results)
+        written: dict[str, Path] = {}
+        for name, text in texts.items():
+            path = out / name
+            try:
+                _atomic_write(path, text)
+            except OSError as exc:
+                raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+            written[name] = path
         return written
 
 
