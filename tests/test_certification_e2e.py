@@ -331,3 +331,29 @@ def test_every_shipped_check_id_is_registered() -> None:
     for name in ("default", "credit-lending"):
         for tier in load_policy(name).tiers.values():
             assert all(s.id in registry for s in tier.checks)
+
+
+def test_point_and_interval_judging_of_a_real_metric(german: dict[str, Any]) -> None:
+    """The same AUC, the same threshold: the point estimate passes, the interval warns."""
+    p = german["paths"]
+    test, model = german["test"], german["model"]
+    auc = roc_auc_score(test["credit"],
+                        model.predict_proba(test[german["features"]])[:, 1])
+    bound = round(auc - 0.01, 3)  # just below the estimate, inside its 95% interval
+    text = ("name: judge\nversion: 1\ntiers:\n  high:\n    checks:\n"
+            f"      - {{id: performance.roc_auc, threshold: {{min: {bound}}}, judge: point}}\n"
+            f"      - {{id: performance.roc_auc, name: on the interval, "
+            f"threshold: {{min: {bound}}}, judge: interval}}\n"
+            f"      - {{id: performance.roc_auc, name: far below, "
+            f"threshold: {{min: {round(auc + 0.2, 3)}}}, judge: interval}}\n")
+    from assay.policy import parse_policy
+
+    cert = certify(data=p["test"], model=p["model"], policy=parse_policy(text), tier="high",
+                   target="credit")
+    point, interval, far = cert.checks
+    assert point.measurements[0].value == pytest.approx(auc, abs=1e-3)
+    lo, hi = interval.measurements[0].ci
+    assert lo < bound < hi
+    assert (point.status, interval.status, far.status) == (Status.PASS, Status.WARN,
+                                                           Status.FAIL)
+    assert cert.status == "blocked"
