@@ -287,3 +287,11 @@ def test_tier_requirements_command(capsys):
     assert len(req["checks"]) == len(set(req["checks"])) > 0
     assert run(["risk", "requirements", "extreme"]) == 2
     assert "unknown tier 'extreme'" in capsys.readouterr().err
+
+
+def test_missing_questionnaire_says_how_to_answer(env, capsys):
+    assert run(["risk", "assess", "scorer", "2.0", "--from-file", str(env["assessment"]),
+                "--policy", env["policy"], "--as", "rita"]) == 2
+    err = capsys.readouterr().err
+    assert "requires the impact questionnaire" in err and "--template" in err
+    assert count(env["store"], RiskAssessment) == 0

@@ -231,6 +231,10 @@ def register(app: typer.Typer) -> None:
                                  f"not '{given}'")
         if "categories" not in doc:
             raise InputError(f"{from_file}: 'categories' is missing")
+        for key in ("policy", "questionnaire", "notes"):
+            if key in doc and not isinstance(doc[key], str):
+                raise InputError(f"{from_file}: '{key}' must be a text, got "
+                                 f"{type(doc[key]).__name__}")
         rp = load_risk_policy(policy or doc.get("policy") or "default")
         q_name = questionnaire or doc.get("questionnaire") or rp.risk.questionnaire
         q = load_questionnaire(q_name)
@@ -245,6 +249,11 @@ def register(app: typer.Typer) -> None:
         elif interactive and answers is None:
             answers = _prompt_answers(q)
             answers_source = "answers"
+        if answers is None and rp.risk.require_questionnaire:
+            raise InputError(f"policy {rp.name} requires the impact questionnaire: give "
+                             "--questionnaire-answers FILE, --interactive, or "
+                             f"'questionnaire_answers' in {from_file} "
+                             "(assay risk questionnaire --template writes a file to fill in)")
         store = _store()
         with store.transaction() as s:
             actor = _actor(s, as_user)
