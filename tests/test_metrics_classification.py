@@ -321,3 +321,22 @@ def test_too_many_groups_is_a_clear_error():
                                         score=rng.random(n),
                                         sensitive={"sex": rng.integers(0, 2, n),
                                                    "income": rng.normal(size=n)})
+
+
+def test_threshold_sweep_matches_direct_computation():
+    y, yp, s, sex, _race, w = _data(n=4000)
+    stats = ClassificationStats.from_arrays(y, yp, score=s, sensitive={"sex": sex}, weight=w)
+    sweep = stats.threshold_sweep(by="sex", step=50)
+    assert sweep["thresholds"][:3] == [0.0, 0.05, 0.1] and sweep["thresholds"][-1] == 1.0
+    m = sex == "F"
+    for k, t in enumerate(sweep["thresholds"]):
+        pred = s[m] >= t
+        yy, ww = y[m], w[m]
+        tpr = (ww * pred * yy).sum() / (ww * yy).sum()
+        sel = (ww * pred).sum() / ww.sum()
+        assert sweep["groups"]["F"]["tpr"][k] == pytest.approx(tpr, abs=1e-12)
+        assert sweep["groups"]["F"]["selection_rate"][k] == pytest.approx(sel, abs=1e-12)
+    overall = stats.threshold_sweep()
+    assert overall["groups"]["overall"]["n"] == 4000
+    with pytest.raises(InputError, match="step"):
+        stats.threshold_sweep(step=7)

@@ -50,6 +50,7 @@ from assay.metrics._formulas import (
     FORMULAS,
     SCORE_METRICS,
     Parts,
+    _div,
     auc_tie_bound,
     ece_parts,
 )
@@ -528,6 +529,41 @@ class ClassificationStats:
             keep = np.unique(np.linspace(0, len(fpr) - 1, max_points).round().astype(int))
             fpr, tpr = fpr[keep], tpr[keep]
         return {"fpr": fpr.tolist(), "tpr": tpr.tolist()}
+
+    def threshold_sweep(self, by: Sequence[str] | str | None = None, *, step: int = 10
+                        ) -> dict[str, Any]:
+        """Rates at decision thresholds ``k / n_bins`` (every ``step``-th bin edge).
+
+        A row is predicted positive when ``score >= threshold``. Exact at these
+        thresholds (a score's bin is ``floor(score * n_bins)``), up to
+        floating-point rounding of scores lying exactly on a bin edge.
+        Returns ``thresholds`` and, per group of ``by`` (``"overall"`` when
+        ``by`` is None), weighted ``tpr``, ``fpr``, ``selection_rate`` and
+        ``precision`` as lists (NaN where undefined).
+        """
+        if not self.has_score:
+            raise InputError("a threshold sweep needs a score column")
+        if not isinstance(step, int) or step < 1 or self.n_bins % step:
+            raise InputError(f"step: expected a divisor of {self.n_bins}, got {step!r}")
+        parts, n, labels = self.parts(by)
+        h = parts.hist  # (groups, label, bin)
+        # weight at or above each bin edge k: suffix sums
+        above = np.flip(np.cumsum(np.flip(h, axis=-1), axis=-1), axis=-1)
+        above = np.concatenate([above, np.zeros((*above.shape[:-1], 1))], axis=-1)
+        ks = np.arange(0, self.n_bins + 1, step)
+        tp, fp = above[:, 1, ks], above[:, 0, ks]
+        pos, neg = h[:, 1].sum(axis=-1)[:, None], h[:, 0].sum(axis=-1)[:, None]
+        out: dict[str, Any] = {"thresholds": (ks / self.n_bins).tolist(), "groups": {}}
+        for i, label in enumerate(labels):
+            if n[i] == 0:
+                continue
+            name = "overall" if by is None else " x ".join(label)
+            out["groups"][name] = {
+                "n": int(n[i]),
+                "tpr": _div(tp[i], pos[i]).tolist(), "fpr": _div(fp[i], neg[i]).tolist(),
+                "selection_rate": _div(tp[i] + fp[i], pos[i] + neg[i]).tolist(),
+                "precision": _div(tp[i], tp[i] + fp[i]).tolist()}
+        return out
 
     # --------------------------------------------------- fairness, bootstrap
     def fairness(self, by: Sequence[str] | str, *, reference: str | None = None,
