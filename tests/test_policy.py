@@ -351,3 +351,18 @@ def test_load_from_path_records_path_digest_and_file_name(tmp_path: Path) -> Non
     f.write_text(GOOD.replace("severity: warn", "severity: blocker"), encoding="utf-8")
     with pytest.raises(PolicyError, match=r"^mine\.yaml:\d+:\d+: tiers\.medium"):
         load_policy(str(f))
+
+
+def test_yaml_anchors_share_entries_and_errors_still_point_at_the_line() -> None:
+    text = ("name: a\nversion: 1\nx-auc: &auc\n  id: testpol.rate\n  judge: interval\n"
+            "  rationale: shared\ntiers:\n  low:\n    checks:\n      - <<: *auc\n"
+            "        threshold: {min: 0.6}\n  high:\n    checks:\n      - <<: *auc\n"
+            "        threshold: {min: 0.8}\n        severity: blocker\n")
+    msg = error_of(text)
+    assert msg.startswith(f"p.yaml:{line(text, 'blocker')}:")
+    p = parse(text.replace("blocker", "warn"))
+    low, high = p.tier("low").checks[0], p.tier("high").checks[0]
+    assert (low.id, low.judge_on, low.rationale, low.threshold.min) == \
+        ("testpol.rate", JudgeOn.INTERVAL, "shared", 0.6)
+    assert high.threshold.min == 0.8 and high.severity is Severity.WARN
+    assert "x-auc" in p.extra_sections
