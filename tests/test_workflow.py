@@ -451,6 +451,41 @@ def test_new_policy_version_sends_back_to_certification(env: Env):
     assert sub.policy_version == "2"
 
 
+def test_risk_tier_change_sends_back(env: Env):
+    approved(env)
+    with env.store.transaction() as s:
+        registry.set_model_tier(s, registry.get_user(s, "rita"), MODEL, "medium")
+    d = env.read(wf.gate, "1")
+    assert not d.allowed
+    assert d.reasons == ["risk tier changed from high to medium since approval: "
+                         "recertify under tier medium"]
+
+
+def test_risk_assessment_evidence_from_the_risk_register(env: Env):
+    from assay.risk import service as risk
+    from assay.risk.config import CATEGORIES
+    from assay.risk.questionnaire import load_questionnaire
+
+    section = dict(WORKFLOW, stages=[
+        {"id": "fairness_risk", "evidence": ["risk_assessment"],
+         "signoff": {"default": {"roles": ["risk_officer"]}}},
+        WORKFLOW["stages"][2]])
+    write_policy(env.policy, section)
+    env.certify("1")
+    submit(env)
+    with pytest.raises(ConflictError, match="no risk assessment of this version"):
+        env.run("rita", wf.approve, "1", stage="fairness_risk")
+    with env.store.transaction() as s:
+        cats = {c: {"likelihood": 4, "impact": 5, "rationale": f"why {c}"} for c in CATEGORIES}
+        q = load_questionnaire()
+        answers = {x.id: ([] if x.multiple else x.options[0].value) for x in q.questions}
+        a = risk.assess(s, registry.get_user(s, "rob"), MODEL, "1", categories=cats,
+                        answers=answers)
+        digest = a.record_digest
+    so = env.run("rita", wf.approve, "1", stage="fairness_risk")
+    assert so.evidence["risk_assessment"] == digest
+
+
 def test_newer_certification_that_fails_sends_back(env: Env):
     approved(env)
     env.certify("1", status="blocked", failed=("drift.psi",))

@@ -8,10 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from assay.registry import get_model, get_user, get_version, list_users, require_role
-from assay.registry.tables import Certification, ModelVersion, User
+from assay.registry.tables import Certification, Model, ModelVersion, User
 
 __all__ = [
     "Certification",
+    "Model",
     "ModelVersion",
     "User",
     "active_users",

@@ -754,6 +754,11 @@ def change_reasons(session: Session, model_name: str, version: str, *,
             reasons.append(
                 f"policy '{sub.policy_name}' changed (approved under {certified[:19]}, "
                 f"now {info.digest[:19]}, version {info.version or '?'}): recertify")
+    model = session.get(reg.Model, mv.model_id)
+    tier_now = getattr(model, "tier", None)
+    if tier_now and tier_now != sub.tier:
+        reasons.append(f"risk tier changed from {sub.tier} to {tier_now} since approval: "
+                       f"recertify under tier {tier_now}")
     latest = latest_certification(session, mv.id, sub.policy_name, sub.tier)
     if latest is not None and cert is not None and latest.id != cert.id \
             and latest.status not in PASSING:
