@@ -193,7 +193,7 @@ def test_export_verifies_with_the_documented_snippet(setup: Store, capsys, tmp_p
     assert done.returncode == 1 and "event 3 was altered" in done.stderr
 
 
-def test_verify_reports_tampering_with_exit_1(setup: Store, capsys) -> None:
+def test_verify_reports_tampering_with_exit_1(setup: Store, capsys, tmp_path) -> None:
     out = ok(capsys, "audit", "verify")
     assert "audit trail intact" in out
     head = re.search(r"head (\d+:[0-9a-f]{64})", out).group(1)
@@ -207,6 +207,24 @@ def test_verify_reports_tampering_with_exit_1(setup: Store, capsys) -> None:
     assert code == 1 and "BROKEN at event 2" in out and "deleted" in out
     code, out, _ = run(capsys, "audit", "verify", "--anchor", head, "-f", "json")
     assert code == 1 and json.loads(out)["first_bad_seq"] == 2
+    code, _, err = run(capsys, "audit", "export", "--out", str(tmp_path / "t.jsonl"))
+    assert code == 1 and "BROKEN at event 2" in err
+    assert (tmp_path / "t.jsonl").exists()
+
+
+def test_verify_records_finds_rows_written_around_assay(setup: Store, capsys) -> None:
+    assert "every inventory record has its audit event" in ok(capsys, "audit", "verify",
+                                                              "--records")
+    with setup.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO models (name, purpose, intended_use, out_of_scope_uses, owner_id, "
+            "business_unit, stakeholders, decision_type, deployment_status, criticality, "
+            "created_at, created_by) VALUES ('shadow', '', '', '', 1, '', '[]', 'automated', "
+            "'deployed', 'high', CURRENT_TIMESTAMP, 1)")
+    assert "audit trail intact" in ok(capsys, "audit", "verify")
+    code, out, _ = run(capsys, "audit", "verify", "--records", "-f", "json")
+    assert code == 1
+    assert json.loads(out)["unaudited_records"] == ["model 'shadow' has no model.register event"]
 
 
 def test_db_upgrade_and_current(db: Store, capsys) -> None:

@@ -533,26 +533,40 @@ def audit_verify(
     anchor: str | None = typer.Option(None, "--anchor", metavar="SEQ:HASH",
                                       help="A head recorded earlier: also detect a truncated "
                                            "or rewritten tail."),
+    records: bool = typer.Option(False, "--records",
+                                 help="Also check that every user, model, version and "
+                                      "certification has the audit event that created it."),
     fmt: Fmt = typer.Option(Fmt.table, "--format", "-f"),
 ) -> None:
     """Recompute the hash chain; name the first altered, deleted or reordered event.
 
-    Exit code 0: intact; 1: broken.
+    Exit code 0: intact; 1: broken (or, with --records, records written around assay).
     """
+    from assay.registry import unaudited_records
     from assay.store.audit import verify_chain
 
     store = _store()
     with store.transaction() as s:
         result = verify_chain(s, anchor=_parse_anchor(anchor))
+        missing = unaudited_records(s) if records else []
     if fmt is Fmt.json:
-        _print_json(result.to_dict())
-    elif result.ok:
-        console.print(f"audit trail intact: {result.checked} events; head "
-                      f"{result.head_seq}:{result.head_hash}")
+        doc = result.to_dict()
+        if records:
+            doc["unaudited_records"] = missing
+        _print_json(doc)
     else:
-        console.print(f"[bold red]audit trail BROKEN at event {result.first_bad_seq}:[/] "
-                      f"{escape(result.reason)} ({result.checked} events before it verified)")
-    if not result.ok:
+        if result.ok:
+            console.print(f"audit trail intact: {result.checked} events; head "
+                          f"{result.head_seq}:{result.head_hash}")
+        else:
+            console.print(f"[bold red]audit trail BROKEN at event {result.first_bad_seq}:[/] "
+                          f"{escape(result.reason)} ({result.checked} events before it "
+                          "verified)")
+        if records and not missing:
+            console.print("every inventory record has its audit event")
+        for line in missing:
+            console.print(f"[bold red]unaudited:[/] {escape(line)}")
+    if not result.ok or missing:
         raise typer.Exit(1)
 
 
@@ -560,22 +574,32 @@ def audit_export(
     out: Path = typer.Option(..., "--out", "-o", metavar="FILE",
                              help="JSON Lines file to write ('-' for stdout)."),
 ) -> None:
-    """Export the trail as JSON Lines with its hash chain (verifiable without assay)."""
-    from assay.store.audit import chain_head, export_jsonl
+    """Export the trail as JSON Lines with its hash chain (verifiable without assay).
 
+    The written file is verified; exit code 1 if its chain is broken (the
+    file is still written, for investigation).
+    """
+    from assay.store.audit import export_jsonl, verify_records
+
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     store = _store()
-    with store.transaction() as s:
-        if str(out) == "-":
-            n = export_jsonl(s, sys.stdout)
-            return
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".partial")
-        with tmp.open("w", encoding="utf-8", newline="\n") as fh:
-            n = export_jsonl(s, fh)
-        tmp.replace(out)
-        seq, head = chain_head(s)
-    Console(stderr=True, highlight=False).print(
-        f"wrote {n} events to {escape(str(out))}; head {seq}:{head}")
+    if str(out) == "-":
+        with store.transaction() as s:
+            export_jsonl(s, sys.stdout)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".partial")
+    with store.transaction() as s, tmp.open("w", encoding="utf-8", newline="\n") as fh:
+        n = export_jsonl(s, fh)
+    tmp.replace(out)
+    with out.open(encoding="utf-8") as fh:
+        result = verify_records(json.loads(line) for line in fh)
+    err.print(f"wrote {n} events to {escape(str(out))}; head "
+              f"{result.head_seq}:{result.head_hash}")
+    if not result.ok:
+        err.print(f"[bold red]warning:[/] the exported chain is BROKEN at event "
+                  f"{result.first_bad_seq}: {escape(result.reason)}")
+        raise typer.Exit(1)
 
 
 def audit_list(

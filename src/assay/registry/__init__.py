@@ -61,6 +61,7 @@ __all__ = [
     "revoke_role",
     "set_model_tier",
     "set_user_active",
+    "unaudited_records",
     "update_model",
 ]
 
@@ -625,3 +626,46 @@ def inventory(session: Session, *, now: datetime | None = None, tier: str | None
     rows.sort(key=lambda r: (_TIER_ORDER.get(r.tier, 3), not r.overdue,
                              r.next_review_at or far, r.name))
     return rows
+
+
+# --------------------------------------------------------------------------- coverage
+
+def unaudited_records(session: Session) -> list[str]:
+    """Inventory records that have no audit event recording their creation.
+
+    Every user, model, version and certification is created together with
+    its event, so a record without one was written around assay (directly
+    in the database). Returns one line per such record, empty when all are
+    accounted for.
+    """
+    from assay.store.audit import AuditEvent
+
+    def subjects(action: str) -> set[str]:
+        return set(session.scalars(select(AuditEvent.subject_id)
+                                   .where(AuditEvent.action == action)))
+
+    problems: list[str] = []
+    users = subjects("user.add")
+    for (name,) in session.execute(select(User.username).order_by(User.id)):
+        if name not in users:
+            problems.append(f"user '{name}' has no user.add event")
+    models = subjects("model.register")
+    for (name,) in session.execute(select(Model.name).order_by(Model.id)):
+        if name not in models:
+            problems.append(f"model '{name}' has no model.register event")
+    versions = subjects("model.version_add")
+    for model_name, version in session.execute(
+            select(Model.name, ModelVersion.version).join(Model)
+            .order_by(ModelVersion.id)):
+        if f"{model_name}@{version}" not in versions:
+            problems.append(f"model version '{model_name}@{version}' has no "
+                            "model.version_add event")
+    recorded: set[int] = set()
+    for payload in session.scalars(select(AuditEvent.payload)
+                                   .where(AuditEvent.action == "certification.record")):
+        if isinstance(payload, dict) and isinstance(payload.get("certification_id"), int):
+            recorded.add(payload["certification_id"])
+    for (cid,) in session.execute(select(Certification.id).order_by(Certification.id)):
+        if cid not in recorded:
+            problems.append(f"certification #{cid} has no certification.record event")
+    return problems
