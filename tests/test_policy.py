@@ -366,3 +366,12 @@ def test_yaml_anchors_share_entries_and_errors_still_point_at_the_line() -> None
         ("testpol.rate", JudgeOn.INTERVAL, "shared", 0.6)
     assert high.threshold.min == 0.8 and high.severity is Severity.WARN
     assert "x-auc" in p.extra_sections
+
+
+def test_too_few_bootstrap_replicates() -> None:
+    text = GOOD.replace("replicates: 200", "replicates: 20")
+    msg = error_of(text)
+    assert msg.startswith(f"p.yaml:{line(text, 'replicates')}:")
+    assert "settings.bootstrap.replicates: expected 0 (no intervals) or at least 100" in msg
+    assert parse(GOOD.replace("replicates: 200", "replicates: 0")).settings.bootstrap \
+        .replicates == 0

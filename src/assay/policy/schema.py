@@ -29,6 +29,13 @@ class BootstrapSettings(_Strict):
     confidence: float = Field(0.95, gt=0.0, lt=1.0)
     seed: int = Field(0, ge=0)
 
+    @field_validator("replicates")
+    @classmethod
+    def _enough(cls, v: int) -> int:
+        if 0 < v < 100:
+            raise ValueError(f"expected 0 (no intervals) or at least 100 replicates, got {v}")
+        return v
+
 
 class Settings(_Strict):
     """Policy-wide settings that every check reads through ``ctx.settings``."""
