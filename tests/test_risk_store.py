@@ -138,7 +138,7 @@ def test_impact_level_raises_the_tier(store, policy):
     for x in q.section("mitigation"):
         worst[x.id] = x.options[0].value
     with store.transaction() as s:
-        a = risk.assess(s, user(s, "val"), "credit-scorer", "1.1", categories=cats(),
+        a = risk.assess(s, user(s, "adm"), "credit-scorer", "1.1", categories=cats(),
                         answers=worst, policy=policy)
         assert (a.score_tier, a.impact_level, a.tier) == ("low", "IV", "high")
 
@@ -155,6 +155,7 @@ def test_questionnaire_is_required_and_nothing_is_written(store, policy):
 @pytest.mark.parametrize("who, model, version, exc", [
     ("alice", "credit-scorer", "1.0", PermissionDenied),  # the developer may not tier
     ("aud", "credit-scorer", "1.0", PermissionDenied),
+    ("val", "credit-scorer", "1.0", PermissionDenied),  # tiering is the risk function's
     ("rita", "no-such-model", "1.0", NotFoundError),
     ("rita", "credit-scorer", "9.9", NotFoundError),
 ])

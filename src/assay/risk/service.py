@@ -7,7 +7,7 @@ operation is written whole or not at all.
 
 Who may do what:
 
-* assess a model version: risk officer, validator, compliance, admin;
+* assess a model version (which sets its tier): risk officer, admin;
 * add a risk or finding: any role except the read-only auditor;
 * update a risk or plan a mitigation: the risk's owner, a risk officer or an
   admin; accepting a risk needs a risk officer or a business owner;
@@ -45,7 +45,7 @@ from assay.risk.tables import (
     RiskAssessment,
 )
 
-ASSESSORS = ("risk_officer", "validator", "compliance", "admin")
+ASSESSORS = ("risk_officer", "admin")  # as for registry.set_model_tier
 WRITERS = ("data_scientist", "validator", "risk_officer", "compliance", "security",
            "business_owner", "admin")
 RISK_MANAGERS = ("risk_officer", "admin")
