@@ -340,3 +340,10 @@ def test_threshold_sweep_matches_direct_computation():
     assert overall["groups"]["overall"]["n"] == 4000
     with pytest.raises(InputError, match="step"):
         stats.threshold_sweep(step=7)
+
+
+def test_text_labels_match_a_numeric_positive_label():
+    stats = ClassificationStats.from_arrays(np.array(["1", "0", "1"]), [1, 0, 0])
+    assert stats.compute("recall") == 0.5
+    stats = ClassificationStats.from_arrays(np.array(["1", "0", "1"], dtype=object), [1, 0, 1])
+    assert stats.compute("recall") == 1.0

@@ -61,6 +61,9 @@ def binarize(values: Any, name: str, positive_label: Any) -> np.ndarray:
     if arr.dtype.kind == "f" and np.isnan(arr).any():
         raise InputError(f"column '{name}': expected no missing values, got NaN")
     y = arr == pos
+    if arr.dtype.kind in "OUS" and not isinstance(pos, str):  # "1" in a text column
+        y = y | (arr.astype(str) == _label(pos) if arr.dtype.kind != "O" else
+                 np.array([v == pos or str(v) == _label(pos) for v in arr], dtype=bool))
     rest = arr[~y]
     if len(rest):
         if arr.dtype.kind in "iufb":
