@@ -205,3 +205,18 @@ def test_integer_lookup_bins_equal_searchsorted() -> None:
         for x in (ints, floats, np.concatenate([ints, [1e15, -1e15]])):
             np.testing.assert_array_equal(b.fine_index(x),
                                           np.searchsorted(edges, x, side="right"))
+
+
+def test_grid_bins_equal_searchsorted_at_the_edges() -> None:
+    from assay.metrics.profile import FeatureBins
+
+    rng = np.random.default_rng(11)
+    samples = [rng.normal(0, 1, 20_000), rng.lognormal(3, 2, 20_000),
+               np.concatenate([np.zeros(8000), rng.exponential(1000, 12_000)]),
+               rng.normal(1e9, 1e-3, 20_000), rng.uniform(-1e-300, 1e-300, 20_000)]
+    for data in samples:
+        edges = np.unique(np.quantile(data, np.linspace(0, 1, 101)[1:-1]))
+        b = FeatureBins("x", "numeric", edges[::10], edges)
+        x = np.concatenate([data, edges, np.nextafter(edges, np.inf),
+                            np.nextafter(edges, -np.inf), [-1e308, 1e308]])
+        np.testing.assert_array_equal(b.fine_index(x), np.searchsorted(edges, x, side="right"))
