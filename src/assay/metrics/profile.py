@@ -136,8 +136,9 @@ class FeatureBins:
         if grid is None or x.size < 1024:
             return np.searchsorted(e, x, side="right")
         lo, scale, table = grid
-        c = x - lo
-        c *= scale
+        with np.errstate(over="ignore"):  # far outside the grid: clipped just below
+            c = x - lo
+            c *= scale
         np.clip(c, -1.0, GRID_CELLS + 1.0, out=c)
         slot = np.floor(c).astype(np.int64)
         slot += 1
