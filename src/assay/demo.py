@@ -15,6 +15,7 @@ can be re-run and audited by hand:
 from __future__ import annotations
 
 import shlex
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,9 +112,11 @@ def run_demo(out_dir: str | Path = "assay-demo", *, progress: Any = None,
     say(f"wrote the UCI Adult data: {len(train):,} training rows, {len(test):,} test rows")
 
     say("training a gradient-boosting pipeline on the training part")
+    t0 = time.perf_counter()
     model = build_model(train)
     model_path = out / "model.joblib"
     joblib.dump(model, model_path)
+    say(f"trained in {time.perf_counter() - t0:.1f} s, saved to {model_path}")
 
     say(f"certifying it against the '{DEMO_POLICY}' policy, tier '{DEMO_TIER}'")
     cert = certify(
