@@ -338,6 +338,30 @@ def test_results_dict_follows_the_schema(frame: pd.DataFrame, model: Any, tmp_pa
     # plain JSON: no NaN, no numpy types
     text = json.dumps(d, allow_nan=False)
     assert json.loads(text) == d
+    validate_results(d)
+
+
+def validate_results(d: dict[str, Any]) -> None:
+    import jsonschema
+
+    from assay.certification import results_schema
+
+    jsonschema.Draft202012Validator(results_schema()).validate(d)
+
+
+def test_schema_refuses_what_consumers_cannot_read(frame: pd.DataFrame) -> None:
+    import jsonschema
+
+    d = run(frame, policy(fixed(0.9))).to_dict()
+    validate_results(d)
+    for mutate in (lambda r: r.update(status="ok"),
+                   lambda r: r["policy"].update(sha256="abc"),
+                   lambda r: r["checks"][0].update(status="passed"),
+                   lambda r: r.pop("summary")):
+        bad = json.loads(json.dumps(d))
+        mutate(bad)
+        with pytest.raises(jsonschema.ValidationError):
+            validate_results(bad)
 
 
 def test_write_creates_results_and_report_atomically(frame: pd.DataFrame,

@@ -132,6 +132,11 @@ def assert_consistent(results: dict[str, Any]) -> None:
             assert c["measurements"], c["id"]
         assert c["rationale"], c["id"]
     json.dumps(results, allow_nan=False)
+    import jsonschema
+
+    from assay.certification import results_schema
+
+    jsonschema.Draft202012Validator(results_schema()).validate(results)
 
 
 # --------------------------------------------------------------------------- Adult

@@ -634,6 +634,101 @@ def _drift_block(ctx: CertificationContext) -> dict[str, Any] | None:
             return None
 
 
+# --------------------------------------------------------------------------- schema
+
+
+def results_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of ``results.json``, schema version ``1.0``.
+
+    It fixes what consumers may rely on (the keys of ``docs/architecture.md``)
+    and allows additional keys, so the document can grow without breaking
+    them.
+    """
+    num = {"type": ["number", "null"]}
+    ci = {"type": ["array", "null"], "items": num, "minItems": 2, "maxItems": 2}
+    digest = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+    check_status = {"enum": ["pass", "warn", "fail", "skip", "error"]}
+    dataset = {"type": "object", "required": ["name", "sha256", "rows"],
+               "properties": {"name": {"type": "string"}, "sha256": digest,
+                              "rows": {"type": "integer", "minimum": 0}}}
+    measurement = {
+        "type": "object",
+        "required": ["label", "value", "ci", "n", "judged", "note", "status"],
+        "properties": {"label": {"type": "string"}, "value": num, "ci": ci,
+                       "n": {"type": ["integer", "null"]}, "judged": {"type": "boolean"},
+                       "note": {"type": ["string", "null"]},
+                       "status": {"oneOf": [check_status, {"type": "null"}]}},
+    }
+    check = {
+        "type": "object",
+        "required": ["id", "family", "title", "status", "severity", "judge_on", "threshold",
+                     "value", "ci", "worst", "measurements", "message", "rationale",
+                     "regulations", "details", "source"],
+        "properties": {
+            "id": {"type": "string", "pattern": r"^[a-z0-9_]+\.[a-z0-9_.]+$"},
+            "family": {"type": "string"}, "title": {"type": "string"},
+            "status": check_status, "severity": {"enum": ["block", "warn"]},
+            "judge_on": {"enum": ["point", "interval"]},
+            "threshold": {"type": ["object", "null"],
+                          "properties": {"min": {"type": "number"}, "max": {"type": "number"}}},
+            "value": num, "ci": ci, "worst": {"type": ["string", "null"]},
+            "measurements": {"type": "array", "items": measurement},
+            "message": {"type": "string"}, "rationale": {"type": "string"},
+            "regulations": {"type": "array", "items": {"type": "string"}},
+            "details": {"type": "object"}, "source": {"type": ["string", "null"]},
+        },
+    }
+    counts = {k: {"type": "integer", "minimum": 0} for k in ("pass", "warn", "fail", "skip",
+                                                              "error")}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://assay.invalid/schemas/results-1.0.json",
+        "title": "assay certification results",
+        "type": "object",
+        "required": ["schema_version", "assay_version", "created_at", "status", "policy",
+                     "model", "data", "roles", "settings", "environment", "summary", "checks",
+                     "metrics"],
+        "properties": {
+            "schema_version": {"const": SCHEMA_VERSION},
+            "assay_version": {"type": "string"},
+            "created_at": {"type": "string",
+                           "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"},
+            "status": {"enum": list(STATUSES)},
+            "policy": {"type": "object",
+                       "required": ["name", "version", "tier", "path", "sha256"],
+                       "properties": {"name": {"type": "string"}, "version": {"type": "string"},
+                                      "tier": {"type": "string"},
+                                      "path": {"type": ["string", "null"]}, "sha256": digest}},
+            "model": {"oneOf": [{"type": "null"}, {
+                "type": "object", "required": ["path", "sha256", "kind"],
+                "properties": {"path": {"type": ["string", "null"]}, "sha256": digest,
+                               "kind": {"type": "string"}}}]},
+            "data": {"type": "object", "required": ["evaluation", "reference"],
+                     "properties": {"evaluation": dataset,
+                                    "reference": {"oneOf": [{"type": "null"}, dataset]}}},
+            "roles": {"type": "object",
+                      "required": ["target", "prediction", "score", "sensitive", "features",
+                                   "weight", "positive_label", "task"],
+                      "properties": {"sensitive": {"type": "array", "items": {"type": "string"}},
+                                     "features": {"type": ["array", "null"]},
+                                     "task": {"enum": ["classification", "regression"]}}},
+            "settings": {"type": "object", "required": ["min_group_size", "bootstrap"],
+                         "properties": {
+                             "min_group_size": {"type": "integer", "minimum": 1},
+                             "bootstrap": {"type": "object",
+                                           "required": ["replicates", "confidence", "seed"]}}},
+            "environment": {"type": "object", "required": ["python", "platform", "packages"],
+                            "properties": {"packages": {
+                                "type": "object", "additionalProperties": {"type": "string"}}}},
+            "summary": {"type": "object", "required": list(counts), "properties": counts},
+            "checks": {"type": "array", "items": check},
+            "metrics": {"type": ["object", "null"]},
+            "drift": {"type": ["object", "null"]},
+            "notes": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+
+
 # --------------------------------------------------------------------------- environment
 
 
@@ -683,6 +778,7 @@ __all__ = [
     "certify",
     "environment",
     "missing_requirements",
+    "results_schema",
     "run_one",
     "verdict",
 ]
