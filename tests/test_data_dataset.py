@@ -195,3 +195,15 @@ def test_roles_resolve_features() -> None:
     assert roles.with_model_outputs().prediction == "__prediction__"
     with pytest.raises(InputError, match="task"):
         ColumnRoles(task="ranking")  # type: ignore[arg-type]
+
+
+def test_gzipped_csv_streams_and_sources_pass_through() -> None:
+    import assay.datasets
+
+    path = Path(assay.datasets.__file__).parent / "adult.csv.gz"
+    ds = open_dataset(path, ROLES, csv={"na_values": ["?"]})
+    assert ds.num_rows == 48_842 and ds.schema.field("age").type == pa.int64()
+    assert ds.to_pandas(["split"])["split"].value_counts().to_dict() == {"train": 32_561,
+                                                                        "test": 16_281}
+    assert open_dataset(ds) is ds
+    assert ds.to_arrow(["age"], limit=10).num_rows == 10
