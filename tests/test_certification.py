@@ -527,3 +527,15 @@ def test_write_into_a_file_path_is_a_clear_error(frame: pd.DataFrame, tmp_path: 
     blocker.write_text("not a folder")
     with pytest.raises(InputError, match="cannot create the output folder"):
         cert.write(blocker)
+
+
+def test_written_files_follow_the_umask(frame: pd.DataFrame, tmp_path: Path) -> None:
+    import os
+
+    old = os.umask(0o022)
+    try:
+        written = run(frame, policy(fixed(0.9))).write(tmp_path)
+    finally:
+        os.umask(old)
+    for path in written.values():
+        assert path.stat().st_mode & 0o777 == 0o644

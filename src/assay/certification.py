@@ -31,8 +31,8 @@ import contextlib
 import json
 import os
 import platform
+import secrets
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -289,9 +289,14 @@ def _report_renderer() -> Callable[[dict[str, Any]], str] | None:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write ``text`` to a new file beside ``path``, flush it to disk, then rename it.
+
+    The temporary file is created like any other file (the process umask
+    applies), so the result is as readable as a file written directly.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+        with open(tmp, "x", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
