@@ -69,6 +69,11 @@ def test_psi_and_js_match_direct_numpy_and_scipy(adult, adult_drift) -> None:
     table = np.vstack([r, c])[:, (r + c) > 0]
     assert wc["chi2_p"] == pytest.approx(
         stats.chi2_contingency(table, correction=False).pvalue, rel=1e-9)
+    # the same test as a goodness of fit to the margins' expected counts
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    gof = stats.chisquare(table.ravel(), expected.ravel(), ddof=table.shape[1])
+    assert wc["chi2"] == pytest.approx(gof.statistic, rel=1e-9)
+    assert wc["chi2_p"] == pytest.approx(gof.pvalue, rel=1e-9)
 
 
 def test_ks_is_exact_on_discrete_features(adult, adult_drift) -> None:
