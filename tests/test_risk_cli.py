@@ -295,3 +295,17 @@ def test_missing_questionnaire_says_how_to_answer(env, capsys):
     err = capsys.readouterr().err
     assert "requires the impact questionnaire" in err and "--template" in err
     assert count(env["store"], RiskAssessment) == 0
+
+
+def test_dry_run_writes_nothing_and_needs_no_user(env, capsys):
+    assert run(["risk", "assess", "scorer", "2.0", "--from-file", str(env["assessment"]),
+                "--questionnaire-answers", str(env["answers"]), "--policy", env["policy"],
+                "--dry-run", "--format", "json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["dry_run"] and (d["tier"], d["score"]) == ("medium", 9.6)
+    assert count(env["store"], RiskAssessment) == 0
+    assert count(env["store"], AuditEvent) == 0
+    assert run(["risk", "assess", "scorer", "2.0", "--from-file", str(env["assessment"]),
+                "--questionnaire-answers", str(env["answers"]), "--policy", env["policy"],
+                "--dry-run"]) == 0
+    assert "nothing was written" in capsys.readouterr().out

@@ -439,3 +439,25 @@ def test_shipped_policies_carry_a_risk_section():
             req = tier_requirements(name, tier)
             assert req["checks"] and req["signoff_roles"] and req["monitoring"]
             assert req["review_interval_days"] >= 1
+
+
+_lik_imp = st.tuples(st.integers(1, 5), st.integers(1, 5))
+
+
+@settings(max_examples=150, deadline=None)
+@given(base=st.lists(_lik_imp, min_size=7, max_size=7), which=st.integers(0, 6),
+       bump=st.sampled_from(["likelihood", "impact"]),
+       aggregate=st.sampled_from(["max", "mean", "weighted_mean"]),
+       level=st.sampled_from([None, "I", "II", "III", "IV"]))
+def test_a_higher_score_never_lowers_the_tier(base, which, bump, aggregate, level):
+    from assay.risk.config import TIER_RANK
+
+    cfg = parse_risk({"tiering": {"aggregate": aggregate,
+                                  "weights": {"regulatory_exposure": 3}}})
+    raw = {c: {"likelihood": lik, "impact": imp, "rationale": "r"}
+           for c, (lik, imp) in zip(CATEGORIES, base, strict=True)}
+    before = decide_tier(parse_categories(raw, cfg), cfg, level).tier
+    entry = raw[CATEGORIES[which]]
+    entry[bump] = min(5, entry[bump] + 1)
+    after = decide_tier(parse_categories(raw, cfg), cfg, level).tier
+    assert TIER_RANK[after] >= TIER_RANK[before]

@@ -119,6 +119,26 @@ def _prompt_answers(q: Any) -> dict[str, Any]:
     return answers
 
 
+def _preview(model: str, version: str, doc: dict[str, Any], answers: Any, rp: Any, q: Any,
+             source: str, answers_source: str) -> dict[str, Any]:
+    """What ``assess`` would record, computed without the store."""
+    from assay.risk.questionnaire import score_answers
+    from assay.risk.scoring import decide_tier, parse_categories
+
+    scores = parse_categories(doc["categories"], rp.risk, source=source)
+    impact = score_answers(q, answers, source=answers_source) if answers is not None else None
+    decision = decide_tier(scores, rp.risk, impact.level if impact else None)
+    return {
+        "id": None, "model": model, "version": version, "tier": decision.tier,
+        "score": decision.score, "score_tier": decision.score_tier,
+        "aggregate": decision.aggregate, "impact_level": impact.level if impact else None,
+        "policy": {"name": rp.name, "version": rp.version, "digest": rp.digest},
+        "categories": [c.to_dict() for c in scores],
+        "questionnaire": impact.to_dict() if impact else None,
+        "decision": decision.to_dict(), "next_review_at": None, "dry_run": True,
+    }
+
+
 def assessment_dict(session: Any, row: Any) -> dict[str, Any]:
     from assay.registry.tables import Model, ModelVersion, User
     from assay.risk.service import _utc_iso
@@ -150,7 +170,8 @@ def assessment_dict(session: Any, row: Any) -> dict[str, Any]:
 
 
 def _print_assessment(d: dict[str, Any]) -> None:
-    console.print(f"risk assessment #{d['id']} of {_e(d['model'])}@{_e(d['version'])} "
+    head = f"risk assessment #{d['id']}" if d.get("id") else "risk assessment (not recorded)"
+    console.print(f"{head} of {_e(d['model'])}@{_e(d['version'])} "
                   f"under policy {_e(d['policy']['name'])} {_e(d['policy']['version'])}")
     t = Table(show_edge=False)
     t.add_column("category", no_wrap=True)
@@ -170,8 +191,10 @@ def _print_assessment(d: dict[str, Any]) -> None:
                       f" -> level {q['level']}")
     for r in d["decision"]["reasons"]:
         console.print(f"  - {_e(r)}")
-    review = (d["next_review_at"] or "")[:10] or "-"
-    console.print(f"tier: [bold]{d['tier']}[/]; next review by {review}")
+    if d.get("next_review_at"):
+        console.print(f"tier: [bold]{d['tier']}[/]; next review by {d['next_review_at'][:10]}")
+    else:
+        console.print(f"tier: [bold]{d['tier']}[/]")
 
 
 def _print_requirements(tier: str, req: dict[str, Any]) -> None:
@@ -211,6 +234,8 @@ def register(app: typer.Typer) -> None:
         policy: str | None = typer.Option(None, "--policy",
                                           help="Policy name or file (default: the file's "
                                                "'policy', then 'default')."),
+        dry_run: bool = typer.Option(False, "--dry-run",
+                                     help="Only compute and show the tier; write nothing."),
         fmt: str = typer.Option("text", "--format", help="text or json."),
         as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
     ) -> None:
@@ -254,6 +279,14 @@ def register(app: typer.Typer) -> None:
                              "--questionnaire-answers FILE, --interactive, or "
                              f"'questionnaire_answers' in {from_file} "
                              "(assay risk questionnaire --template writes a file to fill in)")
+        if dry_run:
+            out = _preview(model, version, doc, answers, rp, q, str(from_file), answers_source)
+            if fmt == "json":
+                typer.echo(json.dumps(out, indent=2, default=str))
+            else:
+                console.print("[bold]dry run[/]: nothing was written")
+                _print_assessment(out)
+            return
         store = _store()
         with store.transaction() as s:
             actor = _actor(s, as_user)
