@@ -360,3 +360,14 @@ def test_worst_measurement_is_the_nearest_to_the_threshold():
     assert worst(Threshold(min=0.8), {"a": 0.95, "b": 0.81, "c": 0.9}) == "b"
     assert worst(Threshold(max=0.1), {"a": 0.3, "b": 0.5, "c": 0.05}) == "b"
     assert worst(Threshold(min=0.8, max=1.25), {"a": 1.2, "b": 0.9}) == "a"
+
+
+def test_informational_measurements_are_not_called_small_groups():
+    r = sample_results()
+    r["checks"][5]["measurements"].append(
+        _m("age: metric drop", 0.02, n=2000, judged=False, note="accuracy drop"))
+    html = render_report(r)
+    notes = html[html.index('id="notes"'):html.index('id="reproduce"')]
+    assert "age: metric drop" not in notes
+    assert "below the minimum group size 30" in notes  # the real small group stays
+    assert "age: metric drop" in html  # still shown in its check's table

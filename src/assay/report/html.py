@@ -324,12 +324,20 @@ def build_context(results: Mapping[str, Any]) -> dict[str, Any]:
     order = {"fail": 0, "error": 1, "warn": 2}
     findings = sorted((c for c in checks if c["status"] in order),
                       key=lambda c: (0 if c["blocking"] else 1, order[c["status"]]))
+    # Measurements reported but not judged because their group is too small; others
+    # that are not judged are shown for information in their check's table.
+    min_size = (results.get("settings") or {}).get("min_group_size")
     small_groups = []
     for c in checks:
         for m in c["measurements"]:
-            if m.get("judged") is False:
-                small_groups.append({"check": c, "label": m.get("label"), "n": m.get("n"),
-                                     "note": m.get("note") or "not judged"})
+            if m.get("judged") is not False:
+                continue
+            n, note = m.get("n"), str(m.get("note") or "")
+            small = (isinstance(n, int) and isinstance(min_size, int) and n < min_size) or \
+                "minimum" in note.lower()
+            if small:
+                small_groups.append({"check": c, "label": m.get("label"), "n": n,
+                                     "note": note or "below the minimum group size"})
     metrics = results.get("metrics") or None
     drift = results.get("drift") or (metrics or {}).get("drift") or None
     status = str(results.get("status") or "")
