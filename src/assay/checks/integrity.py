@@ -30,7 +30,7 @@ from sklearn.metrics import roc_auc_score
 from assay.checks.base import CheckContext, CheckOutput, CheckSpec, Measurement, SkipCheck, check
 from assay.data import match_label
 from assay.errors import InputError, PolicyError
-from assay.metrics.profile import NUMERIC, column_kind, profile
+from assay.metrics.profile import NUMERIC, FeatureBins, column_kind, profile
 
 SAMPLE_ROWS = 50_000
 TYPES = ("numeric", "categorical", "boolean", "string")
@@ -71,8 +71,14 @@ def _features(ctx: CheckContext) -> list[str]:
 
 def _column_profile(ctx: CheckContext) -> Any:
     """Counts, nulls, min / max and categories of every evaluation column (one pass)."""
-    return ctx.cached("integrity.columns",
-                      lambda: profile(ctx.evaluation, n_bins=2, fine_bins=2, sample_rows=20_000))
+    return ctx.cached("integrity.columns", lambda: _plain_profile(ctx.evaluation))
+
+
+def _plain_profile(ds: Any, columns: Sequence[str] | None = None) -> Any:
+    """Moments, nulls, min / max and categories without histograms: one streaming pass."""
+    cols = list(columns) if columns is not None else ds.column_names
+    bins = {c: FeatureBins(c, column_kind(ds.schema.field(c).type)) for c in cols}
+    return profile(ds, bins)
 
 
 def _sample(ctx: CheckContext, spec: CheckSpec, columns: Sequence[str]) -> pd.DataFrame:
@@ -281,9 +287,8 @@ def value_ranges(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
                 and column_kind(ctx.reference.schema.field(c).type) == NUMERIC]
         if not cols:
             raise SkipCheck("no numeric feature in both the reference and the evaluation data")
-        ref = ctx.cached("integrity.reference_columns",
-                         lambda: profile(ctx.reference, columns=cols, n_bins=2, fine_bins=2,
-                                         sample_rows=20_000))
+        ref = ctx.cached(f"integrity.reference_columns:{','.join(cols)}",
+                         lambda: _plain_profile(ctx.reference, cols))
         ranges = {c: {"min": ref.features[c].min, "max": ref.features[c].max} for c in cols}
     for c in ranges:
         if c not in ctx.evaluation.column_names:
