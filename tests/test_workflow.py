@@ -457,7 +457,7 @@ def test_risk_tier_change_sends_back(env: Env):
         registry.set_model_tier(s, registry.get_user(s, "rita"), MODEL, "medium")
     d = env.read(wf.gate, "1")
     assert not d.allowed
-    assert d.reasons == ["risk tier changed from high to medium since approval: "
+    assert d.reasons == ["risk tier changed from high to medium since submission: "
                          "recertify under tier medium"]
 
 
@@ -484,6 +484,21 @@ def test_risk_assessment_evidence_from_the_risk_register(env: Env):
         digest = a.record_digest
     so = env.run("rita", wf.approve, "1", stage="fairness_risk")
     assert so.evidence["risk_assessment"] == digest
+
+
+def test_policy_change_during_review_blocks_deployment_approval(env: Env):
+    through_validation(env)
+    write_policy(env.policy, WORKFLOW, version="2")
+    with pytest.raises(ConflictError, match=r"policy 'wf-test' changed .* submit the version"):
+        env.run("rita", wf.approve, "1", stage="deployment_approval")
+    # a certification made under the old policy file does not count for a new submission
+    env.run("rita", wf.reject, "1", stage="deployment_approval", reason="policy changed")
+    submit(env)
+    env.run("bea", wf.approve, "1", stage="scope", documents=doc())
+    with pytest.raises(ConflictError, match="another version of policy 'wf-test'"):
+        env.run("val", wf.approve, "1", stage="validation")
+    env.certify("1")
+    env.run("val", wf.approve, "1", stage="validation")
 
 
 def test_newer_certification_that_fails_sends_back(env: Env):

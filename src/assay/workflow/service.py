@@ -268,11 +268,20 @@ class CertificationCheck:
 
 
 def check_certification(session: Session, version_id: int, policy_name: str, tier: str, *,
-                        now: datetime | None = None, settings: Any | None = None
-                        ) -> CertificationCheck:
-    """The certification gate: latest certification passed, or a waiver covers it."""
+                        policy_digest: str | None = None, now: datetime | None = None,
+                        settings: Any | None = None) -> CertificationCheck:
+    """The certification gate: latest certification passed, or a waiver covers it.
+
+    With ``policy_digest``, a certification made under another version of the
+    policy does not count: the version must be recertified.
+    """
     now = _now(now)
     cert = latest_certification(session, version_id, policy_name, tier)
+    if cert is not None and policy_digest and _sha(cert.policy_digest) != _sha(policy_digest):
+        return CertificationCheck(
+            False, f"certification #{cert.id} was made under another version of policy "
+            f"'{policy_name}' ({_sha(cert.policy_digest)[:19]}, submitted under "
+            f"{_sha(policy_digest)[:19]}): recertify", cert)
     if cert is not None and cert.status in PASSING:
         return CertificationCheck(True, f"certification #{cert.id} {cert.status}", cert)
     waivers = _valid_waivers(session, version_id, policy_name, tier, now)
@@ -486,7 +495,8 @@ def _evidence_problems(session: Session, sub: Submission, stage: str, kinds: Ite
     ev: dict[str, str] = {}
     for kind in kinds:
         if kind == "certification":
-            cc = check_certification(session, mv.id, sub.policy_name, sub.tier, now=now,
+            cc = check_certification(session, mv.id, sub.policy_name, sub.tier,
+                                     policy_digest=sub.policy_digest, now=now,
                                      settings=settings)
             if cc.ok:
                 ev.update(cc.evidence())
@@ -544,6 +554,11 @@ def approve(session: Session, actor: Any, model_name: str, version: str, *, stag
     _separation_of_duties(actor, sub, st, mv, signed)
     as_role = _pick_role(actor, st, approvals, role)
 
+    if stage == sub.deployment_stage:
+        drift = _drift_reasons(session, sub, mv)
+        if drift:
+            raise ConflictError(f"stage '{stage}' cannot be approved: " + "; ".join(drift)
+                                + "; submit the version again")
     doc_ev = _add_documents(session, actor, sub, stage, documents, now)
     _flush(session, "approve")
     problems, ev = _evidence_problems(session, sub, stage, st.evidence, mv, now, settings)
@@ -724,6 +739,29 @@ def waive(session: Session, actor: Any, model_name: str, version: str, *, justif
 # --------------------------------------------------------------------------- change control
 
 
+def _drift_reasons(session: Session, sub: Submission, mv: Any, cert: Any | None = None
+                   ) -> list[str]:
+    """What changed since the submission: the policy file, or the model's risk tier."""
+    reasons: list[str] = []
+    try:
+        info: PolicyInfo | None = load_policy_info(sub.policy_source)
+    except AssayError as exc:
+        reasons.append(f"policy '{sub.policy_name}' cannot be loaded to check it: {exc}")
+        info = None
+    if info is not None:
+        certified = _sha(cert.policy_digest if cert is not None else sub.policy_digest)
+        if info.digest != certified or info.digest != _sha(sub.policy_digest):
+            reasons.append(
+                f"policy '{sub.policy_name}' changed (submitted under {certified[:19]}, "
+                f"now {info.digest[:19]}, version {info.version or '?'}): recertify")
+    model = session.get(reg.Model, mv.model_id)
+    tier_now = getattr(model, "tier", None)
+    if tier_now and tier_now != sub.tier:
+        reasons.append(f"risk tier changed from {sub.tier} to {tier_now} since submission: "
+                       f"recertify under tier {tier_now}")
+    return reasons
+
+
 def change_reasons(session: Session, model_name: str, version: str, *,
                    now: datetime | None = None) -> list[str]:
     """Why an approved version must go back to certification (empty if nothing changed).
@@ -740,25 +778,9 @@ def change_reasons(session: Session, model_name: str, version: str, *,
         return []
     if sub.state == RECERTIFY:
         return [sub.closed_reason or "recertification required"]
-    reasons: list[str] = []
-    try:
-        info = load_policy_info(sub.policy_source)
-    except AssayError as exc:
-        reasons.append(f"policy '{sub.policy_name}' cannot be loaded to check it: {exc}")
-        info = None
     cert = (session.get(reg.Certification, sub.certification_id)
             if sub.certification_id is not None else None)
-    if info is not None:
-        certified = _sha(cert.policy_digest if cert is not None else sub.policy_digest)
-        if info.digest != certified or info.digest != _sha(sub.policy_digest):
-            reasons.append(
-                f"policy '{sub.policy_name}' changed (approved under {certified[:19]}, "
-                f"now {info.digest[:19]}, version {info.version or '?'}): recertify")
-    model = session.get(reg.Model, mv.model_id)
-    tier_now = getattr(model, "tier", None)
-    if tier_now and tier_now != sub.tier:
-        reasons.append(f"risk tier changed from {sub.tier} to {tier_now} since approval: "
-                       f"recertify under tier {tier_now}")
+    reasons = _drift_reasons(session, sub, mv, cert)
     latest = latest_certification(session, mv.id, sub.policy_name, sub.tier)
     if latest is not None and cert is not None and latest.id != cert.id \
             and latest.status not in PASSING:
@@ -842,7 +864,8 @@ def gate(session: Session, model_name: str, version: str, *, now: datetime | Non
         d.reasons.append(f"in review: stage '{sub.current_stage}' awaits sign-off")
     elif sub.state in (REJECTED, SUPERSEDED):
         d.reasons.append(f"submission #{sub.id} {sub.state}: {sub.closed_reason or ''}".strip())
-    cc = check_certification(session, mv.id, sub.policy_name, sub.tier, now=now,
+    cc = check_certification(session, mv.id, sub.policy_name, sub.tier,
+                             policy_digest=sub.policy_digest, now=now,
                              settings=settings)
     d.evidence.update(cc.evidence())
     if not cc.ok:
