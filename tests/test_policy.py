@@ -375,3 +375,22 @@ def test_too_few_bootstrap_replicates() -> None:
     assert "settings.bootstrap.replicates: expected 0 (no intervals) or at least 100" in msg
     assert parse(GOOD.replace("replicates: 200", "replicates: 0")).settings.bootstrap \
         .replicates == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("name: a\nversion: 1\ntiers: {}\n", "p.yaml:3:1: tiers: expected at least one tier"),
+        ("name: a\nversion: 1\ntiers:\n  1: {}\n",
+         "p.yaml:4:3: tiers[1]: expected names (text) as keys, got 1"),
+        ("name: a\nversion: 1\ntiers:\n  low:\n    checks: {id: x}\n",
+         "p.yaml:5:5: tiers.low.checks: expected a valid list, got a mapping"),
+        ("name:\nversion: 1\ntiers:\n  low: {}\n",
+         "p.yaml:1:1: name: expected text, got nothing (an empty value)"),
+        ("name: a\nversion: 1\ntiers:\n  low:\n    checks:\n      - id: testpol.rate\n"
+         "        regulations: ECOA\n",
+         "p.yaml:7:9: tiers.low.checks[0].regulations: expected a valid list, got 'ECOA'"),
+    ],
+)
+def test_shape_errors_read_like_sentences(text: str, expected: str) -> None:
+    assert error_of(text) == expected

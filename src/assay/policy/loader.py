@@ -343,24 +343,41 @@ def _describe(err: dict[str, Any]) -> str:
         return f"expected {ctx.get('expected')}, got {given!r}"
     if kind in ("value_error", "assertion_error"):
         return str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if kind in ("too_short", "string_too_short"):
+        if loc == ("tiers",):
+            return "expected at least one tier"
+        if kind == "string_too_short":
+            return "expected a non-empty text"
+        return f"expected at least {ctx.get('min_length')} item(s), got {ctx.get('actual_length')}"
+    if "[key]" in loc:
+        return f"expected names (text) as keys, got {given!r}"
     msg = str(err["msg"])
-    msg = re.sub(r" or instance of \w+", "", msg)
+    msg = re.sub(r" or instance of \w+", "", msg).replace("a valid string", "text")
     if msg.startswith("Input should be "):
         msg = "expected " + msg.removeprefix("Input should be ")
     elif msg.startswith("Input "):
         msg = "expected input that " + msg.removeprefix("Input ")
     else:
         msg = msg[0].lower() + msg[1:]
-    if not isinstance(given, dict | list):
-        msg += f", got {given!r}"
-    return msg
+    return msg + f", got {_kind_of(given)}"
+
+
+def _kind_of(value: Any) -> str:
+    if value is None:
+        return "nothing (an empty value)"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
 
 
 def _from_validation(exc: ValidationError, source: str,
                      positions: dict[Path_, Position]) -> PolicyError:
     problems = []
     for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        loc = tuple(p for p in err["loc"]
+                    if not (isinstance(p, str) and (p.startswith("function-") or p == "[key]")))
         pos = position_of(loc, positions)
         where = f"{source}:{pos[0]}:{pos[1]}" if pos else source
         problems.append((pos or (0, 0), f"{where}: {format_path(loc)}: {_describe(err)}"))
