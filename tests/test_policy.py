@@ -394,3 +394,14 @@ def test_too_few_bootstrap_replicates() -> None:
 )
 def test_shape_errors_read_like_sentences(text: str, expected: str) -> None:
     assert error_of(text) == expected
+
+
+def test_check_of_a_module_that_failed_to_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    from assay.policy import loader
+
+    monkeypatch.setitem(loader.IMPORT_ERRORS, "gpu",
+                        "ModuleNotFoundError: No module named 'cupy'")
+    msg = error_of("name: n\nversion: 1\ntiers:\n  low:\n    checks:\n      - id: gpu.memory\n")
+    assert msg == ("p.yaml:6: tiers.low.checks[0].id: check 'gpu.memory' is not available: "
+                   "assay.checks.gpu could not be imported (ModuleNotFoundError: No module "
+                   "named 'cupy')")

@@ -193,10 +193,17 @@ def parse_policy(text: str | bytes, *, source: str = "<policy>",
 # --------------------------------------------------------------------------- checks registry
 
 _LOADED = False
+#: check modules that could not be imported (a missing optional dependency), and why
+IMPORT_ERRORS: dict[str, str] = {}
 
 
 def load_check_modules() -> dict[str, CheckDef]:
-    """Import every module of ``assay.checks`` so that all checks are registered."""
+    """Import every module of ``assay.checks`` so that all checks are registered.
+
+    A module that fails to import (an optional dependency missing) does not
+    stop the others; its checks are then unknown, and a policy naming them
+    is refused with the import error in the message.
+    """
     global _LOADED
     if not _LOADED:
         import assay.checks as pkg
@@ -204,7 +211,10 @@ def load_check_modules() -> dict[str, CheckDef]:
         for info in pkgutil.iter_modules(pkg.__path__):
             if info.name == "base" or info.name.startswith("_"):
                 continue
-            importlib.import_module(f"assay.checks.{info.name}")
+            try:
+                importlib.import_module(f"assay.checks.{info.name}")
+            except ImportError as exc:
+                IMPORT_ERRORS[info.name] = f"{type(exc).__name__}: {exc}"
         _LOADED = True
     return REGISTRY
 
@@ -294,6 +304,12 @@ def _validate_check(c: CheckModel, loc: tuple[str | int, ...], registry: dict[st
                     where: Any) -> None:
     defn = registry.get(c.id)
     if defn is None:
+        family = c.id.split(".", 1)[0]
+        if family in IMPORT_ERRORS:
+            raise PolicyError(
+                f"{where(*loc, 'id')}: {format_path((*loc, 'id'))}: check '{c.id}' is not "
+                f"available: assay.checks.{family} could not be imported "
+                f"({IMPORT_ERRORS[family]})")
         raise PolicyError(f"{where(*loc, 'id')}: {format_path((*loc, 'id'))}: unknown check "
                           f"'{c.id}'" + _did_you_mean(c.id, list(registry)))
     for pname in c.params:
