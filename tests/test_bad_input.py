@@ -76,6 +76,10 @@ def files(frame: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> dict
     no_sex = frame.copy()
     no_sex["sex"] = ""
     save("empty_group", no_sex)
+    one_class_group = frame.copy()
+    eskimo = one_class_group["race"] == "Amer-Indian-Eskimo"
+    one_class_group.loc[eskimo, "label"] = 0
+    save("one_class_group", one_class_group)
     out["garbage_parquet"] = d / "garbage.parquet"
     out["garbage_parquet"].write_bytes(b"PAR1 this is not parquet at all \x00\x01\x02")
     out["empty_csv"] = d / "empty.csv"
@@ -166,6 +170,19 @@ def test_empty_sensitive_column(files, capsys):
     code, _, err = run(certify_args(files, "empty_group"), capsys)
     assert code == 2
     one_line_error(err, "sex")
+
+
+def test_one_class_group_is_reported_not_crashed(files, capsys):
+    """A group without positives has no TPR: reported as undefined, never a traceback."""
+    import json
+
+    code, _, err = run(certify_args(files, "one_class_group"), capsys)
+    assert "Traceback" not in err
+    results = json.loads((files["out"] / "results.json").read_text())
+    assert code == (1 if results["status"] == "blocked" else 0)
+    group = results["metrics"]["groups"]["race"]["Amer-Indian-Eskimo"]
+    assert group["metrics"]["tpr"]["value"] is None
+    assert not [c for c in results["checks"] if c["status"] == "error"]
 
 
 def test_reference_without_the_columns(files, capsys, tmp_path):
