@@ -59,13 +59,37 @@ def _from_yaml(name_or_path: str) -> PolicyInfo:
     )
 
 
+_CACHE: dict[tuple[str, str], PolicyInfo] = {}
+_CACHE_SIZE = 64
+
+
 def load_policy_info(name_or_path: str) -> PolicyInfo:
-    """Load a policy by shipped name or path; errors are :class:`PolicyError`."""
+    """Load a policy by shipped name or path; errors are :class:`PolicyError`.
+
+    Status and gate queries re-read the policy every time (a changed file is
+    a change-control event); parsed results are reused while the file's bytes
+    are unchanged.
+    """
     try:
-        from assay.policy import load_policy  # type: ignore[attr-defined]
+        from assay.policy import load_policy, resolve_policy_path
     except ImportError:
         return _from_yaml(name_or_path)
-    policy: Any = load_policy(name_or_path)
+    path = resolve_policy_path(name_or_path)
+    try:
+        key = (str(path.resolve()), hashlib.sha256(path.read_bytes()).hexdigest())
+    except OSError as exc:
+        raise PolicyError(f"policy '{name_or_path}': cannot be read: {exc}") from None
+    cached = _CACHE.get(key)
+    if cached is not None:
+        return cached
+    info = _from_policy(load_policy(str(path)), str(name_or_path))
+    if len(_CACHE) >= _CACHE_SIZE:
+        _CACHE.clear()
+    _CACHE[key] = info
+    return info
+
+
+def _from_policy(policy: Any, name_or_path: str) -> PolicyInfo:
     extra = getattr(policy, "extra_sections", None) or {}
     source = str(getattr(policy, "source", None) or getattr(policy, "path", None)
                  or name_or_path)
