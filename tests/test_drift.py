@@ -136,6 +136,16 @@ def test_taiwan_split_by_credit_limit_drifts() -> None:
         assert abs(f[col]["wasserstein"] - exact) <= f[col]["wasserstein_bound"] + 1e-9
 
 
+def test_values_outside_a_discrete_reference_are_seen() -> None:
+    ref = pd.DataFrame({"x": [1.0] * 500, "k": [3] * 500})
+    cur = pd.DataFrame({"x": [1.0] * 250 + [2.0] * 250, "k": [3] * 400 + [0] * 100})
+    p = profile(ref)
+    s = drift_summary(p, profile(cur, p.bins))["features"]
+    assert s["x"]["current"]["fractions"] == [0.0, 0.5, 0.5]
+    assert s["k"]["current"]["fractions"] == [0.2, 0.8, 0.0]
+    assert s["x"]["drifted"] and s["k"]["drifted"]
+
+
 def test_effect_size_first_pvalue_second() -> None:
     rng = np.random.default_rng(0)
     # huge n, trivial shift: the test is significant, the effect is negligible
@@ -203,7 +213,8 @@ def test_integer_lookup_bins_equal_searchsorted() -> None:
 
     rng = np.random.default_rng(5)
     for edges in (np.array([-3.0, 0.0, 2.5, 7.0, 40.0]), np.unique(rng.integers(-50, 900, 60))
-                  .astype(float), np.array([1e12, 2e12])):
+                  .astype(float), np.array([1e12, 2e12]), np.array([1.0, np.nextafter(1.0, 2)]),
+                  np.array([-7.5, 3.0, 3.5, 9.25])):
         b = FeatureBins("x", "numeric", edges[::3], edges)
         ints = rng.integers(-100, 1000, 5000).astype(float)
         floats = rng.uniform(-100, 1000, 5000)

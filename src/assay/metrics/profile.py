@@ -78,7 +78,8 @@ class FeatureBins:
         e = self.fine_edges
         if self.kind != NUMERIC or e.size == 0:
             return None
-        base, top = int(np.floor(e[0])) - 1, int(np.floor(e[-1]))
+        # below base every value is in bin 0, from top on in the last bin
+        base, top = int(np.floor(e[0])) - 1, int(np.ceil(e[-1]))
         if top - base > LUT_MAX:
             return None
         ks = np.arange(base, top + 1, dtype=np.float64)
@@ -161,6 +162,9 @@ class FeatureBins:
 def _cut_points(sorted_x: np.ndarray, distinct: np.ndarray, n_bins: int) -> np.ndarray:
     """Interior cut points: each distinct value if few, else unique quantiles.
 
+    With few distinct values, bins are ``(-inf, v1)``, ``[v1, v2)``, ...,
+    ``[vk, vk+)`` and ``(vk, inf)``: each reference value alone in its bin.
+
     A value ``v`` falls in bin ``searchsorted(edges, v, side="right")``:
     bin 0 holds values below the first cut point, bin ``i`` values in
     ``[edges[i-1], edges[i])``. Quantiles are data values (inverted CDF), so
@@ -170,7 +174,10 @@ def _cut_points(sorted_x: np.ndarray, distinct: np.ndarray, n_bins: int) -> np.n
     if sorted_x.size == 0:
         return np.empty(0)
     if distinct.size <= n_bins:
-        return distinct[1:].astype(np.float64)
+        # one bin per value, plus one below the minimum and one above the maximum, so
+        # that values the reference never had are seen (even for a constant reference)
+        d = distinct.astype(np.float64)
+        return np.concatenate([d, [np.nextafter(d[-1], np.inf)]])
     n = sorted_x.size
     probs = np.arange(1, n_bins) / n_bins
     idx = np.clip(np.ceil(n * probs).astype(np.int64) - 1, 0, n - 1)
