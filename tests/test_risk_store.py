@@ -373,6 +373,10 @@ RESULTS = {
          "severity": "warn"},
         {"id": "integrity.nulls", "family": "integrity", "title": "Nulls", "status": "fail",
          "severity": "block", "message": ""},
+        {"id": "robustness.noise", "family": "robustness", "title": "Noise", "status": "error",
+         "severity": "block", "message": "model raised ValueError"},
+        {"id": "fairness.eo", "family": "fairness", "title": "EO", "status": "fail",
+         "severity": "warn"},
     ],
 }
 
@@ -384,7 +388,11 @@ def test_findings_from_a_certification(store):
                                                   results=json.loads(json.dumps(RESULTS)))
         got = sorted((r.source, r.category, r.kind, r.likelihood, r.impact) for r in opened)
         assert got == [("check:fairness.demographic_parity_ratio", "fairness_bias", "finding",
-                        5, 5), ("check:integrity.nulls", "data_quality", "finding", 5, 5)]
+                        5, 5), ("check:integrity.nulls", "data_quality", "finding", 5, 5),
+                       ("check:robustness.noise", "model_performance", "finding", 5, 5)]
+        errored = next(r for r in opened if r.source == "check:robustness.noise")
+        assert errored.title.startswith("Errored check") and "could not run" in \
+            errored.description
         owners = {risk.risk_dict(s, r)["owner"] for r in opened}
         assert owners == {"bob"}  # the model's owner
     with store.transaction() as s:  # nothing is opened twice

@@ -656,7 +656,8 @@ def register_from_certification(
     owner: str | None = None,
     now: datetime | None = None,
 ) -> list[Risk]:
-    """Open one finding per failed blocking check of the version's latest certification.
+    """Open one finding per failed (or errored) blocking check of the version's latest
+    certification.
 
     The results are read from the certification's evidence (``settings``
     locates it) unless ``results`` is given. A check that already has an
@@ -699,18 +700,21 @@ def register_from_certification(
     for c in checks:
         if not isinstance(c, Mapping):
             continue
-        if c.get("status") != "fail" or c.get("severity", "block") != "block":
+        status = c.get("status")
+        if status not in ("fail", "error") or c.get("severity", "block") != "block":
             continue
         source = f"check:{c.get('id')}"
         if source in existing:
             continue
         family = str(c.get("family") or str(c.get("id", "")).split(".")[0])
         message = str(c.get("message") or "")
-        desc = (f"Blocking check {c.get('id')} failed in certification {cert.id} "
+        what = "failed" if status == "fail" else "could not run (error)"
+        desc = (f"Blocking check {c.get('id')} {what} in certification {cert.id} "
                 f"(policy {cert.policy_name} {cert.policy_version}, tier {tier}). {message}")
+        verb = "Failed" if status == "fail" else "Errored"
         opened.append(add_risk(
             session, actor, model.name, version=mv.version, kind="finding",
-            title=f"Failed check {c.get('id')}: {c.get('title') or ''}".rstrip(": "),
+            title=f"{verb} check {c.get('id')}: {c.get('title') or ''}".rstrip(": "),
             description=desc.strip(), category=FAMILY_CATEGORY.get(family, "model_performance"),
             likelihood=5, impact=TIER_IMPACT.get(str(tier), 4), owner=owner,
             source=source, certification_id=cert.id, now=now,
