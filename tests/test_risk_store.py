@@ -228,6 +228,9 @@ def test_register_refusals(store):
         (lambda s: risk.add_risk(s, user(s, "val"), "credit-scorer", title="x",
                                  category="privacy", likelihood=1, impact=1, owner="nobody"),
          NotFoundError),
+        (lambda s: risk.add_risk(s, user(s, "val"), "credit-scorer", title="x",
+                                 category="privacy", likelihood=1, impact=1, owner="aud"),
+         InputError),
         (lambda s: risk.add_risk(s, user(s, "val"), "credit-scorer", title=" ",
                                  category="privacy", likelihood=1, impact=1), InputError),
         # only the owner, a risk officer or an admin may change it

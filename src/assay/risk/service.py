@@ -142,9 +142,18 @@ def _int_1_5(value: Any, name: str) -> int:
 
 
 def _user_id(session: Session, username: str | None, fallback: Any) -> int:
+    """The id of the owner named ``username`` (default: ``fallback``, the actor).
+
+    An owner must be an active user with a role that may act: the auditor
+    role is read-only, so an auditor alone cannot own a risk or a mitigation.
+    """
     if username is None:
         return int(fallback.id)
-    return int(_registry().get_user(session, username).id)
+    owner = _registry().get_user(session, username)
+    if not set(owner.roles) - {"auditor"}:
+        raise InputError(f"user '{owner.username}' cannot own a risk or a mitigation: "
+                         "they hold no role that may act (auditors are read-only)")
+    return int(owner.id)
 
 
 def _username(session: Session, user_id: int | None) -> str | None:
