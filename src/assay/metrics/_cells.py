@@ -10,6 +10,7 @@ up after :func:`realign`, and missing values form their own category,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -85,6 +86,9 @@ def encode_feature(values: Any, name: str) -> tuple[np.ndarray, list[str]]:
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     if not isinstance(values, pa.Array):
+        cat = _pandas_categorical(values)
+        if cat is not None:
+            return _from_codes(*cat)
         if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
             values = values.to_numpy()
         arr = np.asarray(values)
@@ -94,20 +98,36 @@ def encode_feature(values: Any, name: str) -> tuple[np.ndarray, list[str]]:
         if arr.dtype.kind in "US" and len(arr):
             return _encode_fixed_strings(arr)
         values = pa.array(arr, from_pandas=True)
-    if pa.types.is_dictionary(values.type):
-        values = values.cast(values.type.value_type)
     if pa.types.is_null(values.type):  # every value missing
         return np.zeros(len(values), dtype=np.int64), [MISSING] if len(values) else []
-    enc = pc.dictionary_encode(values)
-    labels = [_label(v) for v in enc.dictionary.to_pylist()]
-    idx = enc.indices
-    if idx.null_count:
+    enc = values if pa.types.is_dictionary(values.type) else pc.dictionary_encode(values)
+    codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return _from_codes(codes, enc.dictionary.to_pylist())
+
+
+def _pandas_categorical(values: Any) -> tuple[np.ndarray, list[Any]] | None:
+    """Codes (-1 = missing) and categories of a pandas Categorical or category Series."""
+    dtype = getattr(values, "dtype", None)
+    if getattr(dtype, "name", None) != "category" or isinstance(values, np.ndarray):
+        return None
+    cat = values.cat if hasattr(values, "cat") else values
+    codes = np.asarray(cat.codes, dtype=np.int64)
+    return codes, list(cat.categories)
+
+
+def _from_codes(codes: np.ndarray, dictionary: list[Any]) -> tuple[np.ndarray, list[str]]:
+    """Canonical form: unique sorted labels (two values may print alike, e.g. 1 and "1");
+    negative codes and missing dictionary entries become :data:`MISSING`."""
+    labels = [MISSING if v is None or (isinstance(v, float) and math.isnan(v)) else _label(v)
+              for v in dictionary]
+    missing = codes < 0
+    if missing.any():
         labels.append(MISSING)
-        idx = pc.fill_null(idx, len(labels) - 1)
-    codes = idx.to_numpy(zero_copy_only=False).astype(np.int64)
-    # canonical form: unique sorted labels (two values may print alike, e.g. 1 and "1")
+        codes = np.where(missing, len(labels) - 1, codes)
+    if not labels:
+        return codes, []
     uniq, inverse = np.unique(np.array(labels, dtype=object).astype(str), return_inverse=True)
-    return inverse[codes] if len(labels) else codes, [str(u) for u in uniq]
+    return inverse[codes], [str(u) for u in uniq]
 
 
 def _encode_fixed_strings(arr: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -115,7 +135,11 @@ def _encode_fixed_strings(arr: np.ndarray) -> tuple[np.ndarray, list[str]]:
     from a sample, verified on every row, the exact unique values otherwise."""
     cats = np.unique(arr[:: max(1, len(arr) // 20_000)])
     idx = np.minimum(np.searchsorted(cats, arr), len(cats) - 1)
-    if not (cats[idx] == arr).all():
+    unit = np.uint32 if arr.dtype.kind == "U" else np.uint8  # compare code units, not strings
+    width = arr.dtype.itemsize // np.dtype(unit).itemsize
+    same = width == 0 or bool((np.ascontiguousarray(cats).view(unit).reshape(-1, width)[idx]
+                               == np.ascontiguousarray(arr).view(unit).reshape(-1, width)).all())
+    if not same:
         cats, idx = np.unique(arr, return_inverse=True)
     labels = [v.decode() if isinstance(v, bytes) else str(v) for v in cats.tolist()]
     return idx.astype(np.int64), labels
