@@ -217,7 +217,7 @@ def print_results(console: Console, results: Mapping[str, Any],
     counts = ", ".join(f"{s.get(k, 0)} {k}" for k in ("pass", "warn", "fail", "skip", "error"))
     label, style, text = VERDICT_STYLE.get(str(results.get("status")),
                                            (str(results.get("status")).upper(), "bold", ""))
-    console.print(f"[{style}]{label}[/] ({counts}){': ' + text if text else ''}")
+    console.print(f"[{style}]{label}[/] ({counts}){': ' + text if text else ''}", highlight=False)
     for kind, path in (written or {}).items():
         console.print(f"  {kind}: {escape(str(path))}")
 
