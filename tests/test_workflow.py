@@ -367,6 +367,27 @@ def test_bad_waivers_write_nothing(env: Env, user, kw, error, match):
     assert env.count(AuditEvent) == before
 
 
+def test_waiving_an_unknown_check_is_refused(env: Env):
+    env.certify("1", status="blocked", failed=("fairness.dp_ratio",))
+    submit(env)
+    with pytest.raises(InputError, match=r"has no such check; failed checks: fairness\.dp_ratio"):
+        env.run("rita", wf.waive, "1", check_id="fairness.dp_ratoi", justification="typo",
+                expires=datetime.now(UTC) + timedelta(days=5))
+    assert env.count(Waiver) == 0
+
+
+def test_review_tells_the_reader_whether_they_may_sign(env: Env):
+    env.certify("1")
+    submit(env)
+    with env.store.transaction() as s:
+        bea = wf.review(s, MODEL, "1", actor=registry.get_user(s, "bea"))
+        alice = wf.review(s, MODEL, "1", actor=registry.get_user(s, "alice"))
+        val = wf.review(s, MODEL, "1", actor=registry.get_user(s, "val"))
+    assert bea.you_may_sign_as == ["business_owner"] and bea.why_not_you is None
+    assert alice.you_may_sign_as == [] and "own submission" in alice.why_not_you
+    assert "it needs business_owner" in val.why_not_you
+
+
 def test_developer_cannot_waive_and_nothing_to_waive(env: Env):
     env.certify("1")
     submit(env)

@@ -124,6 +124,10 @@ def _print_review(info: Any) -> None:
     for ev in info.evidence:
         mark = "[green]ok[/]" if ev["ok"] else "[red]missing[/]"
         console.print(f"  evidence {ev['kind']}: {mark} {_e(ev['detail'])}")
+    if info.you_may_sign_as:
+        console.print(f"  you ({_e(info.you)}) may sign as " + ", ".join(info.you_may_sign_as))
+    elif info.why_not_you:
+        console.print(f"  you cannot sign: {_e(info.why_not_you)}")
     if info.eligible:
         console.print("  may sign: " + ", ".join(
             f"{_e(u['user'])} ({'/'.join(u['roles'])})" for u in info.eligible))

@@ -218,8 +218,27 @@ def _valid_waivers(session: Session, version_id: int, policy_name: str, tier: st
     return [w for w in rows if _aware(w.expires_at) > now]
 
 
+def _check_ids(cert: Any, settings: Any) -> set[str] | None:
+    """Ids of every check a certification ran (None if its results are unreadable)."""
+    results = _results(cert, settings)
+    if results is None:
+        return None
+    ids: set[str] = set()
+    for c in results["checks"]:
+        ids |= {str(c[k]) for k in ("id", "name") if c.get(k)}
+    return ids
+
+
 def _failed_checks(cert: Any, settings: Any | None) -> list[str] | None:
     """Ids of the checks that blocked a certification (None if results are unreadable)."""
+    results = _results(cert, settings)
+    if results is None:
+        return None
+    return [str(c.get("id")) for c in results["checks"] if c.get("status") in ("fail", "error")]
+
+
+def _results(cert: Any, settings: Any) -> dict[str, Any] | None:
+    """The parsed results.json of a certification, from the evidence store."""
     digest = getattr(cert, "results_digest", None)
     if not digest:
         return None
@@ -231,8 +250,8 @@ def _failed_checks(cert: Any, settings: Any | None) -> list[str] | None:
         return None
     if not isinstance(results, dict) or not isinstance(results.get("checks"), list):
         return None
-    return [str(c.get("id")) for c in results.get("checks", [])
-            if c.get("status") in ("fail", "error")]
+    results["checks"] = [c for c in results["checks"] if isinstance(c, dict)]
+    return results
 
 
 def waiver_digest(w: Waiver) -> str:
@@ -717,6 +736,13 @@ def waive(session: Session, actor: Any, model_name: str, version: str, *, justif
     if check_id is None and cert is not None and cert.status in PASSING:
         raise ConflictError(f"certification #{cert.id} of {_subject(model_name, version)} "
                             f"{cert.status}; there is nothing to waive")
+    if check_id is not None and cert is not None:
+        known = _check_ids(cert, reg.settings_of(session))
+        if known is not None and check_id.strip() not in known:
+            failed = _failed_checks(cert, reg.settings_of(session)) or []
+            raise InputError(
+                f"--check {check_id}: certification #{cert.id} has no such check; failed "
+                "checks: " + (", ".join(failed) or "none"))
     w = Waiver(model_version_id=mv.id, scope="check" if check_id else "certification",
                check_id=check_id.strip() if check_id else None,
                certification_id=None if check_id or cert is None else cert.id,
@@ -913,6 +939,8 @@ class ReviewInfo:
     evidence: list[dict[str, Any]]
     eligible: list[dict[str, Any]]
     you: str | None = None
+    you_may_sign_as: list[str] = field(default_factory=list)
+    why_not_you: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -971,6 +999,14 @@ def review(session: Session, model_name: str, version: str, *, actor: Any | None
         info.eligible.append({"user": user.username, "roles": roles})
     if actor is not None:
         info.you = actor.username
+        signed = [x for x in signs if x.stage == st.stage]
+        try:
+            _separation_of_duties(actor, sub, st, mv, signed)
+            role = _pick_role(actor, st, [x for x in signed if x.decision == "approve"], None)
+            info.you_may_sign_as = [role] + [r for r in st.roles
+                                             if r in actor.roles and r != role]
+        except (ConflictError, PermissionDenied) as exc:
+            info.why_not_you = str(exc)
     return info
 
 
