@@ -309,3 +309,28 @@ def test_dry_run_writes_nothing_and_needs_no_user(env, capsys):
                 "--questionnaire-answers", str(env["answers"]), "--policy", env["policy"],
                 "--dry-run"]) == 0
     assert "nothing was written" in capsys.readouterr().out
+
+
+def test_template_is_refused_until_filled_and_history_lists(env, capsys, tmp_path):
+    assert run(["risk", "template"]) == 0
+    doc = yaml.safe_load(capsys.readouterr().out)
+    assert set(doc["categories"]) == set(CATEGORIES)
+    blank = tmp_path / "blank.yaml"
+    blank.write_text(yaml.safe_dump(doc))
+    assert run(["risk", "assess", "scorer", "2.0", "--from-file", str(blank),
+                "--questionnaire-answers", str(env["answers"]), "--policy", env["policy"],
+                "--as", "rita"]) == 2
+    assert "rationale is required" in capsys.readouterr().err
+    for c in CATEGORIES:
+        doc["categories"][c]["rationale"] = "reviewed"
+    blank.write_text(yaml.safe_dump(doc))
+    for _ in range(2):
+        assert run(["risk", "assess", "scorer", "2.0", "--from-file", str(blank),
+                    "--questionnaire-answers", str(env["answers"]), "--policy",
+                    env["policy"], "--as", "rita"]) == 0
+    capsys.readouterr()
+    assert run(["risk", "history", "scorer", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["tier"] for r in rows] == ["low", "low"] and rows[0]["id"] < rows[1]["id"]
+    assert run(["risk", "history", "scorer"]) == 0
+    assert "cli-policy" in capsys.readouterr().out

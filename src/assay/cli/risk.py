@@ -2,7 +2,10 @@
 
     assay risk assess MODEL VERSION --from-file assessment.yaml [--questionnaire-answers a.yaml]
     assay risk show MODEL [--version V]
+    assay risk history MODEL
+    assay risk template
     assay risk questionnaire [--template]
+    assay risk requirements TIER [--policy P]
     assay risk register add MODEL --title ... --category ... --likelihood N --impact N
     assay risk register add MODEL --from-certification VERSION
     assay risk register list / show / update
@@ -342,6 +345,46 @@ def register(app: typer.Typer) -> None:
         else:
             _print_assessment(out)
 
+    @risk_app.command("history")
+    def history_cmd(
+        model: str = typer.Argument(..., help="Model name."),
+        fmt: str = typer.Option("table", "--format", help="table, json or csv."),
+    ) -> None:
+        """Every risk assessment of a model, oldest first."""
+        from assay.risk.service import list_assessments
+
+        _check_format(fmt, ("table", "json", "csv"))
+        with _store().transaction() as s:
+            rows = [assessment_dict(s, a) for a in list_assessments(s, model)]
+        for r in rows:
+            r["policy_name"] = r["policy"]["name"]
+        cols = ("id", "version", "created_at", "created_by", "policy_name", "score",
+                "score_tier", "impact_level", "tier", "record_digest")
+        _emit_rows(rows, cols, fmt, empty=f"model '{model}' has no risk assessment yet",
+                   table=(("id", "id"), ("version", "version"), ("created_at", "assessed"),
+                          ("created_by", "by"), ("policy_name", "policy"),
+                          ("score", "score"), ("impact_level", "impact level"),
+                          ("tier", "tier")))
+
+    @risk_app.command("template")
+    def template_cmd() -> None:
+        """Print an assessment file to fill in (every category, empty rationales)."""
+        from assay.risk.config import CATEGORIES
+
+        lines = [
+            "# Risk assessment: for each category give likelihood and impact (1 to 5),",
+            "# a written rationale (required) and the controls in place, each with an",
+            "# effectiveness (share of the risk it removes, 0 to 1) or a strength",
+            "# (strong, moderate, weak, none). See docs/risk.md.",
+            "notes: \"\"",
+            "categories:",
+        ]
+        for c in CATEGORIES:
+            lines += [f"  {c}:", "    likelihood: 1", "    impact: 1", "    rationale: \"\"",
+                      "    controls: []"]
+        lines += ["# questionnaire_answers: {}   # or --questionnaire-answers FILE"]
+        typer.echo("\n".join(lines))
+
     @risk_app.command("questionnaire")
     def questionnaire_cmd(
         name: str = typer.Option("aia-default", "--questionnaire",
@@ -637,6 +680,7 @@ def _emit_rows(rows: list[dict[str, Any]], cols: tuple[str, ...], fmt: str, *,
 
 _NUMERIC = {"rank", "id", "risk_id", "score", "cost", "days", "priority", "likelihood",
             "impact"}
+_DATES = {"created_at"}
 
 
 def _cell(key: str, value: Any) -> str:
@@ -644,6 +688,8 @@ def _cell(key: str, value: Any) -> str:
         return ""
     if key == "priority":
         return f"{value:.2f}"
+    if key in _DATES and isinstance(value, str):
+        return value[:16].replace("T", " ")
     if key == "cost":
         return f"{value:,.0f}"
     if isinstance(value, float):
