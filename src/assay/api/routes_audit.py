@@ -96,8 +96,7 @@ def verify(request: Request, principal: Principal = Depends(current_principal)) 
 
 
 @router.get("/export", summary="The whole trail as JSON Lines, verified as it is written",
-            response_class=Response,
-            responses={200: {"content": {"application/x-ndjson": {}},
+            responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}},
                              "description": "One canonical event per line"}})
 def export(request: Request, principal: Principal = Depends(current_principal)) -> Response:
     from assay.store.audit import export_jsonl, verify_chain

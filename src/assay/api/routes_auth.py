@@ -83,9 +83,9 @@ class NewUser(UserOut):
 
 def _token_out(row, username: str) -> dict:
     return {"key_id": row.key_id, "name": row.name, "username": username,
-            "state": auth.token_state(row), "created_at": row.created_at,
-            "expires_at": row.expires_at, "revoked_at": row.revoked_at,
-            "last_used_at": row.last_used_at}
+            "state": auth.token_state(row), "created_at": auth.aware(row.created_at),
+            "expires_at": auth.aware(row.expires_at), "revoked_at": auth.aware(row.revoked_at),
+            "last_used_at": auth.aware(row.last_used_at)}
 
 
 def _user_out(user) -> dict:

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Path, Request, UploadFile
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from assay.api.deps import POLICY_NAME, Principal, acting, current_principal, reading
@@ -158,8 +158,9 @@ REPORT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
 
 
 @router.get("/models/{name}/versions/{version}/certifications/{cert_id}/report",
-            response_class=HTMLResponse, summary="The full HTML validation report",
-            responses={200: {"content": {"text/html": {}}}})
+            summary="The full HTML validation report",
+            responses={200: {"content": {"text/html": {"schema": {"type": "string"}}},
+                             "description": "The report page"}})
 def report_html(request: Request, name: str = NAME, version: str = VERSION,
                 cert_id: int = Path(..., ge=1, le=2**31 - 1),
                 principal: Principal = Depends(current_principal)) -> Response:
