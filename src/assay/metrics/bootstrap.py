@@ -61,6 +61,13 @@ def _draw(rng: np.random.Generator, counts: np.ndarray, n_boot: int) -> tuple[np
     return nz, draws
 
 
+def _chunks(draws: np.ndarray) -> list[np.ndarray]:
+    """Replicates split in blocks of ``_CHUNK``, each (categories x replicates), contiguous
+    float64: the layout the sparse group sums read fastest."""
+    return [np.ascontiguousarray(draws[lo:lo + _CHUNK].T, dtype=np.float64)
+            for lo in range(0, draws.shape[0], _CHUNK)]
+
+
 @dataclass
 class Bootstrap:
     """Replicates of a :class:`~assay.metrics.ClassificationStats`; metrics on demand."""
@@ -84,7 +91,8 @@ class Bootstrap:
         # the histogram replicates use their own stream, drawn on first use
         self._h_seed = rng.integers(0, 2**63 - 1)
         self._h_drawn = False
-        self._cm_idx, self._cm_draws = _draw(rng, st.counts, self.n_boot)
+        self._cm_idx, draws = _draw(rng, st.counts, self.n_boot)
+        self._cm_chunks = _chunks(draws)
         self._cm_factor = (st.wsums.ravel()[self._cm_idx] / st.counts.ravel()[self._cm_idx])
         self._cell_shape = st.counts.shape
         if st.has_score:
@@ -107,7 +115,9 @@ class Bootstrap:
         if self._h_drawn:
             return
         rng = np.random.default_rng(self._h_seed)
-        self._h_idx, self._h_draws = _draw(rng, self._hn, self.n_boot)
+        self._h_idx, draws = _draw(rng, self._hn, self.n_boot)
+        self._h_chunks = _chunks(draws)
+        del draws
         cnt = self._hn.ravel()[self._h_idx].astype(np.float64)
         self._h_factor = {name: a.ravel()[self._h_idx] / cnt
                           for name, a in self._coarse_full.items()}
@@ -156,14 +166,13 @@ class Bootstrap:
             for name, fac in self._h_factor.items():
                 h_m[name] = self._aggregator(self._h_idx, self._hist_shape, axes, fac)
         chunks: dict[str, list[np.ndarray]] = {m: [] for m in todo}
-        for lo in range(0, self.n_boot, _CHUNK):
-            hi = min(lo + _CHUNK, self.n_boot)
-            d = np.ascontiguousarray(self._cm_draws[lo:hi].T, dtype=np.float64)
-            parts = Parts(cm=np.asarray(cm_m @ d).T.reshape(hi - lo, *cm_shape))
+        for c, d in enumerate(self._cm_chunks):
+            r = d.shape[1]
+            parts = Parts(cm=np.asarray(cm_m @ d).T.reshape(r, *cm_shape))
             if need_score:
-                dh = np.ascontiguousarray(self._h_draws[lo:hi].T, dtype=np.float64)
+                dh = self._h_chunks[c]
                 for name, (m, shp) in h_m.items():
-                    setattr(parts, name, np.asarray(m @ dh).T.reshape(hi - lo, *shp))
+                    setattr(parts, name, np.asarray(m @ dh).T.reshape(r, *shp))
             for m in todo:
                 chunks[m].append(FORMULAS[m](parts))
         for m in todo:
