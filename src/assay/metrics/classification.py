@@ -28,8 +28,10 @@ Exactness:
   minimum and maximum; :meth:`ClassificationStats.auc_exact`). Otherwise the
   AUC error is at most :meth:`ClassificationStats.auc_error_bound` (half the
   share of positive-negative pairs sharing a bin whose scores differ). Average
-  precision has no such bound; on the shipped real data sets it agrees with
-  scikit-learn to 1e-3 at the default 1,000 bins (tested).
+  precision has no such bound; on the Adult, German credit and Taiwan credit
+  data with a logistic model it agrees with scikit-learn within 6e-4 at the
+  default 1,000 bins (the tests allow 2e-3), and the AUC within 2e-4, well
+  inside its bound (0.6e-3 to 1.3e-3 there).
 """
 
 from __future__ import annotations
