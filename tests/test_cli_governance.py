@@ -102,6 +102,24 @@ def test_register_version_record_show_and_inventory(setup: Store, capsys, tmp_pa
     assert "overdue reviews: 1" in table
     assert json.loads(ok(capsys, "inventory", "--overdue", "--tier", "low", "-f", "json")) == []
 
+    # the evidence behind the records
+    check = json.loads(ok(capsys, "evidence", "verify", "-f", "json"))
+    assert check["ok"] and check["checked"] == 2 and check["external"] == 2  # model file, policy
+    copy = tmp_path / "copy.json"
+    ok(capsys, "evidence", "get", cert["results_digest"], "--out", str(copy))
+    assert copy.read_bytes() == results.read_bytes()
+    from assay.evidence import artifact_path
+
+    results_file = artifact_path(setup.settings, cert["results_digest"])
+    results_file.chmod(0o644)
+    results_file.write_bytes(b"{}")
+    artifact_path(setup.settings, cert["report_digest"]).unlink()
+    code, out, _ = run(capsys, "evidence", "verify")
+    assert code == 1 and "corrupted: " + cert["results_digest"] in out
+    assert "missing: " + cert["report_digest"] in out
+    code, _, err = run(capsys, "evidence", "get", cert["results_digest"], "--out", str(copy))
+    assert code == 2 and "corrupted" in err
+
 
 def test_users_and_roles(setup: Store, capsys) -> None:
     ok(capsys, "user", "grant", "dana", "validator", "--as", "ada")

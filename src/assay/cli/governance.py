@@ -1,4 +1,4 @@
-"""``assay db``, ``assay user``, ``assay model``, ``assay inventory`` and ``assay audit``.
+"""``assay db``, ``user``, ``model``, ``inventory``, ``audit`` and ``evidence`` commands.
 
 Commands that change something act as the user given by ``--as USER`` or
 ``ASSAY_USER`` and run one domain call inside one transaction; reading
@@ -637,6 +637,47 @@ def audit_list(
     console.print(table)
 
 
+# --------------------------------------------------------------------------- evidence
+
+def evidence_verify(fmt: Fmt = typer.Option(Fmt.table, "--format", "-f")) -> None:
+    """Re-hash the stored evidence the records refer to; exit 1 if any is missing or changed."""
+    from assay.evidence.check import check_evidence
+
+    store = _store()
+    with store.transaction() as s:
+        result = check_evidence(s, store.settings)
+    if fmt is Fmt.json:
+        _print_json(result.to_dict())
+    else:
+        for line in result.missing:
+            console.print(f"[bold red]missing:[/] {escape(line)}")
+        for line in result.corrupted:
+            console.print(f"[bold red]corrupted:[/] {escape(line)}")
+        state = "intact" if result.ok else "[bold red]NOT intact[/]"
+        console.print(f"evidence {state}: {result.checked} stored artifacts checked, "
+                      f"{result.external} external digests (model files, data) not kept by "
+                      "assay")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def evidence_get(
+    digest: str = typer.Argument(..., help="sha256:<hex> of the artifact."),
+    out: Path = typer.Option(..., "--out", "-o", metavar="FILE", help="Where to write it "
+                             "('-' for stdout)."),
+) -> None:
+    """Write a stored artifact (checked against its digest) to a file."""
+    from assay.config import load_settings
+    from assay.evidence import open_artifact
+
+    data = open_artifact(load_settings(), digest)
+    if str(out) == "-":
+        sys.stdout.buffer.write(data)
+        return
+    out.write_bytes(data)
+    console.print(f"wrote {len(data)} bytes to {escape(str(out))}")
+
+
 # --------------------------------------------------------------------------- registration
 
 def register(app: typer.Typer) -> None:
@@ -671,3 +712,9 @@ def register(app: typer.Typer) -> None:
     audit_app.command("export")(audit_export)
     audit_app.command("list")(audit_list)
     app.add_typer(audit_app, name="audit")
+
+    evidence_app = typer.Typer(help="The content-addressed evidence store.",
+                               no_args_is_help=True)
+    evidence_app.command("verify")(evidence_verify)
+    evidence_app.command("get")(evidence_get)
+    app.add_typer(evidence_app, name="evidence")
