@@ -91,3 +91,13 @@ def test_p_value_and_bad_settings():
         bootstrap(b.stats, n_boot=3)
     with pytest.raises(InputError, match="confidence"):
         bootstrap(b.stats, confidence=1.5)
+
+
+def test_metric_names_are_validated_and_aliases_resolved():
+    y, yp, _s, g = _data(n=500)
+    b = bootstrap(ClassificationStats.from_arrays(y, yp, sensitive={"g": g}), n_boot=20)
+    assert set(b.replicates(["sensitivity", "accuracy"])) == {"sensitivity", "accuracy"}
+    with pytest.raises(InputError, match="unknown classification metric"):
+        b.replicates(["acc"])
+    with pytest.raises(InputError, match="needs a score column"):
+        b.replicates(["roc_auc"])

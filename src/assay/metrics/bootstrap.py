@@ -152,6 +152,11 @@ class Bootstrap:
     def replicates(self, metrics: Sequence[str], by: Sequence[str] | str | None = None
                    ) -> dict[str, np.ndarray]:
         """Replicates of each metric: arrays of shape (n_boot, groups of ``by``)."""
+        from assay.metrics.classification import resolve_metric
+
+        names = [resolve_metric(m, has_score=self.stats.has_score) for m in metrics]
+        if names != list(metrics):
+            return dict(zip(metrics, self.replicates(names, by).values(), strict=True))
         axes, _ = _cells.group_axes(self.stats.names, by)
         key = tuple(axes)
         cached = self._cache.setdefault(key, {})
