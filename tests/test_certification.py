@@ -539,3 +539,20 @@ def test_written_files_follow_the_umask(frame: pd.DataFrame, tmp_path: Path) -> 
         os.umask(old)
     for path in written.values():
         assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_progress_through_the_cli_rich_adapter(frame: pd.DataFrame, model: Any) -> None:
+    import io
+
+    from rich.console import Console
+
+    from assay.cli.certify import rich_progress
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=100)
+    with rich_progress(console) as progress:
+        cert = run(frame, policy(fixed(0.9), "{id: tc.accuracy, threshold: {min: 0.5}}"),
+                   model=model, sensitive=["group"], progress=progress)
+        tasks = {t.description: t for t in progress._progress.tasks}
+    assert cert.status == "passed"
+    assert tasks["Running 2 checks"].completed == 2 and tasks["Running 2 checks"].finished
+    assert all(t.finished for t in tasks.values())
