@@ -259,3 +259,34 @@ def test_progress_is_driven_by_a_real_certification(data):
         finished = [t.finished for t in progress.tasks]
     assert any("check" in d.lower() for d in descriptions), descriptions
     assert all(finished)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def test_report_command_renders_results_again(tmp_path, capsys):
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(sample_results()), encoding="utf-8")
+    code, out, _ = run(["report", results], capsys)
+    assert code == 0
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Blocked by the policy" in html
+    assert str((tmp_path / "report.html").resolve()) in out.replace("\n", "")
+    code, _, _ = run(["report", results, "--out", tmp_path / "other.html"], capsys)
+    assert code == 0 and (tmp_path / "other.html").is_file()
+
+
+@pytest.mark.parametrize(("content", "needle"), [
+    (None, "not found"),
+    ('{"status": ', "expected JSON"),
+    ("[1, 2]", "expected a results.json object"),
+    ('{"status": "passed"}', "'checks'"),
+])
+def test_report_command_bad_input(tmp_path, capsys, content, needle):
+    path = tmp_path / "results.json"
+    if content is not None:
+        path.write_text(content)
+    code, _, err = run(["report", path], capsys)
+    assert code == 2 and "Traceback" not in err
+    line = err.strip()
+    assert "\n" not in line and "results.json" in line and needle in line

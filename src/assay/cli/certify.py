@@ -277,6 +277,23 @@ def run_certification(console: Console, *, out_dir: Path, output: OutputFormat,
     return EXIT_BLOCKED if results.get("status") == "blocked" else EXIT_PASSED
 
 
+def _read_results(path: Path) -> dict[str, Any]:
+    """A results.json file as a dict; InputError naming the file otherwise."""
+    if not path.is_file():
+        raise InputError(f"{path}: results file not found")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: expected a results.json text file, got binary data") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}: expected JSON ({exc.msg})") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a results.json object, got {type(data).__name__}")
+    return data
+
+
 # ---------------------------------------------------------------------------
 # policies and checks
 
@@ -405,6 +422,28 @@ def register(app: typer.Typer) -> None:
         # The demo model is expected to be blocked or warned: that is the point of the demo,
         # not an error of the command.
         raise typer.Exit(0)
+
+    @app.command("report")
+    def report_cmd(
+        results: Path = typer.Argument(..., metavar="RESULTS_JSON",
+                                       help="results.json written by 'assay certify'."),
+        out: Path | None = typer.Option(None, "--out", "-o", metavar="FILE",
+                                        help="HTML file to write (default: report.html next "
+                                             "to the results)."),
+    ) -> None:
+        """Render the HTML validation report again from a results.json file."""
+        from assay.report import write_report
+
+        data = _read_results(results)
+        target = out or results.with_name("report.html")
+        try:
+            written = write_report(data, target)
+        except InputError as exc:
+            raise InputError(f"{results}: {str(exc).removeprefix('report: ')}") from None
+        except OSError as exc:
+            raise InputError(f"{target}: cannot write the report ({exc.strerror or exc})") \
+                from None
+        console.print(f"report.html: {escape(str(written.resolve()))}", highlight=False)
 
     policy_app = typer.Typer(help="Inspect and validate policies.", no_args_is_help=True)
     app.add_typer(policy_app, name="policy")
