@@ -110,6 +110,12 @@ def test_assess_from_files(env, capsys):
 
     assert open_artifact(env["store"].settings, d["input_digest"]) == \
         env["assessment"].read_bytes()
+    # so are the policy and the questionnaire the audit event names
+    assert open_artifact(env["store"].settings, d["policy"]["digest"]) == \
+        Path(env["policy"]).read_bytes()
+    q = load_questionnaire()
+    assert open_artifact(env["store"].settings, d["questionnaire"]["digest"]) == \
+        Path(q.source).read_bytes()
     assert run(["risk", "show", "scorer"]) == 0
     text = capsys.readouterr().out
     assert "tier: medium" in text and "model_performance" in text

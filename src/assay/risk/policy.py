@@ -25,6 +25,7 @@ class RiskPolicy:
     source: str
     checks: dict[str, list[str]] = field(default_factory=dict)  # tier -> check ids
     sections: dict[str, Any] = field(default_factory=dict)  # raw workflow / monitoring sections
+    path: str | None = None  # the policy file, kept as evidence by an assessment
 
 
 def _digest(value: str) -> str:
@@ -70,6 +71,7 @@ def _from_policy_object(policy: Any, fallback_name: str) -> RiskPolicy:
         source=source,
         checks=checks,
         sections={k: extra[k] for k in ("workflow", "monitoring") if k in extra},
+        path=str(policy.path) if getattr(policy, "path", None) else None,
     )
 
 

@@ -166,6 +166,7 @@ class ImpactResult:
     share: float
     level: str
     points: dict[str, float] = field(default_factory=dict)
+    source: str = ""  # the questionnaire file; not part of the stored result
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -260,5 +261,5 @@ def score_answers(q: Questionnaire, answers: Mapping[str, Any], *,
         raw_impact=round(raw_impact, 6), max_impact=round(q.max_impact, 6),
         mitigation=round(mitigation, 6), max_mitigation=round(max_mit, 6),
         mitigation_applied=applied, impact_score=round(impact_score, 6),
-        share=round(share, 6), level=q.level_for(share), points=points,
+        share=round(share, 6), level=q.level_for(share), points=points, source=q.source,
     )

@@ -187,6 +187,23 @@ def assessment_record(a: RiskAssessment, model_name: str, version: str) -> dict[
     }
 
 
+def _keep_evidence(settings: Any, input_bytes: bytes | None, rp: RiskPolicy,
+                   impact: Any) -> str | None:
+    """Store the assessment file, the policy file and the questionnaire file as evidence,
+    so that every digest the audit event names can be opened by an auditor."""
+    from pathlib import Path
+
+    from assay.evidence import store_bytes
+
+    for path, digest in ((rp.path, rp.digest),
+                         (getattr(impact, "source", None), getattr(impact, "digest", None))):
+        if path and digest and Path(path).is_file():
+            data = Path(path).read_bytes()
+            if "sha256:" + hashlib.sha256(data).hexdigest() == digest:  # unchanged since read
+                store_bytes(settings, data)
+    return store_bytes(settings, input_bytes) if input_bytes is not None else None
+
+
 def assess(
     session: Session,
     actor: Any,
@@ -231,10 +248,8 @@ def assess(
     when = now or _now()
     input_digest = None
     settings = settings or session.info.get("settings")
-    if input_bytes is not None and settings is not None:
-        from assay.evidence import store_bytes
-
-        input_digest = store_bytes(settings, input_bytes)
+    if settings is not None:
+        input_digest = _keep_evidence(settings, input_bytes, rp, impact)
     row = RiskAssessment(
         model_id=model.id, model_version_id=mv.id, policy_name=rp.name,
         policy_version=rp.version, policy_digest=rp.digest,
