@@ -34,7 +34,7 @@ from decimal import Decimal
 from pathlib import PurePath
 from typing import IO, Any
 
-from sqlalchemy import JSON, Integer, String, and_, or_, select, text
+from sqlalchemy import JSON, Index, Integer, String, and_, or_, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from assay.errors import InputError
@@ -52,6 +52,7 @@ HASHED_FIELDS = ("seq", "created_at", "actor", "action", "subject_type", "subjec
 
 class AuditEvent(Base):
     __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_subject", "subject_type", "subject_id"),)
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     created_at: Mapped[str] = mapped_column(String(32), nullable=False)
