@@ -12,6 +12,7 @@ prediction column, the model's predictions and scores are added on the fly
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -77,16 +78,26 @@ def _batches(ctx: Any, task: str) -> tuple[Any, Iterator[pa.RecordBatch]]:
     return out_roles, ds.batches(columns=data_cols)
 
 
+def _progress(ctx: Any, description: str) -> Any:
+    """The context's progress task (a context manager with ``advance``), or a no-op."""
+    fn = getattr(ctx, "progress", None)
+    handle = fn(description, None) if callable(fn) else None
+    return handle if hasattr(handle, "__enter__") else contextlib.nullcontext(None)
+
+
 def _compute_classification(ctx: Any) -> ClassificationStats:
     roles, batches = _batches(ctx, "classification")
     threshold = float(getattr(roles, "threshold", 0.5))
     stats: ClassificationStats | None = None
-    for batch in batches:
-        part = ClassificationStats.from_batch(
-            batch, target=roles.target, prediction=roles.prediction, score=roles.score,
-            sensitive=list(roles.sensitive), weight=roles.weight,
-            positive_label=roles.positive_label, threshold=threshold, n_bins=DEFAULT_BINS)
-        stats = part if stats is None else stats.merge(part)
+    with _progress(ctx, "Computing metric statistics") as task:
+        for batch in batches:
+            part = ClassificationStats.from_batch(
+                batch, target=roles.target, prediction=roles.prediction, score=roles.score,
+                sensitive=list(roles.sensitive), weight=roles.weight,
+                positive_label=roles.positive_label, threshold=threshold, n_bins=DEFAULT_BINS)
+            stats = part if stats is None else stats.merge(part)
+            if hasattr(task, "advance"):
+                task.advance(batch.num_rows)
     if stats is None or stats.n == 0:
         raise InputError(f"{getattr(ctx.evaluation, 'name', 'evaluation data')}: no rows")
     return stats
@@ -95,11 +106,15 @@ def _compute_classification(ctx: Any) -> ClassificationStats:
 def _compute_regression(ctx: Any) -> RegressionStats:
     roles, batches = _batches(ctx, "regression")
     stats: RegressionStats | None = None
-    for batch in batches:
-        part = RegressionStats.from_batch(batch, target=roles.target,
-                                          prediction=roles.prediction,
-                                          sensitive=list(roles.sensitive), weight=roles.weight)
-        stats = part if stats is None else stats.merge(part)
+    with _progress(ctx, "Computing metric statistics") as task:
+        for batch in batches:
+            part = RegressionStats.from_batch(batch, target=roles.target,
+                                              prediction=roles.prediction,
+                                              sensitive=list(roles.sensitive),
+                                              weight=roles.weight)
+            stats = part if stats is None else stats.merge(part)
+            if hasattr(task, "advance"):
+                task.advance(batch.num_rows)
     if stats is None or stats.n == 0:
         raise InputError(f"{getattr(ctx.evaluation, 'name', 'evaluation data')}: no rows")
     return stats
