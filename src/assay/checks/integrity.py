@@ -236,7 +236,10 @@ def missing_values(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
 @check("integrity.duplicates", family="integrity", title="Duplicate rows",
        params=("columns",))
 def duplicates(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
-    """Share of rows that repeat an earlier row (64-bit row hashing)."""
+    """Share of rows that repeat an earlier row (64-bit row hashing).
+
+    Keeps 8 bytes per row; with 64-bit hashes two different rows collide
+    with probability about n^2 / 2^65 (3e-6 at ten million rows)."""
     cols = _columns(ctx, spec, _all_columns(ctx))
     h = _hashes(ctx.evaluation, cols)
     n = int(h.size)
