@@ -461,3 +461,40 @@ def test_a_higher_score_never_lowers_the_tier(base, which, bump, aggregate, leve
     entry[bump] = min(5, entry[bump] + 1)
     after = decide_tier(parse_categories(raw, cfg), cfg, level).tier
     assert TIER_RANK[after] >= TIER_RANK[before]
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-10, 10) | st.floats(allow_nan=True)
+    | st.text(max_size=5),
+    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=8), kids,
+                                                              max_size=3),
+    max_leaves=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(junk=_json, cat=st.sampled_from(CATEGORIES),
+       key=st.sampled_from(["likelihood", "impact", "rationale", "controls"]))
+def test_any_malformed_assessment_is_an_input_error(junk, cat, key):
+    raw = _cats()
+    raw[cat][key] = junk
+    for candidate in (junk, raw):
+        try:
+            parse_categories(candidate, RiskConfig(), source="a.yaml")
+        except InputError as exc:
+            assert str(exc).startswith("a.yaml")
+
+
+_SHIPPED = load_questionnaire()
+
+
+@settings(max_examples=150, deadline=None)
+@given(junk=_json)
+def test_any_malformed_answers_are_an_input_error(junk):
+    q = _SHIPPED
+    answers = {x.id: ([] if x.multiple else x.options[0].value) for x in q.questions}
+    answers["decision_automation"] = junk
+    for candidate in (junk, answers):
+        try:
+            score_answers(q, candidate, source="ans.yaml")
+        except InputError as exc:
+            assert str(exc).startswith("ans.yaml")
