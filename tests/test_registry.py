@@ -270,3 +270,20 @@ def test_inventory_orders_by_tier_and_flags_overdue_reviews(db: Store, people) -
         assert [r.name for r in reg.inventory(s, now=now, tier="high")] == ["c-high-late",
                                                                             "b-high-ok"]
         assert rows[1].to_dict()["next_review_at"] == "2027-06-01T00:00:00Z"
+        assert rows[0].latest_version is None and rows[0].versions == 0
+
+    with db.transaction() as s:
+        dana = reg.get_user(s, "dana")
+        reg.add_version(s, dana, "b-high-ok", "1", artifact_digest=HEX)
+        reg.record_certification(s, dana, "b-high-ok", "1", None,
+                                 json.dumps(_results("blocked")).encode())
+        reg.record_certification(s, dana, "b-high-ok", "1", None,
+                                 json.dumps(_results("passed")).encode())
+        reg.add_version(s, dana, "a-low", "1")
+        reg.add_version(s, dana, "a-low", "2")
+    with db.transaction() as s:
+        rows = {r.name: r for r in reg.inventory(s, now=now)}
+        assert (rows["b-high-ok"].latest_version, rows["b-high-ok"].certification) == ("1",
+                                                                                      "passed")
+        assert (rows["a-low"].latest_version, rows["a-low"].versions) == ("2", 2)
+        assert rows["a-low"].certification is None

@@ -603,13 +603,26 @@ def inventory(session: Session, *, now: datetime | None = None, tier: str | None
     and the model is not retired.
     """
     now = as_utc(now or utcnow())
+    models = list_models(session, tier=tier, status=status)
+    ids = [m.id for m in models]
+    latest: dict[int, ModelVersion] = {}
+    counts: dict[int, int] = {}
+    certs: dict[int, str] = {}
+    if ids:
+        for mv in session.scalars(select(ModelVersion).where(ModelVersion.model_id.in_(ids))
+                                  .order_by(ModelVersion.id)):
+            latest[mv.model_id] = mv  # ordered by id: the last one wins
+            counts[mv.model_id] = counts.get(mv.model_id, 0) + 1
+        version_ids = [mv.id for mv in latest.values()]
+        if version_ids:
+            for vid, cstatus in session.execute(
+                    select(Certification.model_version_id, Certification.status)
+                    .where(Certification.model_version_id.in_(version_ids))
+                    .order_by(Certification.created_at, Certification.id)):
+                certs[vid] = cstatus  # ordered oldest first: the newest wins
     rows: list[InventoryRow] = []
-    for model in list_models(session, tier=tier, status=status):
-        latest = session.scalars(select(ModelVersion).where(ModelVersion.model_id == model.id)
-                                 .order_by(ModelVersion.id.desc()).limit(1)).first()
-        count = session.scalar(select(func.count()).select_from(ModelVersion)
-                               .where(ModelVersion.model_id == model.id)) or 0
-        cert = latest_certification(session, latest.id) if latest else None
+    for model in models:
+        mv = latest.get(model.id)
         due = as_utc(model.next_review_at) if model.next_review_at else None
         overdue = bool(due and due < now and model.deployment_status != "retired")
         days = (now - due).days if overdue and due else 0
@@ -617,8 +630,8 @@ def inventory(session: Session, *, now: datetime | None = None, tier: str | None
             name=model.name, tier=model.tier, deployment_status=model.deployment_status,
             criticality=model.criticality, decision_type=model.decision_type,
             owner=model.owner.username, business_unit=model.business_unit,
-            latest_version=latest.version if latest else None, versions=count,
-            certification=cert.status if cert else None, next_review_at=due,
+            latest_version=mv.version if mv else None, versions=counts.get(model.id, 0),
+            certification=certs.get(mv.id) if mv else None, next_review_at=due,
             overdue=overdue, days_overdue=days))
     if overdue_only:
         rows = [r for r in rows if r.overdue]
