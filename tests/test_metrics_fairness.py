@@ -165,3 +165,14 @@ def test_two_proportion_edge_cases_and_bad_names():
         fairness_report(stats, "g", reference="z")
     with pytest.raises(InputError, match="needs a score column"):
         fairness_report(stats, "g", metrics=["calibration_gap"])
+
+
+def test_a_group_never_selected_is_the_worst_disparate_impact():
+    y = [1, 0, 1, 0, 1, 0, 1, 0, 1, 0]
+    yp = [1, 1, 1, 0, 0, 0, 0, 0, 1, 1]
+    g = ["a"] * 4 + ["b"] * 3 + ["c"] * 3
+    stats = ClassificationStats.from_arrays(y, yp, sensitive={"g": g})
+    r = fairness_report(stats, "g", reference="a", metrics=["disparate_impact_ratio"])
+    di = r["disparate_impact_ratio"]
+    assert di["groups"]["b"]["value"] == 0.0
+    assert di["worst_group"] == "b" and di["value"] == 0.0

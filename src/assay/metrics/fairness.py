@@ -274,8 +274,9 @@ def fairness_report(
                                   pb[others] / pb[ref_i])
         # per group: the base with the larger deviation
         combined = np.stack([gaps[b] for b in d.base])
-        dev = np.abs(combined) if d.kind == "difference" else np.abs(np.log(combined))
-        dev = np.where(np.isfinite(dev), dev, -np.inf)
+        with np.errstate(divide="ignore"):  # a ratio of 0 is the largest deviation
+            dev = np.abs(combined) if d.kind == "difference" else np.abs(np.log(combined))
+        dev = np.where(np.isnan(dev), -np.inf, dev)
         pick = np.argmax(dev, axis=0)
         group_vals = combined[pick, np.arange(len(others))]
         value, wi = _headline(d.kind, conv, group_vals)
