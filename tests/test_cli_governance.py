@@ -255,3 +255,51 @@ def test_fresh_home_is_created_on_first_use(tmp_path, capsys, monkeypatch) -> No
     monkeypatch.delenv("ASSAY_DATABASE_URL", raising=False)
     assert "no models registered" in ok(capsys, "model", "list")
     assert (tmp_path / "new-home" / "assay.db").exists()
+
+
+def test_signed_checkpoints_catch_a_rewritten_tail(setup: Store, capsys, tmp_path) -> None:
+    key = tmp_path / "keys" / "audit.pem"
+    ok(capsys, "audit", "keygen", "--out", str(key))
+    assert (key.stat().st_mode & 0o777) == 0o600
+    pub = Path(str(key) + ".pub")
+    cp = tmp_path / "cp.json"
+    code, _, err = run(capsys, "audit", "checkpoint", "--key", str(key), "--out", str(cp),
+                       "--as", "dana")
+    assert code == 2 and "may not sign audit checkpoints" in err
+    ok(capsys, "audit", "checkpoint", "--key", str(key), "--out", str(cp), "--as", "audrey")
+    doc = json.loads(cp.read_text())
+    assert doc["signed_by"] == "audrey" and doc["seq"] == 5
+    assert "intact" in ok(capsys, "audit", "verify", "--checkpoint", str(cp),
+                          "--public-key", str(pub))
+
+    # a forged checkpoint (or one signed with another key) is refused
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps({**doc, "seq": 4}), encoding="utf-8")
+    code, _, err = run(capsys, "audit", "verify", "--checkpoint", str(forged),
+                       "--public-key", str(pub))
+    assert code == 2 and "signature does not match" in err
+    other = tmp_path / "other.pem"
+    ok(capsys, "audit", "keygen", "--out", str(other))
+    code, _, err = run(capsys, "audit", "verify", "--checkpoint", str(cp),
+                       "--public-key", str(other) + ".pub")
+    assert code == 2 and "signature does not match" in err
+    code, _, err = run(capsys, "audit", "keygen", "--out", str(key))
+    assert code == 2 and "refusing to overwrite" in err
+
+    # the newest event is removed by someone with database rights: the chain alone is fine,
+    # the signed checkpoint is not
+    with setup.engine.begin() as conn:
+        if setup.engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("ALTER TABLE audit_events DISABLE TRIGGER USER")
+        else:
+            conn.exec_driver_sql("DROP TRIGGER audit_events_no_delete")
+        conn.exec_driver_sql("DELETE FROM audit_events WHERE seq = 5")
+    assert "intact" in ok(capsys, "audit", "verify")
+    code, out, _ = run(capsys, "audit", "verify", "--checkpoint", str(cp), "--public-key",
+                       str(pub))
+    assert code == 1 and "deleted from the end" in out
+    with setup.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM audit_events WHERE seq = 2")
+    code, _, err = run(capsys, "audit", "checkpoint", "--key", str(key), "--out",
+                       str(tmp_path / "cp2.json"), "--as", "ada")
+    assert code == 2 and "refusing to sign" in err

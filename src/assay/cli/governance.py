@@ -536,6 +536,12 @@ def audit_verify(
     records: bool = typer.Option(False, "--records",
                                  help="Also check that every user, model, version and "
                                       "certification has the audit event that created it."),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", metavar="FILE",
+                                           help="A signed checkpoint (`assay audit "
+                                                "checkpoint`) to check the trail against."),
+    public_key: Path | None = typer.Option(None, "--public-key", metavar="FILE",
+                                           help="Public key the checkpoint must be signed "
+                                                "with."),
     fmt: Fmt = typer.Option(Fmt.table, "--format", "-f"),
 ) -> None:
     """Recompute the hash chain; name the first altered, deleted or reordered event.
@@ -545,9 +551,18 @@ def audit_verify(
     from assay.registry import unaudited_records
     from assay.store.audit import verify_chain
 
+    point = _parse_anchor(anchor)
+    if checkpoint is not None:
+        from assay.store.checkpoint import read_checkpoint
+
+        if public_key is None:
+            raise InputError("--checkpoint needs --public-key (the key it must be signed with)")
+        if point is not None:
+            raise InputError("give --anchor or --checkpoint, not both")
+        point = read_checkpoint(checkpoint, public_key)
     store = _store()
     with store.transaction() as s:
-        result = verify_chain(s, anchor=_parse_anchor(anchor))
+        result = verify_chain(s, anchor=point)
         missing = unaudited_records(s) if records else []
     if fmt is Fmt.json:
         doc = result.to_dict()
@@ -600,6 +615,42 @@ def audit_export(
         err.print(f"[bold red]warning:[/] the exported chain is BROKEN at event "
                   f"{result.first_bad_seq}: {escape(result.reason)}")
         raise typer.Exit(1)
+
+
+def audit_keygen(
+    out: Path = typer.Option(..., "--out", "-o", metavar="FILE",
+                             help="Private key file to create (the public key goes to "
+                                  "FILE.pub)."),
+) -> None:
+    """Create an Ed25519 key pair for signing audit checkpoints (keep it away from the DB)."""
+    from assay.store.checkpoint import generate_key
+
+    public = generate_key(out)
+    console.print(f"private key: {escape(str(out))} (mode 0600; keep it off the database "
+                  f"server)\npublic key:  {escape(str(public))} (give it to the auditors)")
+
+
+def audit_checkpoint(
+    key: Path = typer.Option(..., "--key", metavar="FILE", help="Ed25519 private key (PEM)."),
+    out: Path = typer.Option(..., "--out", "-o", metavar="FILE",
+                             help="Checkpoint file to write."),
+    as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
+) -> None:
+    """Sign the head of the (verified) audit trail; keep the file outside the database."""
+    from assay.registry import require_role
+    from assay.registry import roles as R
+    from assay.store.checkpoint import make_checkpoint
+
+    store = _store()
+    with store.transaction() as s:
+        actor = _actor(s, as_user)
+        require_role(actor, R.AUDITOR, R.ADMIN, R.RISK_OFFICER, R.COMPLIANCE,
+                     action="sign audit checkpoints")
+        doc = make_checkpoint(s, key, signed_by=actor.username)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    console.print(f"checkpoint of event {doc['seq']} ({doc['hash']}) written to "
+                  f"{escape(str(out))}")
 
 
 def audit_list(
@@ -711,6 +762,8 @@ def register(app: typer.Typer) -> None:
     audit_app.command("verify")(audit_verify)
     audit_app.command("export")(audit_export)
     audit_app.command("list")(audit_list)
+    audit_app.command("keygen")(audit_keygen)
+    audit_app.command("checkpoint")(audit_checkpoint)
     app.add_typer(audit_app, name="audit")
 
     evidence_app = typer.Typer(help="The content-addressed evidence store.",
