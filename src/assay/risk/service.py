@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from assay.errors import ConflictError, InputError, NotFoundError
@@ -156,13 +156,25 @@ def _user_id(session: Session, username: str | None, fallback: Any) -> int:
     return int(owner.id)
 
 
-def _username(session: Session, user_id: int | None) -> str | None:
-    if user_id is None:
+def _name(session: Session, kind: str, row_id: int | None) -> str | None:
+    """User name, model name or version string of a row id, cached for the session
+    (these names never change), so listing thousands of risks stays a few queries."""
+    if row_id is None:
         return None
-    from assay.registry.tables import User
+    cache = session.info.setdefault("_assay_risk_names", {})
+    key = (kind, row_id)
+    if key not in cache:
+        from assay.registry.tables import Model, ModelVersion, User
 
-    u = session.get(User, user_id)
-    return u.username if u is not None else f"user#{user_id}"
+        table, attr = {"user": (User, "username"), "model": (Model, "name"),
+                       "version": (ModelVersion, "version")}[kind]
+        value = session.scalar(select(getattr(table, attr)).where(table.id == row_id))
+        cache[key] = value if value is not None else f"{kind}#{row_id}"
+    return cache[key]
+
+
+def _username(session: Session, user_id: int | None) -> str | None:
+    return _name(session, "user", user_id)
 
 
 # ---------------------------------------------------------------- assessment
@@ -315,14 +327,10 @@ def get_risk(session: Session, risk_id: int) -> Risk:
 
 def risk_dict(session: Session, r: Risk) -> dict[str, Any]:
     """A risk and its mitigations as plain data (for JSON output and the API)."""
-    from assay.registry.tables import Model, ModelVersion
-
-    model = session.get(Model, r.model_id)
-    mv = session.get(ModelVersion, r.model_version_id) if r.model_version_id else None
     return {
         "id": r.id,
-        "model": model.name if model else None,
-        "version": mv.version if mv else None,
+        "model": _name(session, "model", r.model_id),
+        "version": _name(session, "version", r.model_version_id),
         "kind": r.kind,
         "title": r.title,
         "description": r.description,
@@ -637,6 +645,7 @@ def list_risks(
         stmt = stmt.where(Risk.status.in_(statuses))
     if category is not None:
         stmt = stmt.where(Risk.category == _check_category(category))
+    stmt = stmt.options(selectinload(Risk.mitigations))  # one query for all mitigations
     return list(session.scalars(stmt.order_by(Risk.created_at, Risk.id)))
 
 
