@@ -106,3 +106,31 @@ def test_skips_without_reference_and_bad_params(adult_ctx: Ctx) -> None:
                                                       params={"features": ["agee"]}))
     assert REGISTRY["drift.share"].params == ("features", "bins", "fine_bins", "max_categories",
                                               "thresholds")
+
+
+def test_certification_runs_every_data_check_without_error() -> None:
+    """The shipped default policy, with a real model, through the real certification."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from assay.certification import certify
+
+    train, test = load_adult(missing_as_nan=True)
+    num = ["age", "education_num", "capital_gain", "capital_loss", "hours_per_week"]
+    cat = ["workclass", "marital_status", "occupation", "relationship", "race", "sex"]
+    model = Pipeline([
+        ("prep", ColumnTransformer([("num", StandardScaler(), num),
+                                    ("cat", OneHotEncoder(handle_unknown="ignore"), cat)])),
+        ("clf", LogisticRegression(max_iter=300)),
+    ]).fit(train[num + cat], train["income"])
+    cert = certify(data=test, reference=train, model=model, policy="default", tier="high",
+                   target="income", positive_label=">50K", sensitive=["sex", "race"],
+                   features=num + cat)
+    ours = [r for r in cert.checks if r.family in ("integrity", "drift", "robustness")]
+    assert len(ours) >= 10
+    assert all(r.status.value in ("pass", "warn", "fail") for r in ours), [
+        (r.id, r.status, r.message) for r in ours if r.status.value not in ("pass", "warn", "fail")]
+    drift = cert.to_dict()["drift"]
+    assert drift["drifted_share"] == 0.0 and set(drift["features"]) == set(num + cat)
