@@ -176,3 +176,14 @@ def test_a_group_never_selected_is_the_worst_disparate_impact():
     di = r["disparate_impact_ratio"]
     assert di["groups"]["b"]["value"] == 0.0
     assert di["worst_group"] == "b" and di["value"] == 0.0
+
+
+def test_equalized_odds_ratio_to_reference_picks_the_rate_furthest_from_parity():
+    y = [1, 1, 0, 0, 1, 1, 0, 0]
+    yp = [1, 1, 1, 0, 0, 0, 1, 0]
+    g = ["a"] * 4 + ["b"] * 4
+    stats = ClassificationStats.from_arrays(y, yp, sensitive={"g": g})
+    r = fairness_report(stats, "g", reference="a", convention="aif360",
+                        metrics=["equalized_odds_ratio", "equalized_odds_difference"])
+    assert r["equalized_odds_ratio"]["groups"]["b"]["value"] == 0.0  # TPR 0 vs 1; FPR equal
+    assert r["equalized_odds_difference"]["groups"]["b"]["value"] == -1.0
