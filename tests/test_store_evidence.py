@@ -70,3 +70,19 @@ def test_bad_digests_and_missing_artifacts(settings: Settings, tmp_path) -> None
         store_file(settings, tmp_path / "missing.json")
     with pytest.raises(InputError, match="expected bytes"):
         store_bytes(settings, "text")  # type: ignore[arg-type]
+
+
+def test_an_unwritable_evidence_directory_is_a_clear_error(settings: Settings) -> None:
+    settings.home.mkdir(parents=True)
+    (settings.home / "evidence").write_text("not a directory")
+    with pytest.raises(EvidenceError, match="cannot write evidence to"):
+        store_bytes(settings, b"x")
+
+
+def test_an_unusable_home_is_a_clear_error(tmp_path) -> None:
+    from assay.store import StoreError, open_store
+
+    home = tmp_path / "home"
+    home.write_text("a file, not a directory")
+    with pytest.raises(StoreError, match="ASSAY_HOME"):
+        open_store(Settings(home=home, database_url=f"sqlite:///{home / 'assay.db'}"))

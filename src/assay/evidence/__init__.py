@@ -30,9 +30,9 @@ _CHUNK = 1 << 20
 
 
 class EvidenceError(AssayError):
-    """An evidence artifact whose bytes no longer match its digest."""
+    """Evidence that cannot be stored, or whose bytes no longer match its digest."""
 
-    code = "evidence_corrupted"
+    code = "evidence_error"
 
 
 def digest_bytes(data: bytes) -> str:
@@ -74,9 +74,13 @@ def has_artifact(settings: Settings, digest: str) -> bool:
 def _write_stream(settings: Settings, chunks, expected: str | None = None) -> str:
     """Write chunks to a temporary file in the evidence directory, then move it in place."""
     root = settings.evidence_dir
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=root, prefix=".incoming-")
+    except OSError as exc:
+        raise EvidenceError(f"cannot write evidence to {root}: {exc.strerror or exc}",
+                            ) from None
     h = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=".incoming-")
     try:
         with os.fdopen(fd, "wb") as out:
             for chunk in chunks:

@@ -481,8 +481,13 @@ def record_certification(session: Session, actor: User, model_name: str, version
         raise InputError(f"results.json: not valid JSON ({exc})") from None
     if results is None:
         results = parsed
-    elif json.loads(json.dumps(dict(results))) != parsed:
-        raise InputError("results.json: the parsed results differ from the bytes given")
+    else:
+        try:
+            same = json.loads(json.dumps(dict(results))) == parsed
+        except (TypeError, ValueError):
+            same = False
+        if not same:
+            raise InputError("results.json: the parsed results differ from the bytes given")
     if not isinstance(results, Mapping):
         raise InputError("results.json: expected a JSON object")
     status = results.get("status")

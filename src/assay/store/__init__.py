@@ -138,10 +138,14 @@ def open_store(settings: Settings | None = None, *, auto_upgrade: bool | None = 
     url = settings.database_url
     is_sqlite = url.startswith("sqlite")
     if is_sqlite:
-        settings.home.mkdir(parents=True, exist_ok=True)
         db_path = url.split("///", 1)[-1] if "///" in url else ""
-        if db_path and db_path != ":memory:":
-            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            settings.home.mkdir(parents=True, exist_ok=True)
+            if db_path and db_path != ":memory:":
+                Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the assay home {settings.home} (ASSAY_HOME): "
+                             f"{exc.strerror or exc}") from None
     engine = make_engine(url)
     try:
         current = current_revisions(engine)
