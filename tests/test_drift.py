@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
@@ -236,3 +239,25 @@ def test_grid_bins_equal_searchsorted_at_the_edges() -> None:
         x = np.concatenate([data, edges, np.nextafter(edges, np.inf),
                             np.nextafter(edges, -np.inf), [-1e308, 1e308]])
         np.testing.assert_array_equal(b.fine_index(x), np.searchsorted(edges, x, side="right"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=2, max_size=300),
+       st.lists(st.integers(1, 299), max_size=4))
+def test_merge_is_exact_for_any_split(values: list[float], cuts: list[int]) -> None:
+    df = pd.DataFrame({"x": values, "c": [str(int(v) % 7) for v in values]})
+    bins = profile(df).bins
+    whole = profile(df, bins)
+    bounds = sorted({0, len(df), *[c for c in cuts if c < len(df)]})
+    parts = [profile(df.iloc[a:b], bins) for a, b in pairwise(bounds)]
+    merged = parts[0]
+    for p in parts[1:]:
+        merged = p.merge(merged)
+    w, m = whole.features["x"], merged.features["x"]
+    np.testing.assert_array_equal(w.fine, m.fine)
+    np.testing.assert_array_equal(w.coarse, m.coarse)
+    assert m.count == len(values) and (m.min, m.max) == (min(values), max(values))
+    assert m.mean == pytest.approx(np.mean(values), rel=1e-9, abs=1e-6)
+    scale = len(values) * max(v * v for v in values)  # rounding grows with n * max(x^2)
+    assert m.m2 == pytest.approx(np.var(values) * len(values), rel=1e-7, abs=1e-12 * scale)
+    assert merged.features["c"].categories == whole.features["c"].categories
