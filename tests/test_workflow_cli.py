@@ -84,6 +84,7 @@ def test_cli_walkthrough(env: Env, capsys, tmp_path: Path, monkeypatch):
     out = ok(capsys, "approve", MODEL, "1", "--stage", "scope", "--attach", str(memo),
              "--comment", "scope is clear", "--as", "bea")
     assert "scope: approved as business_owner" in out and "next stage: validation" in out
+    assert "stage scope complete" in out
 
     fails(capsys, "approve", MODEL, "1", "--stage", "validation", "--as", "val",
           match="failed checks without a valid waiver: fairness.dp_ratio")
@@ -125,7 +126,7 @@ def test_cli_walkthrough(env: Env, capsys, tmp_path: Path, monkeypatch):
     assert "no change requires recertification" in out
 
 
-def test_cli_reject(env: Env, capsys):
+def test_cli_reject(env: Env, capsys, monkeypatch):
     env.certify("1")
     ok(capsys, "submit", MODEL, "1", "--policy", str(env.policy), "--as", "alice")
     fails(capsys, "reject", MODEL, "1", "--stage", "scope", "--reason", "  ", "--as", "bea",
@@ -133,8 +134,10 @@ def test_cli_reject(env: Env, capsys):
     out = ok(capsys, "reject", MODEL, "1", "--stage", "scope", "--reason",
              "intended use not stated", "--as", "bea")
     assert "scope: rejected by business_owner: intended use not stated" in out
-    code, out, _ = run(capsys, "gate", MODEL, "1", "--as", "bea")
+    monkeypatch.delenv("ASSAY_USER", raising=False)
+    code, out, _ = run(capsys, "gate", MODEL, "1")  # reading needs no acting user
     assert code == 1 and "intended use not stated" in out
+    assert "version 1: rejected" in ok(capsys, "status", MODEL)
 
 
 ERRORS = [

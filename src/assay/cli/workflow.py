@@ -25,6 +25,7 @@ from assay.errors import InputError
 console = Console(highlight=False, soft_wrap=True)
 
 AS_HELP = "Act as this user (default: $ASSAY_USER)."
+READ_AS_HELP = "Read as this user (optional; default: $ASSAY_USER)."
 FORMAT_HELP = "Output format: text or json."
 
 
@@ -148,14 +149,15 @@ def _print_status(st: Any) -> None:
                          if v.approved_until and v.state == "approved" else ""))
         if v.stages:
             table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-            for col in ("stage", "status", "needs", "signed by"):
+            for col in ("stage", "status", "needs sign-off by; evidence", "signed by"):
                 table.add_column(col)
             for s in v.stages:
                 needs = "-" if s.status == "skipped" else (
-                    f"{'+'.join(s.roles)} x{s.approvers}"
-                    + (f" ({', '.join(s.evidence)})" if s.evidence else ""))
-                signed = ", ".join(f"{x['user']} ({x['role']}, {x['decision']})"
-                                   for x in s.signed) or "-"
+                    " + ".join(s.roles)
+                    + (f" ({s.approvers} people)" if s.approvers > len(s.roles) else "")
+                    + (f"; {', '.join(s.evidence)}" if s.evidence else ""))
+                signed = ", ".join(x["user"] + (" (rejected)" if x["decision"] == "reject"
+                                                else "") for x in s.signed) or "-"
                 table.add_row(_e(s.stage), s.status, _e(needs), _e(signed))
             console.print(table)
         if v.timeline:
@@ -181,12 +183,23 @@ def register(app: typer.Typer) -> None:
     from assay.workflow.tables import Submission
 
     def _run(as_user: str | None, fn: Any) -> Any:
+        """A change, made by the acting user, in one transaction."""
         from assay.registry import get_user
 
         store = _store()
         name = _actor_name(as_user)
         with store.transaction() as session:
             actor = get_user(session, name)
+            return fn(session, actor, store.settings)
+
+    def _read(as_user: str | None, fn: Any) -> Any:
+        """A read: no acting user needed (one given is looked up and passed on)."""
+        from assay.registry import get_user
+
+        store = _store()
+        name = (as_user or os.environ.get("ASSAY_USER") or "").strip()
+        with store.transaction() as session:
+            actor = get_user(session, name) if name else None
             return fn(session, actor, store.settings)
 
     @app.command("submit", rich_help_panel="Approval workflow")
@@ -208,11 +221,11 @@ def register(app: typer.Typer) -> None:
     def review_cmd(
         model: str = typer.Argument(...), version: str = typer.Argument(...),
         fmt: str = typer.Option("text", "--format", "-f", help=FORMAT_HELP),
-        as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
+        as_user: str | None = typer.Option(None, "--as", help=READ_AS_HELP),
     ) -> None:
         """Show the current stage: what it needs and who may sign it."""
         _check_format(fmt)
-        info = _run(as_user, lambda s, a, settings: wf.review(s, model, version, actor=a,
+        info = _read(as_user, lambda s, a, settings: wf.review(s, model, version, actor=a,
                                                                settings=settings))
         _emit_json(info.to_dict()) if fmt == "json" else _print_review(info)
 
@@ -245,11 +258,15 @@ def register(app: typer.Typer) -> None:
 
         so, sub = _run(as_user, act)
         console.print(f"{so.stage}: approved as {so.role}")
-        if sub is not None:
-            if sub.state == "approved" and so.stage == sub.deployment_stage:
-                console.print(f"{model}@{version} approved for deployment until "
-                              f"{sub.expires_at:%Y-%m-%d}")
-            console.print(f"next stage: {sub.current_stage or '(none: workflow complete)'}")
+        if sub.current_stage == so.stage:
+            console.print(f"stage {so.stage} needs more sign-offs (assay review {_e(model)} "
+                          f"{_e(version)})")
+            return
+        console.print(f"stage {so.stage} complete")
+        if sub.state == "approved" and so.stage == sub.deployment_stage:
+            console.print(f"{_e(model)}@{_e(version)} approved for deployment until "
+                          f"{sub.expires_at:%Y-%m-%d}")
+        console.print(f"next stage: {sub.current_stage or '(none: workflow complete)'}")
 
     @app.command("reject", rich_help_panel="Approval workflow")
     def reject_cmd(
@@ -308,11 +325,11 @@ def register(app: typer.Typer) -> None:
     def status_cmd(
         model: str = typer.Argument(...),
         fmt: str = typer.Option("text", "--format", "-f", help=FORMAT_HELP),
-        as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
+        as_user: str | None = typer.Option(None, "--as", help=READ_AS_HELP),
     ) -> None:
         """Timeline of every stage, sign-off, comment, condition and waiver, and the gate."""
         _check_format(fmt)
-        st = _run(as_user, lambda s, a, settings: wf.status(s, model, settings=settings))
+        st = _read(as_user, lambda s, a, settings: wf.status(s, model, settings=settings))
         _emit_json(st.to_dict()) if fmt == "json" else _print_status(st)
 
     @app.command("recheck", rich_help_panel="Approval workflow")
@@ -332,11 +349,11 @@ def register(app: typer.Typer) -> None:
     def gate_cmd(
         model: str = typer.Argument(...), version: str = typer.Argument(...),
         fmt: str = typer.Option("text", "--format", "-f", help=FORMAT_HELP),
-        as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
+        as_user: str | None = typer.Option(None, "--as", help=READ_AS_HELP),
     ) -> None:
         """The deployment gate: exit 0 if the version may be deployed, 1 if not."""
         _check_format(fmt)
-        d = _run(as_user, lambda s, a, settings: wf.gate(s, model, version, settings=settings))
+        d = _read(as_user, lambda s, a, settings: wf.gate(s, model, version, settings=settings))
         _emit_json(d.to_dict()) if fmt == "json" else _print_gate(d)
         if not d.allowed:
             raise typer.Exit(1)
