@@ -248,6 +248,27 @@ def test_verify_records_finds_rows_written_around_assay(setup: Store, capsys) ->
 def test_db_upgrade_and_current(db: Store, capsys) -> None:
     assert "up to date" in ok(capsys, "db", "upgrade")
     assert "expected" in ok(capsys, "db", "current")
+    assert _events(capsys) == 0  # nothing changed, nothing recorded
+
+
+def test_db_upgrade_records_a_schema_change(tmp_path, capsys, monkeypatch) -> None:
+    from assay.store import upgrade
+    from assay.store.db import make_engine
+
+    path = tmp_path / "old.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine, "0001_core")
+    engine.dispose()
+    monkeypatch.setenv("ASSAY_HOME", str(tmp_path))
+    monkeypatch.setenv("ASSAY_DATABASE_URL", f"sqlite:///{path}")
+    code, _, err = run(capsys, "model", "list")
+    assert code == 2 and "run `assay db upgrade`" in err
+    code, out, _ = run(capsys, "db", "current")
+    assert code == 1 and "0001_core" in out
+    assert "upgraded" in ok(capsys, "db", "upgrade", "--as", "ops")
+    (event,) = json.loads(ok(capsys, "audit", "list", "-f", "json"))
+    assert (event["action"], event["actor"]) == ("store.upgrade", "ops")
+    assert event["payload"]["from"] == ["0001_core"] and "0001_core" not in event["payload"]["to"]
 
 
 def test_fresh_home_is_created_on_first_use(tmp_path, capsys, monkeypatch) -> None:

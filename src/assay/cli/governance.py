@@ -78,14 +78,30 @@ def _tier_style(tier: str | None) -> str:
 
 def db_upgrade(
     revision: str = typer.Option("heads", "--revision", help="Target revision (default: heads)."),
+    as_user: str | None = typer.Option(None, "--as", help="Who is upgrading (recorded in the "
+                                       "audit trail; default $ASSAY_USER or the system "
+                                       "account)."),
 ) -> None:
-    """Create or upgrade the database schema (SQLite under ASSAY_HOME, or ASSAY_DATABASE_URL)."""
+    """Create or upgrade the database schema (SQLite under ASSAY_HOME, or ASSAY_DATABASE_URL).
+
+    A schema change is recorded in the audit trail as ``store.upgrade``.
+    """
+    import getpass
+
     from assay.store import current_revisions, upgrade
+    from assay.store.audit import append_event
 
     store = _store(check=False)
     try:
         before = current_revisions(store.engine)
         after = upgrade(store.engine, revision)
+        if before != after:
+            who = (as_user or os.environ.get("ASSAY_USER") or "").strip() \
+                or f"system:{getpass.getuser()}"
+            with store.transaction() as s:
+                append_event(s, actor=who, action="store.upgrade", subject_type="store",
+                             subject_id="schema",
+                             payload={"from": sorted(before), "to": sorted(after)})
     finally:
         store.dispose()
     if before == after:
