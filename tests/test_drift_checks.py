@@ -104,6 +104,9 @@ def test_skips_without_reference_and_bad_params(adult_ctx: Ctx) -> None:
     with pytest.raises(InputError, match="'agee' is not a column"):
         REGISTRY["drift.psi"].fn(adult_ctx, CheckSpec(id="drift.psi",
                                                       params={"features": ["agee"]}))
+    with pytest.raises(PolicyError, match=r"policy.yaml:12.*unknown name 'psii'"):
+        REGISTRY["drift.share"].fn(adult_ctx, CheckSpec(id="drift.share", source="policy.yaml:12",
+                                                        params={"thresholds": {"psii": 0.2}}))
     assert REGISTRY["drift.share"].params == ("features", "bins", "fine_bins", "max_categories",
                                               "thresholds")
 

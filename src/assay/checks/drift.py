@@ -155,9 +155,17 @@ def wasserstein_check(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
 def share_check(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     """Share of features whose drift effect size reaches its threshold (and is significant)."""
     th = spec.params.get("thresholds") or {}
+    where = spec.id + (f" ({spec.source})" if spec.source else "")
     if not isinstance(th, Mapping):
-        raise PolicyError(f"{spec.id}: parameter 'thresholds': expected a mapping of "
+        raise PolicyError(f"{where}: parameter 'thresholds': expected a mapping of "
                           f"{', '.join(DEFAULT_THRESHOLDS)} to numbers, got {th!r}")
+    for k, v in th.items():
+        if k not in DEFAULT_THRESHOLDS:
+            raise PolicyError(f"{where}: parameter 'thresholds': unknown name {k!r}; expected "
+                              f"some of {', '.join(DEFAULT_THRESHOLDS)}")
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
+            raise PolicyError(f"{where}: parameter 'thresholds': {k} must be a number, "
+                              f"got {v!r}")
     summary = context_drift(ctx, spec, thresholds=th)
     drifted = summary["drifted"]
     n = len(summary["features"])
