@@ -1,10 +1,11 @@
 """``assay submit / review / approve / reject / comment / waive / status / recheck / gate``.
 
-Each command acts as the user given by ``--as USER`` or ``ASSAY_USER``, runs
-one domain call from :mod:`assay.workflow` inside one transaction, and renders
-the result. Errors (unknown model or user, a role acting outside its rights,
-a stage out of order, a waiver without justification) print one line and exit 2
-with nothing written.
+Commands that change something act as ``--as USER`` or ``ASSAY_USER`` and run
+one domain call from :mod:`assay.workflow` inside one transaction; ``review``,
+``status`` and ``gate`` only read and need no user. ``gate`` exits 0 when
+deployment is allowed and 1 when it is not. Errors (unknown model or user, a
+role acting outside its rights, a stage out of order, a waiver without
+justification) print one line and exit 2 with nothing written.
 """
 
 from __future__ import annotations
