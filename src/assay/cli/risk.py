@@ -24,7 +24,7 @@ import csv
 import io
 import json
 import os
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -87,10 +87,6 @@ def _parse_date(value: str | None, option: str) -> date | None:
 def _check_format(fmt: str, allowed: tuple[str, ...]) -> None:
     if fmt not in allowed:
         raise InputError(f"--format: expected {', '.join(allowed)}, got {fmt!r}")
-
-
-def _iso(value: datetime | date | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 # ---------------------------------------------------------------- assessment
