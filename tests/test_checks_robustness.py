@@ -20,7 +20,7 @@ import assay.checks.robustness  # noqa: F401 - registers the checks
 from assay.checks.base import REGISTRY, CheckSpec, Status, Threshold, run_check
 from assay.data import ColumnRoles, ModelAdapter, open_dataset
 from assay.datasets import load_adult
-from assay.errors import PolicyError
+from assay.errors import InputError, PolicyError
 
 GERMAN = Path("/work/shared/datasets/german_credit/german.data")
 GERMAN_COLS = ["status", "duration", "credit_history", "purpose", "credit_amount", "savings",
@@ -237,3 +237,16 @@ def test_german_credit_classifier_flips_and_swaps() -> None:
     assert wrong.measurements[0].value == 1.0
     swap = run(c, "robustness.category_swap", Threshold(max=0.5))
     assert _m(swap, "status: changed decisions").value > 0
+
+
+def test_bad_parameters_are_policy_errors(ctx: Ctx) -> None:
+    for params, fragment in [({"sample": "many"}, "'sample': expected an integer"),
+                             ({"scale": -1}, "'scale': expected a number"),
+                             ({"measure": "auc"}, "'measure'"),
+                             ({"features": ["salary"]}, None)]:
+        spec = CheckSpec(id="robustness.gaussian_noise", params=params, source="p.yaml:3")
+        with pytest.raises((PolicyError, InputError)) as err:
+            REGISTRY["robustness.gaussian_noise"].fn(ctx, spec)
+        assert "p.yaml:3" in str(err.value)
+        if fragment:
+            assert fragment in str(err.value)

@@ -40,9 +40,17 @@ def _where(spec: CheckSpec) -> str:
     return f"{spec.id}" + (f" ({spec.source})" if spec.source else "")
 
 
+def _int(spec: CheckSpec, name: str, default: int, low: int = 1) -> int:
+    v = spec.params.get(name, default)
+    if isinstance(v, bool) or not isinstance(v, int) or v < low:
+        raise PolicyError(f"{_where(spec)}: parameter '{name}': expected an integer >= {low}, "
+                          f"got {v!r}")
+    return v
+
+
 def _seed(ctx: CheckContext, spec: CheckSpec) -> int:
     if "seed" in spec.params:
-        return int(spec.params["seed"])
+        return _int(spec, "seed", 0, low=0)
     boot = getattr(ctx.settings, "bootstrap", None)
     return int(getattr(boot, "seed", 0) or 0)
 
@@ -82,7 +90,7 @@ def _plain_profile(ds: Any, columns: Sequence[str] | None = None) -> Any:
 
 
 def _sample(ctx: CheckContext, spec: CheckSpec, columns: Sequence[str]) -> pd.DataFrame:
-    n = int(spec.params.get("sample", SAMPLE_ROWS))
+    n = _int(spec, "sample", SAMPLE_ROWS)
     seed = _seed(ctx, spec)
     cols = list(dict.fromkeys(columns))
     key = f"integrity.sample:{n}:{seed}:{','.join(cols)}"
@@ -371,7 +379,7 @@ def group_representation(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     if measure not in ("share", "count"):
         raise PolicyError(f"{_where(spec)}: parameter 'measure': expected 'share' or 'count', "
                           f"got {measure!r}")
-    max_groups = int(spec.params.get("max_groups", 200))
+    max_groups = _int(spec, "max_groups", 200)
     inter = spec.params.get("intersections", True)
     counts: dict[tuple[str, ...], int] = {}
     n = 0
@@ -518,7 +526,7 @@ def proxy_features(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     sens = list(ctx.roles.sensitive)
     if not sens:
         raise SkipCheck("no sensitive column was given")
-    bins = int(spec.params.get("bins", 10))
+    bins = _int(spec, "bins", 10, low=2)
     feats = [c for c in _columns(ctx, spec, _features(ctx)) if c not in sens]
     if not feats:
         raise SkipCheck("no feature other than the protected attributes")

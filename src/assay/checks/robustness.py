@@ -69,9 +69,17 @@ def _where(spec: CheckSpec) -> str:
     return spec.id + (f" ({spec.source})" if spec.source else "")
 
 
+def _int(spec: CheckSpec, name: str, default: int, low: int = 1) -> int:
+    v = spec.params.get(name, default)
+    if isinstance(v, bool) or not isinstance(v, int) or v < low:
+        raise PolicyError(f"{_where(spec)}: parameter '{name}': expected an integer >= {low}, "
+                          f"got {v!r}")
+    return v
+
+
 def _seed(ctx: CheckContext, spec: CheckSpec) -> int:
     if "seed" in spec.params:
-        return int(spec.params["seed"])
+        return _int(spec, "seed", 0, low=0)
     boot = getattr(ctx.settings, "bootstrap", None)
     return int(getattr(boot, "seed", 0) or 0)
 
@@ -93,7 +101,7 @@ def baseline(ctx: CheckContext, spec: CheckSpec) -> Baseline:
     """The sample, the model's decisions on it and its scores (cached per sample and seed)."""
     if ctx.model is None:
         raise SkipCheck("no model was given")
-    n = int(spec.params.get("sample", SAMPLE_ROWS))
+    n = _int(spec, "sample", SAMPLE_ROWS)
     seed = _seed(ctx, spec)
     tol = _float_param(spec, "tolerance", 0.1)
 
