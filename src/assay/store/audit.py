@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -292,15 +292,16 @@ class VerifyResult:
                 "reason": self.reason, "head_seq": self.head_seq, "head_hash": self.head_hash}
 
 
-def verify_records(records: Iterator[Mapping[str, Any]] | list[Mapping[str, Any]],
-                   *, all_hashes: set[str] | None = None,
+def verify_records(records: Iterable[Mapping[str, Any]],
+                   *, all_hashes: Container[str] | None = None,
                    anchor: tuple[int, str] | None = None) -> VerifyResult:
     """Verify a sequence of exported events (dicts with the hashed fields and ``hash``).
 
     ``anchor`` is a ``(seq, hash)`` pair recorded earlier outside the
     database (for example from a previous export): the chain must still hold
     that event with that hash, which catches a truncated or wholly rewritten
-    tail.
+    tail. ``all_hashes`` (every stored hash) tells a reordered event from
+    one that follows a deleted or rewritten event.
     """
     expected_seq = 1
     prev_hash = GENESIS_HASH
@@ -355,10 +356,21 @@ def verify_records(records: Iterator[Mapping[str, Any]] | list[Mapping[str, Any]
     return VerifyResult(True, checked, None, "", expected_seq - 1, prev_hash)
 
 
+class _StoredHashes:
+    """``h in hashes`` asks the store, so a long trail is never held in memory."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def __contains__(self, digest: object) -> bool:
+        return self.session.scalars(select(AuditEvent.seq).where(AuditEvent.hash == digest)
+                                    .limit(1)).first() is not None
+
+
 def verify_chain(session: Session, *, anchor: tuple[int, str] | None = None) -> VerifyResult:
     """Recompute the chain from the store and name the first broken event."""
-    all_hashes = set(session.scalars(select(AuditEvent.hash)))
-    return verify_records(iter_records(session), all_hashes=all_hashes, anchor=anchor)
+    return verify_records(iter_records(session), all_hashes=_StoredHashes(session),
+                          anchor=anchor)
 
 
 def export_jsonl(session: Session, out: IO[str]) -> int:
