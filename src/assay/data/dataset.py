@@ -351,7 +351,7 @@ class Dataset:
         reader = self._open_csv({k: pa.type_for_alias(v) for k, v in o.column_types.items()},
                                 None)
         types = {f.name: f.type for f in reader.schema}
-        if pa.types.is_null(next(iter(types.values()), pa.string())) and len(types) == 0:
+        if not types:
             raise InputError(f"{self.name}: the file has no columns")
         for _ in range(2 * len(types) + 2):
             rows = 0
