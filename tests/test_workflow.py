@@ -634,3 +634,65 @@ def test_stage_rows_snapshot_the_policy(env: Env):
             ("deployment_approval", ["risk_officer", "business_owner"], 2, "pending"),
             ("monitoring", ["validator"], 1, "pending"),
         ]
+
+
+# --------------------------------------------------------------------------- shipped policies
+
+
+def drive(env: Env, version: str = "1") -> list[tuple[str, str]]:
+    """Sign every stage with whoever review() says may sign; return (stage, user) pairs."""
+    signed: list[tuple[str, str]] = []
+    for _ in range(40):
+        info = env.read(wf.review, version)
+        if info.stage is None:
+            return signed
+        st = info.stage
+        eligible = info.eligible
+        want = list(info.missing_roles)
+        pick = next((u for u in eligible if any(r in want for r in u["roles"])), None)
+        if pick is None and info.approvals_needed:
+            pick = eligible[0] if eligible else None
+        assert pick is not None, f"nobody may sign {st.stage}: {info}"
+        docs = doc(f"{st.stage}.pdf") if "documents" in st.evidence else None
+        env.run(pick["user"], wf.approve, version, stage=st.stage, documents=docs)
+        signed.append((st.stage, pick["user"]))
+    raise AssertionError("workflow did not finish")
+
+
+@pytest.mark.parametrize("policy_name", ["default", "credit-lending"])
+@pytest.mark.parametrize("tier", ["high", "low"])
+def test_shipped_policies_drive_to_deployment(env: Env, backend: str, policy_name: str,
+                                             tier: str):
+    if backend != "sqlite":
+        pytest.skip("policy content, not the database, is under test here")
+    from assay.risk import service as risk
+    from assay.risk.config import CATEGORIES
+    from assay.risk.questionnaire import load_questionnaire
+    from assay.workflow.policy import SHIPPED
+
+    path = SHIPPED / f"{policy_name}.yaml"
+    q = load_questionnaire()
+    answers = {x.id: ([] if x.multiple else x.options[0].value) for x in q.questions}
+    cats = {c: {"likelihood": 2, "impact": 2, "rationale": f"why {c}"} for c in CATEGORIES}
+    with env.store.transaction() as s:
+        root = registry.get_user(s, "root")
+        registry.add_user(s, root, "sam", roles=["security"])
+        registry.add_user(s, root, "cleo", roles=["compliance"])
+        rob = registry.get_user(s, "rob")
+        risk.assess(s, rob, MODEL, "1", categories=cats, answers=answers, policy=policy_name)
+        # the tier under test, whatever the assessment gave
+        registry.set_model_tier(s, rob, MODEL, tier)
+    env.certify("1", policy=path, tier=tier)
+    sub = env.run("alice", wf.submit, "1", policy=policy_name)
+    assert (sub.policy_name, sub.tier) == (policy_name, tier)
+    signed = drive(env)
+    stages = [s for s, _ in signed]
+    d = env.read(wf.gate, "1")
+    assert d.allowed, d.reasons
+    assert "validation_performance" in stages
+    assert ("validation_performance", "alice") not in signed  # the developer never validates
+    deployers = {u for s, u in signed if s == "deployment_approval"}
+    if tier == "high":
+        assert len(deployers) >= 2
+    if policy_name == "credit-lending":
+        assert "regulatory_review" in stages  # fair-lending review even for low tier
