@@ -135,6 +135,22 @@ def test_users_and_roles(setup: Store, capsys) -> None:
     actions = [e["action"] for e in json.loads(ok(capsys, "audit", "list", "--subject",
                                                   "user:dana", "-f", "json"))]
     assert actions == ["user.role_revoke", "user.role_grant", "user.add"]
+    ok(capsys, "user", "deactivate", "audrey", "--activate", "--as", "ada")
+    users = {u["username"]: u for u in json.loads(ok(capsys, "user", "list", "-f", "json"))}
+    assert users["audrey"]["active"]
+
+
+def test_model_update_and_list_filters(setup: Store, capsys) -> None:
+    ok(capsys, "model", "update", "credit-pd", "--status", "deployed", "--next-review",
+       "2031-01-01")
+    (m,) = json.loads(ok(capsys, "model", "list", "--status", "deployed", "-f", "json"))
+    assert m["next_review_at"] == "2031-01-01T00:00:00Z"
+    assert json.loads(ok(capsys, "model", "list", "--status", "retired", "-f", "json")) == []
+    (event,) = json.loads(ok(capsys, "audit", "list", "--action", "model.update", "-f", "json"))
+    assert event["payload"]["changes"]["deployment_status"] == {"from": "development",
+                                                                "to": "deployed"}
+    code, _, err = run(capsys, "model", "update", "credit-pd")
+    assert code == 2 and "nothing to change" in err
 
 
 BAD_INPUT = [
