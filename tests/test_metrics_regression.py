@@ -88,3 +88,17 @@ def test_state_round_trip_and_streamed_batches():
         np.sqrt(skm.mean_squared_error(y, p, sample_weight=w)), rel=1e-9)
     with pytest.raises(InputError, match="regression statistic state"):
         RegressionStats.from_state({"kind": "classification"})
+
+
+def test_merge_order_does_not_matter():
+    y, p, a, _b, w = _data(n=900, seed=9)
+
+    def part(sl):
+        return RegressionStats.from_arrays(y[sl], p[sl], sensitive={"a": a[sl]}, weight=w[sl])
+
+    x, m, z = part(slice(0, 100)), part(slice(100, 650)), part(slice(650, 900))
+    one = part(slice(0, 900))
+    for merged in (x.merge(m).merge(z), x.merge(m.merge(z)), z.merge(x).merge(m)):
+        np.testing.assert_array_equal(merged.n_rows, one.n_rows)
+        np.testing.assert_allclose(merged.mean, one.mean, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(merged.m2, one.m2, rtol=1e-9)
