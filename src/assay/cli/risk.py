@@ -140,7 +140,7 @@ def _preview(model: str, version: str, doc: dict[str, Any], answers: Any, rp: An
 
 def assessment_dict(session: Any, row: Any) -> dict[str, Any]:
     from assay.registry.tables import Model, ModelVersion, User
-    from assay.risk.service import _utc_iso
+    from assay.risk.service import utc_iso
 
     model = session.get(Model, row.model_id)
     mv = session.get(ModelVersion, row.model_version_id)
@@ -159,12 +159,12 @@ def assessment_dict(session: Any, row: Any) -> dict[str, Any]:
         "categories": row.categories,
         "questionnaire": row.questionnaire,
         "decision": row.decision,
-        "next_review_at": _utc_iso(model.next_review_at),
+        "next_review_at": utc_iso(model.next_review_at),
         "record_digest": row.record_digest,
         "input_digest": row.input_digest,
         "notes": row.notes,
         "created_by": user.username if user else None,
-        "created_at": _utc_iso(row.created_at),
+        "created_at": utc_iso(row.created_at),
     }
 
 

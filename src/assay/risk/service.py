@@ -85,7 +85,7 @@ def _canonical(obj: Any) -> bytes:
                       default=str).encode("utf-8")
 
 
-def _utc_iso(value: datetime | None) -> str | None:
+def utc_iso(value: datetime | None) -> str | None:
     """ISO 8601 in UTC with a ``Z`` (SQLite gives back naive datetimes, meant as UTC)."""
     if value is None:
         return None
@@ -195,7 +195,7 @@ def assessment_record(a: RiskAssessment, model_name: str, version: str) -> dict[
         "decision": a.decision,
         "input_digest": a.input_digest,
         "notes": a.notes,
-        "created_at": _utc_iso(a.created_at),
+        "created_at": utc_iso(a.created_at),
     }
 
 
@@ -289,7 +289,7 @@ def assess(
         "tier": decision.tier, "previous_tier": previous_tier, "score": decision.score,
         "score_tier": decision.score_tier, "impact_level": row.impact_level,
         "policy": {"name": rp.name, "version": rp.version},
-        "next_review_at": _utc_iso(model.next_review_at),
+        "next_review_at": utc_iso(model.next_review_at),
         "categories": {s.category: {"likelihood": s.likelihood, "impact": s.impact,
                                     "residual": s.residual} for s in scores},
     }, evidence)
@@ -345,8 +345,8 @@ def risk_dict(session: Session, r: Risk) -> dict[str, Any]:
         "certification_id": r.certification_id,
         "resolution": r.resolution,
         "created_by": _username(session, r.created_by),
-        "created_at": _utc_iso(r.created_at),
-        "updated_at": _utc_iso(r.updated_at),
+        "created_at": utc_iso(r.created_at),
+        "updated_at": utc_iso(r.updated_at),
         "row_version": r.row_version,
         "mitigations": [mitigation_dict(session, m) for m in r.mitigations],
     }
