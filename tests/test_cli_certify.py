@@ -36,7 +36,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     train, test = load_adult()
     train = train.sample(6000, random_state=1).reset_index(drop=True)
     test = test.iloc[:4000].reset_index(drop=True)
-    model = build_model(train)
+    model = build_model(train, max_iter=30)
     pos = list(model.classes_).index(">50K")
     d = tmp_path_factory.mktemp("certify")
     scored = test.copy()
@@ -144,7 +144,7 @@ def test_json_format_prints_results_json(data, capsys, tmp_path):
 
 def test_certify_with_a_model_file(data, capsys, tmp_path):
     out = tmp_path / "out"
-    code, _, err = run(["certify", "-p", "default", "-t", "high", "-m", data["model"],
+    code, _, err = run(["certify", "-p", "default", "-t", "low", "-m", data["model"],
                         "-d", data["raw_test"], "--train", data["train"], "-y", "income",
                         "--positive-label", ">50K", "-s", "sex,race", "-o", out,
                         "--no-progress"], capsys)

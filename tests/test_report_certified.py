@@ -54,7 +54,7 @@ def certified(tmp_path_factory):
     test = test.sample(4000, random_state=0).reset_index(drop=True)
     d = tmp_path_factory.mktemp("certified")
     (d / "policy.yaml").write_text(textwrap.dedent(POLICY))
-    cert = assay.certify(data=test, reference=train, model=build_model(train),
+    cert = assay.certify(data=test, reference=train, model=build_model(train, max_iter=30),
                          policy=d / "policy.yaml", tier="high", target="income",
                          positive_label=">50K", sensitive=["sex", "race"])
     written = cert.write(d / "out")
