@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -137,3 +138,37 @@ def test_certification_runs_every_data_check_without_error() -> None:
         (r.id, r.status, r.message) for r in ours if r.status.value not in ("pass", "warn", "fail")]
     drift = cert.to_dict()["drift"]
     assert drift["drifted_share"] == 0.0 and set(drift["features"]) == set(num + cat)
+
+
+def test_prediction_drift_with_a_model_and_with_score_columns() -> None:
+    from scipy.spatial.distance import jensenshannon
+    from sklearn.linear_model import LogisticRegression
+
+    from assay.data import ModelAdapter
+
+    df = pd.read_csv(TAIWAN)
+    feats = ["LIMIT_BAL", "AGE", "PAY_0", "BILL_AMT1", "PAY_AMT1"]
+    target = "default-payment-next-month"
+    low = df[df["LIMIT_BAL"] <= df["LIMIT_BAL"].median()].reset_index(drop=True)
+    high = df[df["LIMIT_BAL"] > df["LIMIT_BAL"].median()].reset_index(drop=True)
+    model = LogisticRegression(max_iter=500).fit(low[feats], low[target])
+    roles = ColumnRoles(target=target, features=feats)
+    adapter = ModelAdapter.from_estimator(model)
+    shifted = Ctx(open_dataset(high, roles), open_dataset(low), adapter, roles)
+    r = run(shifted, "drift.prediction", Threshold(max=0.25))
+    assert r.status is Status.FAIL and r.measurements[0].label == "model output (__score__)"
+    # same numbers from score columns written into the data
+    low2 = low.assign(p=model.predict_proba(low[feats])[:, 1])
+    high2 = high.assign(p=model.predict_proba(high[feats])[:, 1])
+    roles2 = ColumnRoles(target=target, features=feats, score="p")
+    given = Ctx(open_dataset(high2, roles2), open_dataset(low2), None, roles2)
+    r2 = run(given, "drift.prediction", Threshold(max=0.25), measure="js")
+    fr = np.asarray(r2.details["reference"]["fractions"])
+    fc = np.asarray(r2.details["current"]["fractions"])
+    assert r2.measurements[0].value == pytest.approx(jensenshannon(fr, fc, base=2), abs=1e-12)
+    assert fr.size >= 10  # coarse quantile bins of the reference's scores
+    stable = Ctx(open_dataset(low.iloc[::2], roles), open_dataset(low.iloc[1::2]), adapter,
+                 roles)
+    assert run(stable, "drift.prediction", Threshold(max=0.1)).status is Status.PASS
+    nothing = Ctx(open_dataset(high, roles), open_dataset(low), None, roles)
+    assert run(nothing, "drift.prediction", Threshold(max=0.1)).status is Status.SKIP

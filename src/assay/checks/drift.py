@@ -14,7 +14,8 @@ Suggested thresholds: ``drift.psi`` max 0.25 (0.1 for a warning tier),
 ``drift.jensen_shannon`` max 0.1, ``drift.ks`` max 0.1,
 ``drift.wasserstein`` max 0.1 (reference standard deviations),
 ``drift.chi2`` min 0.001 (a p-value: at large n it flags trivial shifts;
-prefer the effect sizes), ``drift.share`` max 0.2.
+prefer the effect sizes), ``drift.share`` max 0.2, ``drift.prediction`` max 0.1
+(PSI of the model's scores; needs no labels, so it also serves monitoring).
 """
 
 from __future__ import annotations
@@ -179,3 +180,76 @@ def share_check(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
                                                         "wasserstein_norm", "severity",
                                                         "drifted")}
                               for k, v in summary["features"].items()}})
+
+
+def _output_profiles(ctx: CheckContext, bins_n: int, fine_n: int) -> tuple[Any, Any, str]:
+    """Profiles of the model's score (or decision) on the reference and evaluation data."""
+    import pyarrow as pa
+
+    from assay.data import open_dataset
+    from assay.metrics.profile import Profile, fit_bins
+
+    if ctx.reference is None:
+        raise SkipCheck("no reference data was given")
+    roles = ctx.roles
+    given = roles.score or roles.prediction
+    ref_ds, cur_ds = ctx.reference, ctx.evaluation
+    if given and given in ref_ds.column_names and given in cur_ds.column_names:
+        ref = profile(ref_ds, columns=[given], n_bins=bins_n, fine_bins=fine_n)
+        return ref, profile(cur_ds, ref.bins), given
+    model = ctx.model
+    if model is None:
+        raise SkipCheck("the reference data has no score or prediction column and no model "
+                        "was given to score it")
+    use_score = model.has_proba and roles.task == "classification"
+    out = roles.with_model_outputs(has_score=use_score)
+    column = out.score if use_score else out.prediction
+
+    def outputs(ds: Any) -> Any:
+        for batch in ds.with_model(model, roles, columns=[]):
+            yield batch.select([column])
+
+    # bins from a sample of the reference's outputs, then one streaming pass over each
+    n = min(ref_ds.num_rows, 200_000)
+    inputs = model.input_columns(roles.feature_columns(ref_ds.column_names))
+    sample = ref_ds.sample(n, seed=0, columns=inputs)
+    if use_score:
+        values = model.predict_proba(sample, positive_label=roles.positive_label)
+    else:
+        values = model.predict(sample)
+    bins = fit_bins(open_dataset(pa.table({column: values})), [column], bins=bins_n,
+                    fine_bins=fine_n)
+    profiles = []
+    for ds in (ref_ds, cur_ds):
+        prof = Profile.empty(bins)
+        for batch in outputs(ds):
+            prof.update_batch(batch)
+        profiles.append(prof)
+    return profiles[0], profiles[1], column
+
+
+@check("drift.prediction", family="drift", title="Shift of the model's scores",
+       requires=("reference",), params=("bins", "fine_bins", "measure"))
+def prediction_drift(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
+    """Drift of the model's output (score, else decision) between reference and evaluation
+    data; judged on ``measure`` (``psi`` by default, or ``js``, ``ks``, ``wasserstein_norm``).
+
+    Works without labels, so it is the first sign of a change in production."""
+    measure = spec.params.get("measure", "psi")
+    if measure not in ("psi", "js", "ks", "wasserstein_norm"):
+        where = spec.id + (f" ({spec.source})" if spec.source else "")
+        raise PolicyError(f"{where}: parameter 'measure': expected psi, js, ks or "
+                          f"wasserstein_norm, got {measure!r}")
+    bins = _int_param(spec, "bins", 10)
+    fine = _int_param(spec, "fine_bins", 100)
+    ref, cur, column = ctx.cached(f"drift.prediction:{bins}:{fine}",
+                                  lambda: _output_profiles(ctx, bins, fine))
+    f = drift_summary(ref, cur)["features"][column]
+    value = f.get(measure)
+    others = ", ".join(f"{k} {f[k]:.3g}" for k in ("psi", "js", "ks", "wasserstein_norm")
+                       if k != measure and f.get(k) is not None)
+    m = Measurement(label=f"model output ({column})", value=value, n=f["current"]["count"],
+                    note=others or None, judged=value is not None)
+    return CheckOutput(measurements=[m], message=f"{measure} of the model's output: "
+                       + (f"{value:.4g}" if value is not None else "not defined"),
+                       details={"reference": f["reference"], "current": f["current"]})
