@@ -7,6 +7,7 @@ import json
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from rich.console import Console
@@ -290,3 +291,26 @@ def test_report_command_bad_input(tmp_path, capsys, content, needle):
     assert code == 2 and "Traceback" not in err
     line = err.strip()
     assert "\n" not in line and "results.json" in line and needle in line
+
+
+def test_certify_a_regression_model(data, capsys, tmp_path):
+    check = registered("performance.rmse")
+    df = pd.read_csv(data["test"])
+    rng = np.random.default_rng(0)
+    df["predicted_hours"] = df["hours_per_week"] + rng.normal(0, 5, len(df))
+    path = tmp_path / "hours.parquet"
+    df.to_parquet(path, index=False)
+    policy = policy_file(tmp_path, check, "{max: 8.0}")
+    out = tmp_path / "out"
+    code, stdout, err = run(["certify", "--policy", policy, "--tier", "high", "--task",
+                             "regression", "--data", path, "--target", "hours_per_week",
+                             "--prediction", "predicted_hours", "--sensitive", "sex",
+                             "--out", out, "--no-progress"], capsys)
+    assert code == 0, err
+    results = json.loads((out / "results.json").read_text())
+    assert results["roles"]["task"] == "regression"
+    rmse = float(np.sqrt(np.mean((df["predicted_hours"] - df["hours_per_week"]) ** 2)))
+    overall = next(m for m in results["checks"][0]["measurements"] if m["label"] == "overall")
+    assert overall["value"] == pytest.approx(rmse, rel=1e-9)
+    assert "performance.rmse" in stdout and "PASSED" in stdout
+    assert "performance.rmse" in (out / "report.html").read_text()

@@ -57,6 +57,11 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
+class Task(StrEnum):
+    classification = "classification"
+    regression = "regression"
+
+
 # ---------------------------------------------------------------------------
 # progress: the orchestration reports long steps; rich draws them
 
@@ -381,6 +386,9 @@ def register(app: typer.Typer) -> None:
         positive_label: str = typer.Option("1", "--positive-label",
                                            help="Value of the target that is the positive "
                                                 "(favourable) outcome."),
+        task: Task = typer.Option(Task.classification, "--task",
+                                  help="Binary classification, or regression (numeric target "
+                                       "and prediction)."),
         out: Path = typer.Option(Path("assay-out"), "--out", "-o", metavar="DIR",
                                  help="Directory for results.json and report.html."),
         output: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f",
@@ -398,7 +406,7 @@ def register(app: typer.Typer) -> None:
             data=data, policy=policy, tier=tier, target=target, model=model,
             reference=train, prediction=prediction, score=score,
             sensitive=_split(sensitive) or (), features=_split(features), weight=weight,
-            positive_label=positive_label,
+            positive_label=positive_label, task=str(task),
         )
         raise typer.Exit(code)
 
