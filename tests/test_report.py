@@ -371,3 +371,11 @@ def test_informational_measurements_are_not_called_small_groups():
     assert "age: metric drop" not in notes
     assert "below the minimum group size 30" in notes  # the real small group stays
     assert "age: metric drop" in html  # still shown in its check's table
+
+
+def test_regression_results():
+    r = sample_results()
+    r["roles"].update(task="regression", positive_label=1, target="hours")
+    html = render_report(r)
+    assert "--target hours" in html and "--task regression" in html
+    assert "positive:" not in html

@@ -303,7 +303,9 @@ def _command(results: Mapping[str, Any]) -> str | None:
             args += [flag, str(roles[key])]
     if roles.get("features"):
         args += ["--features", ",".join(str(f) for f in roles["features"])]
-    if roles.get("positive_label") not in (None, 1, "1"):
+    if roles.get("task") == "regression":
+        args += ["--task", "regression"]
+    elif roles.get("positive_label") not in (None, 1, "1"):
         args += ["--positive-label", str(roles["positive_label"])]
     return shlex.join(args)
 
