@@ -191,6 +191,12 @@ def test_register_mitigate_backlog(env, capsys):
     assert {r["title"] for r in listed} == {"Segment shift", "Small one"}
     assert run(["risk", "register", "show", str(first)]) == 0
     assert "Retrain on 2026 data" in capsys.readouterr().out
+    assert run(["risk", "heatmap", "--format", "json"]) == 0
+    cells = json.loads(capsys.readouterr().out)
+    assert {(c["likelihood"], c["impact"], len(c["risks"])) for c in cells} == {(4, 5, 1),
+                                                                                (2, 5, 1)}
+    assert run(["risk", "heatmap"]) == 0
+    assert "likelihood (rows)" in capsys.readouterr().out
 
 
 def test_register_update_and_refusals(env, capsys):

@@ -347,6 +347,10 @@ def test_backlog_from_the_register_matches_the_hand_computation(store, policy):
     assert [i.title for i in items] == ["R2", "R1", "R3", "R4"]
     r2 = items[0].to_dict()
     assert (r2["next_due"], r2["overdue"], r2["mitigations"]) == ("2027-01-10", 1, 3)
+    with store.transaction() as s:
+        grid = risk.heatmap(s, model_name="credit-scorer")
+    assert grid[3][4] == [ids["R1"]] and grid[4][4] == [ids["R3"]]  # the closed one is not
+    assert sum(len(c) for row in grid for c in row) == 4
     assert [i.priority for i in items] == pytest.approx([10.0, 8.695652, 8.333333, 6.0])
     assert items[0].to_dict()["model"] == "credit-scorer"
 

@@ -12,6 +12,7 @@
     assay risk mitigate RISK_ID --title ... --success-criteria ... --cost N --days N --due DATE
     assay risk mitigation-update MITIGATION_ID --status done
     assay risk backlog [--format table|json|csv]
+    assay risk heatmap [--model M]
 
 Each command that changes something acts as ``--as USER`` (or ``ASSAY_USER``)
 and runs one domain call inside one transaction; errors print one line and
@@ -619,6 +620,36 @@ def register(app: typer.Typer) -> None:
                                   estimated_cost=cost, estimated_days=days)
             msg = f"mitigation #{m.id} updated: {m.status}"
         console.print(msg)
+
+    @risk_app.command("heatmap")
+    def heatmap_cmd(
+        model: str | None = typer.Option(None, "--model"),
+        fmt: str = typer.Option("text", "--format", help="text or json."),
+    ) -> None:
+        """Open risks counted on the likelihood x impact grid."""
+        from assay.risk.service import heatmap, severity_for
+
+        _check_format(fmt, ("text", "json"))
+        with _store().transaction() as s:
+            grid = heatmap(s, model_name=model)
+        if fmt == "json":
+            typer.echo(json.dumps([{"likelihood": lik, "impact": imp, "risks": ids}
+                                   for lik, row in enumerate(grid, start=1)
+                                   for imp, ids in enumerate(row, start=1) if ids], indent=2))
+            return
+        t = Table(title="open risks: likelihood (rows) x impact (columns)", show_edge=False)
+        t.add_column("L \\ I", justify="right")
+        for imp in range(1, 6):
+            t.add_column(str(imp), justify="right")
+        for lik in range(5, 0, -1):
+            cells = []
+            for imp in range(1, 6):
+                n = len(grid[lik - 1][imp - 1])
+                style = {"critical": "bold red", "high": "red",
+                         "medium": "yellow"}.get(severity_for(lik * imp), "green")
+                cells.append(f"[{style}]{n}[/]" if n else "[dim]·[/]")
+            t.add_row(str(lik), *cells)
+        console.print(t)
 
     @risk_app.command("backlog")
     def backlog_cmd(

@@ -676,6 +676,14 @@ def backlog(session: Session, *, policy: Any = "default", model_name: str | None
     return rank(items, config)
 
 
+def heatmap(session: Session, *, model_name: str | None = None) -> list[list[list[int]]]:
+    """Open risks on the likelihood x impact grid: ``grid[l - 1][i - 1]`` lists the ids."""
+    grid: list[list[list[int]]] = [[[] for _ in range(5)] for _ in range(5)]
+    for r in list_risks(session, model_name=model_name, status=list(OPEN_STATUSES)):
+        grid[r.likelihood - 1][r.impact - 1].append(r.id)
+    return grid
+
+
 # ---------------------------------------------------------------- from a certification
 
 def register_from_certification(
