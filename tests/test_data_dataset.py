@@ -207,3 +207,23 @@ def test_gzipped_csv_streams_and_sources_pass_through() -> None:
                                                                         "test": 16_281}
     assert open_dataset(ds) is ds
     assert ds.to_arrow(["age"], limit=10).num_rows == 10
+
+
+def test_parquet_directory_with_hive_partitions(tmp_path: Path, adult) -> None:
+    root = tmp_path / "adult_by_sex"
+    pq.write_to_dataset(pa.Table.from_pandas(adult[0], preserve_index=False), root,
+                        partition_cols=["sex"])
+    ds = open_dataset(root, ROLES)
+    assert ds.kind == "parquet-dir" and ds.num_rows == 32_561
+    assert set(ds.column_names) == set(ADULT_COLUMNS)
+    counts = ds.to_pandas(["sex"])["sex"].astype(str).value_counts().to_dict()
+    assert counts == adult[0]["sex"].value_counts().to_dict()
+    assert all(b.num_rows <= 5000 for b in ds.batches(["age"], batch_size=5000))
+    assert ds.digest == open_dataset(root).digest
+    (root / "sex=Male" / "extra.parquet").write_bytes(
+        (next(root.glob("sex=Male/*.parquet"))).read_bytes())
+    assert open_dataset(root).digest != ds.digest
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="holds no Parquet file"):
+        open_dataset(empty)

@@ -96,7 +96,7 @@ class Dataset:
                  path: Path | None = None, csv: CsvOptions | None = None,
                  roles: ColumnRoles | None = None) -> None:
         self.name = name
-        self.kind = kind  # "pandas", "polars", "arrow", "parquet", "csv"
+        self.kind = kind  # "pandas", "polars", "arrow", "parquet", "parquet-dir", "csv"
         self.roles = roles
         self._table = table
         self._path = path
@@ -111,6 +111,18 @@ class Dataset:
             except (pa.ArrowException, OSError) as exc:
                 raise InputError(f"{name}: not a readable Parquet file ({exc})") from None
             self._num_rows = self._pf.metadata.num_rows
+        if kind == "parquet-dir":
+            import pyarrow.dataset as pads
+
+            try:
+                self._pads = pads.dataset(str(path), format="parquet", partitioning="hive",
+                                          exclude_invalid_files=True)
+                self._files = sorted(self._pads.files)
+                if not self._files:
+                    raise InputError(f"{name}: the directory holds no Parquet file")
+                self._num_rows = self._pads.count_rows()
+            except (pa.ArrowException, OSError) as exc:
+                raise InputError(f"{name}: not a readable Parquet directory ({exc})") from None
         if kind == "csv":
             self._csv_types = self._infer_csv_types()
 
@@ -128,6 +140,8 @@ class Dataset:
             return self._table.schema
         if self.kind == "parquet":
             return self._pf.schema_arrow
+        if self.kind == "parquet-dir":
+            return self._pads.schema
         assert self._csv_types is not None
         return pa.schema([(n, t) for n, t in self._csv_types.items()])
 
@@ -143,8 +157,20 @@ class Dataset:
 
     @cached_property
     def digest(self) -> str:
-        """SHA-256 of the file's bytes, or of the Arrow IPC stream of in-memory data."""
+        """SHA-256 of the file's bytes, or of the Arrow IPC stream of in-memory data.
+
+        For a directory of Parquet files: of each file's path relative to the
+        directory, a NUL byte and the file's bytes, in path order.
+        """
         h = hashlib.sha256()
+        if self.kind == "parquet-dir":
+            assert self._path is not None
+            for f in self._files:
+                h.update(os.path.relpath(f, self._path).encode() + b"\0")
+                with open(f, "rb") as fh:
+                    for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                        h.update(chunk)
+            return h.hexdigest()
         if self._path is not None:
             with open(self._path, "rb") as fh:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -190,6 +216,11 @@ class Dataset:
         if self.kind == "parquet":
             for batch in self._pf.iter_batches(batch_size=batch_size, columns=columns):
                 yield batch
+            return
+        if self.kind == "parquet-dir":
+            # little read-ahead: memory stays bounded by a few batches
+            yield from self._pads.to_batches(columns=columns, batch_size=batch_size,
+                                             batch_readahead=1, fragment_readahead=1)
             return
         for batch in self._csv_batches(columns):
             if batch.num_rows <= batch_size:
@@ -419,9 +450,10 @@ def open_dataset(source: Any, roles: ColumnRoles | None = None, *, name: str | N
     """Open ``source`` as a :class:`Dataset` and validate it against ``roles``.
 
     ``source`` is a pandas or Polars DataFrame, a pyarrow Table or
-    RecordBatch, a mapping of column name to array, an existing Dataset, or
-    a path to a Parquet or CSV file (``format="parquet"|"csv"`` overrides
-    the file suffix). ``csv`` gives :class:`CsvOptions` for text files.
+    RecordBatch, a mapping of column name to array, an existing Dataset, a
+    path to a Parquet or CSV file (``format="parquet"|"csv"`` overrides the
+    file suffix), or a directory of Parquet files (hive partitions such as
+    ``sex=Female/`` become columns). ``csv`` gives :class:`CsvOptions` for text files.
     Validation streams over the columns the roles name and raises
     :class:`~assay.errors.InputError` with the file, the column and what was
     expected.
@@ -488,7 +520,10 @@ def _from_path(path: Path, *, name: str | None, csv: Any, format: str | None) ->
     if not path.exists():
         raise InputError(f"{label}: file not found")
     if path.is_dir():
-        raise InputError(f"{label}: is a directory; expected a Parquet or CSV file")
+        if (format or "parquet").lower() != "parquet":
+            raise InputError(f"{label}: is a directory; only Parquet data sets can be "
+                             "directories")
+        return Dataset(name=label, kind="parquet-dir", path=path)
     if not os.access(path, os.R_OK):
         raise InputError(f"{label}: file is not readable (permission denied)")
     fmt = (format or "").lower() or None
