@@ -17,7 +17,8 @@ from assay.risk.questionnaire import Questionnaire, load_questionnaire, score_an
 from assay.risk.scoring import decide_tier, parse_categories
 
 _SERVICE = ("assess", "latest_assessment", "list_assessments", "add_risk", "update_risk",
-            "get_risk", "list_risks", "add_mitigation", "update_mitigation", "backlog",
+            "get_risk", "list_risks", "risk_dict", "add_mitigation", "update_mitigation",
+            "mitigation_dict", "backlog", "heatmap", "severity_for",
             "register_from_certification")
 
 __all__ = [
