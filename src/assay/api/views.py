@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -132,7 +134,6 @@ def certification_view(settings: Any, session: Session, name: str, version: str
                        ) -> dict[str, Any] | None:
     """The latest certification of a version with its checks and charts, for the page."""
     from assay.api.routes_certifications import certification_out
-    from assay.evidence import open_artifact
     from assay.registry import get_version, latest_certification
 
     mv = get_version(session, name, version)
@@ -141,12 +142,24 @@ def certification_view(settings: Any, session: Session, name: str, version: str
         return None
     out = certification_out(session, cert, name, version)
     try:
-        results = json.loads(open_artifact(settings, cert.results_digest))
+        checks, charts = _results_view(str(settings.evidence_dir), cert.results_digest)
     except Exception:  # evidence missing or unreadable: show the record, say so
         out.update(checks=[], charts=[], evidence_error="the results evidence cannot be read")
         return out
+    out.update(checks=[dict(c) for c in checks], charts=[dict(c) for c in charts])
+    return out
+
+
+@lru_cache(maxsize=64)
+def _results_view(evidence_dir: str, digest: str) -> tuple[tuple, tuple]:
+    """Checks and charts of one results document. Evidence is content-addressed and
+    immutable, so the rendering is cached by digest."""
+    from assay.config import Settings
+    from assay.evidence import open_artifact
     from assay.report.html import build_context, fmt_num, fmt_threshold
 
+    home = Path(evidence_dir).parent
+    results = json.loads(open_artifact(Settings(home=home, database_url=""), digest))
     ctx = build_context(results)
     checks = []
     for fam in ctx.get("families", []):
@@ -167,8 +180,7 @@ def certification_view(settings: Any, session: Session, name: str, version: str
     drift = ctx.get("drift") or {}
     if drift.get("chart"):
         charts.append({"title": "Drift (PSI by feature)", "svg": drift["chart"]})
-    out.update(checks=checks, charts=charts)
-    return out
+    return tuple(checks), tuple(charts)
 
 
 def risk_view(session: Session, name: str) -> dict[str, Any] | None:
