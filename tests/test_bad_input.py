@@ -292,3 +292,24 @@ def test_bad_format_option(files, capsys):
     code, _, err = run(certify_args(files, **{"--format": "xml"}), capsys)
     assert code == 2
     assert "Traceback" not in err and "xml" in err
+
+
+def test_nothing_to_certify(files, capsys):
+    code, _, err = run(certify_args(files, **{"--score": None, "--prediction": None}), capsys)
+    assert code == 2
+    one_line_error(err, "model", "prediction", "score")
+
+
+def test_unknown_feature_and_weight_columns(files, capsys):
+    code, _, err = run(certify_args(files, **{"--features": "age,hours"}), capsys)
+    assert code == 2
+    one_line_error(err, "hours", "good.csv")
+    code, _, err = run(certify_args(files, **{"--weight": "fnlwgtt"}), capsys)
+    assert code == 2
+    one_line_error(err, "fnlwgtt", "good.csv")
+
+
+def test_text_score_column(files, capsys):
+    code, _, err = run(certify_args(files, **{"--score": "workclass"}), capsys)
+    assert code == 2
+    one_line_error(err, "workclass", "numbers")
