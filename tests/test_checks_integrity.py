@@ -156,6 +156,11 @@ def test_value_ranges_declared_and_from_reference(ctx: Ctx, adult) -> None:
     tr, te = adult[0]["fnlwgt"], adult[1]["fnlwgt"]
     assert _m(r2, "fnlwgt").value == pytest.approx(((te < tr.min()) | (te > tr.max())).mean())
     assert r2.status is Status.PASS
+    from assay.errors import InputError
+
+    with pytest.raises(InputError, match=r"'sex'.*expected numbers for a range"):
+        REGISTRY["integrity.value_ranges"].fn(
+            ctx, CheckSpec(id="integrity.value_ranges", params={"ranges": {"sex": {"min": 0}}}))
 
 
 def test_group_representation_with_intersections(ctx: Ctx, adult) -> None:

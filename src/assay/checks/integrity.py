@@ -305,6 +305,10 @@ def value_ranges(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
         if c not in ctx.evaluation.column_names:
             raise InputError(f"{ctx.evaluation.name}: column {c!r} named by {_where(spec)} "
                              "does not exist")
+        t = ctx.evaluation.schema.field(c).type
+        if column_kind(t) != NUMERIC:
+            raise InputError(f"{ctx.evaluation.name}: column {c!r} named by {_where(spec)}: "
+                             f"expected numbers for a range, got {t}")
     outside = dict.fromkeys(ranges, 0)
     counted = dict.fromkeys(ranges, 0)
     for batch in ctx.evaluation.batches(list(ranges)):
