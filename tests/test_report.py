@@ -379,3 +379,12 @@ def test_regression_results():
     html = render_report(r)
     assert "--target hours" in html and "--task regression" in html
     assert "positive:" not in html
+
+
+def test_long_forest_plots_keep_the_failures():
+    rows = [charts.Row(f"feature_{i:02d}", i / 100, status="pass") for i in range(60)]
+    rows[55].status = "fail"
+    svg = charts.forest(rows, title="PSI")
+    assert "feature_55" in svg and "feature_00" in svg
+    assert "feature_39" not in svg
+    assert "40 of 60 rows" in svg

@@ -131,9 +131,16 @@ def forest(rows: Sequence[Row], *, title: str = "", xlabel: str = "",
     ``reference`` a thin solid line (0 for differences, 1 for ratios).
     Returns None when no row has a value.
     """
-    rows = [r for r in rows if _finite(r.value)][:MAX_ROWS]
+    rows = [r for r in rows if _finite(r.value)]
     if not rows:
         return None
+    if len(rows) > MAX_ROWS:
+        # keep every failing or warning row, then the first others, in their order
+        ranked = sorted(range(len(rows)),
+                        key=lambda i: (rows[i].status not in ("fail", "warn"), i))
+        chosen = sorted(ranked[:MAX_ROWS])
+        title = f"{title} ({MAX_ROWS} of {len(rows)} rows: failures and warnings first)"
+        rows = [rows[i] for i in chosen]
     with rc_context(_RC):
         fig = _figure(6.4, 0.9 + 0.3 * len(rows))
         ax = fig.add_subplot(1, 1, 1)
