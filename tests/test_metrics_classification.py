@@ -347,3 +347,20 @@ def test_text_labels_match_a_numeric_positive_label():
     assert stats.compute("recall") == 0.5
     stats = ClassificationStats.from_arrays(np.array(["1", "0", "1"], dtype=object), [1, 0, 1])
     assert stats.compute("recall") == 1.0
+
+
+def test_large_inputs_are_processed_in_chunks(monkeypatch):
+    import pandas as pd
+
+    from assay.metrics import classification
+
+    y, yp, s, sex, race, w = _data(n=5000)
+    whole = ClassificationStats.from_arrays(y, yp, score=s, sensitive={"sex": sex, "race": race},
+                                            weight=w)
+    monkeypatch.setattr(classification, "CHUNK_ROWS", 1200)
+    chunked = ClassificationStats.from_arrays(
+        pd.Series(y), pa.array(yp), score=list(s),
+        sensitive={"sex": pd.Categorical(sex), "race": pa.chunked_array([race])}, weight=w)
+    np.testing.assert_array_equal(chunked.counts, whole.counts)
+    np.testing.assert_array_equal(chunked.hist_n, whole.hist_n)
+    assert chunked.compute("log_loss") == pytest.approx(whole.compute("log_loss"), rel=1e-12)

@@ -58,6 +58,8 @@ from assay.metrics._formulas import (
 )
 
 DEFAULT_BINS = 1000
+#: Rows processed at a time by :meth:`ClassificationStats.from_arrays` (bounds memory).
+CHUNK_ROWS = 2_000_000
 _EPS = float(np.finfo(np.float64).eps)
 
 
@@ -140,6 +142,21 @@ class ClassificationStats:
         names = dict(names or {})
         if not isinstance(n_bins, int | np.integer) or n_bins < 10:
             raise InputError(f"n_bins: expected an integer >= 10, got {n_bins!r}")
+        n_in = _length(y_true)
+        if n_in is not None and n_in > CHUNK_ROWS:  # bound the temporaries' memory
+            out: ClassificationStats | None = None
+            for lo in range(0, n_in, CHUNK_ROWS):
+                hi = lo + CHUNK_ROWS
+                part = cls.from_arrays(
+                    _slice(y_true, lo, hi), _slice(y_pred, lo, hi),
+                    score=None if score is None else _slice(score, lo, hi),
+                    sensitive=None if not sensitive else
+                    {k: _slice(v, lo, hi) for k, v in sensitive.items()},
+                    weight=None if weight is None else _slice(weight, lo, hi),
+                    positive_label=positive_label, n_bins=n_bins, names=names)
+                out = part if out is None else out.merge(part)
+            assert out is not None
+            return out
         yt = _cells.binarize(y_true, names.get("target", "y_true"), positive_label)
         yp = _cells.binarize(y_pred, names.get("prediction", "y_pred"), positive_label) \
             if not _is_binary01(y_pred) else _cells.to_numpy(y_pred, "y_pred").astype(np.int64)
@@ -584,6 +601,24 @@ class ClassificationStats:
         from assay.metrics.bootstrap import bootstrap
 
         return bootstrap(self, **kwargs)
+
+
+def _length(values: Any) -> int | None:
+    try:
+        return len(values)
+    except TypeError:
+        return None
+
+
+def _slice(values: Any, lo: int, hi: int) -> Any:
+    """Rows ``lo:hi`` of a NumPy / Arrow array, pandas / Polars Series or list."""
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return values.slice(lo, hi - lo)
+    if hasattr(values, "iloc"):
+        return values.iloc[lo:hi]
+    if isinstance(values, list | tuple):
+        return np.asarray(values[lo:hi])
+    return values[lo:hi]
 
 
 def _is_binary01(values: Any) -> bool:
