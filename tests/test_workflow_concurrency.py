@@ -130,3 +130,14 @@ def test_many_approvers_one_slot(race_env: Env):
     assert _counts(race_env)[0] == signs + 1
     assert _counts(race_env)[2] == events + 1
     assert race_env.read(wf.review, "1").stage.stage == "deployment_approval"
+
+
+def test_two_submissions_of_one_version_race(race_env: Env):
+    race_env.certify("1")
+    out = race(race_env, {u: (wf.submit, {"policy": str(race_env.policy)})
+                          for u in ("alice", "dave")})
+    assert list(out.values()).count("won") == 1, out
+    loser = next(r for r in out.values() if r != "won")
+    assert loser.startswith("conflict: "), out
+    with race_env.store.transaction() as s:
+        assert s.scalars(select(Submission.state)).all() == ["in_review"]

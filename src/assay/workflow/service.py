@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -153,11 +153,21 @@ def _action(what: str) -> Callable[[F], F]:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             with _lost_race(what):
+                _serialize(args[0] if args else kwargs["session"])
                 return fn(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
 
     return deco
+
+
+def _serialize(session: Session) -> None:
+    """On SQLite, take the database write lock before reading what the action
+    decides on (a write matching no row holds it to the end of the transaction),
+    so concurrent actions run one after the other and each sees the other's
+    result. PostgreSQL locks the rows themselves with ``SELECT ... FOR UPDATE``."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("UPDATE wf_submissions SET id = id WHERE 1 = 0"))
 
 
 def _audit(session: Session, actor: Any, action: str, model_name: str, version: str,
@@ -370,6 +380,9 @@ def submit(session: Session, actor: Any, model_name: str, version: str, *,
     reg.require_role(actor, *SUBMIT_ROLES)
     model = reg.get_model(session, model_name)
     mv = reg.get_version(session, model_name, version)
+    # Lock the version row: two submissions of one version at once cannot both open.
+    session.execute(select(reg.ModelVersion.id).where(reg.ModelVersion.id == mv.id)
+                    .with_for_update())
     previous = latest_submission(session, mv.id, lock=True)
     if previous is not None and previous.state == IN_REVIEW:
         raise ConflictError(
@@ -591,8 +604,8 @@ def approve(session: Session, actor: Any, model_name: str, version: str, *, stag
                  decision="approve", expires_at=expires, evidence=ev, created_at=now)
     session.add(so)
     _flush(session, "approve")
-    for text in conditions:
-        session.add(Condition(submission_id=sub.id, signoff_id=so.id, stage=stage, text=text,
+    for cond in conditions:
+        session.add(Condition(submission_id=sub.id, signoff_id=so.id, stage=stage, text=cond,
                               status="open", created_at=now))
     if _clean(comment):
         session.add(Comment(submission_id=sub.id, stage=stage, user_id=actor.id,
