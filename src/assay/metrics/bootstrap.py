@@ -24,7 +24,9 @@ What is exact and what is approximate:
   cell's mean weight. This is exact when weights are constant within a cell,
   an approximation otherwise.
 
-Intervals are percentile intervals. The interval of a max - min gap over
+Intervals are percentile intervals. ECE, a sum of absolute gaps, is biased
+upward under resampling, so its interval sits above the point estimate on
+small groups. The interval of a max - min gap over
 groups is biased upward when groups are small (the max of noisy values
 exceeds the max of the true values); gaps against a reference group do not
 have that bias and are preferred.

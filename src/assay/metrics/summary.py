@@ -39,6 +39,8 @@ NOTES_CLASSIFICATION = [
     "ECE: 10 equal-width bins of the score, |mean score - fraction positive| weighted by the "
     "bin's share of rows. Calibration gap: difference between groups of mean score minus "
     "observed positive rate. Undefined values (zero denominators) are null.",
+    "ECE is a sum of absolute gaps, so resampling noise inflates it: its bootstrap "
+    "interval (and that of ECE differences) sits above the point estimate on small groups.",
 ]
 
 
