@@ -388,3 +388,11 @@ def test_long_forest_plots_keep_the_failures():
     assert "feature_55" in svg and "feature_00" in svg
     assert "feature_39" not in svg
     assert "40 of 60 rows" in svg
+
+
+def test_a_chart_that_cannot_be_drawn_is_a_note():
+    svg = charts.roc(["<b>", 0.5, 1], [0, object(), 1])  # nonsense points are skipped
+    assert svg is None
+    note = charts.reliability({"mean_predicted": [0.1, 0.2], "fraction_positive": [0.1, 0.2],
+                               "bin_edges": [0, 0.5, 1], "count": ["<x>", 2]})
+    assert note is not None and "chart not drawn" in note and "<x>" not in note

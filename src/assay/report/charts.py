@@ -10,11 +10,13 @@ to matplotlib with math mode disabled and are escaped by its SVG writer.
 
 from __future__ import annotations
 
+import functools
+import html
 import io
 import itertools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +89,20 @@ def _svg(fig: Figure) -> str:
     return svg
 
 
+def _never_fails(fn: Callable[..., str | None]) -> Callable[..., str | None]:
+    """A chart that cannot be drawn becomes a visible note, never a failed report."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> str | None:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # the numbers are in the tables; say what is missing
+            reason = html.escape(f"{type(exc).__name__}: {exc}")
+            return f'<p class="muted small">chart not drawn ({reason})</p>'
+
+    return wrapper
+
+
 def _drop_unreferenced_ids(svg: str) -> str:
     """Remove the ids matplotlib puts on every group, keeping the referenced ones.
 
@@ -121,6 +137,7 @@ def _threshold_lines(ax: Any, threshold: dict[str, float] | None) -> None:
                        label=f"threshold {name} {bound:g}")
 
 
+@_never_fails
 def forest(rows: Sequence[Row], *, title: str = "", xlabel: str = "",
            threshold: dict[str, float] | None = None,
            reference: float | None = None) -> str | None:
@@ -170,6 +187,7 @@ def forest(rows: Sequence[Row], *, title: str = "", xlabel: str = "",
         return _svg(fig)
 
 
+@_never_fails
 def group_metrics(groups: dict[str, dict[str, Any]], *, attribute: str,
                   metrics: Sequence[str]) -> str | None:
     """Small multiples: one panel per metric, one row per group, with intervals.
@@ -213,6 +231,7 @@ def _metric(group: dict[str, Any], metric: str) -> tuple[Any, Any]:
     return entry, None
 
 
+@_never_fails
 def reliability(calibration: dict[str, Any]) -> str | None:
     """Reliability curve: mean predicted score against observed positive rate per bin."""
     pred = calibration.get("mean_predicted") or []
@@ -253,6 +272,7 @@ def reliability(calibration: dict[str, Any]) -> str | None:
         return _svg(fig)
 
 
+@_never_fails
 def roc(fpr: Sequence[float], tpr: Sequence[float], *, auc: float | None = None) -> str | None:
     """ROC curve of the scores on the evaluation data."""
     pts = [(f, t) for f, t in zip(fpr, tpr, strict=False) if _finite(f) and _finite(t)]
@@ -280,6 +300,7 @@ PSI_MODERATE = 0.1
 PSI_MAJOR = 0.25
 
 
+@_never_fails
 def psi_bars(psi: dict[str, float]) -> str | None:
     """Population stability index per feature, largest first, with the 0.1 / 0.25 bands."""
     items = sorted(((k, v) for k, v in psi.items() if _finite(v)), key=lambda kv: -kv[1])
