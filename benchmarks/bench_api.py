@@ -89,9 +89,10 @@ async def drive(base: str, token: str, queue: list[str], clients: int, seconds: 
     failures: list[str] = []
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as http:
-        # Warm up: first requests import modules and fill caches.
-        for path in ("/api/models", "/models/credit-scoring"):
-            await http.get(path, headers={"Authorization": f"Bearer {token}"})
+        # Warm up every worker: first requests import modules and fill caches.
+        warm = [http.get(path, headers={"Authorization": f"Bearer {token}"})
+                for path in ("/api/models", "/models/credit-scoring") * clients]
+        await asyncio.gather(*warm)
         start = time.perf_counter()
         stop = start + seconds
         await asyncio.gather(*(client(http, token, queue, stop, lat, failures,
