@@ -181,6 +181,7 @@ def test_status_timeline_lists_every_event(env: Env):
     assert any(e["event"] == "document" and "scope.pdf" in e["text"] for e in v.timeline)
     assert any(e["event"] == "comment" and e["user"] == "carl" for e in v.timeline)
     assert any("monthly drift report" in e.get("text", "") for e in v.timeline)
+    assert [c["text"] for c in v.conditions] == ["monthly drift report"]
     assert v.gate.allowed
     json.dumps(st.to_dict())  # JSON-ready for the CLI and the REST service
 
@@ -438,6 +439,29 @@ def test_conditions_and_expiry(env: Env):
     later = env.read(wf.gate, "1", now=until + timedelta(hours=1))
     assert not later.allowed
     assert any("approval expired" in r for r in later.reasons)
+
+
+def test_meeting_a_condition(env: Env):
+    approved(env, conditions=["quarterly fairness re-run"])
+    cond = env.read(wf.status).versions[0].conditions[0]
+    assert cond["status"] == "open" and cond["text"] == "quarterly fairness re-run"
+    with pytest.raises(InputError, match="--note"):
+        env.run("val", wf.meet_condition, "1", cond["id"], note=" ")
+    with pytest.raises(ConflictError, match="separation of duties"):
+        env.run("alice", wf.meet_condition, "1", cond["id"], note="done")
+    with pytest.raises(PermissionDenied, match="cannot close conditions"):
+        env.run("ben", wf.meet_condition, "1", cond["id"], note="done")
+    with pytest.raises(NotFoundError, match="no condition #999"):
+        env.run("val", wf.meet_condition, "1", 999, note="done")
+    events = env.count(AuditEvent)
+    env.run("rita", wf.meet_condition, "1", cond["id"], note="Q1 re-run passed, report #12")
+    assert env.count(AuditEvent) == events + 1
+    with pytest.raises(ConflictError, match="already met"):
+        env.run("val", wf.meet_condition, "1", cond["id"], note="again")
+    st = env.read(wf.status).versions[0]
+    assert st.conditions[0]["status"] == "met"
+    assert st.gate.conditions == []
+    assert any(e["event"] == "comment" and "Q1 re-run passed" in e["text"] for e in st.timeline)
 
 
 def test_default_validity_from_policy(env: Env):

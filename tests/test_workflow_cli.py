@@ -117,10 +117,15 @@ def test_cli_walkthrough(env: Env, capsys, tmp_path: Path, monkeypatch):
     status = ok(capsys, "status", MODEL)
     for needle in ("version 1: approved", "scope", "document #1 scope by bea: scope memo.txt",
                    "waiver by rita: #1 check fairness.dp_ratio", "comment #1 validation by carl",
-                   "condition: quarterly fairness re-run", "ALLOWED"):
+                   "condition #1 quarterly fairness re-run", "ALLOWED"):
         assert needle in status, needle
     data = json.loads(ok(capsys, "status", MODEL, "-f", "json"))
     assert data["versions"][0]["gate"]["allowed"] is True
+
+    out = ok(capsys, "condition-met", MODEL, "1", "1", "--note", "schedule agreed",
+             "--as", "val")
+    assert "condition #1 met: quarterly fairness re-run" in out
+    assert "condition #1 (met, deployment_approval)" in ok(capsys, "status", MODEL)
 
     out = ok(capsys, "recheck", MODEL, "1", "--as", "rita")
     assert "no change requires recertification" in out

@@ -171,6 +171,10 @@ def _print_status(st: Any) -> None:
                 text = f": {ev['text']}" if ev.get("text") else ""
                 console.print(f"  {ev['at']} {_e(ev['event'])}{_e(sub + where)}"
                               f"{_e(who + role + text)}")
+        for c in v.conditions:
+            if c["submission"] == v.submission_id:
+                console.print(f"  condition #{c['id']} ({c['status']}, {_e(c['stage'])}): "
+                              f"{_e(c['text'])}")
         for c in v.changes:
             console.print(f"  [yellow]recertification required[/]: {_e(c)}")
         _print_gate(v.gate)
@@ -299,6 +303,18 @@ def register(app: typer.Typer) -> None:
 
         c = _run(as_user, act)
         console.print(f"comment #{c.id} added" + (f" to stage {c.stage}" if c.stage else ""))
+
+    @app.command("condition-met", rich_help_panel="Approval workflow")
+    def condition_met_cmd(
+        model: str = typer.Argument(...), version: str = typer.Argument(...),
+        condition: int = typer.Argument(..., help="Condition number (see assay status)."),
+        note: str = typer.Option("", "--note", help="How the condition was met."),
+        as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
+    ) -> None:
+        """Record that a condition of an approval is met."""
+        c = _run(as_user, lambda s, a, _: wf.meet_condition(s, a, model, version, condition,
+                                                             note=note))
+        console.print(f"condition #{c.id} met: {_e(c.text)}")
 
     @app.command("waive", rich_help_panel="Approval workflow")
     def waive_cmd(

@@ -22,6 +22,7 @@ _SERVICE = (
     "check_certification",
     "comment",
     "gate",
+    "meet_condition",
     "recheck",
     "reject",
     "review",

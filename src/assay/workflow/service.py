@@ -707,6 +707,45 @@ def comment(session: Session, actor: Any, model_name: str, version: str, body: s
     return c
 
 
+CONDITION_ROLES = ("validator", "risk_officer", "compliance")
+
+
+@_action("condition")
+def meet_condition(session: Session, actor: Any, model_name: str, version: str,
+                   condition_id: int, *, note: str, now: datetime | None = None) -> Condition:
+    """Record that a condition of an approval is met (a validator, risk officer or
+    compliance, or whoever set it; never the version's developer or submitter)."""
+    now = _now(now)
+    note = _clean(note)
+    if not note:
+        raise InputError("say how the condition was met (--note)")
+    mv = reg.get_version(session, model_name, version)
+    cond = session.get(Condition, condition_id, with_for_update=True)
+    sub = session.get(Submission, cond.submission_id) if cond is not None else None
+    if cond is None or sub is None or sub.model_version_id != mv.id:
+        raise NotFoundError(f"{_subject(model_name, version)} has no condition #{condition_id}"
+                            " (see assay status)")
+    if cond.status != "open":
+        raise ConflictError(f"condition #{cond.id} is already {cond.status}")
+    setter = session.get(SignOff, cond.signoff_id)
+    if actor.id == sub.submitted_by or reg.is_developer(actor, mv):
+        raise ConflictError(f"separation of duties: {actor.username} developed or submitted "
+                            "this version and cannot declare its conditions met")
+    if not (set(CONDITION_ROLES) & set(actor.roles)) and (
+            setter is None or setter.user_id != actor.id):
+        raise PermissionDenied(f"{actor.username} cannot close conditions: needs one of "
+                               + ", ".join(CONDITION_ROLES) + " or to have set the condition")
+    cond.status = "met"
+    session.add(Comment(submission_id=sub.id, stage=cond.stage, user_id=actor.id,
+                        body=f"condition #{cond.id} met: {note}", created_at=now))
+    sub.updated_at = now
+    _flush(session, "condition")
+    _audit(session, actor, "workflow.condition_met", model_name, version,
+           {"submission": sub.id, "condition": cond.id, "stage": cond.stage,
+            "text": cond.text, "note": note}, {})
+    return cond
+
+
 # --------------------------------------------------------------------------- waivers
 
 
@@ -1042,6 +1081,7 @@ class VersionStatus:
     waivers: list[dict[str, Any]]
     gate: GateDecision
     changes: list[str]
+    conditions: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -1086,7 +1126,7 @@ def status(session: Session, model_name: str, *, now: datetime | None = None,
         names = _usernames(session, user_ids)
         conds_by_sign: dict[int, list[str]] = {}
         for c in all_conds:
-            conds_by_sign.setdefault(c.signoff_id, []).append(c.text)
+            conds_by_sign.setdefault(c.signoff_id, []).append(f"#{c.id} {c.text}")
 
         def add(at: datetime | None, kind: str, **kw: Any) -> None:
             when = _aware(at) or now
@@ -1105,7 +1145,7 @@ def status(session: Session, model_name: str, *, now: datetime | None = None,
                 add(s.closed_at, s.state, submission=s.id, text=s.closed_reason or "")
         for x in all_signs:
             text = x.reason if x.decision == "reject" else "; ".join(
-                f"condition: {c}" for c in conds_by_sign.get(x.id, []))
+                f"condition {c}" for c in conds_by_sign.get(x.id, []))
             if x.expires_at:
                 text = (text + "; " if text else "") + f"expires {_day(x.expires_at)}"
             add(x.created_at, "approve" if x.decision == "approve" else "reject",
@@ -1142,5 +1182,7 @@ def status(session: Session, model_name: str, *, now: datetime | None = None,
                       "expires_at": _iso(w.expires_at),
                       "valid": _aware(w.expires_at) > now} for w in waivers],
             gate=gate(session, model_name, mv.version, now=now, settings=settings),
-            changes=change_reasons(session, model_name, mv.version, now=now)))
+            changes=change_reasons(session, model_name, mv.version, now=now),
+            conditions=[{"id": c.id, "submission": c.submission_id, "stage": c.stage,
+                         "text": c.text, "status": c.status} for c in all_conds]))
     return out
