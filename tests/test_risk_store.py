@@ -452,3 +452,39 @@ def test_concurrent_updates_from_threads_exactly_one_wins(store):
         assert risk.get_risk(s, rid).row_version == 2
         updates = s.scalars(select(AuditEvent).where(AuditEvent.action == "risk.update")).all()
         assert len(updates) == 1 and verify_chain(s).ok
+
+
+def test_concurrent_assessments_leave_the_tier_of_the_latest(store, policy):
+    """Risk officers assessing the same model at once: every assessment is kept and
+    the model's tier is the tier of the one recorded last."""
+    import threading
+
+    start = threading.Barrier(6)
+    errors: list[str] = []
+
+    def act(k: int) -> None:
+        start.wait()
+        try:
+            with store.transaction() as s:
+                level = (5, 5) if k % 2 else (1, 1)  # high or low
+                risk.assess(s, user(s, "rita" if k % 3 else "adm"), "credit-scorer", "1.0",
+                            categories=cats(security=level), answers=low_answers(),
+                            policy=policy)
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=act, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    with store.transaction() as s:
+        assert count(s, RiskAssessment) == 6
+        latest = risk.latest_assessment(s, "credit-scorer")
+        model = s.scalars(select(Model)).one()
+        assert model.tier == latest.tier
+        last_event = s.scalars(select(AuditEvent).where(AuditEvent.action == "risk.assess")
+                               .order_by(AuditEvent.seq.desc())).first()
+        assert last_event.payload["assessment_id"] == latest.id
+        assert verify_chain(s).ok

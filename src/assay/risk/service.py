@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -199,6 +199,21 @@ def assessment_record(a: RiskAssessment, model_name: str, version: str) -> dict[
     }
 
 
+def _lock_model(session: Session, model: Any) -> Any:
+    """Hold the model's row until the transaction ends and re-read it.
+
+    A no-op UPDATE takes the row lock on PostgreSQL and the write lock on
+    SQLite, so two assessments of the same model run one after the other: the
+    model's tier is always the tier of its latest assessment.
+    """
+    from assay.registry.tables import Model
+
+    session.execute(update(Model).where(Model.id == model.id).values(tier=Model.tier)
+                    .execution_options(synchronize_session=False))
+    session.refresh(model)
+    return model
+
+
 def _keep_evidence(settings: Any, input_bytes: bytes | None, rp: RiskPolicy,
                    impact: Any) -> str | None:
     """Store the assessment file, the policy file and the questionnaire file as evidence,
@@ -243,7 +258,7 @@ def assess(
     """
     _require(actor, ASSESSORS, "assess model risk")
     reg = _registry()
-    model = reg.get_model(session, model_name)
+    model = _lock_model(session, reg.get_model(session, model_name))
     mv = reg.get_version(session, model_name, version)
     rp: RiskPolicy = load_risk_policy(policy)
     scores = parse_categories(categories, rp.risk, source=source)
