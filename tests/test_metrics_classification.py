@@ -364,3 +364,10 @@ def test_large_inputs_are_processed_in_chunks(monkeypatch):
     np.testing.assert_array_equal(chunked.counts, whole.counts)
     np.testing.assert_array_equal(chunked.hist_n, whole.hist_n)
     assert chunked.compute("log_loss") == pytest.approx(whole.compute("log_loss"), rel=1e-12)
+
+
+def test_merging_different_positive_labels_is_refused():
+    a = ClassificationStats.from_arrays(["y", "n"], ["y", "y"], positive_label="y")
+    b = ClassificationStats.from_arrays([1, 0], [1, 1], positive_label=1)
+    with pytest.raises(InputError, match="different positive labels"):
+        a.merge(b)

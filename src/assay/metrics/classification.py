@@ -385,6 +385,9 @@ class ClassificationStats:
         if self.n_bins != other.n_bins:
             raise InputError(f"cannot merge statistics with {self.n_bins} and {other.n_bins} "
                              "score bins")
+        if self.n and other.n and self.positive_label != other.positive_label:
+            raise InputError(f"cannot merge statistics with different positive labels: "
+                             f"{self.positive_label!r} and {other.positive_label!r}")
         if self.n and other.n and self.has_score != other.has_score:
             raise InputError("cannot merge statistics with and without a score column")
         cats = _cells.union_categories(self.categories, other.categories)
@@ -408,7 +411,8 @@ class ClassificationStats:
             hist_n=add(self.hist_n, other.hist_n), hist_w=add(self.hist_w, other.hist_w),
             hist_ws=add(self.hist_ws, other.hist_ws), hist_nll=add(self.hist_nll, other.hist_nll),
             hist_sq=add(self.hist_sq, other.hist_sq),
-            weighted=self.weighted or other.weighted, positive_label=self.positive_label,
+            weighted=self.weighted or other.weighted,
+            positive_label=self.positive_label if self.n else other.positive_label,
         )
         if out.hist_n is not None:
             mins = [m for m in (self.bin_min, other.bin_min) if m is not None]
