@@ -488,3 +488,32 @@ def test_concurrent_assessments_leave_the_tier_of_the_latest(store, policy):
                                .order_by(AuditEvent.seq.desc())).first()
         assert last_event.payload["assessment_id"] == latest.id
         assert verify_chain(s).ok
+
+
+def test_concurrent_findings_from_one_certification_are_opened_once(store):
+    import threading
+
+    with store.transaction() as s:
+        _certify(s, RESULTS)
+    start = threading.Barrier(4)
+    opened: list[int] = []
+    errors: list[str] = []
+
+    def act() -> None:
+        start.wait()
+        try:
+            with store.transaction() as s:
+                rows = risk.register_from_certification(s, user(s, "val"), "credit-scorer",
+                                                        "1.0", results=RESULTS)
+                opened.append(len(rows))
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=act) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == [] and sorted(opened) == [0, 0, 0, 3]
+    with store.transaction() as s:
+        assert count(s, Risk) == 3

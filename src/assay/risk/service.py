@@ -721,7 +721,8 @@ def register_from_certification(
     """
     _require(actor, FINDING_OPENERS, "open findings from a certification")
     reg = _registry()
-    model = reg.get_model(session, model_name)
+    # serialised per model, so two people running it at once cannot open a finding twice
+    model = _lock_model(session, reg.get_model(session, model_name))
     mv = reg.get_version(session, model_name, version)
     cert = reg.latest_certification(session, mv.id)
     if cert is None:
