@@ -118,7 +118,10 @@ def token_list(
         actor = get_user(s, _actor_name(as_user))
         rows = auth.list_tokens(s, actor, user)
         names = auth.usernames(s, {r.user_id for r in rows})
-        table = Table("id", "user", "name", "state", "created", "expires", "last used")
+        table = Table()
+        table.add_column("id", no_wrap=True)
+        for col in ("user", "name", "state", "created", "expires", "last used"):
+            table.add_column(col, overflow="fold")
         for r in rows:
             table.add_row(r.key_id, names.get(r.user_id, "?"), r.name, auth.token_state(r),
                           _day(r.created_at), _day(r.expires_at), _day(r.last_used_at))
@@ -141,6 +144,33 @@ def token_revoke(
     console.print(f"token {key_id} revoked", highlight=False)
 
 
+def user_password(
+    username: str = typer.Argument(..., help="Whose password to set."),
+    prompt: bool = typer.Option(False, "--prompt",
+                                help="Type the new password (hidden) instead of generating "
+                                     "a one-time password."),
+    as_user: str | None = typer.Option(None, "--as", help="Acting user (or ASSAY_USER)."),
+) -> None:
+    """Set a user's web password: admins for anyone (a one-time password is printed
+    once and must be changed at sign-in), users for themselves with --prompt."""
+    from assay.auth import service as auth
+    from assay.registry import get_user
+
+    password = None
+    if prompt:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    store = _store()
+    with store.transaction() as s:
+        actor = get_user(s, _actor_name(as_user))
+        result = auth.set_password(s, actor, username, password)
+    if password is None:
+        console.print(f"one-time password for {username} (shown only now; to be changed at "
+                      "first sign-in):", highlight=False)
+        typer.echo(result)
+    else:
+        console.print(f"password of {username} changed", highlight=False)
+
+
 def _day(dt) -> str:
     return dt.date().isoformat() if dt is not None else "—"
 
@@ -149,3 +179,12 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.command("init")(init)
     app.add_typer(token_app, name="token")
+    # ``assay user password`` joins the ``user`` group of the governance commands.
+    for group in app.registered_groups:
+        if group.name == "user" and group.typer_instance is not None:
+            group.typer_instance.command("password")(user_password)
+            break
+    else:
+        user_app = typer.Typer(help="Users and their passwords.", no_args_is_help=True)
+        user_app.command("password")(user_password)
+        app.add_typer(user_app, name="user")
