@@ -368,6 +368,35 @@ def test_bad_waivers_write_nothing(env: Env, user, kw, error, match):
     assert env.count(AuditEvent) == before
 
 
+def test_revoking_a_waiver_closes_the_gate(env: Env):
+    env.certify("1", status="blocked", failed=("fairness.dp_ratio",))
+    submit(env)
+    soon = datetime.now(UTC) + timedelta(days=20)
+    w = env.run("rita", wf.waive, "1", check_id="fairness.dp_ratio", justification="gap",
+                expires=soon)
+    env.run("bea", wf.approve, "1", stage="scope", documents=doc())
+    env.run("val", wf.approve, "1", stage="validation")
+    env.run("rita", wf.approve, "1", stage="deployment_approval")
+    env.run("bea", wf.approve, "1", stage="deployment_approval")
+    assert env.read(wf.gate, "1").allowed
+    with pytest.raises(InputError, match="needs a reason"):
+        env.run("rob", wf.revoke_waiver, "1", w.id, reason="")
+    with pytest.raises(PermissionDenied, match="cannot revoke waiver"):
+        env.run("val", wf.revoke_waiver, "1", w.id, reason="no")
+    with pytest.raises(NotFoundError, match="no waiver #77"):
+        env.run("rob", wf.revoke_waiver, "1", 77, reason="no")
+    env.run("rob", wf.revoke_waiver, "1", w.id, reason="complaints about declines")
+    d = env.read(wf.gate, "1")
+    assert not d.allowed
+    assert "without a valid waiver: fairness.dp_ratio" in d.reasons[0]
+    with pytest.raises(ConflictError, match="already ended"):
+        env.run("rita", wf.revoke_waiver, "1", w.id, reason="again")
+    st = env.read(wf.status).versions[0]
+    assert st.waivers[0]["valid"] is False
+    assert any("waiver #1 revoked: complaints about declines" in e["text"]
+               for e in st.timeline)
+
+
 def test_waiving_an_unknown_check_is_refused(env: Env):
     env.certify("1", status="blocked", failed=("fairness.dp_ratio",))
     submit(env)

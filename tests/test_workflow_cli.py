@@ -130,6 +130,13 @@ def test_cli_walkthrough(env: Env, capsys, tmp_path: Path, monkeypatch):
     out = ok(capsys, "recheck", MODEL, "1", "--as", "rita")
     assert "no change requires recertification" in out
 
+    fails(capsys, "revoke-waiver", MODEL, "1", "1", "--as", "rita", match="needs a reason")
+    out = ok(capsys, "revoke-waiver", MODEL, "1", "1", "--reason", "new evidence",
+             "--as", "rita")
+    assert f"waiver #1 of {MODEL}@1 revoked" in out
+    code, out, _ = run(capsys, "gate", MODEL, "1")
+    assert code == 1 and "without a valid waiver: fairness.dp_ratio" in out
+
 
 def test_cli_reject(env: Env, capsys, monkeypatch):
     env.certify("1")

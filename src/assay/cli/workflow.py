@@ -338,6 +338,18 @@ def register(app: typer.Typer) -> None:
         console.print(f"waiver #{w.id} granted for {what} of {model}@{version} "
                       f"until {w.expires_at:%Y-%m-%d}")
 
+    @app.command("revoke-waiver", rich_help_panel="Approval workflow")
+    def revoke_waiver_cmd(
+        model: str = typer.Argument(...), version: str = typer.Argument(...),
+        waiver: int = typer.Argument(..., help="Waiver number (see assay status)."),
+        reason: str = typer.Option("", "--reason", help="Why the waiver ends now."),
+        as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
+    ) -> None:
+        """End a waiver now."""
+        w = _run(as_user, lambda s, a, _: wf.revoke_waiver(s, a, model, version, waiver,
+                                                            reason=reason))
+        console.print(f"waiver #{w.id} of {_e(model)}@{_e(version)} revoked")
+
     @app.command("status", rich_help_panel="Approval workflow")
     def status_cmd(
         model: str = typer.Argument(...),

@@ -25,6 +25,7 @@ _SERVICE = (
     "meet_condition",
     "recheck",
     "reject",
+    "revoke_waiver",
     "review",
     "status",
     "submit",

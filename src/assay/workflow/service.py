@@ -814,6 +814,44 @@ def waive(session: Session, actor: Any, model_name: str, version: str, *, justif
     return w
 
 
+@_action("revoke waiver")
+def revoke_waiver(session: Session, actor: Any, model_name: str, version: str,
+                  waiver_id: int, *, reason: str, now: datetime | None = None) -> Waiver:
+    """End a waiver now (its expiry becomes the moment of revocation). Allowed to
+    the roles that may grant waivers for the tier, and to whoever granted it."""
+    now = _now(now)
+    reason = _clean(reason)
+    if not reason:
+        raise InputError("a revocation needs a reason (--reason)")
+    mv = reg.get_version(session, model_name, version)
+    w = session.get(Waiver, waiver_id, with_for_update=True)
+    if w is None or w.model_version_id != mv.id:
+        raise NotFoundError(f"{_subject(model_name, version)} has no waiver #{waiver_id} "
+                            "(see assay status)")
+    if _aware(w.expires_at) <= now:
+        raise ConflictError(f"waiver #{w.id} already ended on {_day(w.expires_at)}")
+    sub = latest_submission(session, mv.id, lock=True)
+    try:
+        allowed = (load_policy_info(sub.policy_source).workflow.waivers.roles_for(w.tier)
+                   if sub is not None else [])
+    except AssayError:
+        allowed = []
+    if w.granted_by != actor.id and not (set(allowed) & set(actor.roles)):
+        raise PermissionDenied(f"{actor.username} cannot revoke waiver #{w.id}: needs one of "
+                               + (", ".join(allowed) or "(no role)") + " or to have granted it")
+    before = _iso(w.expires_at)
+    w.expires_at = now
+    if sub is not None:
+        session.add(Comment(submission_id=sub.id, stage=None, user_id=actor.id,
+                            body=f"waiver #{w.id} revoked: {reason}", created_at=now))
+        sub.updated_at = now
+    _flush(session, "revoke waiver")
+    _audit(session, actor, "workflow.waiver_revoke", model_name, version,
+           {"waiver": w.id, "reason": reason, "expires_at_before": before},
+           {"waiver": waiver_digest(w)})
+    return w
+
+
 # --------------------------------------------------------------------------- change control
 
 
