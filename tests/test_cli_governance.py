@@ -218,6 +218,7 @@ def test_export_verifies_with_the_documented_snippet(setup: Store, capsys, tmp_p
     assert done.stdout.strip() == f"OK: {head['checked']} events, head " \
                                   f"{head['head_seq']}:{head['head_hash']}"
     lines = trail.read_text(encoding="utf-8").splitlines()
+    assert ok(capsys, "audit", "export", "--out", "-").splitlines() == lines
     forged = json.loads(lines[2])
     forged["actor"] = "mallory"
     lines[2] = json.dumps(forged, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
