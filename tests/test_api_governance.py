@@ -44,7 +44,7 @@ class Api:
 
 @pytest.fixture
 def api(db) -> Api:
-    sample = populate(db, password="unused password 1", models=2)
+    sample = populate(db, password="unused password 1", models=2, reports=False)
     return Api(db, sample)
 
 
@@ -212,3 +212,41 @@ def test_risk_routes(api: Api) -> None:
                                                         "expected_version": 1}), 409)
     assessments = api("aud", "GET", "/api/models/credit-scoring/risk-assessments").json()
     assert assessments[-1]["tier"] == "high"
+
+
+def test_run_a_certification_on_stored_data(api: Api, backend: str) -> None:
+    if backend == "postgresql":
+        pytest.skip("the run itself does not touch the database; recording is tested on both")
+    import numpy as np
+
+    from assay.datasets import ADULT_POSITIVE_LABEL, ADULT_TARGET, load_adult
+
+    _train, test = load_adult()
+    df = test.sample(3000, random_state=1).reset_index(drop=True)
+    y = (df[ADULT_TARGET] == ADULT_POSITIVE_LABEL).astype(int)
+    score = np.clip(0.6 * y + np.random.default_rng(1).normal(0.2, 0.2, len(df)), 0, 1)
+    df = df.assign(y=y, score=score, pred=(score >= 0.5).astype(int)).drop(columns=[ADULT_TARGET])
+    up = api("dana", "POST", "/api/evidence",
+             files={"file": ("eval.csv", df.to_csv(index=False).encode())})
+    assert up.status_code == 201, up.text
+    resp = api("dana", "POST", "/api/models/credit-scoring/versions",
+               json={"version": "2.0", "evaluation_data_digest": up.json()["digest"]})
+    assert resp.status_code == 201, resp.text
+    body = {"policy": "default", "tier": "low", "target": "y", "prediction": "pred",
+            "score": "score", "sensitive": ["sex"]}
+    err(api("bob", "POST", "/api/models/credit-scoring/versions/2.0/certifications/run",
+            json=body), 403)
+    err(api("vic", "POST", "/api/models/credit-scoring/versions/2.0/certifications/run",
+            json={**body, "policy": "../../etc/passwd"}), 422)
+    resp = api("vic", "POST", "/api/models/credit-scoring/versions/2.0/certifications/run",
+               json=body)
+    assert resp.status_code == 201, resp.text
+    cert = resp.json()
+    assert cert["status"] in ("passed", "passed_with_warnings", "blocked")
+    assert cert["policy_name"] == "default" and cert["tier"] == "low"
+    assert sum(cert["summary"].values()) > 0
+    results = api("aud", "GET", f"/api/models/credit-scoring/versions/2.0/certifications/"
+                                f"{cert['id']}").json()
+    assert results["data"]["evaluation"]["rows"] == 3000
+    err(api("vic", "POST", "/api/models/credit-scoring/versions/1.0/certifications/run",
+            json=body), 400)

@@ -9,13 +9,22 @@ event naming the authenticated uploader.
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path as FilePath
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Path, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from assay.api.deps import POLICY_NAME, Principal, acting, current_principal, reading
+from assay.api.deps import (
+    POLICY_NAME,
+    Principal,
+    acting,
+    current_principal,
+    reading,
+    require_roles,
+)
 from assay.errors import InputError, NotFoundError
 
 router = APIRouter(prefix="/api", tags=["certifications"])
@@ -56,6 +65,70 @@ class RunIn(BaseModel):
     sensitive: list[str] = Field(default_factory=list, max_length=20)
     features: list[str] | None = Field(None, max_length=2000)
     positive_label: int | str = 1
+
+
+@router.post("/models/{name}/versions/{version}/certifications/run",
+             response_model=CertificationOut, status_code=201,
+             summary="Certify the version on its stored evaluation data (and model) and record it")
+def run(body: RunIn, request: Request, name: str = NAME, version: str = VERSION,
+        principal: Principal = Depends(current_principal)) -> dict:
+    """Runs ``certify`` on the evidence the version points at: its evaluation data,
+    its training data as the drift reference, and its model artifact when no
+    prediction column is named. Model files run code when loaded: only
+    artifacts registered with the version are ever loaded."""
+    from assay.certification import certify
+    from assay.registry import get_version, record_certification
+    from assay.registry.roles import CERTIFIERS
+
+    require_roles(principal, *CERTIFIERS)
+    settings = request.app.state.settings
+    with reading(request) as s:
+        mv = get_version(s, name, version)
+        digests = {"evaluation": mv.evaluation_data_digest,
+                   "reference": mv.training_data_digest, "model": mv.artifact_digest}
+    if not digests["evaluation"]:
+        raise InputError(f"model '{name}' version '{version}' has no stored evaluation data "
+                         "(register the version with evaluation_data_digest)")
+    if not body.prediction and not body.score and not digests["model"]:
+        raise InputError("prediction/score: name the prediction or score column, or register "
+                         "the version's model artifact")
+    with tempfile.TemporaryDirectory(prefix="assay-run-") as tmp:
+        data = _materialise(settings, digests["evaluation"], FilePath(tmp), "evaluation")
+        reference = (_materialise(settings, digests["reference"], FilePath(tmp), "reference")
+                     if digests["reference"] else None)
+        model = None
+        if digests["model"] and not body.prediction:
+            model = _materialise(settings, digests["model"], FilePath(tmp), "model")
+        cert = certify(data=data, policy=body.policy, tier=body.tier, target=body.target,
+                       model=model, reference=reference, prediction=body.prediction,
+                       score=body.score, sensitive=body.sensitive, features=body.features,
+                       positive_label=body.positive_label)
+        written = cert.write(FilePath(tmp) / "out")
+        results_bytes = written["results.json"].read_bytes()
+        report = written.get("report.html")
+        report_bytes = report.read_bytes() if report is not None else None
+    with acting(request, principal) as (s, actor):
+        row = record_certification(s, actor, name, version, None, results_bytes,
+                                   report_bytes, settings=settings)
+        return certification_out(s, row, name, version, json.loads(results_bytes))
+
+
+def _materialise(settings, digest: str, folder: FilePath, stem: str) -> FilePath:
+    """Write a stored artifact to a file whose suffix says its format."""
+    from assay.evidence import open_artifact
+
+    data = open_artifact(settings, digest)
+    if stem == "model":
+        suffix = ".joblib"
+    elif data[:4] == b"PAR1":
+        suffix = ".parquet"
+    elif data[:2] == b"\x1f\x8b":
+        suffix = ".csv.gz"
+    else:
+        suffix = ".csv"
+    path = folder / f"{stem}{suffix}"
+    path.write_bytes(data)
+    return path
 
 
 def certification_out(session, cert, model: str, version: str,
