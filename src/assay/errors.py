@@ -61,7 +61,8 @@ class ConflictError(AssayError):
     code = "conflict"
 
 
-def column_error(column: str, source: str | None, expected: str, got: str | None = None) -> InputError:
+def column_error(column: str, source: str | None, expected: str,
+                 got: str | None = None) -> InputError:
     """Build a uniform error about one column of one data source."""
     where = f"{source}: " if source else ""
     tail = f", got {got}" if got is not None else ""
