@@ -621,6 +621,10 @@ def test_submitting_a_new_version_supersedes_an_open_review(env: Env):
     assert st["2"].state == "in_review"
     with pytest.raises(ConflictError, match="superseded: version 2 submitted"):
         env.run("bea", wf.approve, "1", stage="scope", documents=doc())
+    # submitting the older version again leaves the newer one's review open
+    submit(env, "1")
+    st = {v.version: v for v in env.read(wf.status).versions}
+    assert (st["1"].state, st["2"].state) == ("in_review", "in_review")
 
 
 # --------------------------------------------------------------------------- transactions

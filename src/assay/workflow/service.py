@@ -396,15 +396,17 @@ def submit(session: Session, actor: Any, model_name: str, version: str, *,
                 f"#{previous.id}) and nothing requires recertification")
     info, source, tier = _resolve_policy(session, mv, model, policy, previous)
     wf = info.workflow
+    superseded: list[int] = []
     if previous is not None and previous.state in OPEN_STATES:
         previous.state = SUPERSEDED
         previous.closed_at = now
         previous.closed_reason = "resubmitted"
         previous.updated_at = now
+        superseded.append(previous.id)
 
     # An open review of an older version of the same model is superseded.
     for other in reg.versions_of(session, model.id):
-        if other.id == mv.id:
+        if other.id >= mv.id:
             continue
         sub = latest_submission(session, other.id, lock=True)
         if sub is not None and sub.state == IN_REVIEW:
@@ -412,6 +414,7 @@ def submit(session: Session, actor: Any, model_name: str, version: str, *,
             sub.closed_at = now
             sub.closed_reason = f"version {version} submitted"
             sub.updated_at = now
+            superseded.append(sub.id)
 
     sub = Submission(model_version_id=mv.id, policy_name=info.name,
                      policy_version=info.version, policy_digest=info.digest,
@@ -432,7 +435,8 @@ def submit(session: Session, actor: Any, model_name: str, version: str, *,
     _flush(session, "submit")
     _audit(session, actor, "workflow.submit", model_name, version,
            {"submission": sub.id, "policy": info.name, "policy_version": info.version,
-            "tier": tier, "stages": [s.id for s in wf.stages], "first_stage": sub.current_stage},
+            "tier": tier, "stages": [s.id for s in wf.stages], "first_stage": sub.current_stage,
+            "superseded": superseded},
            _evidence(artifact=getattr(mv, "artifact_digest", None), policy=info.digest))
     return sub
 
