@@ -287,3 +287,27 @@ def test_inventory_orders_by_tier_and_flags_overdue_reviews(db: Store, people) -
                                                                                       "passed")
         assert (rows["a-low"].latest_version, rows["a-low"].versions) == ("2", 2)
         assert rows["a-low"].certification is None
+
+
+def test_inventory_shows_the_approval_state_of_the_latest_version(db: Store, people) -> None:
+    wf = pytest.importorskip("assay.workflow.tables")
+    now = datetime(2027, 3, 1, tzinfo=UTC)
+    for name in ("approved", "lapsed", "reviewing", "new"):
+        _model(db, name=name)
+    with db.transaction() as s:
+        dana = reg.get_user(s, "dana")
+        for name, state, stage, expires in [
+                ("approved", "approved", None, now + timedelta(days=30)),
+                ("lapsed", "approved", None, now - timedelta(days=1)),
+                ("reviewing", "in_review", "validation", None)]:
+            mv = reg.add_version(s, dana, name, "1")
+            s.add(wf.Submission(model_version_id=mv.id, policy_name="p", policy_version="1",
+                                policy_digest="sha256:" + "0" * 64, policy_source="p",
+                                tier="high", state=state, current_stage=stage,
+                                deployment_stage="deployment", submitted_by=dana.id,
+                                submitted_at=now, updated_at=now, expires_at=expires))
+        reg.add_version(s, dana, "new", "1")
+    with db.transaction() as s:
+        rows = {r.name: r.approval for r in reg.inventory(s, now=now)}
+    assert rows == {"approved": "approved", "lapsed": "expired",
+                    "reviewing": "in_review: validation", "new": None}

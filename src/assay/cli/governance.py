@@ -485,7 +485,7 @@ def model_show(
 # --------------------------------------------------------------------------- inventory
 
 INVENTORY_COLUMNS = ("name", "tier", "deployment_status", "criticality", "decision_type", "owner",
-                     "business_unit", "latest_version", "versions", "certification",
+                     "business_unit", "latest_version", "versions", "certification", "approval",
                      "next_review_at", "overdue", "days_overdue")
 
 
@@ -515,7 +515,7 @@ def inventory_cmd(
         return
     table = Table(header_style="bold", title="Model inventory")
     for col in ("model", "tier", "status", "criticality", "decision", "owner", "version",
-                "certification", "next review"):
+                "certification", "approval", "next review"):
         table.add_column(col)
     for r in rows:
         due = (r["next_review_at"] or "-")[:10]
@@ -523,7 +523,8 @@ def inventory_cmd(
             due = f"[bold red]{due} (overdue {r['days_overdue']}d)[/]"
         table.add_row(escape(r["name"]), _tier_style(r["tier"]), r["deployment_status"],
                       r["criticality"], r["decision_type"], escape(r["owner"]),
-                      escape(r["latest_version"] or "-"), escape(r["certification"] or "-"), due)
+                      escape(r["latest_version"] or "-"), escape(r["certification"] or "-"),
+                      escape(r["approval"] or "-"), due)
     console.print(table)
     by_tier: dict[str, int] = {}
     for r in rows:

@@ -585,6 +585,7 @@ class InventoryRow:
     next_review_at: datetime | None
     overdue: bool
     days_overdue: int
+    approval: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -596,12 +597,39 @@ class InventoryRow:
             "next_review_at": (as_utc(self.next_review_at).isoformat().replace("+00:00", "Z")
                                if self.next_review_at else None),
             "overdue": self.overdue, "days_overdue": self.days_overdue,
+            "approval": self.approval,
         }
+
+
+def _approval_states(session: Session, version_ids: list[int], now: datetime) -> dict[int, str]:
+    """State of the newest approval submission of each version, when the workflow is installed.
+
+    ``approved`` becomes ``expired`` once the approval's expiry has passed;
+    ``in_review`` names the stage under review.
+    """
+    if not version_ids:
+        return {}
+    try:
+        from assay.workflow.tables import Submission
+    except ImportError:  # the workflow package is optional for the inventory
+        return {}
+    out: dict[int, str] = {}
+    for vid, state, stage, expires in session.execute(
+            select(Submission.model_version_id, Submission.state, Submission.current_stage,
+                   Submission.expires_at)
+            .where(Submission.model_version_id.in_(version_ids)).order_by(Submission.id)):
+        if state == "approved" and expires is not None and as_utc(expires) < now:
+            state = "expired"
+        elif state == "in_review" and stage:
+            state = f"in_review: {stage}"
+        out[vid] = state  # ordered by id: the newest submission wins
+    return out
 
 
 def inventory(session: Session, *, now: datetime | None = None, tier: str | None = None,
               status: str | None = None, overdue_only: bool = False) -> list[InventoryRow]:
-    """Every model with its tier, status, latest version and certification, and review dates.
+    """Every model with its tier, status, latest version, its certification and approval
+    state, and review dates.
 
     Ordered by tier (high first, unassessed last), then overdue first, then
     by next review date and name. A review is overdue when its date has passed
@@ -625,6 +653,7 @@ def inventory(session: Session, *, now: datetime | None = None, tier: str | None
                     .where(Certification.model_version_id.in_(version_ids))
                     .order_by(Certification.created_at, Certification.id)):
                 certs[vid] = cstatus  # ordered oldest first: the newest wins
+    approvals = _approval_states(session, [mv.id for mv in latest.values()], now)
     rows: list[InventoryRow] = []
     for model in models:
         mv = latest.get(model.id)
@@ -637,7 +666,8 @@ def inventory(session: Session, *, now: datetime | None = None, tier: str | None
             owner=model.owner.username, business_unit=model.business_unit,
             latest_version=mv.version if mv else None, versions=counts.get(model.id, 0),
             certification=certs.get(mv.id) if mv else None, next_review_at=due,
-            overdue=overdue, days_overdue=days))
+            overdue=overdue, days_overdue=days,
+            approval=approvals.get(mv.id) if mv else None))
     if overdue_only:
         rows = [r for r in rows if r.overdue]
     far = datetime.max.replace(tzinfo=now.tzinfo)
