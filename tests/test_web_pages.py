@@ -1,0 +1,126 @@
+"""The server-rendered pages over the real app and store: filters, forms with CSRF,
+errors as pages, assets served by the app."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from argon2 import PasswordHasher, profiles
+from fastapi.testclient import TestClient
+
+from assay.api.app import create_app
+from assay.api.sample import populate
+
+PASSWORD = "web test password 1"
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import assay.auth.secrets as sec
+
+    monkeypatch.setattr(sec, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
+
+
+@pytest.fixture
+def site(db):
+    populate(db, password=PASSWORD, models=3, reports=False)
+    return create_app(db.settings, store=db)
+
+
+def browser(app, user: str) -> TestClient:
+    client = TestClient(app, headers={"accept": "text/html"})
+    page = client.get("/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    resp = client.post("/login", data={"username": user, "password": PASSWORD,
+                                       "csrf_token": csrf}, follow_redirects=False)
+    assert resp.status_code == 303, resp.text
+    return client
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def test_inventory_filters_and_search(site) -> None:
+    c = browser(site, "aud")
+    html = c.get("/").text
+    assert "3 of 3 models" in html
+    for name in ("credit-scoring", "fraud-alerts", "churn-propensity"):
+        assert f'href="/models/{name}"' in html
+    assert "1 of 3 models" in c.get("/", params={"tier": "high"}).text
+    assert "0 of 3 models" in c.get("/", params={"overdue": "1"}).text
+    assert "1 of 3 models" in c.get("/", params={"q": "fraud"}).text
+    html = c.get("/", params={"status": "validation"}).text
+    assert "3 of 3 models" in html and 'value="validation" selected' in html
+
+
+def test_unknown_model_is_a_404_page(site) -> None:
+    c = browser(site, "aud")
+    resp = c.get("/models/no-such-model")
+    assert resp.status_code == 404 and "text/html" in resp.headers["content-type"]
+    assert "unknown model &#39;no-such-model&#39;" in resp.text
+
+
+def test_reject_needs_reasons_and_comment_appears_in_the_timeline(site) -> None:
+    c = browser(site, "vic")
+    queue = c.get("/queue").text
+    token = csrf_of(queue)
+    revision = re.search(r'name="revision" value="(\d+)"', queue).group(1)
+    form = {"model": "credit-scoring", "version": "1.0", "stage": "validation",
+            "revision": revision, "csrf_token": token, "back": "/queue"}
+    resp = c.post("/workflow/comment", data={**form, "body": "Checked the calibration"},
+                  follow_redirects=False)
+    assert resp.status_code == 303
+    assert "Checked the calibration" in c.get("/models/credit-scoring").text
+    # The comment moved the submission on: the form's revision is stale now.
+    resp = c.post("/workflow/reject", data={**form, "reason": "x"}, follow_redirects=False)
+    assert resp.status_code == 409
+    form["revision"] = re.search(r'name="revision" value="(\d+)"', c.get("/queue").text).group(1)
+    resp = c.post("/workflow/reject", data={**form, "reason": ""}, follow_redirects=False)
+    assert resp.status_code == 400 and "needs a reason" in resp.text
+    resp = c.post("/workflow/reject", data={**form, "reason": "Calibration by group missing"},
+                  follow_redirects=True)
+    assert "Rejected stage validation of credit-scoring 1.0" in resp.text
+    assert "Nothing waits for you." in resp.text
+    page = c.get("/models/credit-scoring").text
+    assert "Calibration by group missing" in page and "badge rejected" in page
+
+
+def test_stale_and_forged_forms_are_refused(site) -> None:
+    c = browser(site, "vic")
+    queue = c.get("/queue").text
+    form = {"model": "credit-scoring", "version": "1.0", "stage": "validation",
+            "revision": "999", "csrf_token": csrf_of(queue)}
+    resp = c.post("/workflow/approve", data=form, follow_redirects=False)
+    assert resp.status_code == 409
+    resp = c.post("/workflow/approve", data={**form, "csrf_token": "forged", "revision": ""},
+                  follow_redirects=False)
+    assert resp.status_code == 403 and "CSRF" in resp.text
+    other = browser(site, "rita")
+    resp = other.post("/workflow/approve", data={**form, "revision": "",
+                                                 "csrf_token": csrf_of(other.get("/").text)},
+                      follow_redirects=False)
+    assert resp.status_code in (403, 409)
+
+
+def test_audit_page_filters_and_verifies(site) -> None:
+    c = browser(site, "aud")
+    html = c.get("/audit", params={"actor": "bob"}).text
+    actors = re.findall(r"<td>(\w+)</td><td><code>", html)
+    assert actors and set(actors) == {"bob"}
+    resp = c.post("/audit/verify", data={"csrf_token": csrf_of(html)}, follow_redirects=True)
+    assert "intact" in resp.text and "events checked" in resp.text
+
+
+def test_assets_are_served_by_the_app_and_pages_load_nothing_external(site) -> None:
+    c = browser(site, "vic")
+    css = c.get("/static/app.css")
+    assert css.status_code == 200 and "text/css" in css.headers["content-type"]
+    assert c.get("/static/app.js").status_code == 200
+    for path in ("/", "/models/credit-scoring", "/queue", "/risk", "/audit", "/account"):
+        resp = c.get(path)
+        assert resp.status_code == 200, path
+        assert not re.search(r'(src|href)="(https?:)?//', resp.text), path
+        assert "default-src 'self'" in resp.headers["content-security-policy"]
+        assert resp.headers["x-frame-options"] == "DENY"
