@@ -63,7 +63,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=4, deadline=None, derandomize=True,
+@settings(max_examples=3, deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
 def test_no_server_error_and_responses_match_the_schema(case, served) -> None:
     _base, token = served
