@@ -4,6 +4,7 @@ control, audit events and whole-or-nothing transactions."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from sqlalchemy import func, select
 
 from assay import registry
 from assay.errors import ConflictError, InputError, NotFoundError, PermissionDenied
+from assay.evidence import store_bytes
 from assay.store import Store
 from assay.store.audit import AuditEvent, verify_chain
 from assay.workflow import service as wf
@@ -70,7 +72,7 @@ class Env:
     def certify(self, version: str, status: str = "passed", failed: tuple[str, ...] = (),
                 policy: Path | None = None, tier: str = "high") -> int:
         path = policy or self.policy
-        digest = __import__("hashlib").sha256(path.read_bytes()).hexdigest()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
         doc = yaml.safe_load(path.read_text())
         checks = [{"id": c, "status": "fail", "severity": "block"} for c in failed]
         checks.append({"id": "performance.auc", "status": "pass", "severity": "block"})
@@ -104,6 +106,7 @@ def env(db: Store, tmp_path: Path) -> Env:
                                 criticality="high")
         registry.set_model_tier(s, registry.get_user(s, "rita"), MODEL, "high")
         registry.add_version(s, alice, MODEL, "1", artifact_digest="sha256:" + "a" * 64)
+    assert store_bytes(db.settings, DOC) == DOC_DIGEST
     return Env(db, policy)
 
 
@@ -111,8 +114,13 @@ def submit(env: Env, version: str = "1", user: str = "alice") -> Submission:
     return env.run(user, wf.submit, version, policy=str(env.policy))
 
 
+DOC = b"Scope: retail credit line increases; out of scope: new-to-bank applicants.\n"
+DOC_DIGEST = "sha256:" + hashlib.sha256(DOC).hexdigest()
+
+
 def doc(name: str = "scope.pdf") -> dict[str, str]:
-    return {name: "sha256:" + "b" * 64}
+    """A document already in the evidence store (the env fixture stores it)."""
+    return {name: DOC_DIGEST}
 
 
 def through_validation(env: Env, version: str = "1") -> None:
@@ -298,9 +306,12 @@ def test_documents_evidence_needed_and_comment_attaches_it(env: Env):
     env.run("carl", wf.comment, "1", "scope memo attached", stage="scope",
             documents=doc("memo.pdf"))
     so = env.run("bea", wf.approve, "1", stage="scope")
-    assert so.evidence["document:memo.pdf"] == "sha256:" + "b" * 64
+    assert so.evidence["document:memo.pdf"] == DOC_DIGEST
     with pytest.raises(InputError, match="expected a digest"):
         env.run("carl", wf.comment, "1", "bad", stage="scope", documents={"x": "abc"})
+    with pytest.raises(InputError, match="is not in the evidence store"):
+        env.run("carl", wf.comment, "1", "bad", stage="scope",
+                documents={"x": "sha256:" + "0" * 64})
 
 
 def test_blocked_certification_blocks_until_waived(env: Env):

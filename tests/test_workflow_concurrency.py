@@ -17,11 +17,21 @@ from sqlalchemy import func, select
 
 from assay import registry
 from assay.errors import ConflictError
+from assay.evidence import store_bytes
 from assay.store import Store
 from assay.store.audit import AuditEvent, verify_chain
 from assay.workflow import service as wf
 from assay.workflow.tables import Condition, SignOff, Submission
-from test_workflow import MODEL, USERS, WORKFLOW, Env, through_validation, write_policy
+from test_workflow import (
+    DOC,
+    MODEL,
+    USERS,
+    WORKFLOW,
+    Env,
+    doc,
+    through_validation,
+    write_policy,
+)
 
 
 @pytest.fixture
@@ -36,6 +46,7 @@ def race_env(db: Store, tmp_path) -> Env:
                                 criticality="high")
         registry.set_model_tier(s, registry.get_user(s, "rita"), MODEL, "high")
         registry.add_version(s, alice, MODEL, "1", artifact_digest="sha256:" + "a" * 64)
+    store_bytes(db.settings, DOC)
     return Env(db, policy)
 
 
@@ -117,7 +128,7 @@ def test_many_approvers_one_slot(race_env: Env):
     """Four validators race for the single validation slot."""
     race_env.certify("1")
     race_env.run("alice", wf.submit, "1", policy=str(race_env.policy))
-    race_env.run("bea", wf.approve, "1", stage="scope", documents={"s": "sha256:" + "b" * 64})
+    race_env.run("bea", wf.approve, "1", stage="scope", documents=doc())
     with race_env.store.transaction() as s:
         root = registry.get_user(s, "root")
         for name in ("val3", "val4"):

@@ -556,10 +556,21 @@ def _evidence_problems(session: Session, sub: Submission, stage: str, kinds: Ite
 
 def _add_documents(session: Session, actor: Any, sub: Submission, stage: str,
                    documents: Mapping[str, str] | None, now: datetime) -> dict[str, str]:
+    from assay.evidence import has_artifact, normalise_digest
+
     out: dict[str, str] = {}
-    for name, digest in (documents or {}).items():
-        if not str(digest).startswith("sha256:"):
-            raise InputError(f"document '{name}': expected a digest 'sha256:<hex>', got {digest!r}")
+    settings = reg.settings_of(session) if documents else None
+    for name, given in (documents or {}).items():
+        if not str(name).strip() or len(str(name)) > 300:
+            raise InputError(f"document name {name!r}: expected 1 to 300 characters")
+        try:
+            digest = normalise_digest(str(given))
+        except InputError:
+            raise InputError(f"document '{name}': expected a digest 'sha256:<hex>', "
+                             f"got {given!r}") from None
+        if not has_artifact(settings, digest):
+            raise InputError(f"document '{name}': {digest} is not in the evidence store "
+                             "(store the file first, e.g. --attach FILE)")
         session.add(Document(submission_id=sub.id, stage=stage, name=str(name),
                              digest=str(digest), added_by=actor.id, added_at=now))
         out[f"document:{name}"] = str(digest)
