@@ -36,6 +36,13 @@ def test_shape_and_json():
             assert {"value", "ci", "convention", "reference", "p_value"} <= set(e)
             assert e["convention"] in ("fairlearn", "aif360")
     assert out["fairness"]["race"]["disparate_impact_ratio"]["reference"] == "A"
+    eo = out["fairness"]["race"]["equalized_odds_difference"]
+    assert eo["convention"] == "fairlearn" and eo["reference"] is None
+    pair = eo["gaps_to_reference"]
+    assert pair["reference"] == "A" and pair["convention"] == "aif360"
+    assert set(pair["groups"]) == {"B"}  # C is below the minimum group size
+    lo, hi = pair["groups"]["B"]["ci"]
+    assert lo <= pair["groups"]["B"]["value"] <= hi
     assert "C" not in out["fairness"]["race"]["disparate_impact_ratio"]["groups"]
     assert any("not judged" in n and "race" in n for n in out["notes"])
     assert set(out["calibration"]) == {"bin_edges", "mean_predicted", "fraction_positive",

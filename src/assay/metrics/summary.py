@@ -191,14 +191,34 @@ def classification_summary(
         fr = fairness_report(stats, by, reference=reference.get(key),
                              min_group_size=min_group_size, boot=boot)
         fr.pop("_groups")
-        result["fairness"][key] = {
-            m: {"value": _num(e["value"]), "ci": _ci(e["ci"]), "convention": e["convention"],
-                "reference": e["reference"], "p_value": _num(e["p_value"]),
-                **({"groups": {g: {"value": _num(v["value"]), "ci": _ci(v["ci"]),
-                                   "p_value": _num(v["p_value"])} for g, v in e["groups"].items()}}
-                   if e["groups"] else {}),
-                **({"note": e["note"]} if "note" in e else {})}
-            for m, e in fr.items()}
+        # every max - min metric also gets its per-group gaps against the reference group,
+        # whose intervals have no small-group bias
+        pairwise = fairness_report(stats, by, reference=reference.get(key),
+                                   min_group_size=min_group_size, boot=boot,
+                                   convention="aif360",
+                                   metrics=[m for m, e in fr.items()
+                                            if e["convention"] == "fairlearn"])
+        pairwise.pop("_groups")
+
+        def gaps(e: dict[str, Any]) -> dict[str, Any]:
+            return {g: {"value": _num(v["value"]), "ci": _ci(v["ci"]),
+                        "p_value": _num(v["p_value"])} for g, v in e["groups"].items()}
+
+        block_f: dict[str, Any] = {}
+        for m, e in fr.items():
+            entry = {"value": _num(e["value"]), "ci": _ci(e["ci"]),
+                     "convention": e["convention"], "reference": e["reference"],
+                     "p_value": _num(e["p_value"])}
+            if e["groups"]:
+                entry["groups"] = gaps(e)
+            elif m in pairwise and pairwise[m]["groups"]:
+                entry["gaps_to_reference"] = {"reference": pairwise[m]["reference"],
+                                              "convention": "aif360",
+                                              "groups": gaps(pairwise[m])}
+            if "note" in e:
+                entry["note"] = e["note"]
+            block_f[m] = entry
+        result["fairness"][key] = block_f
     if stats.has_score:
         result["calibration"] = stats.reliability_curve(10)
         result["roc"] = stats.roc_curve(200)
