@@ -425,8 +425,11 @@ def register(app: typer.Typer) -> None:
         with rich_progress(err, enabled=not no_progress and err.is_terminal) as progress:
             demo = run_demo(out, progress=progress, log=lambda msg: err.print(escape(msg)))
         print_results(console, demo.results, {k: v.resolve() for k, v in demo.written.items()})
-        console.print(f"\nOpen the report: [bold]{escape(str(demo.report.resolve()))}[/]")
-        console.print("Re-run it yourself:\n  " + escape(demo.command))
+        console.print(f"\nOpen the report: [bold]{escape(str(demo.report.resolve()))}[/]",
+                      soft_wrap=True, highlight=False)
+        # one line, never wrapped, so that it can be copied and pasted
+        console.print("Re-run it yourself:\n  " + escape(demo.command), soft_wrap=True,
+                      highlight=False)
         # The demo model is expected to be blocked or warned: that is the point of the demo,
         # not an error of the command.
         raise typer.Exit(0)
