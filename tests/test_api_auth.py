@@ -177,6 +177,17 @@ def test_admin_adds_a_user_who_must_change_the_one_time_password(env) -> None:
     with store.transaction() as s:
         ev = list_events(s, action="user.add", limit=1)[0]
         assert ev.actor == "admin" and ev.subject_id == "rita"
+    # Until the one-time password is replaced, the session can do nothing else.
+    resp = client.get("/queue", headers={"accept": "text/html"}, follow_redirects=False)
+    assert resp.status_code == 303 and resp.headers["location"] == "/account"
+    _error(client.get("/api/models"), 403, "password_change_required")
+    assert client.get("/api/me").json()["must_change_password"] is True
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/account").text).group(1)
+    resp = client.post("/account/password", data={"current": body["one_time_password"],
+                                                  "new": "rita's own passphrase",
+                                                  "csrf_token": csrf}, follow_redirects=False)
+    assert resp.status_code == 303
+    assert client.get("/api/models").status_code == 200
 
 
 def test_unknown_fields_cannot_claim_another_actor(env) -> None:

@@ -23,7 +23,7 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 
 from assay.auth import service as auth
-from assay.auth.errors import AuthenticationError
+from assay.auth.errors import AuthenticationError, PasswordChangeRequired
 from assay.errors import AssayError, PermissionDenied
 from assay.registry import get_user
 
@@ -98,9 +98,22 @@ def csrf_matches(expected: str | None, given: str | None) -> bool:
     return bool(expected and given and hmac.compare_digest(expected, given))
 
 
+#: What a session signed in with a one-time password may still reach.
+PASSWORD_CHANGE_PATHS = ("/account", "/logout", "/api/me")
+
+
+def require_settled_password(request: Request, principal: Principal) -> None:
+    """A session opened with a one-time password may only change it (or sign out)."""
+    if principal.via == "session" and principal.must_change_password and \
+            not request.url.path.startswith(PASSWORD_CHANGE_PATHS):
+        raise PasswordChangeRequired("you signed in with a one-time password: choose your "
+                                     "own password first (/account)")
+
+
 def current_principal(request: Request) -> Principal:
     """Dependency for API routes: authenticate; enforce CSRF for cookie sessions."""
     principal = authenticate(request)
+    require_settled_password(request, principal)
     if principal.via == "session" and request.method not in SAFE_METHODS and \
             not csrf_matches(principal.csrf_token, request.headers.get(CSRF_HEADER)):
         raise PermissionDenied("CSRF token missing or wrong: send the session's token in the "

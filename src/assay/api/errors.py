@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from assay.auth.errors import AuthenticationError, TooManyAttempts
+from assay.auth.errors import AuthenticationError, PasswordChangeRequired, TooManyAttempts
 from assay.errors import (
     AssayError,
     ConflictError,
@@ -34,6 +34,7 @@ log = logging.getLogger("assay.api")
 STATUS_OF: list[tuple[type[AssayError], int]] = [
     (AuthenticationError, 401),
     (TooManyAttempts, 429),
+    (PasswordChangeRequired, 403),
     (PermissionDenied, 403),
     (NotFoundError, 404),
     (ConflictError, 409),

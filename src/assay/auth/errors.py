@@ -19,3 +19,9 @@ class TooManyAttempts(AssayError):
     def __init__(self, message: str, *, retry_after: int, details: dict | None = None) -> None:
         super().__init__(message, details={"retry_after_seconds": retry_after, **(details or {})})
         self.retry_after = retry_after
+
+
+class PasswordChangeRequired(AssayError):
+    """Signed in with a one-time password: choose a new one first (HTTP 403)."""
+
+    code = "password_change_required"

@@ -290,6 +290,9 @@ def open_session(session: Session, user, *, client: str = "",
     """A new browser session for ``user``: ``(cookie value, row)``."""
     raw, digest = sec.new_session_id()
     now = now_utc()
+    # Housekeeping on each sign-in: forget expired sessions and old attempts.
+    session.execute(delete(WebSession).where(WebSession.expires_at <= now))
+    prune_login_attempts(session, now)
     row = WebSession(id_digest=digest, user_id=user.id, csrf_token=sec.new_csrf_token(),
                      created_at=now, expires_at=now + lifetime, client=client[:100] or None)
     session.add(row)

@@ -23,6 +23,7 @@ from assay.api.deps import (
     client_of,
     csrf_matches,
     reading,
+    require_settled_password,
     store_of,
 )
 from assay.auth import secrets as sec
@@ -35,12 +36,15 @@ router = APIRouter(include_in_schema=False)
 
 
 def signed_in(request: Request) -> Principal:
-    return authenticate(request)
+    principal = authenticate(request)
+    require_settled_password(request, principal)
+    return principal
 
 
 def form_principal(request: Request, csrf_token: str) -> Principal:
     """The principal of a form post, after checking the form's CSRF token."""
     principal = authenticate(request)
+    require_settled_password(request, principal)
     if principal.via != "session" or not csrf_matches(principal.csrf_token, csrf_token):
         raise PermissionDenied("the form's CSRF token is missing or stale: reload the page "
                                "and try again")

@@ -89,5 +89,7 @@ def render_error(request: Request, status: int, code: str, message: str) -> Resp
         if request.cookies.get("assay_session"):
             response.delete_cookie("assay_session", path="/")
         return response
+    if code == "password_change_required":
+        return RedirectResponse("/account", status_code=303)
     return page(request, "error.html", http_status=status, status_code=status, code=code,
                 message=message)
