@@ -224,7 +224,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("review", rich_help_panel="Approval workflow")
     def review_cmd(
-        model: str = typer.Argument(...), version: str = typer.Argument(...),
+        model: str = typer.Argument(..., help="Model name."),
+        version: str = typer.Argument(..., help="Model version."),
         fmt: str = typer.Option("text", "--format", "-f", help=FORMAT_HELP),
         as_user: str | None = typer.Option(None, "--as", help=READ_AS_HELP),
     ) -> None:
@@ -236,7 +237,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("approve", rich_help_panel="Approval workflow")
     def approve_cmd(
-        model: str = typer.Argument(...), version: str = typer.Argument(...),
+        model: str = typer.Argument(..., help="Model name."),
+        version: str = typer.Argument(..., help="Model version."),
         stage: str = typer.Option(..., "--stage", help="Stage to sign off."),
         role: str | None = typer.Option(None, "--role", help="Role to sign as."),
         condition: list[str] | None = typer.Option(None, "--condition",
@@ -275,10 +277,11 @@ def register(app: typer.Typer) -> None:
 
     @app.command("reject", rich_help_panel="Approval workflow")
     def reject_cmd(
-        model: str = typer.Argument(...), version: str = typer.Argument(...),
-        stage: str = typer.Option(..., "--stage"),
+        model: str = typer.Argument(..., help="Model name."),
+        version: str = typer.Argument(..., help="Model version."),
+        stage: str = typer.Option(..., "--stage", help="Stage to reject."),
         reason: str = typer.Option(..., "--reason", help="Why the stage is rejected."),
-        role: str | None = typer.Option(None, "--role"),
+        role: str | None = typer.Option(None, "--role", help="Role to reject as."),
         as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
     ) -> None:
         """Reject a stage (closes the submission; fix and submit again)."""
@@ -288,9 +291,10 @@ def register(app: typer.Typer) -> None:
 
     @app.command("comment", rich_help_panel="Approval workflow")
     def comment_cmd(
-        model: str = typer.Argument(...), version: str = typer.Argument(...),
+        model: str = typer.Argument(..., help="Model name."),
+        version: str = typer.Argument(..., help="Model version."),
         text: str = typer.Argument(..., help="The comment."),
-        stage: str | None = typer.Option(None, "--stage"),
+        stage: str | None = typer.Option(None, "--stage", help="Stage the comment is about."),
         attach: list[Path] | None = typer.Option(None, "--attach",
                                                  help="Document to attach (repeatable)."),
         as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
@@ -306,7 +310,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("condition-met", rich_help_panel="Approval workflow")
     def condition_met_cmd(
-        model: str = typer.Argument(...), version: str = typer.Argument(...),
+        model: str = typer.Argument(..., help="Model name."),
+        version: str = typer.Argument(..., help="Model version."),
         condition: int = typer.Argument(..., help="Condition number (see assay status)."),
         note: str = typer.Option("", "--note", help="How the condition was met."),
         as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
@@ -318,13 +323,16 @@ def register(app: typer.Typer) -> None:
 
     @app.command("waive", rich_help_panel="Approval workflow")
     def waive_cmd(
-        model: str = typer.Argument(...), version: str = typer.Argument(...),
+        model: str = typer.Argument(..., help="Model name."),
+        version: str = typer.Argument(..., help="Model version."),
         check: str | None = typer.Option(None, "--check", help="Waive one failed check."),
         certification: bool = typer.Option(False, "--certification",
                                            help="Waive the blocked (or missing) certification."),
-        justification: str = typer.Option("", "--justification"),
+        justification: str = typer.Option("", "--justification",
+                                           help="Why deployment may go ahead (required)."),
         expires: str | None = typer.Option(None, "--expires", help="YYYY-MM-DD (required)."),
-        policy: str | None = typer.Option(None, "--policy"),
+        policy: str | None = typer.Option(None, "--policy",
+                                          help="Policy (default: the submission's)."),
         as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
     ) -> None:
         """Grant a waiver with a justification and an expiry date."""
@@ -340,7 +348,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("revoke-waiver", rich_help_panel="Approval workflow")
     def revoke_waiver_cmd(
-        model: str = typer.Argument(...), version: str = typer.Argument(...),
+        model: str = typer.Argument(..., help="Model name."),
+        version: str = typer.Argument(..., help="Model version."),
         waiver: int = typer.Argument(..., help="Waiver number (see assay status)."),
         reason: str = typer.Option("", "--reason", help="Why the waiver ends now."),
         as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
@@ -352,7 +361,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("status", rich_help_panel="Approval workflow")
     def status_cmd(
-        model: str = typer.Argument(...),
+        model: str = typer.Argument(..., help="Model name."),
         fmt: str = typer.Option("text", "--format", "-f", help=FORMAT_HELP),
         as_user: str | None = typer.Option(None, "--as", help=READ_AS_HELP),
     ) -> None:
@@ -363,7 +372,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("recheck", rich_help_panel="Approval workflow")
     def recheck_cmd(
-        model: str = typer.Argument(...), version: str = typer.Argument(...),
+        model: str = typer.Argument(..., help="Model name."),
+        version: str = typer.Argument(..., help="Model version."),
         as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
     ) -> None:
         """Record change control: send an approved version back to certification if its
@@ -376,7 +386,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("gate", rich_help_panel="Approval workflow")
     def gate_cmd(
-        model: str = typer.Argument(...), version: str = typer.Argument(...),
+        model: str = typer.Argument(..., help="Model name."),
+        version: str = typer.Argument(..., help="Model version."),
         fmt: str = typer.Option("text", "--format", "-f", help=FORMAT_HELP),
         as_user: str | None = typer.Option(None, "--as", help=READ_AS_HELP),
     ) -> None:
