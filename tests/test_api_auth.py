@@ -331,3 +331,28 @@ def test_password_change_needs_the_current_one_and_renews_the_session(env) -> No
     stale.cookies.set("assay_session", old)
     _error(stale.get("/api/me"), 401)
     assert _login(TestClient(client.app), "val", "a brand new passphrase").status_code == 303
+
+
+def test_admin_changes_roles_and_deactivation_locks_the_user_out(env) -> None:
+    client, tokens, store = env
+    h = _bearer(tokens["admin"])
+    resp = client.patch("/api/users/val", json={"grant": ["risk_officer"]}, headers=h)
+    assert resp.status_code == 200 and resp.json()["roles"] == ["risk_officer", "validator"]
+    assert client.get("/api/me", headers=_bearer(tokens["val"])).json()["roles"] == [
+        "risk_officer", "validator"]
+    _error(client.patch("/api/users/val", json={"revoke": ["admin"]}, headers=h), 409)
+    _error(client.patch("/api/users/val", json={"grant": ["wizard"]}, headers=h), 400)
+    _error(client.patch("/api/users/val", json={}, headers=h), 400)
+    _error(client.patch("/api/users/val", json={"active": False},
+                        headers=_bearer(tokens["val"])), 403)
+    _login(client, "val", PASSWORD)
+    assert client.get("/api/me").status_code == 200
+    resp = client.patch("/api/users/val", json={"active": False}, headers=h)
+    assert resp.status_code == 200 and resp.json()["active"] is False
+    _error(client.get("/api/me", headers=_bearer(tokens["val"])), 401)
+    client.headers.pop("Authorization", None)
+    _error(client.get("/api/me"), 401)  # the session was closed too
+    assert _login(TestClient(client.app), "val", PASSWORD).status_code == 401
+    with store.transaction() as s:
+        assert [e.action for e in list_events(s, action="user.*", limit=2)] == [
+            "user.deactivate", "user.role_grant"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from assay.api.deps import Principal, acting, current_principal, reading, require_roles
@@ -77,6 +77,15 @@ class UserIn(BaseModel):
     roles: list[str] = Field(default_factory=list, max_length=10)
 
 
+class UserPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grant: list[str] = Field(default_factory=list, max_length=10, description="Roles to grant")
+    revoke: list[str] = Field(default_factory=list, max_length=10,
+                              description="Roles to take away")
+    active: bool | None = Field(None, description="Activate or deactivate the user")
+
+
 class NewUser(UserOut):
     one_time_password: str = Field(description="Initial password, shown once; must be changed")
 
@@ -121,6 +130,30 @@ def add_user(body: UserIn, request: Request,
                                  email=body.email, roles=body.roles)
         password = auth.set_password(s, actor, user.username, None, one_time=True)
         return {**_user_out(user), "one_time_password": password}
+
+
+@router.patch("/users/{username}", response_model=UserOut,
+              summary="Grant or revoke roles, activate or deactivate a user (admin)")
+def change_user(body: UserPatch, request: Request,
+                username: str = Path(..., min_length=1, max_length=100),
+                principal: Principal = Depends(current_principal)) -> dict:
+    from assay.errors import InputError
+    from assay.registry import grant_role, revoke_role, set_user_active
+
+    require_roles(principal, ADMIN)
+    if not body.grant and not body.revoke and body.active is None:
+        raise InputError("nothing to change: give grant, revoke or active")
+    with acting(request, principal) as (s, actor):
+        user = None
+        for role in body.grant:
+            user = grant_role(s, actor, username, role)
+        for role in body.revoke:
+            user = revoke_role(s, actor, username, role)
+        if body.active is not None:
+            user = set_user_active(s, actor, username, body.active)
+            if not body.active:
+                auth.close_sessions_of(s, user)
+        return _user_out(user)
 
 
 @router.post("/users/{username}/password", response_model=PasswordOut,
