@@ -619,6 +619,21 @@ def test_new_model_version_needs_its_own_approval(env: Env):
     new = env.read(wf.gate, "2")
     assert not new.allowed
     assert new.reasons == ["not submitted for approval (assay submit)"]
+    st = env.read(wf.status)
+    assert st.changes == ["version 2 registered after approved version 1: it needs "
+                          "certification and approval (not submitted)"]
+
+
+def test_policy_may_end_older_approvals_on_a_new_version(env: Env):
+    write_policy(env.policy, dict(WORKFLOW, new_version_revokes_approval=True))
+    approved(env)
+    assert env.read(wf.gate, "1").allowed
+    with env.store.transaction() as s:
+        registry.add_version(s, registry.get_user(s, "alice"), MODEL, "2")
+    d = env.read(wf.gate, "1")
+    assert not d.allowed
+    assert d.reasons == ["newer version(s) 2 registered: policy 'wf-test' ends the approval "
+                         "of older versions"]
 
 
 def test_submitting_a_new_version_supersedes_an_open_review(env: Env):

@@ -141,6 +141,8 @@ def _print_status(st: Any) -> None:
     console.print(f"[bold]{_e(st.model)}[/] tier {st.tier or '(not assessed)'}")
     if not st.versions:
         console.print("no versions registered")
+    for c in st.changes:
+        console.print(f"[yellow]back to certification[/]: {_e(c)}")
     for v in st.versions:
         console.print("")
         state = (v.state or "not submitted").replace("_", " ")

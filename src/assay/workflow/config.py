@@ -195,6 +195,10 @@ class WorkflowConfig(_Strict):
         default_factory=lambda: {"high": 365, "medium": 730, "low": 1095}
     )
     waivers: WaiverConfig = Field(default_factory=WaiverConfig)
+    #: When a newer version of a model is registered, does the approval of the
+    #: older ones end? (false: the older version stays deployable until its own
+    #: approval expires or changes; the new version needs its own approval.)
+    new_version_revokes_approval: bool = False
 
     @field_validator("approval_valid_days")
     @classmethod

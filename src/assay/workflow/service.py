@@ -918,6 +918,15 @@ def change_reasons(session: Session, model_name: str, version: str, *,
         reasons.append(f"a newer certification #{latest.id} is {latest.status}: recertify")
     if sub.expires_at is not None and _aware(sub.expires_at) <= now:
         reasons.append(f"approval expired on {_day(sub.expires_at)}: review again")
+    newer = newer_versions(session, model_name, version)
+    if newer:
+        try:
+            revoke = load_policy_info(sub.policy_source).workflow.new_version_revokes_approval
+        except AssayError:
+            revoke = False  # the unreadable policy is already a reason above
+        if revoke:
+            reasons.append(f"newer version(s) {', '.join(newer)} registered: policy "
+                           f"'{sub.policy_name}' ends the approval of older versions")
     return reasons
 
 
@@ -1142,6 +1151,8 @@ class ModelStatus:
     model: str
     tier: str | None
     versions: list[VersionStatus]
+    #: Model-level change control: a newer version that is not approved yet.
+    changes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -1238,4 +1249,11 @@ def status(session: Session, model_name: str, *, now: datetime | None = None,
             changes=change_reasons(session, model_name, mv.version, now=now),
             conditions=[{"id": c.id, "submission": c.submission_id, "stage": c.stage,
                          "text": c.text, "status": c.status} for c in all_conds]))
+    approved = [v.version for v in out.versions if v.state == APPROVED]
+    if out.versions and approved and out.versions[-1].state != APPROVED:
+        newest = out.versions[-1]
+        out.changes.append(
+            f"version {newest.version} registered after approved version {approved[-1]}: "
+            f"it needs certification and approval ({(newest.state or 'not submitted')})"
+            .replace("_", " "))
     return out
