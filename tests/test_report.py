@@ -128,6 +128,18 @@ def sample_results() -> dict:
                         "value": -0.136, "ci": [-0.147, -0.125],
                         "convention": "unprivileged - privileged",
                         "reference": "Male", "p_value": 1e-40},
+                    "statistical_parity_difference": {
+                        "value": -0.136, "ci": [-0.147, -0.125], "convention": "aif360",
+                        "reference": "Male", "p_value": 1e-40,
+                        "groups": {"Female": {"value": -0.136, "ci": [-0.147, -0.125],
+                                              "p_value": 1e-40}}},
+                    "equal_opportunity_difference": {
+                        "value": 0.14, "ci": [0.1, 0.18], "convention": "fairlearn",
+                        "reference": None, "p_value": 0.001,
+                        "gaps_to_reference": {
+                            "reference": "Male", "convention": "aif360",
+                            "groups": {"Female": {"value": -0.1432, "ci": [-0.18, -0.1],
+                                                  "p_value": 0.00123}}}},
                     "demographic_parity_ratio": {
                         "value": 0.36, "ci": [0.33, 0.39],
                         "convention": "unprivileged / privileged",
@@ -396,3 +408,13 @@ def test_a_chart_that_cannot_be_drawn_is_a_note():
     note = charts.reliability({"mean_predicted": [0.1, 0.2], "fraction_positive": [0.1, 0.2],
                                "bin_edges": [0, 0.5, 1], "count": ["<x>", 2]})
     assert note is not None and "chart not drawn" in note and "<x>" not in note
+
+
+def test_gaps_to_the_reference_group(html):
+    fair = html[html.index("Fairness gaps by sex"):html.index('id="drift"')]
+    assert "Gap of each group to Male" in fair
+    assert "reference group <b>Male</b>" in fair
+    assert "-0.1432" in fair and "[-0.18, -0.1]" in fair and "p 0.00123" in fair
+    header = fair[fair.index("<th>sex</th>"):]
+    header = header[:header.index("</tr>")]
+    assert "statistical_parity" in header and "equal_opportunity" in header

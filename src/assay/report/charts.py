@@ -189,10 +189,12 @@ def forest(rows: Sequence[Row], *, title: str = "", xlabel: str = "",
 
 @_never_fails
 def group_metrics(groups: dict[str, dict[str, Any]], *, attribute: str,
-                  metrics: Sequence[str]) -> str | None:
+                  metrics: Sequence[str], reference: float | None = None,
+                  title: str | None = None) -> str | None:
     """Small multiples: one panel per metric, one row per group, with intervals.
 
-    ``attribute`` names the sensitive feature (shown as the axis label).
+    ``attribute`` names the sensitive feature (shown as the axis label);
+    ``reference`` draws a line in every panel (0 for gaps to a reference group).
     """
     names = list(groups)[:MAX_ROWS]
     metrics = [m for m in metrics
@@ -215,8 +217,13 @@ def group_metrics(groups: dict[str, dict[str, Any]], *, attribute: str,
                     ax.plot([ci[0], ci[1]], [y, y], color=colour, linewidth=1.5)
                 ax.plot([value], [y], marker="o", markersize=5, color=colour,
                         markerfacecolor=colour if judged else "white")
+            if reference is not None:
+                ax.axvline(reference, color=INK, linewidth=0.8)
             ax.set_title(plain(metric.replace("_", " "), 30), loc="left", fontsize=9)
             _style(ax)
+        if title:
+            fig.suptitle(plain(title, 100), x=0.01, y=1.0, ha="left", va="bottom",
+                         fontsize=10, fontweight="bold")
         axes[0].set_yticks(ys)
         axes[0].set_yticklabels([plain(f"{g}") for g in names])
         axes[0].set_ylim(-0.7, len(names) - 0.3)

@@ -226,7 +226,14 @@ def _metrics_view(metrics: Mapping[str, Any] | None) -> dict[str, Any] | None:
             charts.forest(ratio_rows, title=f"Fairness ratios by {attr}",
                           xlabel="ratio (1 = parity)", reference=1.0),
         ) if c]
-        fairness.append({"name": attr, "gaps": gaps, "charts": chart_list})
+        pairwise = _gaps_to_reference(gaps)
+        if pairwise is not None:
+            pairwise["chart"] = charts.group_metrics(
+                pairwise["groups"], attribute=str(attr), metrics=pairwise["measures"][:4],
+                reference=0.0,
+                title=f"Gap of each group to {pairwise['reference']} (group minus reference)")
+        fairness.append({"name": attr, "gaps": gaps, "charts": chart_list,
+                         "pairwise": pairwise})
     calibration = metrics.get("calibration")
     roc = metrics.get("roc")
     auc = None
@@ -248,6 +255,45 @@ def _metrics_view(metrics: Mapping[str, Any] | None) -> dict[str, Any] | None:
         "roc_chart": charts.roc(roc.get("fpr") or [], roc.get("tpr") or [], auc=auc)
         if isinstance(roc, Mapping) else None,
     }
+
+
+PAIRWISE_ORDER = ("demographic_parity", "statistical_parity", "equal_opportunity", "fpr",
+                  "fnr", "predictive_parity", "accuracy", "roc_auc", "ece")
+
+
+def _gaps_to_reference(gaps: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Per-group differences to the reference group, one column per fairness measure.
+
+    Measures that repeat the same per-group numbers (the same gaps under
+    another name) are shown once; ratios are left to the summary table.
+    """
+    columns: dict[str, dict[str, Any]] = {}
+    reference = None
+    seen: list[Any] = []
+    for name, g in gaps.items():
+        if not isinstance(g, Mapping) or _is_ratio(str(name)):
+            continue
+        per, ref = g.get("groups"), g.get("reference")
+        nested = g.get("gaps_to_reference")
+        if isinstance(nested, Mapping):
+            per, ref = nested.get("groups"), nested.get("reference")
+        if not isinstance(per, Mapping) or not per or per in seen:
+            continue
+        seen.append(per)
+        reference = reference or ref
+        columns[str(name).removesuffix("_difference")] = per
+    if not columns:
+        return None
+    measures = sorted(columns, key=lambda m: (PAIRWISE_ORDER.index(m)
+                                              if m in PAIRWISE_ORDER else len(PAIRWISE_ORDER)))
+    groups: dict[str, dict[str, Any]] = {}
+    for m in measures:
+        for grp, e in columns[m].items():
+            if isinstance(e, Mapping):
+                groups.setdefault(str(grp), {"metrics": {}})["metrics"][m] = e
+    return {"reference": reference if reference is not None else "the reference group",
+            "measures": measures[:TABLE_METRICS], "omitted": measures[TABLE_METRICS:],
+            "groups": groups}
 
 
 def _is_ratio(name: str) -> bool:
