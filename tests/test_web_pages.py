@@ -124,3 +124,12 @@ def test_assets_are_served_by_the_app_and_pages_load_nothing_external(site) -> N
         assert not re.search(r'(src|href)="(https?:)?//', resp.text), path
         assert "default-src 'self'" in resp.headers["content-security-policy"]
         assert resp.headers["x-frame-options"] == "DENY"
+
+
+def test_api_reference_is_served_without_scripts_or_cdn(site) -> None:
+    client = TestClient(site)
+    html = client.get("/docs").text
+    assert "GET /api/models/{name}/versions/{version}/gate" in html
+    assert "<script src=\"/static/app.js\"" in html
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+    assert client.get("/openapi.json").json()["info"]["title"] == "assay"

@@ -66,6 +66,8 @@ def create_app(settings: Settings | None = None, *, store=None,
                     "create`). Every error has the body `{\"error\": {\"code\", \"message\", "
                     "\"details\"}}`.",
         responses=_ERRORS,
+        docs_url=None,  # /docs is served by assay.web: no script, nothing from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.store = store if store is not None else open_store(settings)
@@ -80,8 +82,9 @@ def create_app(settings: Settings | None = None, *, store=None,
         h.setdefault("X-Content-Type-Options", "nosniff")
         h.setdefault("X-Frame-Options", "DENY")
         h.setdefault("Referrer-Policy", "same-origin")
-        if not request.url.path.startswith("/docs"):
-            h.setdefault("Content-Security-Policy", _CSP)
+        h.setdefault("Content-Security-Policy", _CSP)
+        if request.url.scheme == "https":
+            h.setdefault("Strict-Transport-Security", "max-age=31536000")
         if request.url.path.startswith("/api") or "text/html" in h.get("content-type", ""):
             h.setdefault("Cache-Control", "no-store")
         return response
