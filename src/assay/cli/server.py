@@ -42,14 +42,20 @@ def serve(
     secure_cookies: bool | None = typer.Option(
         None, "--secure-cookies/--no-secure-cookies",
         help="Mark cookies Secure (default: yes unless the request is to a loopback address)."),
+    sample: bool = typer.Option(
+        False, "--sample",
+        help="Fill an empty store with a sample governance history to try the UI "
+             "(prints the users' password)."),
 ) -> None:
-    """Serve the REST API and the web UI (OpenAPI docs at /docs)."""
+    """Serve the REST API and the web UI (API reference at /docs)."""
     import uvicorn
 
     from assay.api.app import create_app
     from assay.config import load_settings
 
     settings = load_settings()
+    if sample:
+        _fill_sample()
     if workers > 1 and settings.database_url.startswith("sqlite"):
         raise InputError("--workers: more than one worker needs a PostgreSQL store "
                          "(set ASSAY_DATABASE_URL)")
@@ -58,6 +64,25 @@ def serve(
                   f"http://{host}:{port} (docs at /docs)", highlight=False)
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True,
                 server_header=False)
+
+
+def _fill_sample() -> None:
+    from sqlalchemy import func, select
+
+    from assay.api.sample import USERS, populate
+    from assay.auth.secrets import generate_password
+    from assay.registry.tables import User
+    from assay.store import open_store
+
+    store = open_store()
+    with store.transaction() as s:
+        if s.scalar(select(func.count()).select_from(User)):
+            raise InputError("--sample: the store has users already; use an empty ASSAY_HOME")
+    password = generate_password()
+    populate(store, password=password)
+    store.dispose()
+    console.print("sample history added; sign in as any of "
+                  + ", ".join(USERS) + f" with the password: {password}", highlight=False)
 
 
 def init(
