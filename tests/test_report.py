@@ -418,3 +418,9 @@ def test_gaps_to_the_reference_group(html):
     header = fair[fair.index("<th>sex</th>"):]
     header = header[:header.index("</tr>")]
     assert "statistical_parity" in header and "equal_opportunity" in header
+
+
+def test_charts_are_labelled_for_screen_readers():
+    svg = charts.forest([charts.Row("a", 0.1), charts.Row("b", 0.2)], title='AUC <"x">')
+    assert 'role="img" aria-label="AUC &lt;&quot;x&quot;&gt;"' in svg
+    assert 'aria-label="ROC curve"' in charts.roc([0, 0.5, 1], [0, 0.7, 1])

@@ -77,7 +77,8 @@ def _finite(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def _svg(fig: Figure) -> str:
+def _svg(fig: Figure, label: str) -> str:
+    """The figure as an ``<svg>`` element; ``label`` describes it to screen readers."""
     buf = io.StringIO()
     with rc_context({**_RC, "svg.hashsalt": f"assay-chart-{next(_counter)}"}):
         fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
@@ -85,7 +86,8 @@ def _svg(fig: Figure) -> str:
     start = text.find("<svg")
     svg = _drop_unreferenced_ids(text[start:])
     # The page's stylesheet scales charts down on narrow screens.
-    svg = svg.replace("<svg ", '<svg class="chart" role="img" ', 1)
+    aria = html.escape(label, quote=True)
+    svg = svg.replace("<svg ", f'<svg class="chart" role="img" aria-label="{aria}" ', 1)
     return svg
 
 
@@ -184,7 +186,7 @@ def forest(rows: Sequence[Row], *, title: str = "", xlabel: str = "",
         _style(ax)
         if threshold and any(_finite(threshold.get(k)) for k in ("min", "max")):
             ax.legend(loc="best", fontsize=7, frameon=False)
-        return _svg(fig)
+        return _svg(fig, title or "forest plot")
 
 
 @_never_fails
@@ -228,7 +230,7 @@ def group_metrics(groups: dict[str, dict[str, Any]], *, attribute: str,
         axes[0].set_yticklabels([plain(f"{g}") for g in names])
         axes[0].set_ylim(-0.7, len(names) - 0.3)
         axes[0].set_ylabel(plain(attribute))
-        return _svg(fig)
+        return _svg(fig, title or f"Metrics by {attribute}")
 
 
 def _metric(group: dict[str, Any], metric: str) -> tuple[Any, Any]:
@@ -276,7 +278,7 @@ def reliability(calibration: dict[str, Any]) -> str | None:
         hx.tick_params(axis="y", labelsize=7)
         for side in ("top", "right"):
             hx.spines[side].set_visible(False)
-        return _svg(fig)
+        return _svg(fig, "Reliability (calibration) curve")
 
 
 @_never_fails
@@ -300,7 +302,7 @@ def roc(fpr: Sequence[float], tpr: Sequence[float], *, auc: float | None = None)
         ax.legend(loc="lower right", fontsize=7, frameon=False)
         _style(ax)
         ax.grid(axis="y", color=GRID, linewidth=0.6)
-        return _svg(fig)
+        return _svg(fig, "ROC curve")
 
 
 PSI_MODERATE = 0.1
@@ -334,4 +336,4 @@ def psi_bars(psi: dict[str, float]) -> str | None:
         ax.set_title("Drift per feature", loc="left")
         ax.legend(loc="lower right", fontsize=7, frameon=False)
         _style(ax)
-        return _svg(fig)
+        return _svg(fig, "Population stability index per feature")
