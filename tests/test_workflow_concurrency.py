@@ -152,3 +152,16 @@ def test_two_submissions_of_one_version_race(race_env: Env):
     assert loser.startswith("conflict: "), out
     with race_env.store.transaction() as s:
         assert s.scalars(select(Submission.state)).all() == ["in_review"]
+
+
+def test_two_approvers_for_two_open_slots_both_win(race_env: Env):
+    """Nobody loses a sign-off they were entitled to: the two slots of the high-tier
+    deployment approval are filled at once by the two roles."""
+    through_validation(race_env)
+    signs, _, events = _counts(race_env)
+    out = race(race_env, {"rita": (wf.approve, {"stage": "deployment_approval"}),
+                          "bea": (wf.approve, {"stage": "deployment_approval"})})
+    assert out == {"rita": "won", "bea": "won"}, out
+    assert _counts(race_env)[0] == signs + 2
+    assert _counts(race_env)[2] == events + 2
+    assert race_env.read(wf.gate, "1").allowed
