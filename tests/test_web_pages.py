@@ -109,6 +109,10 @@ def test_audit_page_filters_and_verifies(site) -> None:
     html = c.get("/audit", params={"actor": "bob"}).text
     actors = re.findall(r"<td>(\w+)</td><td><code>", html)
     assert actors and set(actors) == {"bob"}
+    assert re.search(r"<td>\d{4}-\d\d-\d\d \d\d:\d\d UTC</td>", html)  # when it happened
+    html = c.get("/audit", params={"subject": "credit-scoring"}).text
+    subjects = set(re.findall(r"<td>model(?:_version)? ([\w.@-]+)</td>", html))
+    assert subjects == {"credit-scoring", "credit-scoring@1.0"}
     resp = c.post("/audit/verify", data={"csrf_token": csrf_of(html)}, follow_redirects=True)
     assert "intact" in resp.text and "events checked" in resp.text
 

@@ -50,7 +50,7 @@ def event_out(ev) -> dict[str, Any]:
 def query_events(session, *, actor: str | None, action: str | None, subject_type: str | None,
                  subject_id: str | None, before: int | None, limit: int) -> list[dict[str, Any]]:
     """Events newest first, ``before`` a sequence number for paging."""
-    from sqlalchemy import select
+    from sqlalchemy import or_, select
 
     from assay.store.audit import AuditEvent
 
@@ -58,12 +58,13 @@ def query_events(session, *, actor: str | None, action: str | None, subject_type
     if actor:
         q = q.where(AuditEvent.actor == actor)
     if action:
-        q = q.where(AuditEvent.action.startswith(action[:-1]) if action.endswith("*")
-                    else AuditEvent.action == action)
+        q = q.where(AuditEvent.action.startswith(action[:-1], autoescape=True)
+                    if action.endswith("*") else AuditEvent.action == action)
     if subject_type:
         q = q.where(AuditEvent.subject_type == subject_type)
-    if subject_id:
-        q = q.where(AuditEvent.subject_id == subject_id)
+    if subject_id:  # a model name also matches its versions ("name@version")
+        q = q.where(or_(AuditEvent.subject_id == subject_id,
+                        AuditEvent.subject_id.startswith(subject_id + "@", autoescape=True)))
     if before:
         q = q.where(AuditEvent.seq < before)
     q = q.order_by(AuditEvent.seq.desc()).limit(limit)
