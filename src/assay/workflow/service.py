@@ -1,4 +1,4 @@
-"""The approval workflow: submit, sign off, reject, comment, waive, gate.
+"""The approval workflow: submit, sign off, reject, comment, waive, status, gate.
 
 Every function takes a ``Session`` and (for changes) the acting ``User``,
 checks rights and the separation of duties, writes, appends an audit event
@@ -18,14 +18,18 @@ Rules enforced here:
 * the deployment stage (and any stage needing ``certification`` evidence)
   can be approved only if the version's latest certification under the
   submission's policy and tier passed, or a valid waiver covers it;
-* change control: a new policy version, a new certification that no longer
-  passes, or an expired approval or waiver sends the version back to
-  certification; a newer version of the model is reported as needing
-  certification of its own;
-* concurrency: the submission row is locked (``SELECT ... FOR UPDATE`` where
-  the database supports it) and carries a row version (``revision``), so of
-  two people acting on the same stage at once exactly one wins and the other
-  gets a :class:`ConflictError`.
+* waivers need a justification, an expiry within the policy's limit and a
+  role the policy allows; they can be revoked; conditions of an approval stay
+  open until someone independent of the developer records how they were met;
+* change control: a new policy version, a changed risk tier, a newer
+  certification that no longer passes, or an expired approval or waiver
+  sends the version back to certification; a newer version of the model is
+  reported as needing certification of its own (and, if the policy says so,
+  ends the older versions' approval);
+* concurrency: the submission row is locked (``SELECT ... FOR UPDATE`` on
+  PostgreSQL; SQLite's write lock is taken before an action reads) and
+  carries a row version (``revision``), so of two people acting on the same
+  stage at once exactly one wins and the other gets a :class:`ConflictError`.
 """
 
 from __future__ import annotations
