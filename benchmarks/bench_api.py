@@ -33,6 +33,8 @@ from pathlib import Path
 import httpx
 
 OPS = ("inventory", "model page", "sign-off")
+#: The document attached to each scope sign-off (stored as evidence when seeding).
+DOCUMENT: dict[str, str] = {}
 
 
 def seed(url: str, home: Path, signoffs: int) -> tuple[list[str], str]:
@@ -43,6 +45,7 @@ def seed(url: str, home: Path, signoffs: int) -> tuple[list[str], str]:
     from assay.api.sample import populate
     from assay.auth import service as auth
     from assay.config import Settings
+    from assay.evidence import store_bytes
     from assay.registry import get_user
     from assay.store import open_store
 
@@ -52,6 +55,7 @@ def seed(url: str, home: Path, signoffs: int) -> tuple[list[str], str]:
                       reports=False)
     with store.transaction() as s:
         token = auth.create_token(s, get_user(s, "admin"), "bob", "bench")[1]
+    DOCUMENT["scope.txt"] = store_bytes(store.settings, b"Scope agreed.\n")
     store.dispose()
     return [m for m, _v in sample.submitted if m not in sample.models], token
 
@@ -65,7 +69,7 @@ async def client(http: httpx.AsyncClient, token: str, queue: list[str], stop: fl
             op, model = "sign-off", queue.pop()
             req = http.build_request(
                 "POST", f"/api/models/{model}/versions/1.0/stages/scope/approve",
-                json={"documents": {"scope.txt": "sha256:" + "d" * 64}}, headers=headers)
+                json={"documents": DOCUMENT}, headers=headers)
         elif r < 0.55:
             op, req = "inventory", http.build_request("GET", "/api/models", headers=headers)
         else:
