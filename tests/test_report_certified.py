@@ -78,7 +78,7 @@ def test_every_check_and_block_is_shown(certified):
         assert c["status"] in ("pass", "warn", "fail", "skip", "error")
     assert 'id="metrics"' in html and 'id="drift"' in html
     assert "ROC curve" in html and "Reliability (calibration)" in html
-    assert "Metrics by sex" not in html  # panels are titled by metric, the heading by attribute
+    assert 'aria-label="Metrics by sex"' in html and 'aria-label="Metrics by race"' in html
     assert "By sex" in html and "By race" in html
     assert "SR 26-2 (2026): outcomes analysis" in html
     assert "The model must rank applicants well in every group." in html
