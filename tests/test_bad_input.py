@@ -313,3 +313,12 @@ def test_text_score_column(files, capsys):
     code, _, err = run(certify_args(files, **{"--score": "workclass"}), capsys)
     assert code == 2
     one_line_error(err, "workclass", "numbers")
+
+
+def test_output_directory_is_a_file(files, capsys):
+    code, _, err = run(certify_args(files, **{"--out": str(files["good"])}), capsys)
+    assert code == 2
+    one_line_error(err, "good.csv", "directory")
+    code, _, err = run(certify_args(files, **{"--out": str(files["good"] / "sub")}), capsys)
+    assert code == 2
+    one_line_error(err, "good.csv/sub")

@@ -271,8 +271,9 @@ def run_certification(console: Console, *, out_dir: Path, output: OutputFormat,
     err = Console(stderr=True)
     show_progress = not quiet_progress and err.is_terminal
     with rich_progress(err, enabled=show_progress) as progress:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise InputError(f"{out_dir}: expected an output directory, got a file")
         cert = certify(progress=progress, **kwargs)
-        out_dir.mkdir(parents=True, exist_ok=True)
         written = _written_paths(cert, out_dir, cert.write(out_dir))
     results = cert.to_dict()
     if output is OutputFormat.json:
