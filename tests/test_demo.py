@@ -142,3 +142,15 @@ def test_demo_command_reproduces_the_certification(demo, tmp_path):
     assert code == (1 if again["status"] == "blocked" else 0)
     assert [c["status"] for c in again["checks"]] == [c["status"] for c in demo.results["checks"]]
     assert again["data"]["evaluation"]["sha256"] == demo.results["data"]["evaluation"]["sha256"]
+
+
+def test_demo_output_that_is_a_file(tmp_path, capsys):
+    from assay.cli import main
+
+    target = tmp_path / "taken"
+    target.write_text("x")
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--out", str(target), "--no-progress"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "taken: expected an output directory" in err

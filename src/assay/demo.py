@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from assay.datasets import ADULT_POSITIVE_LABEL, ADULT_TARGET, load_adult
+from assay.errors import InputError
 
 DEMO_POLICY = "default"
 DEMO_TIER = "high"
@@ -105,7 +106,13 @@ def run_demo(out_dir: str | Path = "assay-demo", *, progress: Any = None,
 
     say = log or (lambda _msg: None)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: expected an output directory, got a file")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot create the output folder ({exc.strerror or exc})") \
+            from None
     # '?' marks a missing value in the published files: keep it missing, so the integrity
     # checks see it and the model handles it as such.
     train, test = load_adult(missing_as_nan=True)
