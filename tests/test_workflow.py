@@ -96,6 +96,11 @@ def write_policy(path: Path, workflow: dict, version: str = "1") -> Path:
 
 @pytest.fixture
 def env(db: Store, tmp_path: Path) -> Env:
+    return make_env(db, tmp_path)
+
+
+def make_env(db: Store, tmp_path: Path) -> Env:
+    """Users with their roles, model 'scorer' (tier high) and its version 1 by alice."""
     policy = write_policy(tmp_path / "wf-test.yaml", WORKFLOW)
     with db.transaction() as s:
         admin = registry.add_user(s, None, "root")

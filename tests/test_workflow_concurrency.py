@@ -17,37 +17,22 @@ from sqlalchemy import func, select
 
 from assay import registry
 from assay.errors import ConflictError
-from assay.evidence import store_bytes
 from assay.store import Store
 from assay.store.audit import AuditEvent, verify_chain
 from assay.workflow import service as wf
 from assay.workflow.tables import Condition, SignOff, Submission
 from test_workflow import (
-    DOC,
     MODEL,
-    USERS,
-    WORKFLOW,
     Env,
     doc,
+    make_env,
     through_validation,
-    write_policy,
 )
 
 
 @pytest.fixture
 def race_env(db: Store, tmp_path) -> Env:
-    policy = write_policy(tmp_path / "wf-test.yaml", WORKFLOW)
-    with db.transaction() as s:
-        admin = registry.add_user(s, None, "root")
-        for name, roles in USERS.items():
-            registry.add_user(s, admin, name, roles=roles)
-        alice = registry.get_user(s, "alice")
-        registry.register_model(s, alice, MODEL, owner="bea", decision_type="automated",
-                                criticality="high")
-        registry.set_model_tier(s, registry.get_user(s, "rita"), MODEL, "high")
-        registry.add_version(s, alice, MODEL, "1", artifact_digest="sha256:" + "a" * 64)
-    store_bytes(db.settings, DOC)
-    return Env(db, policy)
+    return make_env(db, tmp_path)
 
 
 def race(env: Env, actions: dict[str, tuple]) -> dict[str, str]:
