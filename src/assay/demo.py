@@ -123,7 +123,12 @@ def run_demo(out_dir: str | Path = "assay-demo", *, progress: Any = None,
 
     say("training a gradient-boosting pipeline on the training part")
     t0 = time.perf_counter()
-    model = build_model(train)
+    step = progress.start("Training the model", None) if hasattr(progress, "start") else None
+    try:
+        model = build_model(train)
+    finally:
+        if step is not None:
+            step.finish()
     model_path = out / "model.joblib"
     joblib.dump(model, model_path)
     say(f"trained in {time.perf_counter() - t0:.1f} s, saved to {model_path}")
