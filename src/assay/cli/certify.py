@@ -67,24 +67,24 @@ class Task(StrEnum):
 
 
 class RichProgress:
-    """Adapts the orchestration's progress callback to a rich progress display.
+    """Draws the certification's progress reports with rich.
 
-    The orchestration calls ``progress(description, total=None)`` when a long
-    step starts and gets back a task handle; it calls ``advance(n)`` on the
-    handle as work completes, ``update(completed=..., total=...)`` if it knows
-    better, and ``close()`` (or leaves the ``with`` block) when the step ends.
+    Implements ``assay.certification.ProgressReporter``: the orchestration
+    calls ``start(description, total)`` when a long step begins (``total`` is
+    None when unknown) and gets a task whose ``advance(n)`` it calls as work
+    completes and whose ``finish()`` it calls (or whose ``with`` block it
+    leaves) when the step ends. Calling the reporter itself is the same as
+    ``start``.
     """
 
     def __init__(self, progress: Progress) -> None:
         self._progress = progress
 
-    def __call__(self, description: str, total: int | float | None = None) -> _Task:
+    def start(self, description: str, total: int | float | None = None) -> _Task:
         task_id = self._progress.add_task(escape(str(description)), total=total)
         return _Task(self._progress, task_id)
 
-    # a few spellings the orchestration may use
-    start = __call__
-    step = __call__
+    __call__ = start
 
 
 class _Task:
@@ -107,7 +107,8 @@ class _Task:
             kwargs["description"] = escape(str(description))
         self._progress.update(self._id, **kwargs)
 
-    def close(self) -> None:
+    def finish(self) -> None:
+        """Mark the step done (a step of unknown length shows as complete)."""
         if self._closed:
             return
         self._closed = True
@@ -116,13 +117,13 @@ class _Task:
                 total = task.total if task.total is not None else max(task.completed, 1)
                 self._progress.update(self._id, total=total, completed=total)
 
-    done = finish = close
+    close = finish
 
     def __enter__(self) -> _Task:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        self.finish()
 
 
 @contextmanager
