@@ -137,3 +137,29 @@ def test_api_reference_is_served_without_scripts_or_cdn(site) -> None:
     assert "<script src=\"/static/app.js\"" in html
     assert not re.search(r'(src|href)="(https?:)?//', html)
     assert client.get("/openapi.json").json()["info"]["title"] == "assay"
+
+
+def test_submit_then_approve_the_scope_stage_with_an_attached_document(site) -> None:
+    dana = browser(site, "dana")
+    page = dana.get("/models/churn-propensity").text
+    assert 'id="submit-version"' in page
+    resp = dana.post("/workflow/submit", data={"model": "churn-propensity", "version": "1.0",
+                                               "csrf_token": csrf_of(page)},
+                     follow_redirects=True)
+    assert resp.status_code == 200, resp.text
+    assert "Submitted churn-propensity 1.0 for approval" in resp.text
+    assert 'id="submit-version"' not in resp.text
+    bob = browser(site, "bob")
+    queue = bob.get("/queue").text
+    assert "churn-propensity 1.0" in queue
+    section = queue[queue.index("churn-propensity 1.0"):]
+    stage = re.search(r'name="stage" value="([^"]+)"', section).group(1)
+    form = {"model": "churn-propensity", "version": "1.0", "stage": stage,
+            "csrf_token": csrf_of(queue)}
+    resp = bob.post("/workflow/approve", data=form, follow_redirects=False)
+    assert resp.status_code == 409 and "no document attached" in resp.text
+    resp = bob.post("/workflow/approve", data=form, follow_redirects=False,
+                    files={"document": ("scope.pdf", b"%PDF-1.4 scope", "application/pdf")})
+    assert resp.status_code == 303, resp.text
+    page = bob.get("/models/churn-propensity").text
+    assert "scope.pdf sha256:" in page

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from assay.api.deps import (
@@ -29,7 +29,7 @@ from assay.api.deps import (
 from assay.auth import secrets as sec
 from assay.auth import service as auth
 from assay.auth.errors import AuthenticationError
-from assay.errors import AssayError, NotFoundError, PermissionDenied
+from assay.errors import AssayError, InputError, NotFoundError, PermissionDenied
 from assay.web.render import page, secure_cookies
 
 router = APIRouter(include_in_schema=False)
@@ -176,6 +176,25 @@ def _back(back: str, message: str, kind: str = "ok") -> RedirectResponse:
     return see_other(f"{target}{sep}flash={quote(message)}&kind={kind}{anchor}")
 
 
+MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
+
+
+def _store_document(request: Request, document: UploadFile | None) -> dict[str, str] | None:
+    """Keep an attached file as content-addressed evidence: ``{file name: digest}``."""
+    from assay.evidence import store_bytes
+
+    if document is None or not document.filename:
+        return None
+    data = document.file.read(MAX_DOCUMENT_BYTES + 1)
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise InputError(f"document {document.filename}: larger than "
+                         f"{MAX_DOCUMENT_BYTES // 2**20} MiB")
+    if not data:
+        return None
+    name = document.filename.replace("\\", "/").rsplit("/", 1)[-1][:300]
+    return {name: store_bytes(request.app.state.settings, data)}
+
+
 def _revision(value: str) -> int | None:
     value = (value or "").strip()
     return int(value) if value.isdigit() and len(value) < 10 else None
@@ -187,15 +206,31 @@ def approve_form(request: Request, model: str = Form(..., max_length=200),
                  revision: str = Form("", max_length=20),
                  conditions: str = Form("", max_length=5000),
                  back: str = Form("/queue", max_length=500),
+                 document: UploadFile | None = File(None),
                  csrf_token: str = Form("")) -> Response:
     from assay.workflow import service as wf
 
     principal = form_principal(request, csrf_token)
     conds = [c.strip() for c in conditions.splitlines() if c.strip()]
+    docs = _store_document(request, document)
     with acting(request, principal) as (s, actor):
-        wf.approve(s, actor, model, version, stage=stage, conditions=conds,
+        wf.approve(s, actor, model, version, stage=stage, conditions=conds, documents=docs,
                    expected_revision=_revision(revision), settings=request.app.state.settings)
     return _back(back, f"Approved stage {stage} of {model} {version}.")
+
+
+@router.post("/workflow/submit")
+def submit_form(request: Request, model: str = Form(..., max_length=200),
+                version: str = Form(..., max_length=100), csrf_token: str = Form("")
+                ) -> Response:
+    from assay.workflow import service as wf
+
+    principal = form_principal(request, csrf_token)
+    with acting(request, principal) as (s, actor):
+        sub = wf.submit(s, actor, model, version)
+        stage = sub.current_stage
+    back = f"/models/{quote(model, safe='')}?version={quote(version, safe='')}"
+    return _back(back, f"Submitted {model} {version} for approval; first stage: {stage}.")
 
 
 @router.post("/workflow/reject")
@@ -217,12 +252,14 @@ def comment_form(request: Request, model: str = Form(..., max_length=200),
                  version: str = Form(..., max_length=100), stage: str = Form("", max_length=100),
                  body: str = Form("", max_length=5000),
                  back: str = Form("/queue", max_length=500),
+                 document: UploadFile | None = File(None),
                  csrf_token: str = Form("")) -> Response:
     from assay.workflow import service as wf
 
     principal = form_principal(request, csrf_token)
+    docs = _store_document(request, document)
     with acting(request, principal) as (s, actor):
-        wf.comment(s, actor, model, version, body, stage=stage or None)
+        wf.comment(s, actor, model, version, body, stage=stage or None, documents=docs)
     return _back(back, "Comment added.")
 
 
@@ -271,11 +308,14 @@ def model_page(request: Request, name: str = Path(..., max_length=200),
                 action = {"model": name, "version": selected, "stage": info.stage.stage,
                           "stage_title": info.stage.title or info.stage.stage,
                           "revision": info.revision, "key": "m"}
+    can_submit = bool(selected) and "data_scientist" in principal.roles and \
+        (vs is None or vs.get("state") not in ("in_review", "approved"))
     if cert is not None:
         cert["report_url"] = (f"/models/{quote(name, safe='')}/versions/"
                               f"{quote(selected, safe='')}/report/{cert['id']}")
     return page(request, "model.html", model=model, versions=versions, selected=selected,
                 cert=cert, risk=risk, wf=vs, gate=vs["gate"] if vs else None, action=action,
+                can_submit=can_submit,
                 back=f"/models/{quote(name, safe='')}?version={quote(selected, safe='')}",
                 flash=flash, flash_kind="error" if kind == "error" else "ok")
 
