@@ -176,6 +176,22 @@ def test_high_tier_path_to_deployment_with_audit(env: Env):
         assert verify_chain(s).ok
 
 
+def test_inventory_deployment_status_follows_the_workflow(env: Env):
+    def status() -> str:
+        with env.store.transaction() as s:
+            return registry.get_model(s, MODEL).deployment_status
+
+    assert status() == "development"
+    through_validation(env)
+    assert status() == "validation"
+    env.run("rita", wf.approve, "1", stage="deployment_approval")
+    env.run("bea", wf.approve, "1", stage="deployment_approval")
+    assert status() == "approved"
+    with env.store.transaction() as s:
+        last = s.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
+        assert last.payload["deployment_status"] == {"from": "validation", "to": "approved"}
+
+
 def test_status_timeline_lists_every_event(env: Env):
     approved(env, conditions=["monthly drift report"], expires=datetime.now(UTC)
              + timedelta(days=30))

@@ -436,11 +436,13 @@ def submit(session: Session, actor: Any, model_name: str, version: str, *,
             independent=stage.independent))
     _flush(session, "submit")
     sub.current_stage = _next_pending(session, sub.id)
+    moved = _advance_model_status(session, mv, "validation",
+                                  only_from=("proposed", "development"))
     _flush(session, "submit")
     _audit(session, actor, "workflow.submit", model_name, version,
            {"submission": sub.id, "policy": info.name, "policy_version": info.version,
             "tier": tier, "stages": [s.id for s in wf.stages], "first_stage": sub.current_stage,
-            "superseded": superseded},
+            "superseded": superseded, "deployment_status": moved},
            _evidence(artifact=getattr(mv, "artifact_digest", None), policy=info.digest))
     return sub
 
@@ -644,6 +646,10 @@ def approve(session: Session, actor: Any, model_name: str, version: str, *, stag
         if stage == sub.deployment_stage:
             _grant_deployment(session, sub, mv, now)
             payload["approved_until"] = _iso(sub.expires_at)
+            moved = _advance_model_status(session, mv, "approved",
+                                          only_from=("proposed", "development", "validation"))
+            if moved:
+                payload["deployment_status"] = moved
     sub.updated_at = now  # bumps the row version: a concurrent action on this row loses
     _flush(session, "approve")
     _audit(session, actor, "workflow.approve", model_name, version, payload, ev)
@@ -660,6 +666,18 @@ def _grant_deployment(session: Session, sub: Submission, mv: Any, now: datetime)
     sub.expires_at = min([limit, *explicit])
     cert = latest_certification(session, mv.id, sub.policy_name, sub.tier)
     sub.certification_id = cert.id if cert is not None else None
+
+
+def _advance_model_status(session: Session, mv: Any, to: str, *, only_from: tuple[str, ...]
+                          ) -> dict[str, str] | None:
+    """Move the model's inventory deployment status forward (never backward);
+    returns ``{"from", "to"}`` for the audit payload when it changed."""
+    model = session.get(reg.Model, mv.model_id)
+    if model is None or model.deployment_status not in only_from:
+        return None
+    before = model.deployment_status
+    model.deployment_status = to
+    return {"from": before, "to": to}
 
 
 @_action("reject")
