@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 from contextlib import redirect_stderr, redirect_stdout
@@ -48,7 +49,8 @@ def test_shipped_file_matches_the_published_data(tmp_path):
     n = build(SHARED, out)
     assert n == 32561 + 16281
     shipped = Path(__file__).resolve().parents[1] / "src" / "assay" / "datasets" / "adult.csv.gz"
-    assert out.read_bytes() == shipped.read_bytes()
+    # compare contents: compressed bytes may differ between zlib builds
+    assert gzip.decompress(out.read_bytes()) == gzip.decompress(shipped.read_bytes())
     assert shipped.stat().st_size < 3_000_000
 
 
