@@ -92,6 +92,7 @@ def test_the_read_only_auditor_cannot_change_anything(app_env) -> None:
         "/api/risks/{risk_id}/mitigations": {"title": "t", "success_criteria": "s"},
         "/api/mitigations/{mitigation_id}": {"status": "done"},
         "/api/users": {"username": "eve", "roles": ["admin"]},
+        "/api/users/{username}": {"grant": ["admin"]},
     }
     files = {"/api/models/{name}/versions/{version}/certifications":
              {"results": ("r.json", b'{"status": "passed", "policy": {}, "checks": []}')},
