@@ -93,6 +93,8 @@ def test_the_read_only_auditor_cannot_change_anything(app_env) -> None:
         "/api/mitigations/{mitigation_id}": {"status": "done"},
         "/api/users": {"username": "eve", "roles": ["admin"]},
         "/api/users/{username}": {"grant": ["admin"]},
+        "/api/models/{name}/versions/{version}/certifications/run": {
+            "policy": "default", "tier": "low", "target": "y", "prediction": "p"},
     }
     files = {"/api/models/{name}/versions/{version}/certifications":
              {"results": ("r.json", b'{"status": "passed", "policy": {}, "checks": []}')},
