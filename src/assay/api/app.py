@@ -104,5 +104,11 @@ def create_app(settings: Settings | None = None, *, store=None,
 
 def app_from_env() -> FastAPI:
     """App factory for ``uvicorn --factory assay.api.app:app_from_env`` (settings from
-    ``ASSAY_HOME`` / ``ASSAY_DATABASE_URL``; used for multi-worker deployments)."""
-    return create_app(load_settings())
+    ``ASSAY_HOME`` / ``ASSAY_DATABASE_URL``; ``ASSAY_SECURE_COOKIES`` = 1 or 0 forces
+    the cookies' Secure flag; used for multi-worker deployments)."""
+    import os
+
+    flag = os.environ.get("ASSAY_SECURE_COOKIES", "").strip().lower()
+    secure = {"1": True, "true": True, "yes": True, "0": False, "false": False,
+              "no": False}.get(flag)
+    return create_app(load_settings(), secure_cookies=secure)

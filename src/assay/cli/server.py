@@ -59,9 +59,15 @@ def serve(
     if workers > 1 and settings.database_url.startswith("sqlite"):
         raise InputError("--workers: more than one worker needs a PostgreSQL store "
                          "(set ASSAY_DATABASE_URL)")
-    app = create_app(settings, secure_cookies=secure_cookies)
     console.print(f"assay serving {settings.database_url.split('@')[-1]} on "
-                  f"http://{host}:{port} (docs at /docs)", highlight=False)
+                  f"http://{host}:{port} (API reference at /docs)", highlight=False)
+    if workers > 1:  # each worker process builds its own app from the environment
+        if secure_cookies is not None:
+            os.environ["ASSAY_SECURE_COOKIES"] = "1" if secure_cookies else "0"
+        uvicorn.run("assay.api.app:app_from_env", factory=True, workers=workers, host=host,
+                    port=port, log_level="info", proxy_headers=True, server_header=False)
+        return
+    app = create_app(settings, secure_cookies=secure_cookies)
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True,
                 server_header=False)
 
