@@ -163,3 +163,21 @@ def test_submit_then_approve_the_scope_stage_with_an_attached_document(site) -> 
     assert resp.status_code == 303, resp.text
     page = bob.get("/models/churn-propensity").text
     assert "scope.pdf sha256:" in page
+
+
+def test_account_page_creates_and_revokes_tokens(site) -> None:
+    c = browser(site, "vic")
+    page = c.get("/account").text
+    resp = c.post("/account/tokens", data={"name": "ci gate", "days": "7",
+                                          "csrf_token": csrf_of(page)})
+    assert resp.status_code == 201
+    token = re.search(r'id="new-token">[^<]*<code>(assay_[^<]+)</code>', resp.text).group(1)
+    api = TestClient(site)
+    assert api.get("/api/me", headers={"Authorization": f"Bearer {token}"}).json()[
+        "username"] == "vic"
+    key_id = token.split("_")[1]
+    assert token not in c.get("/account").text  # shown once only
+    resp = c.post(f"/account/tokens/{key_id}/revoke", data={"csrf_token": csrf_of(page)},
+                  follow_redirects=True)
+    assert f"Token {key_id} revoked." in resp.text
+    assert api.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401

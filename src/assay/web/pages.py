@@ -125,14 +125,38 @@ def logout(request: Request, csrf_token: str = Form("")) -> Response:
     return response
 
 
+def _my_tokens(s, actor) -> list[dict]:
+    return [{"key_id": t.key_id, "name": t.name, "state": auth.token_state(t),
+             "expires_at": t.expires_at, "last_used_at": t.last_used_at}
+            for t in auth.list_tokens(s, actor)]
+
+
 @router.get("/account", response_class=HTMLResponse)
-def account(request: Request, flash: str = "") -> Response:
+def account(request: Request, flash: str = Query("", max_length=300)) -> Response:
     principal = signed_in(request)
     with acting(request, principal) as (s, actor):
-        tokens = [{"key_id": t.key_id, "name": t.name, "state": auth.token_state(t),
-                   "expires_at": t.expires_at, "last_used_at": t.last_used_at}
-                  for t in auth.list_tokens(s, actor)]
+        tokens = _my_tokens(s, actor)
     return page(request, "account.html", tokens=tokens, flash=flash)
+
+
+@router.post("/account/tokens", response_class=HTMLResponse)
+def create_token_form(request: Request, name: str = Form(..., max_length=200),
+                      days: int = Form(90, ge=1, le=730),
+                      csrf_token: str = Form("")) -> Response:
+    principal = form_principal(request, csrf_token)
+    with acting(request, principal) as (s, actor):
+        _row, token = auth.create_token(s, actor, actor.username, name, expires_in_days=days)
+        tokens = _my_tokens(s, actor)
+    return page(request, "account.html", tokens=tokens, new_token=token, http_status=201)
+
+
+@router.post("/account/tokens/{key_id}/revoke")
+def revoke_token_form(request: Request, key_id: str = Path(..., max_length=24),
+                      csrf_token: str = Form("")) -> Response:
+    principal = form_principal(request, csrf_token)
+    with acting(request, principal) as (s, actor):
+        auth.revoke_token(s, actor, key_id)
+    return see_other("/account?flash=" + quote(f"Token {key_id} revoked."))
 
 
 @router.post("/account/password")
