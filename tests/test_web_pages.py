@@ -181,3 +181,26 @@ def test_account_page_creates_and_revokes_tokens(site) -> None:
                   follow_redirects=True)
     assert f"Token {key_id} revoked." in resp.text
     assert api.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_risk_officer_waives_a_blocked_certification_from_the_model_page(site, db) -> None:
+    from datetime import date, timedelta
+
+    from assay.api.sample import record, sample_results, write_policy
+
+    results = sample_results(write_policy(db.settings.home), tier="medium", status="blocked",
+                             artifact=None)
+    record(db, "vic", "fraud-alerts", "1.0", results, report=False)
+    assert 'action="/workflow/waive"' not in browser(site, "vic").get(
+        "/models/fraud-alerts").text
+    c = browser(site, "rita")
+    page = c.get("/models/fraud-alerts").text
+    assert 'action="/workflow/waive"' in page
+    until = (date.today() + timedelta(days=30)).isoformat()
+    form = {"model": "fraud-alerts", "version": "1.0", "justification": "",
+            "expires": until, "csrf_token": csrf_of(page)}
+    assert c.post("/workflow/waive", data=form, follow_redirects=False).status_code == 400
+    form["justification"] = "Compensating control: manual review of every alert"
+    resp = c.post("/workflow/waive", data=form, follow_redirects=True)
+    assert "Waiver granted." in resp.text
+    assert "Compensating control: manual review of every alert" in resp.text

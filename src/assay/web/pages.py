@@ -257,6 +257,28 @@ def submit_form(request: Request, model: str = Form(..., max_length=200),
     return _back(back, f"Submitted {model} {version} for approval; first stage: {stage}.")
 
 
+@router.post("/workflow/waive")
+def waive_form(request: Request, model: str = Form(..., max_length=200),
+               version: str = Form(..., max_length=100),
+               justification: str = Form("", max_length=5000),
+               check_id: str = Form("", max_length=200), expires: str = Form("", max_length=10),
+               csrf_token: str = Form("")) -> Response:
+    from datetime import UTC, date, datetime, time
+
+    from assay.workflow import service as wf
+
+    principal = form_principal(request, csrf_token)
+    try:
+        until = datetime.combine(date.fromisoformat(expires), time(23, 59, 59), tzinfo=UTC)
+    except ValueError:
+        raise InputError(f"valid until: expected a date YYYY-MM-DD, got {expires!r}") from None
+    with acting(request, principal) as (s, actor):
+        wf.waive(s, actor, model, version, justification=justification, expires=until,
+                 check_id=check_id or None)
+    back = f"/models/{quote(model, safe='')}?version={quote(version, safe='')}"
+    return _back(back, "Waiver granted.")
+
+
 @router.post("/workflow/reject")
 def reject_form(request: Request, model: str = Form(..., max_length=200),
                 version: str = Form(..., max_length=100), stage: str = Form(..., max_length=100),
@@ -332,6 +354,8 @@ def model_page(request: Request, name: str = Path(..., max_length=200),
                 action = {"model": name, "version": selected, "stage": info.stage.stage,
                           "stage_title": info.stage.title or info.stage.stage,
                           "revision": info.revision, "key": "m"}
+    can_waive = cert is not None and cert.get("status") == "blocked" and \
+        bool(principal.roles & {"risk_officer", "compliance"})
     can_submit = bool(selected) and "data_scientist" in principal.roles and \
         (vs is None or vs.get("state") not in ("in_review", "approved"))
     if cert is not None:
@@ -339,7 +363,7 @@ def model_page(request: Request, name: str = Path(..., max_length=200),
                               f"{quote(selected, safe='')}/report/{cert['id']}")
     return page(request, "model.html", model=model, versions=versions, selected=selected,
                 cert=cert, risk=risk, wf=vs, gate=vs["gate"] if vs else None, action=action,
-                can_submit=can_submit,
+                can_submit=can_submit, can_waive=can_waive,
                 back=f"/models/{quote(name, safe='')}?version={quote(selected, safe='')}",
                 flash=flash, flash_kind="error" if kind == "error" else "ok")
 
