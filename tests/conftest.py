@@ -108,6 +108,8 @@ def db(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Monke
     home.mkdir()
     if request.param == "postgresql":
         if not os.environ.get(PG_ENV):
+            if os.environ.get("CI"):
+                pytest.fail(f"{PG_ENV} is not set: CI must test against PostgreSQL")
             pytest.skip(f"{PG_ENV} is not set")
         url = _db_templates.pg_copy()
     else:

@@ -27,17 +27,11 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from _datasets import DATASETS
 from assay import certify
 from assay.checks.base import Status
 from assay.cli import main
 from assay.policy import load_check_modules, load_policy
-
-DATASETS = Path("/work/shared/datasets")
-if not DATASETS.is_dir():  # the repository layout: ../shared/datasets
-    DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-
-pytestmark = pytest.mark.skipif(not (DATASETS / "adult" / "adult.data").is_file(),
-                                reason=f"real data sets not found under {DATASETS}")
 
 ADULT_COLUMNS = ["age", "workclass", "fnlwgt", "education", "education_num", "marital_status",
                  "occupation", "relationship", "race", "sex", "capital_gain", "capital_loss",

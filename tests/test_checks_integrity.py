@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,12 +13,13 @@ from scipy.stats import chi2_contingency
 from sklearn.metrics import roc_auc_score
 
 import assay.checks.integrity  # noqa: F401 - registers the checks
+from _datasets import DATASETS
 from assay.checks.base import REGISTRY, CheckSpec, Status, Threshold, run_check
 from assay.data import ColumnRoles, open_dataset
 from assay.datasets import load_adult
 from assay.errors import PolicyError
 
-GERMAN = Path("/work/shared/datasets/german_credit/german.data")
+GERMAN = DATASETS / "german_credit" / "german.data"
 GERMAN_COLS = ["status", "duration", "credit_history", "purpose", "credit_amount", "savings",
                "present_employment", "installment_rate", "status_sex", "other_debtors",
                "present_residence_since", "property", "age", "installment_plans", "housing",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,12 +16,13 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
 import assay.checks.robustness  # noqa: F401 - registers the checks
+from _datasets import DATASETS
 from assay.checks.base import REGISTRY, CheckSpec, Status, Threshold, run_check
 from assay.data import ColumnRoles, ModelAdapter, open_dataset
 from assay.datasets import load_adult
 from assay.errors import InputError, PolicyError
 
-GERMAN = Path("/work/shared/datasets/german_credit/german.data")
+GERMAN = DATASETS / "german_credit" / "german.data"
 GERMAN_COLS = ["status", "duration", "credit_history", "purpose", "credit_amount", "savings",
                "present_employment", "installment_rate", "status_sex", "other_debtors",
                "present_residence_since", "property", "age", "installment_plans", "housing",

@@ -12,11 +12,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from _datasets import DATASETS
 from assay.data import ColumnRoles, CsvOptions, Dataset, open_dataset
 from assay.datasets import ADULT_COLUMNS, load_adult
 from assay.errors import AssayError, InputError
 
-DATA = Path("/work/shared/datasets")
+DATA = DATASETS
 ADULT_RAW = DATA / "adult" / "adult.data"
 ADULT_CSV = {"header": False, "column_names": list(ADULT_COLUMNS), "na_values": ["?"]}
 ROLES = ColumnRoles(target="income", positive_label=">50K", sensitive=["sex", "race"])

@@ -13,9 +13,10 @@ import joblib
 import pandas as pd
 import pytest
 
+from _datasets import DATASETS
 from assay.datasets import ADULT_COLUMNS, load_adult
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "adult"
+SHARED = DATASETS / "adult"
 
 
 def test_load_adult_split_and_columns():
@@ -41,7 +42,6 @@ def test_missing_values_kept_or_nan():
     assert not (train_nan == "?").any().any()
 
 
-@pytest.mark.skipif(not (SHARED / "adult.data").exists(), reason="published files not present")
 def test_shipped_file_matches_the_published_data(tmp_path):
     from assay.datasets._build_adult import build
 

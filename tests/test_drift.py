@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from itertools import pairwise
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,6 +12,7 @@ from hypothesis import strategies as st
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
+from _datasets import DATASETS
 from assay.data import open_dataset
 from assay.datasets import load_adult
 from assay.errors import InputError
@@ -25,7 +25,7 @@ from assay.metrics.drift import (
 )
 from assay.metrics.profile import OTHER, Profile, fit_bins, profile
 
-TAIWAN = Path("/work/shared/datasets/taiwan_credit/credit_default.csv")
+TAIWAN = DATASETS / "taiwan_credit" / "credit_default.csv"
 NUMERIC = ["age", "fnlwgt", "education_num", "capital_gain", "capital_loss", "hours_per_week"]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,13 +11,14 @@ import pandas as pd
 import pytest
 
 import assay.checks.drift  # noqa: F401 - registers the checks
+from _datasets import DATASETS
 from assay.checks.base import REGISTRY, CheckSpec, Status, Threshold, run_check
 from assay.data import ColumnRoles, open_dataset
 from assay.datasets import load_adult
 from assay.errors import InputError, PolicyError
 from assay.metrics.drift import drift_summary
 
-TAIWAN = Path("/work/shared/datasets/taiwan_credit/credit_default.csv")
+TAIWAN = DATASETS / "taiwan_credit" / "credit_default.csv"
 
 
 @dataclass

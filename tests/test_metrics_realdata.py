@@ -9,7 +9,6 @@ ROC AUC and average precision within their stated tolerance.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,12 +17,11 @@ from fairlearn import metrics as flm
 from sklearn import metrics as skm
 from sklearn.linear_model import LogisticRegression
 
+from _datasets import DATASETS
 from assay.datasets import load_adult
 from assay.metrics import ClassificationStats, classification_summary
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
-if not DATA.exists():
-    DATA = Path("/work/shared/datasets")
+DATA = DATASETS
 
 
 def _fit(X: np.ndarray, y: np.ndarray) -> np.ndarray:
