@@ -20,6 +20,11 @@ What is exact and what is approximate:
   and the replicates are shifted by the difference between the full-data
   metric on fine bins and on coarse bins, so the interval is centred where
   the point estimate is;
+* regression (:class:`RegressionBootstrap`): MAE, MSE, RMSE, R2 and the mean
+  error are resampled over the statistic's fine (cell, error bin, target
+  bin) table; exact in distribution when the rows of a fine cell share their
+  values, a binned approximation otherwise (see
+  :mod:`assay.metrics.regression`);
 * weights: a resampled cell's weighted sum is its drawn row count times the
   cell's mean weight. This is exact when weights are constant within a cell,
   an approximation otherwise.
@@ -229,5 +234,147 @@ class Bootstrap:
 def bootstrap(stats: Any, *, n_boot: int = DEFAULT_REPLICATES, seed: int = 0,
               confidence: float = DEFAULT_CONFIDENCE, boot_bins: int = DEFAULT_BOOT_BINS
               ) -> Bootstrap:
-    """Draw ``n_boot`` replicates of ``stats`` (seeded); see :class:`Bootstrap`."""
+    """Draw ``n_boot`` replicates of ``stats`` (seeded); see :class:`Bootstrap` and, for a
+    regression statistic, :class:`RegressionBootstrap`."""
+    from assay.metrics.regression import RegressionStats
+
+    if isinstance(stats, RegressionStats):
+        return RegressionBootstrap(stats, n_boot=n_boot, seed=seed, confidence=confidence)
     return Bootstrap(stats, n_boot=n_boot, seed=seed, confidence=confidence, boot_bins=boot_bins)
+
+
+# ------------------------------------------------------------------------- regression
+_REG_CHUNK = 50  # replicates drawn at a time
+_REG_CACHE_LIMIT = 10_000_000  # cell-level replicate sums kept when n_boot x cells x 6 <= this
+
+
+@dataclass
+class RegressionBootstrap(Bootstrap):
+    """Replicates of a :class:`~assay.metrics.RegressionStats` by multinomial resampling of
+    its fine (cell, error bin, target bin) table.
+
+    A replicate draws ``n`` rows over the fine cells (``Multinomial(n, counts / n)``)
+    and credits each drawn row with its fine cell's mean contribution: weight,
+    weighted error, absolute error, squared error, and the target's mean and
+    within-cell M2. From these sums come MAE, MSE, RMSE, R2 and the mean
+    error of every group in every replicate. Exactness: see
+    :mod:`assay.metrics.regression`. Replicates are seeded and reproducible;
+    the per-cell replicate sums are kept when small enough, else recomputed
+    (same draws) for each grouping.
+    """
+
+    def __post_init__(self) -> None:
+        st = self.stats
+        if not isinstance(self.n_boot, int | np.integer) or self.n_boot < 10:
+            raise InputError(f"bootstrap replicates: expected an integer >= 10, "
+                             f"got {self.n_boot!r}")
+        if not 0 < self.confidence < 1:
+            raise InputError(f"bootstrap confidence: expected a number between 0 and 1, "
+                             f"got {self.confidence!r}")
+        if st.fine_key is None or st.fine is None:
+            raise InputError("this regression statistic has no fine error table (it was saved "
+                             "by an older version): rebuild it from the data to bootstrap it")
+        from assay.metrics import regression as rg
+
+        self._cell_shape = tuple(len(c) for c in st.categories)
+        self._n_cells = int(np.prod(self._cell_shape)) if self._cell_shape else 1
+        fine = st.fine
+        cnt = fine[:, rg.F_N]
+        keep = cnt > 0
+        fine, key = fine[keep], st.fine_key[keep]
+        cnt = cnt[keep]
+        cell = rg.split_key(key)[0]
+        self._fine_cell = cell
+        self._fine_counts = cnt.astype(np.int64)
+        # centre the target on its cell's exact mean (stable sums of squares)
+        centre = st.mean.reshape(-1, 3)[:, rg._Y][cell] if self._n_cells else np.zeros(0)
+        wbar = fine[:, rg.F_W] / cnt
+        dy = fine[:, rg.F_YM] - centre
+        self._centre = st.mean.reshape(-1, 3)[:, rg._Y]
+        # per drawn row: w, w e, w |e|, w e^2, w (y - c), w (y - c)^2 + within-cell M2
+        self._factors = np.stack([wbar, fine[:, rg.F_E] / cnt, fine[:, rg.F_A] / cnt,
+                                  fine[:, rg.F_E2] / cnt, wbar * dy,
+                                  wbar * dy * dy + fine[:, rg.F_YM2] / cnt])
+        k = len(cnt)
+        self._to_cells = sparse.csr_matrix(
+            (np.ones(k), (cell, np.arange(k))), shape=(self._n_cells, k))
+        rng = np.random.default_rng(self.seed)
+        self._chunk_seeds = [int(s) for s in rng.integers(0, 2**63 - 1,
+                                                          size=-(-self.n_boot // _REG_CHUNK))]
+        self._cell_reps: np.ndarray | None = None
+
+    def _cell_sums(self) -> Any:
+        """Per chunk of replicates: array (r, cells, 6) of the drawn sums per cell."""
+        if self._cell_reps is not None:
+            yield self._cell_reps
+            return
+        keep = self.n_boot * self._n_cells * 6 <= _REG_CACHE_LIMIT
+        parts = []
+        n = int(self._fine_counts.sum())
+        p = self._fine_counts / n
+        for c, seed in enumerate(self._chunk_seeds):
+            r = min(_REG_CHUNK, self.n_boot - c * _REG_CHUNK)
+            draws = np.random.default_rng(seed).multinomial(n, p, size=r).astype(np.float64)
+            sums = np.stack([(self._to_cells @ (draws * f).T).T for f in self._factors],
+                            axis=-1)
+            if keep:
+                parts.append(sums)
+            else:
+                yield sums
+        if keep:
+            self._cell_reps = np.concatenate(parts, axis=0)
+            yield self._cell_reps
+
+    def replicates(self, metrics: Sequence[str], by: Sequence[str] | str | None = None
+                   ) -> dict[str, np.ndarray]:
+        """Replicates of each regression metric: arrays of shape (n_boot, groups of ``by``)."""
+        from assay.metrics.regression import resolve_regression_metric
+
+        names = [resolve_regression_metric(m) for m in metrics]
+        axes, _ = _cells.group_axes(self.stats.names, by)
+        cached = self._cache.setdefault(tuple(axes), {})
+        if not all(m in cached for m in names):
+            chunks = [self._metrics_of(s, axes) for s in self._cell_sums()]
+            for m in chunks[0]:
+                cached[m] = np.concatenate([c[m] for c in chunks], axis=0)
+        return {orig: cached[m] for orig, m in zip(metrics, names, strict=True)}
+
+    def _metrics_of(self, sums: np.ndarray, axes: list[int]) -> dict[str, np.ndarray]:
+        """Every metric per group from per-cell replicate sums (r, cells, 6)."""
+        k = len(self.stats.names)
+        r = sums.shape[0]
+        cell_sums = sums.reshape(r, *self._cell_shape, 6)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            w_c = sums[..., 0]
+            # each cell's replicate mean of y and sum of squares about it
+            a_c, b_c = sums[..., 4], sums[..., 5]
+            mean_c = np.where(w_c > 0, self._centre[None, :] + a_c / w_c, 0.0)
+            ss_c = np.where(w_c > 0, b_c - a_c * a_c / np.where(w_c > 0, w_c, 1), 0.0)
+            grp = _cells.reduce_to_groups(cell_sums, k, axes, lead=1)  # (r, G, 6)
+            w = grp[..., 0]
+            wm = _cells.reduce_to_groups((w_c * mean_c).reshape(r, *self._cell_shape), k,
+                                         axes, lead=1)
+            mu = np.where(w > 0, wm / np.where(w > 0, w, 1), 0.0)
+            if axes:
+                gidx = np.ravel_multi_index(
+                    tuple(np.unravel_index(np.arange(self._n_cells), self._cell_shape)[a]
+                          for a in axes), tuple(self._cell_shape[a] for a in axes))
+            else:
+                gidx = np.zeros(self._n_cells, dtype=np.int64)
+            dev = np.where(w_c > 0, mean_c - mu[:, gidx], 0.0)
+            sst = _cells.reduce_to_groups((ss_c + w_c * dev * dev).reshape(r, *self._cell_shape),
+                                          k, axes, lead=1)
+            ok = w > 0
+            sw = np.where(ok, w, 1)
+            mse = grp[..., 3] / sw
+            r2 = np.where(sst > 0, 1 - grp[..., 3] / np.where(sst > 0, sst, 1),
+                          np.where(mse == 0, 1.0, 0.0))
+            out = {"mae": grp[..., 2] / sw, "mse": mse, "rmse": np.sqrt(mse), "r2": r2,
+                   "mean_error": grp[..., 1] / sw}
+        return {m: np.where(ok, v, np.nan) for m, v in out.items()}
+
+
+def regression_bootstrap(stats: Any, *, n_boot: int = DEFAULT_REPLICATES, seed: int = 0,
+                         confidence: float = DEFAULT_CONFIDENCE) -> RegressionBootstrap:
+    """Draw ``n_boot`` replicates of a :class:`~assay.metrics.RegressionStats` (seeded)."""
+    return RegressionBootstrap(stats, n_boot=n_boot, seed=seed, confidence=confidence)
