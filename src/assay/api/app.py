@@ -11,8 +11,9 @@ from __future__ import annotations
 import importlib
 from datetime import timedelta
 
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi import FastAPI
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assay import __version__
 from assay.api.errors import ErrorResponse, install_error_handlers
@@ -45,6 +46,40 @@ _CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inli
         "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
+class SecurityHeaders:
+    """Security and caching headers on every response.
+
+    A plain ASGI middleware (it only edits the response start message), so a
+    request pays no extra task or body stream for it. A header a route set
+    itself (e.g. a report's stricter CSP) is kept.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        https = scope.get("scheme") == "https"
+        api = scope.get("path", "").startswith("/api")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                h = MutableHeaders(scope=message)
+                h.setdefault("X-Content-Type-Options", "nosniff")
+                h.setdefault("X-Frame-Options", "DENY")
+                h.setdefault("Referrer-Policy", "same-origin")
+                h.setdefault("Content-Security-Policy", _CSP)
+                if https:
+                    h.setdefault("Strict-Transport-Security", "max-age=31536000")
+                if api or "text/html" in h.get("content-type", ""):
+                    h.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def create_app(settings: Settings | None = None, *, store=None,
                secure_cookies: bool | None = None,
                session_lifetime: timedelta = timedelta(hours=8)) -> FastAPI:
@@ -75,19 +110,7 @@ def create_app(settings: Settings | None = None, *, store=None,
     app.state.session_lifetime = session_lifetime
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def _security_headers(request: Request, call_next) -> Response:
-        response = await call_next(request)
-        h = response.headers
-        h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("X-Frame-Options", "DENY")
-        h.setdefault("Referrer-Policy", "same-origin")
-        h.setdefault("Content-Security-Policy", _CSP)
-        if request.url.scheme == "https":
-            h.setdefault("Strict-Transport-Security", "max-age=31536000")
-        if request.url.path.startswith("/api") or "text/html" in h.get("content-type", ""):
-            h.setdefault("Cache-Control", "no-store")
-        return response
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/api/health", tags=["service"], summary="Liveness and version")
     def health() -> dict[str, str]:

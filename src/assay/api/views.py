@@ -53,6 +53,20 @@ def _latest_submissions(session: Session, version_ids: list[int]) -> dict[int, A
     return {s.model_version_id: s for s in rows}
 
 
+def _latest_submission_states(session: Session, version_ids: list[int]) -> dict[int, str]:
+    """State of the newest submission of each version (plain columns, no records)."""
+    from assay.workflow.tables import Submission
+
+    if not version_ids:
+        return {}
+    out: dict[int, str] = {}
+    for vid, state in session.execute(
+            select(Submission.model_version_id, Submission.state)
+            .where(Submission.model_version_id.in_(version_ids)).order_by(Submission.id)):
+        out[vid] = state  # ordered by id: the newest wins
+    return out
+
+
 def inventory(session: Session, *, q: str | None = None, tier: str | None = None,
               status: str | None = None, overdue: bool = False,
               now: datetime | None = None) -> list[dict[str, Any]]:
@@ -74,13 +88,12 @@ def inventory(session: Session, *, q: str | None = None, tier: str | None = None
     latest = dict(session.execute(
         select(Model.name, func.max(ModelVersion.id)).join(ModelVersion)
         .group_by(Model.name)).all())
-    subs = _latest_submissions(session, [v for v in latest.values() if v is not None])
+    states = _latest_submission_states(session, [v for v in latest.values() if v is not None])
     out = []
     for r in rows:
         d = r.to_dict()
-        sub = subs.get(latest.get(r.name))
         d.update(purpose=purposes.get(r.name) or "", status=r.deployment_status,
-                 approval=sub.state if sub else None)
+                 approval=states.get(latest.get(r.name)))
         out.append(d)
     return out
 

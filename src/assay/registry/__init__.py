@@ -636,24 +636,36 @@ def inventory(session: Session, *, now: datetime | None = None, tier: str | None
     and the model is not retired.
     """
     now = as_utc(now or utcnow())
-    models = list_models(session, tier=tier, status=status)
+    # Plain column queries: the inventory lists every model, so loading whole
+    # records (with their owners' and creators' roles) would cost far more.
+    stmt = (select(Model.id, Model.name, Model.tier, Model.deployment_status,
+                   Model.criticality, Model.decision_type, User.username,
+                   Model.business_unit, Model.next_review_at)
+            .join(User, Model.owner_id == User.id).order_by(Model.name))
+    if tier:
+        stmt = stmt.where(Model.tier == _choice("tier", tier, TIERS))
+    if status:
+        stmt = stmt.where(Model.deployment_status == _choice("status", status,
+                                                              DEPLOYMENT_STATUSES))
+    models = session.execute(stmt).all()
     ids = [m.id for m in models]
-    latest: dict[int, ModelVersion] = {}
+    latest: dict[int, tuple[int, str]] = {}
     counts: dict[int, int] = {}
     certs: dict[int, str] = {}
     if ids:
-        for mv in session.scalars(select(ModelVersion).where(ModelVersion.model_id.in_(ids))
-                                  .order_by(ModelVersion.id)):
-            latest[mv.model_id] = mv  # ordered by id: the last one wins
-            counts[mv.model_id] = counts.get(mv.model_id, 0) + 1
-        version_ids = [mv.id for mv in latest.values()]
+        for model_id, vid, version in session.execute(
+                select(ModelVersion.model_id, ModelVersion.id, ModelVersion.version)
+                .where(ModelVersion.model_id.in_(ids)).order_by(ModelVersion.id)):
+            latest[model_id] = (vid, version)  # ordered by id: the last one wins
+            counts[model_id] = counts.get(model_id, 0) + 1
+        version_ids = [vid for vid, _ in latest.values()]
         if version_ids:
             for vid, cstatus in session.execute(
                     select(Certification.model_version_id, Certification.status)
                     .where(Certification.model_version_id.in_(version_ids))
                     .order_by(Certification.created_at, Certification.id)):
                 certs[vid] = cstatus  # ordered oldest first: the newest wins
-    approvals = _approval_states(session, [mv.id for mv in latest.values()], now)
+    approvals = _approval_states(session, [vid for vid, _ in latest.values()], now)
     rows: list[InventoryRow] = []
     for model in models:
         mv = latest.get(model.id)
@@ -663,11 +675,11 @@ def inventory(session: Session, *, now: datetime | None = None, tier: str | None
         rows.append(InventoryRow(
             name=model.name, tier=model.tier, deployment_status=model.deployment_status,
             criticality=model.criticality, decision_type=model.decision_type,
-            owner=model.owner.username, business_unit=model.business_unit,
-            latest_version=mv.version if mv else None, versions=counts.get(model.id, 0),
-            certification=certs.get(mv.id) if mv else None, next_review_at=due,
+            owner=model.username, business_unit=model.business_unit,
+            latest_version=mv[1] if mv else None, versions=counts.get(model.id, 0),
+            certification=certs.get(mv[0]) if mv else None, next_review_at=due,
             overdue=overdue, days_overdue=days,
-            approval=approvals.get(mv.id) if mv else None))
+            approval=approvals.get(mv[0]) if mv else None))
     if overdue_only:
         rows = [r for r in rows if r.overdue]
     far = datetime.max.replace(tzinfo=now.tzinfo)
