@@ -59,7 +59,8 @@ def test_arrow_batch_and_summary_shape():
     assert set(out["groups"]["a"]) == {"x", "y", "z"}
     lo, hi = out["overall"]["mean_error"]["ci"]
     assert lo < out["overall"]["mean_error"]["value"] < hi
-    assert out["overall"]["rmse"]["ci"] is None
+    lo, hi = out["overall"]["rmse"]["ci"]
+    assert lo < out["overall"]["rmse"]["value"] < hi
     fair = out["fairness"]["a"]["mae_difference"]
     maes = [out["groups"]["a"][g]["metrics"]["mae"]["value"] for g in "xyz"]
     assert fair["value"] == pytest.approx(max(maes) - min(maes))

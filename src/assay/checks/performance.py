@@ -10,8 +10,8 @@ Parameters: ``by`` (optional) a sensitive feature, a list of features (their
 intersection) or a list of such lists; adds one measurement per group, judged like
 the overall value; groups below the policy's ``min_group_size`` are reported
 but not judged. Every classification measurement carries a bootstrap
-interval (policy ``bootstrap`` settings), so ``judge: interval`` works;
-regression intervals exist for ``mae`` and ``mean_error``.
+interval (policy ``bootstrap`` settings), so ``judge: interval`` works; so
+does every regression measurement (:class:`assay.metrics.bootstrap.RegressionBootstrap`).
 
     - id: performance.roc_auc
       threshold: {min: 0.75}
@@ -149,11 +149,13 @@ def _regression(ctx: CheckContext, spec: CheckSpec, metric: str) -> CheckOutput:
                         f"{getattr(ctx.roles, 'task', 'classification')}")
     stats = reg_stats(ctx)
     cfg = context.settings_of(ctx)
+    boot = context.shared_regression_bootstrap(ctx)
     out: list[Measurement] = []
     for by in [None, *parse_by(spec, list(stats.names))]:
         rows, w, mean, m2, labels = stats.groups(by)
         values = stats._metrics(w, mean, m2)[metric]
-        iv = stats.intervals(by, cfg.confidence).get(metric)
+        iv = boot.interval(boot.replicates([metric], by)[metric]) if boot is not None else \
+            stats.intervals(by, cfg.confidence).get(metric)
         for i in range(len(rows)):
             if by is not None and rows[i] == 0:
                 continue
@@ -164,7 +166,11 @@ def _regression(ctx: CheckContext, spec: CheckSpec, metric: str) -> CheckOutput:
                 n=int(rows[i]), judged=judged,
                 note=None if judged else f"fewer than {cfg.min_group_size} rows: reported, "
                                          "not judged"))
-    return CheckOutput(measurements=out, details={"metric": metric})
+    details: dict[str, Any] = {"metric": metric}
+    if boot is not None:
+        details["interval"] = (f"bootstrap percentile, {boot.n_boot} replicates, "
+                               f"confidence {boot.confidence:g}")
+    return CheckOutput(measurements=out, details=details)
 
 
 def _f(x: Any) -> float | None:

@@ -20,13 +20,14 @@ from typing import Any
 import pyarrow as pa
 
 from assay.errors import InputError
-from assay.metrics.bootstrap import Bootstrap
+from assay.metrics.bootstrap import Bootstrap, RegressionBootstrap
 from assay.metrics.classification import DEFAULT_BINS, ClassificationStats
 from assay.metrics.regression import RegressionStats
 
 KEY_CLASSIFICATION = "metrics.classification_stats"
 KEY_REGRESSION = "metrics.regression_stats"
 KEY_BOOTSTRAP = "metrics.bootstrap"
+KEY_REGRESSION_BOOTSTRAP = "metrics.regression_bootstrap"
 
 
 @dataclass(frozen=True)
@@ -142,3 +143,17 @@ def shared_bootstrap(ctx: Any) -> Bootstrap | None:
                          confidence=st.confidence)
 
     return ctx.cached(KEY_BOOTSTRAP, make)
+
+
+def shared_regression_bootstrap(ctx: Any) -> RegressionBootstrap | None:
+    """Bootstrap replicates of :func:`regression_stats` with the policy's settings
+    (``None`` when the policy asks for 0 replicates)."""
+    st = settings_of(ctx)
+    if st.replicates <= 0:
+        return None
+
+    def make() -> RegressionBootstrap:
+        return RegressionBootstrap(regression_stats(ctx), n_boot=st.replicates, seed=st.seed,
+                                   confidence=st.confidence)
+
+    return ctx.cached(KEY_REGRESSION_BOOTSTRAP, make)

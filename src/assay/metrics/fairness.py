@@ -29,6 +29,11 @@ Significance tests, per gap:
   and FPR p-values, doubled (Bonferroni), capped at 1;
 * score-based gaps (calibration, ECE, AUC): a bootstrap p-value against the
   reference (``aif360``), none for ``fairlearn``.
+
+Regression (:func:`regression_fairness_report`, ``REGRESSION_FAIRNESS_METRICS``):
+gaps in MAE, RMSE, MSE, mean error and R2, in the same two conventions,
+with intervals from :class:`assay.metrics.bootstrap.RegressionBootstrap` and
+a two-sided bootstrap p-value per gap to the reference group.
 """
 
 from __future__ import annotations
@@ -314,4 +319,122 @@ def fairness_report(
             entry["groups"][group_name(labels[gi])] = ge
         if entry["worst_group"] is not None:
             entry["p_value"] = entry["groups"][entry["worst_group"]]["p_value"]
+    return out
+
+
+# ------------------------------------------------------------------------- regression
+REGRESSION_FAIRNESS_METRICS: dict[str, FairnessMetric] = {m.name: m for m in (
+    FairnessMetric("mae_difference", ("mae",), "difference", "fairlearn",
+                   "gap in mean absolute error between groups"),
+    FairnessMetric("rmse_difference", ("rmse",), "difference", "fairlearn",
+                   "gap in root mean squared error between groups"),
+    FairnessMetric("mse_difference", ("mse",), "difference", "fairlearn",
+                   "gap in mean squared error between groups"),
+    FairnessMetric("mean_error_difference", ("mean_error",), "difference", "fairlearn",
+                   "gap in mean error (bias: prediction minus target) between groups"),
+    FairnessMetric("r2_difference", ("r2",), "difference", "fairlearn",
+                   "gap in R squared between groups"),
+)}
+
+
+def regression_fairness_metric(name: str) -> FairnessMetric:
+    try:
+        return REGRESSION_FAIRNESS_METRICS[name]
+    except KeyError:
+        raise InputError(f"unknown regression fairness metric '{name}': expected one of "
+                         f"{', '.join(REGRESSION_FAIRNESS_METRICS)}") from None
+
+
+def regression_fairness_report(
+    stats: Any,
+    by: Sequence[str] | str,
+    *,
+    metrics: Sequence[str] | None = None,
+    reference: str | None = None,
+    convention: str | None = None,
+    min_group_size: int = 0,
+    boot: Any = None,
+) -> dict[str, Any]:
+    """Gaps in regression metrics between the groups of ``by``; same shape as
+    :func:`fairness_report`.
+
+    ``fairlearn``: largest minus smallest judged group value, with the
+    percentile interval of that difference over the replicates (biased
+    upward on small groups) and no p-value. ``aif360``: each judged group
+    minus the reference group, signed, each with its percentile interval
+    and a two-sided bootstrap p-value of "the gap is 0"
+    (``2 min(P(rep <= 0), P(rep >= 0))``); the headline is the gap of largest
+    magnitude. ``boot`` is a :class:`assay.metrics.bootstrap.RegressionBootstrap`
+    of ``stats``; without it there are no intervals or p-values.
+    """
+    if isinstance(by, str):
+        by = [by]
+    by = list(by)
+    if convention is not None and convention not in CONVENTIONS:
+        raise InputError(f"fairness convention '{convention}': expected one of "
+                         f"{', '.join(CONVENTIONS)}")
+    defs = [regression_fairness_metric(m) for m in (metrics or REGRESSION_FAIRNESS_METRICS)]
+    n, w, mean, m2, labels = stats.groups(by)
+    vals = stats._metrics(w, mean, m2)
+    present = np.flatnonzero(n > 0)
+    glabels = [group_name(labels[i]) for i in present]
+    judged = n[present] >= min_group_size
+    jidx = present[judged]
+    out: dict[str, Any] = {"_groups": {g: {"n": int(n[i]), "judged": bool(n[i] >= min_group_size)}
+                                       for g, i in zip(glabels, present, strict=True)}}
+    if reference is not None and reference not in glabels:
+        raise InputError(f"reference group '{reference}' is not among the groups of "
+                         f"{SEP.join(by)}: {', '.join(glabels)}")
+    if reference is None and len(jidx):
+        reference = glabels[int(np.argmax(n[present] * judged))]
+    ref_i = present[glabels.index(reference)] if reference is not None else None
+    ref_ok = ref_i is not None and n[ref_i] >= min_group_size
+    bases = sorted({d.base[0] for d in defs})
+    reps = boot.replicates(bases, by) if boot is not None else {}
+    for d in defs:
+        b = d.base[0]
+        conv = convention or d.default_convention
+        entry: dict[str, Any] = {"value": math.nan, "ci": None, "convention": conv,
+                                 "reference": reference if conv == "aif360" else None,
+                                 "p_value": None, "worst_group": None, "groups": {},
+                                 "description": d.description}
+        out[d.name] = entry
+        point = _finite(vals[b])
+        use = [i for i in jidx if np.isfinite(point[i])]
+        if len(use) < 2 or (conv == "aif360" and (not ref_ok or ref_i not in use)):
+            entry["note"] = ("fewer than two groups with at least "
+                             f"{min_group_size} rows" if len(use) < 2 else
+                             f"the reference group '{reference}' has fewer than "
+                             f"{min_group_size} rows")
+            continue
+        if conv == "fairlearn":
+            v = point[use]
+            entry["value"] = float(v.max() - v.min())
+            entry["min_group"] = group_name(labels[use[int(np.argmin(v))]])
+            entry["max_group"] = group_name(labels[use[int(np.argmax(v))]])
+            if boot is not None:
+                r = reps[b][:, use]
+                with np.errstate(all="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    rep = _finite(np.nanmax(r, axis=1) - np.nanmin(r, axis=1))
+                entry["ci"] = boot.interval(rep[:, None])[0].tolist()
+            continue
+        others = [i for i in use if i != ref_i]
+        gaps = point[others] - point[ref_i]
+        value, wi = _headline("difference", "aif360", gaps)
+        entry["value"] = value
+        entry["worst_group"] = None if wi is None else group_name(labels[others[wi]])
+        cis = pv = None
+        if boot is not None:
+            with np.errstate(all="ignore"):
+                rg = _finite(reps[b][:, others] - reps[b][:, [ref_i]])
+            cis = boot.interval(rg)
+            pv = np.where(np.isfinite(rg).sum(axis=0) > 0, boot.p_value(rg), np.nan)
+        for j, gi in enumerate(others):
+            entry["groups"][group_name(labels[gi])] = {
+                "value": float(gaps[j]), "ci": None if cis is None else cis[j].tolist(),
+                "p_value": None if pv is None or np.isnan(pv[j]) else float(pv[j])}
+        if entry["worst_group"] is not None:
+            worst = entry["groups"][entry["worst_group"]]
+            entry["ci"], entry["p_value"] = worst["ci"], worst["p_value"]
     return out

@@ -17,9 +17,13 @@ import numpy as np
 
 from assay.errors import InputError
 from assay.metrics._formulas import FORMULAS
-from assay.metrics.bootstrap import Bootstrap
+from assay.metrics.bootstrap import Bootstrap, RegressionBootstrap
 from assay.metrics.classification import ClassificationStats
-from assay.metrics.fairness import fairness_report
+from assay.metrics.fairness import (
+    REGRESSION_FAIRNESS_METRICS,
+    fairness_report,
+    regression_fairness_report,
+)
 from assay.metrics.frame import SEP, group_name
 from assay.metrics.regression import REGRESSION_METRICS, RegressionStats
 
@@ -225,22 +229,51 @@ def classification_summary(
     return _clean(result)
 
 
+NOTES_REGRESSION = [
+    "Intervals are bootstrap percentile intervals from multinomial resampling of the "
+    "statistic's fine table (cell x error bin x target bin, bins on a signed log grid of "
+    "about 1% relative width): exact in distribution for the row-level bootstrap when the "
+    "rows of a fine cell share their values, a binned approximation otherwise. Point "
+    "estimates are exact.",
+    "Mean error is the mean of prediction minus target (positive: over-prediction).",
+    "fairlearn convention (<metric>_difference): largest minus smallest group value; its "
+    "interval is biased upward when groups are small. aif360 convention (<metric>_gap): "
+    "signed group minus reference, the headline is the group furthest from the reference; "
+    "each gap has a two-sided bootstrap p-value of no difference.",
+]
+
+
+def _regression_boot(stats: RegressionStats, n_boot: int, seed: int,
+                                   confidence: float) -> RegressionBootstrap | None:
+    if n_boot <= 0 or stats.fine_key is None:
+        return None
+    return RegressionBootstrap(stats, n_boot=n_boot, seed=seed, confidence=confidence)
+
+
 def regression_summary(
     stats: RegressionStats | Any,
     *,
     sensitive: Sequence[str] | None = None,
     intersections: bool = True,
     min_group_size: int = 30,
+    n_boot: int = 1000,
     confidence: float = 0.95,
+    seed: int = 0,
     reference: dict[str, str] | None = None,
+    boot: RegressionBootstrap | None = None,
 ) -> dict[str, Any]:
     """The ``metrics`` block for a regression: overall, per group and gaps between groups.
 
-    Fairness entries are, per metric, the largest minus smallest group value
-    (``fairlearn`` convention) and the largest signed gap to the reference
-    group (``aif360`` convention, default reference the largest group).
+    Every metric, overall and per group, carries a bootstrap percentile
+    interval (:class:`assay.metrics.bootstrap.RegressionBootstrap`, ``n_boot``
+    replicates, seeded; ``n_boot=0``: none). Fairness entries are, per
+    metric, ``<metric>_difference`` (``fairlearn``: largest minus smallest
+    judged group value, with ``gaps_to_reference``) and ``<metric>_gap``
+    (``aif360``: signed gap of each group to the reference group, default
+    the largest group, each with an interval and a bootstrap p-value).
     ``stats`` may also be a certification context, as for
-    :func:`classification_summary`.
+    :func:`classification_summary`; the statistic and replicates are then
+    shared with the checks.
     """
     if not isinstance(stats, RegressionStats):
         if not hasattr(stats, "evaluation"):
@@ -251,21 +284,34 @@ def regression_summary(
         ctx = stats
         cfg = context.settings_of(ctx)
         stats = context.regression_stats(ctx)
+        boot = context.shared_regression_bootstrap(ctx)
         sensitive = list(ctx.roles.sensitive) if sensitive is None else sensitive
-        min_group_size, confidence = cfg.min_group_size, cfg.confidence
+        min_group_size, n_boot = cfg.min_group_size, cfg.replicates
+        confidence, seed = cfg.confidence, cfg.seed
     sensitive = list(stats.names if sensitive is None else sensitive)
     _validate(sensitive, stats.names, min_group_size)
     reference = dict(reference or {})
     names = list(REGRESSION_METRICS)
-    notes = ["Intervals of the mean error and MAE use the normal approximation of the mean; "
-             "RMSE, MSE and R2 have none.",
-             "Mean error is the mean of prediction minus target (positive: over-prediction)."]
+    if boot is None:
+        boot = _regression_boot(stats, n_boot, seed, confidence)
+    notes = list(NOTES_REGRESSION)
+    if boot is None:
+        notes[0] = ("No bootstrap was drawn: intervals of the mean error and MAE use the "
+                    "normal approximation of the mean; RMSE, MSE and R2 have none.")
+    if stats.weighted:
+        notes.append("Sample weights were given: metrics are weighted; the bootstrap resamples "
+                     "rows and uses each fine cell's mean weight (exact when weights are "
+                     "constant within a fine cell); group sizes use unweighted row counts.")
 
     def block(by: list[str] | None
               ) -> tuple[dict[str, list[dict[str, Any]]], np.ndarray, list[str]]:
         rows, w, mean, m2, labels = stats.groups(by)
         vals = stats._metrics(w, mean, m2)
-        iv = stats.intervals(by, confidence)
+        if boot is not None:
+            reps = boot.replicates(names, by)
+            iv = {m: boot.interval(reps[m]) for m in names}
+        else:
+            iv = stats.intervals(by, confidence)
         out = {m: [{"value": _num(vals[m][i]), "ci": _ci(iv[m][i]) if m in iv else None}
                    for i in range(len(rows))] for m in names}
         return out, rows, [group_name(lb) for lb in labels]
@@ -275,6 +321,11 @@ def regression_summary(
                               "overall": {m: overall[m][0] for m in names},
                               "groups": {}, "fairness": {}, "calibration": None, "roc": None,
                               "notes": notes}
+
+    def gaps(e: dict[str, Any]) -> dict[str, Any]:
+        return {g: {"value": _num(v["value"]), "ci": _ci(v["ci"]),
+                    "p_value": _num(v["p_value"])} for g, v in e["groups"].items()}
+
     for by in groupings(sensitive, intersections):
         key = SEP.join(by)
         vals, rows, labels = block(by)
@@ -282,25 +333,33 @@ def regression_summary(
                               "metrics": {m: vals[m][i] for m in names}}
                   for i in range(len(labels)) if rows[i] > 0}
         result["groups"][key] = groups
-        judged = {g: v for g, v in groups.items() if v["judged"]}
-        ref = reference.get(key) or (max(judged, key=lambda g: judged[g]["n"]) if judged else None)
+        ref = reference.get(key)
         if ref is not None and ref not in groups:
             raise InputError(f"reference group '{ref}' is not among the groups of {key}: "
                              f"{', '.join(groups)}")
-        fair = {}
-        for m in ("mae", "rmse", "mean_error"):
-            v = {g: e["metrics"][m]["value"] for g, e in judged.items()
-                 if e["metrics"][m]["value"] is not None}
-            fair[f"{m}_difference"] = {
-                "value": _num(max(v.values()) - min(v.values())) if len(v) >= 2 else None,
-                "ci": None, "convention": "fairlearn", "reference": None, "p_value": None}
-            if ref is not None and ref in v and len(v) >= 2:
-                gaps = {g: x - v[ref] for g, x in v.items() if g != ref}
-                worst = max(gaps, key=lambda g: abs(gaps[g]))
-                fair[f"{m}_gap"] = {"value": _num(gaps[worst]), "ci": None,
-                                    "convention": "aif360", "reference": ref, "p_value": None,
-                                    "groups": {g: {"value": _num(x), "ci": None, "p_value": None}
-                                               for g, x in gaps.items()}}
+        between = regression_fairness_report(stats, by, reference=ref,
+                                             min_group_size=min_group_size, boot=boot,
+                                             convention="fairlearn")
+        to_ref = regression_fairness_report(stats, by, reference=ref,
+                                            min_group_size=min_group_size, boot=boot,
+                                            convention="aif360")
+        fair: dict[str, Any] = {}
+        for name in REGRESSION_FAIRNESS_METRICS:
+            e, p = between[name], to_ref[name]
+            entry = {"value": _num(e["value"]), "ci": _ci(e["ci"]), "convention": "fairlearn",
+                     "reference": None, "p_value": None}
+            if p["groups"]:
+                entry["gaps_to_reference"] = {"reference": p["reference"],
+                                              "convention": "aif360", "groups": gaps(p)}
+            if "note" in e:
+                entry["note"] = e["note"]
+            fair[name] = entry
+            if "note" in p and not p["groups"]:
+                continue
+            fair[name.replace("_difference", "_gap")] = {
+                "value": _num(p["value"]), "ci": _ci(p["ci"]), "convention": "aif360",
+                "reference": p["reference"], "p_value": _num(p["p_value"]),
+                "groups": gaps(p)}
         result["fairness"][key] = fair
     return _clean(result)
 
