@@ -6,7 +6,9 @@
 ``equal_opportunity_difference``, ``equal_opportunity_ratio``,
 ``predictive_parity_difference``, ``fpr_difference``, ``fnr_difference``,
 ``accuracy_difference``; with scores: ``calibration_gap``,
-``ece_difference``, ``roc_auc_difference`` (definitions and conventions:
+``ece_difference``, ``roc_auc_difference``; for regression:
+``mae_difference``, ``rmse_difference``, ``mse_difference``,
+``mean_error_difference``, ``r2_difference`` (definitions and conventions:
 :mod:`assay.metrics.fairness`).
 
 Parameters:
@@ -46,7 +48,13 @@ from assay.checks.performance import clf_stats, parse_by
 from assay.errors import PolicyError
 from assay.metrics import context
 from assay.metrics._formulas import SCORE_METRICS
-from assay.metrics.fairness import CONVENTIONS, FAIRNESS_METRICS, fairness_report
+from assay.metrics.fairness import (
+    CONVENTIONS,
+    FAIRNESS_METRICS,
+    REGRESSION_FAIRNESS_METRICS,
+    fairness_report,
+    regression_fairness_report,
+)
 from assay.metrics.frame import SEP
 
 
@@ -131,6 +139,65 @@ def _run(ctx: CheckContext, spec: CheckSpec, name: str) -> CheckOutput:
     return CheckOutput(measurements=out, details=details)
 
 
+def _run_regression(ctx: CheckContext, spec: CheckSpec, name: str) -> CheckOutput:
+    """A regression group gap (``mae_difference``, ...): one measurement per grouping
+    (``fairlearn``) or per group against the reference (``aif360``), each with a bootstrap
+    interval; aif360 gaps carry a two-sided bootstrap p-value."""
+    if getattr(ctx.roles, "task", "classification") != "regression":
+        raise SkipCheck(f"not run: {name} needs a regression task, the task is "
+                        f"{getattr(ctx.roles, 'task', 'classification')}")
+    defn = REGRESSION_FAIRNESS_METRICS[name]
+    convention = spec.params.get("convention")
+    if convention is not None and convention not in CONVENTIONS:
+        raise PolicyError(f"{_where(spec)}: params.convention: expected one of "
+                          f"{', '.join(CONVENTIONS)}, got {convention!r}")
+    stats = context.regression_stats(ctx)
+    if not stats.names:
+        raise SkipCheck("not run: needs protected attribute columns (sensitive=...), "
+                        "which were not given")
+    cfg = context.settings_of(ctx)
+    boot = context.shared_regression_bootstrap(ctx)
+    conv = convention or defn.default_convention
+    out: list[Measurement] = []
+    details: dict[str, Any] = {"metric": name, "convention": conv,
+                               "description": defn.description, "groupings": {}}
+    for by in parse_by(spec, list(stats.names), default_each=True):
+        key = SEP.join(by)
+        rep = regression_fairness_report(stats, by, metrics=[name],
+                                         reference=_reference(spec, key), convention=conv,
+                                         min_group_size=cfg.min_group_size, boot=boot)
+        groups, e = rep["_groups"], rep[name]
+        small = [g for g, v in groups.items() if not v["judged"]]
+        n_judged = sum(v["n"] for v in groups.values() if v["judged"])
+        small_note = (f"not judged (fewer than {cfg.min_group_size} rows): {', '.join(small)}"
+                      if small else None)
+        details["groupings"][key] = {k: v for k, v in e.items() if k != "description"} | \
+            {"group_sizes": groups}
+        if "note" in e:
+            out.append(Measurement(label=key, value=None, n=n_judged, judged=False,
+                                   note="; ".join(x for x in (e["note"], small_note) if x)))
+            continue
+        if conv == "fairlearn":
+            extra = (f"fairlearn convention (max - min over groups); lowest {e['min_group']}, "
+                     f"highest {e['max_group']}")
+            out.append(Measurement(label=key, value=_num(e["value"]), ci=_pair(e["ci"]),
+                                   n=n_judged,
+                                   note="; ".join(x for x in (extra, small_note) if x)))
+            continue
+        for g, ge in e["groups"].items():
+            i_note = f"aif360 convention: {g} vs reference {e['reference']}"
+            if ge["p_value"] is not None:
+                i_note += f"; p = {_fmt(ge['p_value'])} (bootstrap)"
+            out.append(Measurement(label=f"{key}={g} vs {e['reference']}",
+                                   value=_num(ge["value"]), ci=_pair(ge["ci"]),
+                                   n=groups[g]["n"] + groups[e["reference"]]["n"],
+                                   note="; ".join(x for x in (i_note, small_note) if x)))
+    if boot is not None:
+        details["interval"] = (f"bootstrap percentile, {boot.n_boot} replicates, "
+                               f"confidence {boot.confidence:g}")
+    return CheckOutput(measurements=out, details=details)
+
+
 def _num(x: Any) -> float | None:
     if x is None:
         return None
@@ -166,15 +233,36 @@ for _name in FAIRNESS_METRICS:
     _register(_name)
 
 
+def _register_regression(name: str) -> None:
+    defn = REGRESSION_FAIRNESS_METRICS[name]
+
+    def run(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
+        return _run_regression(ctx, spec, name)
+
+    title = name.replace("_", " ").capitalize().replace("Mae", "MAE").replace("Rmse", "RMSE") \
+        .replace("Mse", "MSE").replace("R2", "R squared")
+    run.__doc__ = f"{title} (regression): {defn.description}."
+    check(f"fairness.{name}", family="fairness", title=title,
+          requires=("target", "prediction", "sensitive"),
+          params=("by", "reference", "convention"))(run)
+
+
+for _name in REGRESSION_FAIRNESS_METRICS:
+    _register_regression(_name)
+
+
 @check("fairness.metric", family="fairness", title="Fairness metric",
        requires=("target", "prediction", "sensitive"),
        params=("metric", "by", "reference", "convention"))
 def fairness_metric_check(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     """Any fairness metric named by ``params.metric`` (e.g. ``equalized_odds_difference``)."""
     name = spec.params.get("metric")
+    if name in REGRESSION_FAIRNESS_METRICS:
+        return _run_regression(ctx, spec, name)
     if name not in FAIRNESS_METRICS:
         raise PolicyError(f"{_where(spec)}: params.metric: expected one of "
-                          f"{', '.join(FAIRNESS_METRICS)}, got {name!r}")
+                          f"{', '.join([*FAIRNESS_METRICS, *REGRESSION_FAIRNESS_METRICS])}, "
+                          f"got {name!r}")
     return _run(ctx, spec, name)
 
 
