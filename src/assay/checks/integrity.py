@@ -132,8 +132,34 @@ def row_hashes(batch: pa.RecordBatch | pa.Table) -> np.ndarray:
 
 
 def _hashes(ds: Any, columns: Sequence[str]) -> np.ndarray:
-    return np.concatenate([row_hashes(b) for b in ds.batches(list(columns))] or
-                          [np.zeros(0, np.uint64)])
+    """Row hashes of the whole dataset, filled batch by batch into one array.
+
+    Filling a preallocated array keeps one copy of the hashes in memory (a
+    list of per-batch arrays joined at the end needs two).
+    """
+    out = np.empty(int(ds.num_rows), dtype=np.uint64)
+    pos = 0
+    for b in ds.batches(list(columns)):
+        h = row_hashes(b)
+        if pos + h.size > out.size:  # more rows than announced: grow
+            grown = np.empty(max(2 * out.size, pos + h.size), dtype=np.uint64)
+            grown[:pos] = out[:pos]
+            out = grown
+        out[pos:pos + h.size] = h
+        pos += h.size
+    return out[:pos]
+
+
+def _duplicate_count(h: np.ndarray) -> int:
+    """Number of entries of ``h`` equal to an earlier entry; sorts ``h`` in place.
+
+    Sorting needs no memory beyond ``h`` and a boolean per row, where
+    ``np.unique`` (a hash table in NumPy >= 2.3) needs several times ``h``.
+    """
+    if h.size < 2:
+        return 0
+    h.sort()
+    return int(np.count_nonzero(h[1:] == h[:-1]))
 
 
 # --------------------------------------------------------------------------- schema
@@ -251,7 +277,7 @@ def duplicates(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     cols = _columns(ctx, spec, _all_columns(ctx))
     h = _hashes(ctx.evaluation, cols)
     n = int(h.size)
-    dup = n - int(np.unique(h).size)
+    dup = _duplicate_count(h)
     return CheckOutput(
         measurements=[Measurement(label="duplicate rows", value=dup / n if n else 0.0, n=n)],
         message=f"{dup} duplicate row(s) out of {n}")

@@ -1,0 +1,63 @@
+"""Duplicate counting streams row hashes into one array and counts by sorting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from assay.checks.integrity import _duplicate_count, _hashes, row_hashes
+from assay.data import open_dataset
+
+
+def _frame(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "a": rng.integers(0, 40, n),
+        "b": rng.choice(["x", "y", "z"], n),
+        "c": np.where(rng.random(n) < 0.1, np.nan, rng.integers(0, 3, n).astype(float)),
+    })
+
+
+def test_duplicate_count_matches_pandas() -> None:
+    rng = np.random.default_rng(1)
+    for n in (0, 1, 2, 50, 5_000):
+        h = rng.integers(0, max(n // 3, 1), n).astype(np.uint64)
+        expected = int(pd.Series(h).duplicated().sum())
+        assert _duplicate_count(h.copy()) == expected
+    assert _duplicate_count(np.array([7, 7, 7], dtype=np.uint64)) == 2
+    assert _duplicate_count(np.array([3, 1, 2], dtype=np.uint64)) == 0
+
+
+def test_hashes_of_a_multi_batch_parquet_file(tmp_path: Path) -> None:
+    df = _frame(150_000)
+    path = tmp_path / "d.parquet"
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, row_group_size=30_000)
+    ds = open_dataset(path)
+    assert sum(1 for _ in ds.batches(["a"])) > 1
+    h = _hashes(ds, ["a", "b", "c"])
+    assert h.dtype == np.uint64 and h.size == len(df)
+    whole = row_hashes(pa.Table.from_pandas(df, preserve_index=False))
+    np.testing.assert_array_equal(h, whole)
+    assert _duplicate_count(h) == int(df.duplicated().sum()) > 0
+
+
+class _Undercounted:
+    """A dataset whose announced row count is smaller than what it streams."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+        self.num_rows = 10
+
+    def batches(self, columns: list[str]) -> Iterator[pa.RecordBatch]:
+        yield from self.table.select(columns).to_batches(max_chunksize=7)
+
+
+def test_hashes_grow_past_the_announced_row_count() -> None:
+    table = pa.Table.from_pandas(_frame(103, seed=2), preserve_index=False)
+    h = _hashes(_Undercounted(table), ["a", "b"])
+    np.testing.assert_array_equal(h, row_hashes(table.select(["a", "b"])))
