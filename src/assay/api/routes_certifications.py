@@ -246,8 +246,8 @@ def report_html(request: Request, name: str = NAME, version: str = VERSION,
     if digest:
         html = open_artifact(settings, digest)
     else:
-        from assay.report import render_report
+        from assay.api.views import rendered_report
 
-        html = render_report(json.loads(open_artifact(settings, results_digest))).encode()
+        html = rendered_report(str(settings.evidence_dir), results_digest)
     return Response(html, media_type="text/html; charset=utf-8",
                     headers={"Content-Security-Policy": REPORT_CSP})

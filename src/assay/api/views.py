@@ -29,30 +29,6 @@ def _iso(dt: datetime | None) -> str | None:
     return dt.isoformat() if dt is not None else None
 
 
-def _latest_certs(session: Session, version_ids: list[int]) -> dict[int, Any]:
-    from assay.registry.tables import Certification
-
-    if not version_ids:
-        return {}
-    newest = (select(Certification.model_version_id, func.max(Certification.id).label("cid"))
-              .where(Certification.model_version_id.in_(version_ids))
-              .group_by(Certification.model_version_id).subquery())
-    rows = session.scalars(select(Certification).join(newest, Certification.id == newest.c.cid))
-    return {c.model_version_id: c for c in rows}
-
-
-def _latest_submissions(session: Session, version_ids: list[int]) -> dict[int, Any]:
-    from assay.workflow.tables import Submission
-
-    if not version_ids:
-        return {}
-    newest = (select(Submission.model_version_id, func.max(Submission.id).label("sid"))
-              .where(Submission.model_version_id.in_(version_ids))
-              .group_by(Submission.model_version_id).subquery())
-    rows = session.scalars(select(Submission).join(newest, Submission.id == newest.c.sid))
-    return {s.model_version_id: s for s in rows}
-
-
 def _latest_submission_states(session: Session, version_ids: list[int]) -> dict[int, str]:
     """State of the newest submission of each version (plain columns, no records)."""
     from assay.workflow.tables import Submission
@@ -104,42 +80,65 @@ def count_models(session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(Model)) or 0)
 
 
+def _latest_cert_states(session: Session, version_ids: list[int]) -> dict[int, tuple[int, str]]:
+    """``(id, status)`` of the newest certification of each version (plain columns)."""
+    from assay.registry.tables import Certification
+
+    if not version_ids:
+        return {}
+    newest = (select(func.max(Certification.id))
+              .where(Certification.model_version_id.in_(version_ids))
+              .group_by(Certification.model_version_id))
+    rows = session.execute(select(Certification.model_version_id, Certification.id,
+                                  Certification.status).where(Certification.id.in_(newest)))
+    return {vid: (cid, status) for vid, cid, status in rows}
+
+
 def model_detail(session: Session, name: str, *, now: datetime | None = None) -> dict[str, Any]:
     """One model: its inventory fields and every version with certification and approval."""
+    from sqlalchemy.orm import lazyload
+
     from assay.registry import get_model
-    from assay.registry.tables import ModelVersion, User
+    from assay.registry.tables import Model, ModelVersion, User
 
     now = now or datetime.now(UTC)
-    m = get_model(session, name)
-    owner = session.get(User, m.owner_id)
-    versions = list(session.scalars(select(ModelVersion).where(ModelVersion.model_id == m.id)
-                                    .order_by(ModelVersion.id)))
-    vids = [v.id for v in versions]
-    certs = _latest_certs(session, vids)
-    subs = _latest_submissions(session, vids)
-    names = dict(session.execute(select(User.id, User.username).where(
-        User.id.in_({v.created_by for v in versions} or {-1}))).all())
+    # Four plain queries; the records' owners and creators (and their roles) are
+    # not loaded, only their names.
+    found = session.execute(
+        select(Model, User.username).outerjoin(User, User.id == Model.owner_id)
+        .where(Model.name == name).options(lazyload(Model.owner)).limit(1)).first()
+    if found is None:
+        get_model(session, name)  # raises the registry's "unknown model" error
+        raise AssertionError("unreachable")  # pragma: no cover
+    m, owner = found
+    versions = session.execute(
+        select(ModelVersion, User.username).outerjoin(User, User.id == ModelVersion.created_by)
+        .where(ModelVersion.model_id == m.id).options(lazyload(ModelVersion.creator))
+        .order_by(ModelVersion.id)).all()
+    vids = [v.id for v, _ in versions]
+    certs = _latest_cert_states(session, vids)
+    states = _latest_submission_states(session, vids)
     review = _aware(m.next_review_at)
     return {
         "name": m.name, "purpose": m.purpose, "intended_use": m.intended_use,
-        "out_of_scope_uses": m.out_of_scope_uses, "owner": owner.username if owner else None,
+        "out_of_scope_uses": m.out_of_scope_uses, "owner": owner,
         "business_unit": m.business_unit, "stakeholders": list(m.stakeholders or []),
         "decision_type": m.decision_type, "deployment_status": m.deployment_status,
         "criticality": m.criticality, "tier": m.tier, "next_review_at": _iso(review),
         "overdue": bool(review and review < now), "created_at": _iso(m.created_at),
         "versions": [{
             "version": v.version, "created_at": _iso(v.created_at),
-            "created_by": names.get(v.created_by),
+            "created_by": creator,
             "artifact_digest": v.artifact_digest,
             "training_data_digest": v.training_data_digest,
             "training_data_source": v.training_data_source,
             "evaluation_data_digest": v.evaluation_data_digest,
             "evaluation_data_source": v.evaluation_data_source,
             "feature_pipeline": v.feature_pipeline, "code_revision": v.code_revision,
-            "certification": certs[v.id].status if v.id in certs else None,
-            "certification_id": certs[v.id].id if v.id in certs else None,
-            "approval": subs[v.id].state if v.id in subs else None,
-        } for v in versions],
+            "certification": certs[v.id][1] if v.id in certs else None,
+            "certification_id": certs[v.id][0] if v.id in certs else None,
+            "approval": states.get(v.id),
+        } for v, creator in versions],
     }
 
 
@@ -148,9 +147,14 @@ def certification_view(settings: Any, session: Session, name: str, version: str
     """The latest certification of a version with its checks and charts, for the page."""
     from assay.api.routes_certifications import certification_out
     from assay.registry import get_version, latest_certification
+    from assay.registry.tables import Model, ModelVersion
 
-    mv = get_version(session, name, version)
-    cert = latest_certification(session, mv.id)
+    version_id = session.scalar(
+        select(ModelVersion.id).join(Model, Model.id == ModelVersion.model_id)
+        .where(Model.name == name, ModelVersion.version == version))
+    if version_id is None:
+        version_id = get_version(session, name, version).id  # raises "no such version"
+    cert = latest_certification(session, version_id)
     if cert is None:
         return None
     out = certification_out(session, cert, name, version)
@@ -194,6 +198,20 @@ def _results_view(evidence_dir: str, digest: str) -> tuple[tuple, tuple]:
     if drift.get("chart"):
         charts.append({"title": "Drift (PSI by feature)", "svg": drift["chart"]})
     return tuple(checks), tuple(charts)
+
+
+@lru_cache(maxsize=16)
+def rendered_report(evidence_dir: str, results_digest: str) -> bytes:
+    """The HTML report rendered from a stored results document, for a certification
+    recorded without its report. Rendering draws every chart, and the results are
+    content-addressed and immutable, so the page is cached by digest: every viewer
+    of the certification gets the same bytes, a new certification a new entry."""
+    from assay.config import Settings
+    from assay.evidence import open_artifact
+    from assay.report import render_report
+
+    settings = Settings(home=Path(evidence_dir).parent, database_url="")
+    return render_report(json.loads(open_artifact(settings, results_digest))).encode()
 
 
 def risk_view(session: Session, name: str) -> dict[str, Any] | None:
