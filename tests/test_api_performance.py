@@ -212,11 +212,11 @@ def test_security_headers_on_api_pages_and_assets(site) -> None:
         assert h["cache-control"] == "no-store"
         assert "strict-transport-security" not in h  # plain HTTP on loopback
     css = re.search(r'href="(/static/[^"]+\.css)"', page.text)
-    if css:
-        asset = TestClient(site).get(css.group(1))
-        assert asset.status_code == 200
-        assert asset.headers["x-content-type-options"] == "nosniff"
-        assert asset.headers.get("cache-control") != "no-store"
+    assert css, "the pages link their style sheet"
+    asset = TestClient(site).get(css.group(1))
+    assert asset.status_code == 200
+    assert asset.headers["x-content-type-options"] == "nosniff"
+    assert asset.headers.get("cache-control") != "no-store"
 
 
 def test_hsts_over_https(site) -> None:
