@@ -83,6 +83,9 @@ class Gate(BaseModel):
     approved_until: str | None
     conditions: list[str]
     notes: list[str]
+    waived_until: str | None = Field(
+        None, description="When the certification passes only by waivers: the earliest "
+        "expiry among them, after which the gate blocks")
 
 
 class Action(BaseModel):

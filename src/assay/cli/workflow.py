@@ -102,6 +102,10 @@ def _print_gate(d: Any) -> None:
         console.print(f"  note: {_e(n)}")
     if d.approved_until:
         console.print(f"  approved until {d.approved_until}")
+    if d.waived_until:
+        console.print(f"  certification passes only by waiver until {d.waived_until}: the gate "
+                      "blocks after that unless the version is recertified or a new waiver "
+                      "is granted")
     for k, v in d.evidence.items():
         console.print(f"  evidence {_e(k)}: {_e(v)}")
 

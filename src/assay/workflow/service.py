@@ -998,6 +998,10 @@ class GateDecision:
     approved_until: str | None = None
     conditions: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    waived_until: str | None = None
+    """When the certification passes only by waivers: the earliest expiry among
+    them. After it the gate blocks (unless the version is recertified or a new
+    waiver is granted), even if the approval itself runs longer."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -1032,6 +1036,8 @@ def gate(session: Session, model_name: str, version: str, *, now: datetime | Non
     d.evidence.update(cc.evidence())
     if not cc.ok:
         d.reasons.append(cc.reason)
+    elif cc.waivers:
+        d.waived_until = _iso(min(_aware(w.expires_at) or now for w in cc.waivers))
     if sub.state in (APPROVED, RECERTIFY):
         d.reasons.extend(change_reasons(session, model_name, version, now=now))
         d.approved_until = _iso(sub.expires_at)

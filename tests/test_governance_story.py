@@ -1,0 +1,77 @@
+"""What the governance walkthrough found a user would trip over, fixed.
+
+Each test failed before its fix; they run in-process against the ``db`` store
+(SQLite and PostgreSQL) with the helpers of the workflow tests.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from assay.store import Store
+from assay.workflow import service as wf
+from test_workflow import Env, doc, make_env, submit
+from test_workflow_cli import ok
+
+
+@pytest.fixture
+def env(db: Store, tmp_path: Path) -> Env:
+    return make_env(db, tmp_path)
+
+
+def _approved_on_waiver(env: Env, waiver_days: int) -> datetime:
+    """Version 1 approved for deployment while its certification is blocked, on a
+    waiver that ends in ``waiver_days`` days (the approval runs 200 days)."""
+    env.certify("1", status="blocked", failed=("fairness.dp_ratio",))
+    submit(env)
+    env.run("bea", wf.approve, "1", stage="scope", documents=doc())
+    expires = datetime.now(UTC) + timedelta(days=waiver_days)
+    env.run("rita", wf.waive, "1", justification="mitigation due next quarter",
+            expires=expires)
+    env.run("val", wf.approve, "1", stage="validation")
+    env.run("rita", wf.approve, "1", stage="deployment_approval")
+    env.run("bea", wf.approve, "1", stage="deployment_approval")
+    return expires
+
+
+def test_gate_says_when_the_waiver_it_rests_on_ends(env: Env, capsys):
+    expires = _approved_on_waiver(env, 20)
+    d = env.read(wf.gate, "1")
+    assert d.allowed
+    # the approval runs 200 days, the waiver 20: the gate closes with the waiver
+    assert d.approved_until is not None and d.approved_until[:10] > expires.date().isoformat()
+    assert d.waived_until is not None and d.waived_until[:10] == expires.date().isoformat()
+    assert d.to_dict()["waived_until"] == d.waived_until
+    assert not env.read(wf.gate, "1", now=expires + timedelta(days=1)).allowed
+
+    out = ok(capsys, "gate", "scorer", "1")
+    assert f"certification passes only by waiver until {expires.date().isoformat()}" in out
+    assert '"waived_until"' in ok(capsys, "gate", "scorer", "1", "--format", "json")
+
+
+def test_gate_without_waiver_has_no_waiver_end(env: Env):
+    env.certify("1")
+    submit(env)
+    env.run("bea", wf.approve, "1", stage="scope", documents=doc())
+    env.run("val", wf.approve, "1", stage="validation")
+    env.run("rita", wf.approve, "1", stage="deployment_approval")
+    env.run("bea", wf.approve, "1", stage="deployment_approval")
+    d = env.read(wf.gate, "1")
+    assert d.allowed and d.waived_until is None
+
+
+def test_tier_requirements_say_how_many_people_sign_each_stage(capsys):
+    from assay.risk import tier_requirements
+
+    req = tier_requirements("credit-lending", "high")
+    # credit-lending asks two validators for validation, one per role elsewhere
+    assert req["signoff_roles"]["validation_performance"] == ["validator"]
+    assert req["signoff_approvers"]["validation_performance"] == 2
+    assert req["signoff_approvers"]["deployment_approval"] == 3
+    assert set(req["signoff_approvers"]) == set(req["signoff_roles"])
+    out = ok(capsys, "risk", "requirements", "high", "--policy", "credit-lending")
+    assert "sign-off of validation_performance: validator (2 distinct people)" in out
+    assert "sign-off of fairness_risk: risk_officer\n" in out
