@@ -201,8 +201,11 @@ def _print_requirements(tier: str, req: dict[str, Any]) -> None:
     console.print(f"tier {tier} requires:")
     console.print(f"  certification checks ({len(req['checks'])}): "
                   + (", ".join(req["checks"]) or "none"))
+    approvers = req.get("signoff_approvers", {})
     for stage, roles in req["signoff_roles"].items():
-        console.print(f"  sign-off of {stage}: {', '.join(roles)}")
+        n = approvers.get(stage, len(roles))
+        extra = f" ({n} distinct people)" if n > len(roles) else ""
+        console.print(f"  sign-off of {stage}: {', '.join(roles)}{extra}")
     console.print(f"  review every {req['review_interval_days']} days")
     if req["monitoring"]:
         console.print("  monitoring: "

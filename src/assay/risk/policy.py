@@ -109,13 +109,16 @@ def tier_requirements(policy: Any, tier: str) -> dict[str, Any]:
 
     ``signoff_roles`` maps each workflow stage that is not skipped for this
     tier to the roles that must sign it (from the policy's ``workflow``
-    section, or the workflow defaults when it has none).
+    section, or the workflow defaults when it has none); ``signoff_approvers``
+    to the number of distinct people who must approve it (at least one per
+    role, more when the policy asks for extra approvers).
     """
     rp = load_risk_policy(policy)
     if tier not in TIERS:
         raise PolicyError(f"{rp.source}: unknown tier '{tier}'; expected high, medium or low")
     settings = rp.risk.tier(tier)
     signoff: dict[str, list[str]] = {}
+    approvers: dict[str, int] = {}
     try:
         from assay.workflow.config import parse_workflow
     except ImportError:  # the workflow package is optional for risk
@@ -126,9 +129,11 @@ def tier_requirements(policy: Any, tier: str) -> dict[str, Any]:
             s = stage.for_tier(tier)
             if not s.skip:
                 signoff[stage.id] = list(s.roles)
+                approvers[stage.id] = max(int(s.approvers or 0), len(s.roles))
     return {
         "checks": list(rp.checks.get(tier, [])),
         "signoff_roles": signoff,
+        "signoff_approvers": approvers,
         "review_interval_days": settings.review_interval_days,
         "monitoring": dict(settings.monitoring),
     }
