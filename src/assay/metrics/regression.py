@@ -31,11 +31,14 @@ all rows of a fine cell share the same error, target and weight, and a
 binned approximation otherwise (rows within 1.1 % of each other in both
 error and target are treated as one value; the within-cell spread of ``y``
 still enters R2 through its M2, as a constant). Measured against a
-row-level bootstrap (tests/test_metrics_regression_bootstrap.py) on the
-Taiwan credit data and on synthetic data, interval ends agree to within
-Monte-Carlo noise. The log grid is relative, so a target with a large
-common offset (``1e6 + noise``) falls in one target bin per error bin and
-its R2 interval is narrower than the row-level one.
+row-level bootstrap (tests/test_metrics_regression_bootstrap.py): on the
+Taiwan credit data (LIMIT_BAL, 15,000 rows, level 0) interval ends agree
+within 3 % of the interval width; on synthetic data forced to coarser
+grids, MAE, RMSE, mean error and R2 spreads stay within Monte-Carlo noise
+up to level 5 (where a 1,000,000-row table lands), and R2 spreads fall
+6-15 % short at levels 6-7. The log grid is relative, so a target with a
+large common offset (``1e6 + noise``) falls in one target bin per error bin
+and its R2 interval is narrower than the row-level one.
 """
 
 from __future__ import annotations
@@ -412,7 +415,9 @@ class RegressionStats:
 
     def intervals(self, by: Sequence[str] | str | None = None, confidence: float = 0.95
                   ) -> dict[str, np.ndarray]:
-        """Normal-approximation intervals (groups x 2) of the mean error and MAE."""
+        """Normal-approximation intervals (groups x 2) of the mean error and MAE: the fallback
+        for a statistic without a fine table (bootstrap intervals of every metric:
+        :class:`assay.metrics.bootstrap.RegressionBootstrap`)."""
         from scipy.stats import norm
 
         rows, w, mean, m2, _ = self.groups(by)
