@@ -298,6 +298,12 @@ def regression_summary(
     if boot is None:
         notes[0] = ("No bootstrap was drawn: intervals of the mean error and MAE use the "
                     "normal approximation of the mean; RMSE, MSE and R2 have none.")
+    elif stats.fine_level > 0:
+        width = 2 ** (2 ** stats.fine_level / 64) - 1
+        notes.append(f"The bootstrap table of {len(stats.fine_key):,} fine cells was coarsened "
+                     f"to level {stats.fine_level} to bound its size: error and target bins are "
+                     f"about {width:.0%} wide, so rows within that relative distance share a "
+                     "value in the resampling (point estimates stay exact).")
     if stats.weighted:
         notes.append("Sample weights were given: metrics are weighted; the bootstrap resamples "
                      "rows and uses each fine cell's mean weight (exact when weights are "
