@@ -75,3 +75,24 @@ def test_tier_requirements_say_how_many_people_sign_each_stage(capsys):
     out = ok(capsys, "risk", "requirements", "high", "--policy", "credit-lending")
     assert "sign-off of validation_performance: validator (2 distinct people)" in out
     assert "sign-off of fairness_risk: risk_officer\n" in out
+
+
+def test_an_empty_shared_database_says_to_create_the_schema(tmp_path: Path) -> None:
+    from assay.config import Settings
+    from assay.store import StoreError, open_store, upgrade
+    from assay.store.db import make_engine
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    make_engine(url).dispose()
+    with pytest.raises(StoreError) as info:
+        open_store(Settings(home=tmp_path, database_url=url), auto_upgrade=False)
+    msg = str(info.value)
+    assert "has no assay schema yet: run `assay db upgrade` once" in msg
+    assert "[" not in msg and "schema empty" not in msg  # plain words, no Python list
+    # a database behind the schema names the revisions in plain words
+    engine = make_engine(url)
+    upgrade(engine, "0001_core")
+    engine.dispose()
+    with pytest.raises(StoreError, match=r"is at schema 0001_core, this assay expects 0002_\w+, "
+                       r".*: run `assay db upgrade`$"):
+        open_store(Settings(home=tmp_path, database_url=url))

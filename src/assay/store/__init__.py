@@ -155,10 +155,14 @@ def open_store(settings: Settings | None = None, *, auto_upgrade: bool | None = 
         if check:
             heads = head_revisions()
             if current != heads:
-                missing = ", ".join(sorted(heads - current)) or "none"
+                if not current:
+                    raise StoreError(
+                        f"database {_redact(url)} has no assay schema yet: run `assay db "
+                        "upgrade` once to create it (a shared database is never migrated "
+                        "by surprise)")
                 raise StoreError(
-                    f"database {_redact(url)} is at schema {sorted(current) or 'empty'}, "
-                    f"expected {sorted(heads)} (missing {missing}): run `assay db upgrade`")
+                    f"database {_redact(url)} is at schema {', '.join(sorted(current))}, "
+                    f"this assay expects {', '.join(sorted(heads))}: run `assay db upgrade`")
     except OperationalError as exc:
         engine.dispose()
         raise StoreError(f"cannot open database {_redact(url)}: {_first_line(exc)}") from None
