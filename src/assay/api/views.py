@@ -51,6 +51,7 @@ def inventory(session: Session, *, q: str | None = None, tier: str | None = None
     purpose, owner and business unit."""
     from assay.registry import inventory as registry_inventory
     from assay.registry.tables import Model, ModelVersion
+    from assay.workflow.tables import Submission
 
     rows = registry_inventory(session, now=now, tier=None if tier == "none" else tier,
                               status=status, overdue_only=overdue)
@@ -61,15 +62,19 @@ def inventory(session: Session, *, q: str | None = None, tier: str | None = None
     if needle:
         rows = [r for r in rows if any(needle in (x or "").lower() for x in (
             r.name, purposes.get(r.name), r.owner, r.business_unit))]
-    latest = dict(session.execute(
-        select(Model.name, func.max(ModelVersion.id)).join(ModelVersion)
-        .group_by(Model.name)).all())
-    states = _latest_submission_states(session, [v for v in latest.values() if v is not None])
+    # The state of the newest submission of each model's latest version, in one
+    # query (ordered by id: the newest wins).
+    newest = select(func.max(ModelVersion.id)).group_by(ModelVersion.model_id)
+    states = dict(session.execute(
+        select(Model.name, Submission.state)
+        .join(ModelVersion, ModelVersion.model_id == Model.id)
+        .join(Submission, Submission.model_version_id == ModelVersion.id)
+        .where(ModelVersion.id.in_(newest)).order_by(Submission.id)).all())
     out = []
     for r in rows:
         d = r.to_dict()
         d.update(purpose=purposes.get(r.name) or "", status=r.deployment_status,
-                 approval=states.get(latest.get(r.name)))
+                 approval=states.get(r.name))
         out.append(d)
     return out
 

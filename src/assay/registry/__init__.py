@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from assay.config import Settings, load_settings
@@ -586,6 +586,9 @@ class InventoryRow:
     overdue: bool
     days_overdue: int
     approval: str | None = None
+    approved_version: str | None = None
+    """The newest version whose approval for deployment is in force (approved and
+    not expired), which may be older than ``latest_version``."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -598,16 +601,18 @@ class InventoryRow:
                                if self.next_review_at else None),
             "overdue": self.overdue, "days_overdue": self.days_overdue,
             "approval": self.approval,
+            "approved_version": self.approved_version,
         }
 
 
-def _approval_states(session: Session, version_ids: list[int], now: datetime) -> dict[int, str]:
+def _approval_states(session: Session, version_ids: list[int] | Select, now: datetime
+                     ) -> dict[int, str]:
     """State of the newest approval submission of each version, when the workflow is installed.
 
     ``approved`` becomes ``expired`` once the approval's expiry has passed;
     ``in_review`` names the stage under review.
     """
-    if not version_ids:
+    if isinstance(version_ids, list) and not version_ids:
         return {}
     try:
         from assay.workflow.tables import Submission
@@ -626,10 +631,32 @@ def _approval_states(session: Session, version_ids: list[int], now: datetime) ->
     return out
 
 
+def _approved_versions(session: Session, listed: Select, now: datetime) -> dict[int, str]:
+    """Per model, the newest version whose newest submission is approved and not expired."""
+    try:
+        from assay.workflow.tables import Submission
+    except ImportError:  # the workflow package is optional for the inventory
+        return {}
+    newest: dict[int, tuple[int, str, str, datetime | None]] = {}
+    for model_id, vid, version, state, expires in session.execute(
+            select(ModelVersion.model_id, ModelVersion.id, ModelVersion.version,
+                   Submission.state, Submission.expires_at)
+            .join(Submission, Submission.model_version_id == ModelVersion.id)
+            .where(ModelVersion.model_id.in_(listed)).order_by(Submission.id)):
+        newest[vid] = (model_id, version, state, expires)  # the newest submission wins
+    out: dict[int, tuple[int, str]] = {}
+    for vid, (model_id, version, state, expires) in newest.items():
+        if state != "approved" or (expires is not None and as_utc(expires) < now):
+            continue
+        if model_id not in out or vid > out[model_id][0]:
+            out[model_id] = (vid, version)
+    return {model_id: version for model_id, (_, version) in out.items()}
+
+
 def inventory(session: Session, *, now: datetime | None = None, tier: str | None = None,
               status: str | None = None, overdue_only: bool = False) -> list[InventoryRow]:
     """Every model with its tier, status, latest version, its certification and approval
-    state, and review dates.
+    state, the newest version approved for deployment, and review dates.
 
     Ordered by tier (high first, unassessed last), then overdue first, then
     by next review date and name. A review is overdue when its date has passed
@@ -638,34 +665,39 @@ def inventory(session: Session, *, now: datetime | None = None, tier: str | None
     now = as_utc(now or utcnow())
     # Plain column queries: the inventory lists every model, so loading whole
     # records (with their owners' and creators' roles) would cost far more.
-    stmt = (select(Model.id, Model.name, Model.tier, Model.deployment_status,
-                   Model.criticality, Model.decision_type, User.username,
-                   Model.business_unit, Model.next_review_at)
-            .join(User, Model.owner_id == User.id).order_by(Model.name))
+    filters = []
     if tier:
-        stmt = stmt.where(Model.tier == _choice("tier", tier, TIERS))
+        filters.append(Model.tier == _choice("tier", tier, TIERS))
     if status:
-        stmt = stmt.where(Model.deployment_status == _choice("status", status,
-                                                              DEPLOYMENT_STATUSES))
-    models = session.execute(stmt).all()
-    ids = [m.id for m in models]
+        filters.append(Model.deployment_status == _choice("status", status,
+                                                          DEPLOYMENT_STATUSES))
+    models = session.execute(
+        select(Model.id, Model.name, Model.tier, Model.deployment_status, Model.criticality,
+               Model.decision_type, User.username, Model.business_unit, Model.next_review_at)
+        .join(User, Model.owner_id == User.id).where(*filters).order_by(Model.name)).all()
+    # The versions, certifications and submissions of the listed models are
+    # selected by subqueries, not by lists of ids bound one parameter each.
+    listed = select(Model.id).where(*filters)
     latest: dict[int, tuple[int, str]] = {}
     counts: dict[int, int] = {}
     certs: dict[int, str] = {}
-    if ids:
+    approvals: dict[int, str] = {}
+    approved_versions: dict[int, str] = {}
+    if models:
         for model_id, vid, version in session.execute(
                 select(ModelVersion.model_id, ModelVersion.id, ModelVersion.version)
-                .where(ModelVersion.model_id.in_(ids)).order_by(ModelVersion.id)):
+                .where(ModelVersion.model_id.in_(listed)).order_by(ModelVersion.id)):
             latest[model_id] = (vid, version)  # ordered by id: the last one wins
             counts[model_id] = counts.get(model_id, 0) + 1
-        version_ids = [vid for vid, _ in latest.values()]
-        if version_ids:
-            for vid, cstatus in session.execute(
-                    select(Certification.model_version_id, Certification.status)
-                    .where(Certification.model_version_id.in_(version_ids))
-                    .order_by(Certification.created_at, Certification.id)):
-                certs[vid] = cstatus  # ordered oldest first: the newest wins
-    approvals = _approval_states(session, [vid for vid, _ in latest.values()], now)
+        newest = (select(func.max(ModelVersion.id)).where(ModelVersion.model_id.in_(listed))
+                  .group_by(ModelVersion.model_id))
+        for vid, cstatus in session.execute(
+                select(Certification.model_version_id, Certification.status)
+                .where(Certification.model_version_id.in_(newest))
+                .order_by(Certification.created_at, Certification.id)):
+            certs[vid] = cstatus  # ordered oldest first: the newest wins
+        approvals = _approval_states(session, newest, now)
+        approved_versions = _approved_versions(session, listed, now)
     rows: list[InventoryRow] = []
     for model in models:
         mv = latest.get(model.id)
@@ -679,7 +711,8 @@ def inventory(session: Session, *, now: datetime | None = None, tier: str | None
             latest_version=mv[1] if mv else None, versions=counts.get(model.id, 0),
             certification=certs.get(mv[0]) if mv else None, next_review_at=due,
             overdue=overdue, days_overdue=days,
-            approval=approvals.get(mv[0]) if mv else None))
+            approval=approvals.get(mv[0]) if mv else None,
+            approved_version=approved_versions.get(model.id)))
     if overdue_only:
         rows = [r for r in rows if r.overdue]
     far = datetime.max.replace(tzinfo=now.tzinfo)
