@@ -130,7 +130,7 @@ def _synthetic(n=6000, seed=3):
     rng = np.random.default_rng(seed)
     g = rng.choice(["a", "b", "c"], n, p=[0.6, 0.3, 0.1])
     y = rng.lognormal(3, 1, n)
-    noise = rng.standard_t(4, n) * np.where(g == "c", 6.0, 3.0)
+    noise = rng.standard_t(6, n) * np.where(g == "c", 6.0, 3.0)
     p = y * rng.lognormal(0, 0.25, n) + noise + np.where(g == "b", 2.0, 0.0)
     return y, p, g
 
@@ -257,6 +257,11 @@ def test_state_round_trip_keeps_the_table_and_old_states_still_load():
     assert legacy.compute("r2") == stats.compute("r2")
     with pytest.raises(InputError, match="no fine error table"):
         RegressionBootstrap(legacy, n_boot=50)
+    bad = stats.to_state() | {"fine": stats.to_state()["fine"][:-1]}
+    with pytest.raises(InputError, match="one fine-table row per key"):
+        RegressionStats.from_state(bad)
+    with pytest.raises(InputError, match="fine table is malformed"):
+        RegressionStats.from_state(stats.to_state() | {"fine": [[1.0, 2.0]] * 3})
     out = regression_summary(legacy, n_boot=100)  # falls back to the normal approximation
     assert out["overall"]["rmse"]["ci"] is None and out["overall"]["mae"]["ci"] is not None
 

@@ -284,9 +284,20 @@ class RegressionStats:
                  m2=np.asarray(state["m2"], dtype=np.float64).reshape(*shape, 3),
                  weighted=bool(state.get("weighted", False)))
         if state.get("fine_key") is not None:
-            st.fine_key = np.asarray(state["fine_key"], dtype=np.int64).reshape(-1)
-            st.fine = np.asarray(state["fine"], dtype=np.float64).reshape(-1, _FINE_COLS)
-            st.fine_level = int(state.get("fine_level", 0))
+            try:
+                key = np.asarray(state["fine_key"], dtype=np.int64).reshape(-1)
+                fine = np.asarray(state["fine"], dtype=np.float64).reshape(-1, _FINE_COLS)
+                level = int(state.get("fine_level", 0))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise InputError(f"regression statistic state: fine table is malformed "
+                                 f"({exc})") from None
+            n_cells = int(np.prod(shape)) if shape else 1
+            if len(key) != len(fine) or not 0 <= level <= _MAX_LEVEL or (
+                    len(key) and not 0 <= int(split_key(key)[0].max()) < n_cells):
+                raise InputError("regression statistic state: expected one fine-table row per "
+                                 "key, keys within the cells and a level between 0 and "
+                                 f"{_MAX_LEVEL}")
+            st.fine_key, st.fine, st.fine_level = key, fine, level
         return st
 
     def update_batch(self, *args: Any, **kwargs: Any) -> RegressionStats:
