@@ -333,3 +333,32 @@ def _default_message(r: CheckResult) -> str:
         return ""
     ci = f" (CI {w.ci[0]:.4g} to {w.ci[1]:.4g})" if w.ci else ""
     return f"{w.label}: {w.value:.4g}{ci}, required {r.threshold.describe()}"
+
+
+# --------------------------------------------------------------------------- parameters
+# Helpers for check functions that read their ``params``: a bad value is a
+# PolicyError naming the check and the policy line it came from.
+
+
+def where(spec: CheckSpec) -> str:
+    """``check.id (policy.yaml:LINE)`` for error messages."""
+    return spec.id + (f" ({spec.source})" if spec.source else "")
+
+
+def int_param(spec: CheckSpec, name: str, default: int, low: int = 1) -> int:
+    """An integer parameter >= ``low``; ``default`` when absent or null."""
+    v = spec.params.get(name)
+    if v is None:
+        return default
+    if isinstance(v, bool) or not isinstance(v, int) or v < low:
+        raise PolicyError(f"{where(spec)}: parameter '{name}': expected an integer >= {low}, "
+                          f"got {v!r}")
+    return v
+
+
+def seed_param(ctx: CheckContext, spec: CheckSpec) -> int:
+    """The check's ``seed`` parameter, else the policy's bootstrap seed."""
+    if "seed" in spec.params:
+        return int_param(spec, "seed", 0, low=0)
+    boot = getattr(ctx.settings, "bootstrap", None)
+    return int(getattr(boot, "seed", 0) or 0)

@@ -27,7 +27,17 @@ import pyarrow.compute as pc
 from scipy.stats.contingency import association
 from sklearn.metrics import roc_auc_score
 
-from assay.checks.base import CheckContext, CheckOutput, CheckSpec, Measurement, SkipCheck, check
+from assay.checks.base import (
+    CheckContext,
+    CheckOutput,
+    CheckSpec,
+    Measurement,
+    SkipCheck,
+    check,
+    int_param,
+    seed_param,
+    where,
+)
 from assay.data import match_label
 from assay.errors import InputError, PolicyError
 from assay.metrics.profile import NUMERIC, FeatureBins, column_kind, profile
@@ -36,23 +46,7 @@ SAMPLE_ROWS = 50_000
 TYPES = ("numeric", "categorical", "boolean", "string")
 
 
-def _where(spec: CheckSpec) -> str:
-    return f"{spec.id}" + (f" ({spec.source})" if spec.source else "")
 
-
-def _int(spec: CheckSpec, name: str, default: int, low: int = 1) -> int:
-    v = spec.params.get(name, default)
-    if isinstance(v, bool) or not isinstance(v, int) or v < low:
-        raise PolicyError(f"{_where(spec)}: parameter '{name}': expected an integer >= {low}, "
-                          f"got {v!r}")
-    return v
-
-
-def _seed(ctx: CheckContext, spec: CheckSpec) -> int:
-    if "seed" in spec.params:
-        return _int(spec, "seed", 0, low=0)
-    boot = getattr(ctx.settings, "bootstrap", None)
-    return int(getattr(boot, "seed", 0) or 0)
 
 
 def _columns(ctx: CheckContext, spec: CheckSpec, default: Sequence[str]) -> list[str]:
@@ -64,7 +58,7 @@ def _columns(ctx: CheckContext, spec: CheckSpec, default: Sequence[str]) -> list
     names = ctx.evaluation.column_names
     for c in cols:
         if c not in names:
-            raise InputError(f"{ctx.evaluation.name}: column {c!r} named by {_where(spec)} "
+            raise InputError(f"{ctx.evaluation.name}: column {c!r} named by {where(spec)} "
                              "does not exist")
     return list(cols)
 
@@ -90,8 +84,8 @@ def _plain_profile(ds: Any, columns: Sequence[str] | None = None) -> Any:
 
 
 def _sample(ctx: CheckContext, spec: CheckSpec, columns: Sequence[str]) -> pd.DataFrame:
-    n = _int(spec, "sample", SAMPLE_ROWS)
-    seed = _seed(ctx, spec)
+    n = int_param(spec, "sample", SAMPLE_ROWS)
+    seed = seed_param(ctx, spec)
     cols = list(dict.fromkeys(columns))
     key = f"integrity.sample:{n}:{seed}:{','.join(cols)}"
     return ctx.cached(key, lambda: ctx.evaluation.sample(n, seed=seed, columns=cols))
@@ -168,18 +162,18 @@ def _duplicate_count(h: np.ndarray) -> int:
 def _contract(spec: CheckSpec) -> dict[str, dict[str, Any]]:
     cols = spec.params.get("columns")
     if not isinstance(cols, Mapping) or not cols:
-        raise PolicyError(f"{_where(spec)}: parameter 'columns': expected a mapping of column "
+        raise PolicyError(f"{where(spec)}: parameter 'columns': expected a mapping of column "
                           "name to {type, min, max, allowed, nullable}")
     out: dict[str, dict[str, Any]] = {}
     for name, rule in cols.items():
         rule = dict(rule or {})
         unknown = set(rule) - {"type", "min", "max", "allowed", "nullable"}
         if unknown:
-            raise PolicyError(f"{_where(spec)}: column {name!r}: unknown key(s) "
+            raise PolicyError(f"{where(spec)}: column {name!r}: unknown key(s) "
                               f"{', '.join(sorted(unknown))}; expected type, min, max, allowed, "
                               "nullable")
         if rule.get("type") is not None and rule["type"] not in TYPES:
-            raise PolicyError(f"{_where(spec)}: column {name!r}: type must be one of "
+            raise PolicyError(f"{where(spec)}: column {name!r}: type must be one of "
                               f"{', '.join(TYPES)}, got {rule['type']!r}")
         out[str(name)] = rule
     return out
@@ -311,7 +305,7 @@ def value_ranges(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     """Share of values outside the declared range, or outside the reference's [min, max]."""
     ranges = spec.params.get("ranges")
     if ranges is not None and not isinstance(ranges, Mapping):
-        raise PolicyError(f"{_where(spec)}: parameter 'ranges': expected a mapping of column to "
+        raise PolicyError(f"{where(spec)}: parameter 'ranges': expected a mapping of column to "
                           "{min, max}")
     source = "declared"
     if not ranges:
@@ -329,11 +323,11 @@ def value_ranges(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
         ranges = {c: {"min": ref.features[c].min, "max": ref.features[c].max} for c in cols}
     for c in ranges:
         if c not in ctx.evaluation.column_names:
-            raise InputError(f"{ctx.evaluation.name}: column {c!r} named by {_where(spec)} "
+            raise InputError(f"{ctx.evaluation.name}: column {c!r} named by {where(spec)} "
                              "does not exist")
         t = ctx.evaluation.schema.field(c).type
         if column_kind(t) != NUMERIC:
-            raise InputError(f"{ctx.evaluation.name}: column {c!r} named by {_where(spec)}: "
+            raise InputError(f"{ctx.evaluation.name}: column {c!r} named by {where(spec)}: "
                              f"expected numbers for a range, got {t}")
     outside = dict.fromkeys(ranges, 0)
     counted = dict.fromkeys(ranges, 0)
@@ -407,9 +401,9 @@ def group_representation(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
         raise SkipCheck("no sensitive column was given")
     measure = spec.params.get("measure", "share")
     if measure not in ("share", "count"):
-        raise PolicyError(f"{_where(spec)}: parameter 'measure': expected 'share' or 'count', "
+        raise PolicyError(f"{where(spec)}: parameter 'measure': expected 'share' or 'count', "
                           f"got {measure!r}")
-    max_groups = _int(spec, "max_groups", 200)
+    max_groups = int_param(spec, "max_groups", 200)
     inter = spec.params.get("intersections", True)
     counts: dict[tuple[str, ...], int] = {}
     n = 0
@@ -517,7 +511,7 @@ def target_leakage(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     y = _binary_target(ctx, df[target])
     if y.all() or not y.any():
         raise SkipCheck("the target has a single class in the sample")
-    seed = _seed(ctx, spec)
+    seed = seed_param(ctx, spec)
     out = []
     for c in feats:
         kind = column_kind(ctx.evaluation.schema.field(c).type)
@@ -556,7 +550,7 @@ def proxy_features(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     sens = list(ctx.roles.sensitive)
     if not sens:
         raise SkipCheck("no sensitive column was given")
-    bins = _int(spec, "bins", 10, low=2)
+    bins = int_param(spec, "bins", 10, low=2)
     feats = [c for c in _columns(ctx, spec, _features(ctx)) if c not in sens]
     if not feats:
         raise SkipCheck("no feature other than the protected attributes")

@@ -28,7 +28,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from assay.checks.base import CheckContext, CheckOutput, CheckSpec, Measurement, SkipCheck, check
+from assay.checks.base import (
+    CheckContext,
+    CheckOutput,
+    CheckSpec,
+    Measurement,
+    SkipCheck,
+    check,
+    int_param,
+    seed_param,
+    where,
+)
 from assay.errors import AssayError, InputError, PolicyError
 
 SAMPLE_ROWS = 2_000
@@ -65,30 +75,14 @@ def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a.astype(str) == b.astype(str)
 
 
-def _where(spec: CheckSpec) -> str:
-    return spec.id + (f" ({spec.source})" if spec.source else "")
 
-
-def _int(spec: CheckSpec, name: str, default: int, low: int = 1) -> int:
-    v = spec.params.get(name, default)
-    if isinstance(v, bool) or not isinstance(v, int) or v < low:
-        raise PolicyError(f"{_where(spec)}: parameter '{name}': expected an integer >= {low}, "
-                          f"got {v!r}")
-    return v
-
-
-def _seed(ctx: CheckContext, spec: CheckSpec) -> int:
-    if "seed" in spec.params:
-        return _int(spec, "seed", 0, low=0)
-    boot = getattr(ctx.settings, "bootstrap", None)
-    return int(getattr(boot, "seed", 0) or 0)
 
 
 def _float_param(spec: CheckSpec, name: str, default: float, low: float = 0.0,
                  high: float = float("inf")) -> float:
     v = spec.params.get(name, default)
     if isinstance(v, bool) or not isinstance(v, int | float) or not low <= v <= high:
-        raise PolicyError(f"{_where(spec)}: parameter '{name}': expected a number between "
+        raise PolicyError(f"{where(spec)}: parameter '{name}': expected a number between "
                           f"{low:g} and {high:g}, got {v!r}")
     return float(v)
 
@@ -101,8 +95,8 @@ def baseline(ctx: CheckContext, spec: CheckSpec) -> Baseline:
     """The sample, the model's decisions on it and its scores (cached per sample and seed)."""
     if ctx.model is None:
         raise SkipCheck("no model was given")
-    n = _int(spec, "sample", SAMPLE_ROWS)
-    seed = _seed(ctx, spec)
+    n = int_param(spec, "sample", SAMPLE_ROWS)
+    seed = seed_param(ctx, spec)
     tol = _float_param(spec, "tolerance", 0.1)
 
     def build() -> Baseline:
@@ -131,7 +125,7 @@ def _features(ctx: CheckContext, spec: CheckSpec, base: Baseline,
             wanted = [wanted]
         for f in wanted:
             if f not in base.X.columns:
-                raise InputError(f"{_where(spec)}: feature {f!r} is not a model input "
+                raise InputError(f"{where(spec)}: feature {f!r} is not a model input "
                                  f"(inputs: {', '.join(map(str, base.X.columns[:20]))})")
         return list(wanted)
     out = []
@@ -153,7 +147,7 @@ def _run(ctx: CheckContext, X: pd.DataFrame) -> tuple[np.ndarray | None, str | N
 def _measure(spec: CheckSpec) -> str:
     m = spec.params.get("measure", "changed_decisions")
     if m not in ("changed_decisions", "metric_drop"):
-        raise PolicyError(f"{_where(spec)}: parameter 'measure': expected 'changed_decisions' or "
+        raise PolicyError(f"{where(spec)}: parameter 'measure': expected 'changed_decisions' or "
                           f"'metric_drop', got {m!r}")
     return m
 
@@ -203,7 +197,7 @@ def gaussian_noise(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     feats = _features(ctx, spec, base, "numeric")
     if not feats:
         raise SkipCheck("the model has no numeric input")
-    rng = np.random.default_rng(_seed(ctx, spec))
+    rng = np.random.default_rng(seed_param(ctx, spec))
     X = base.X.copy()
     for f in feats:
         x = X[f].astype(float)
@@ -225,7 +219,7 @@ def category_swap(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     feats = _features(ctx, spec, base, "categorical")
     if not feats:
         raise SkipCheck("the model has no categorical input")
-    rng = np.random.default_rng(_seed(ctx, spec))
+    rng = np.random.default_rng(seed_param(ctx, spec))
     ms: list[Measurement] = []
     for f in feats:
         codes, cats = pd.factorize(base.X[f])
@@ -253,7 +247,7 @@ def missing_injection(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     base = baseline(ctx, spec)
     rate = _float_param(spec, "rate", 0.1, 0.0, 1.0)
     feats = _features(ctx, spec, base, None)
-    rng = np.random.default_rng(_seed(ctx, spec))
+    rng = np.random.default_rng(seed_param(ctx, spec))
     ms: list[Measurement] = []
     for f in feats:
         rows = rng.random(len(base.X)) < rate
@@ -327,11 +321,11 @@ def monotonicity(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     against its declared direction (``constraints: {feature: increasing|decreasing}``)."""
     cons = spec.params.get("constraints")
     if not isinstance(cons, dict) or not cons:
-        raise PolicyError(f"{_where(spec)}: parameter 'constraints': expected a mapping of "
+        raise PolicyError(f"{where(spec)}: parameter 'constraints': expected a mapping of "
                           "feature to 'increasing' or 'decreasing'")
     for f, d in cons.items():
         if d not in ("increasing", "decreasing"):
-            raise PolicyError(f"{_where(spec)}: constraint on {f!r}: expected 'increasing' or "
+            raise PolicyError(f"{where(spec)}: constraint on {f!r}: expected 'increasing' or "
                               f"'decreasing', got {d!r}")
     base = baseline(ctx, spec)
     step = _float_param(spec, "step", 0.5, 0.0, 100.0)
@@ -349,9 +343,9 @@ def monotonicity(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     ms: list[Measurement] = []
     for f, direction in cons.items():
         if f not in base.X.columns:
-            raise InputError(f"{_where(spec)}: constrained feature {f!r} is not a model input")
+            raise InputError(f"{where(spec)}: constrained feature {f!r} is not a model input")
         if not pd.api.types.is_numeric_dtype(base.X[f]):
-            raise InputError(f"{_where(spec)}: constrained feature {f!r} is not numeric")
+            raise InputError(f"{where(spec)}: constrained feature {f!r} is not numeric")
         X = base.X.copy()
         x = X[f].astype(float)
         sd = float(np.nanstd(x))
