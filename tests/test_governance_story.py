@@ -96,3 +96,48 @@ def test_an_empty_shared_database_says_to_create_the_schema(tmp_path: Path) -> N
     with pytest.raises(StoreError, match=r"is at schema 0001_core, this assay expects 0002_\w+, "
                        r".*: run `assay db upgrade`$"):
         open_store(Settings(home=tmp_path, database_url=url))
+
+
+def test_inventory_keeps_the_approved_version_in_sight_when_a_newer_one_arrives(
+        env: Env, capsys):
+    from assay import registry
+
+    assert _approved_inventory(env)["approved_version"] is None
+    env.certify("1")
+    submit(env)
+    env.run("bea", wf.approve, "1", stage="scope", documents=doc())
+    env.run("val", wf.approve, "1", stage="validation")
+    env.run("rita", wf.approve, "1", stage="deployment_approval")
+    env.run("bea", wf.approve, "1", stage="deployment_approval")
+    row = _approved_inventory(env)
+    assert (row["latest_version"], row["approval"], row["approved_version"]) == (
+        "1", "approved", "1")
+    with env.store.transaction() as s:
+        registry.add_version(s, registry.get_user(s, "alice"), "scorer", "2")
+    env.certify("2")
+    submit(env, "2")
+    row = _approved_inventory(env)
+    # the new version is in review; version 1 stays approved and the inventory says so
+    assert row["latest_version"] == "2" and row["approval"] == "in_review: scope"
+    assert row["approved_version"] == "1"
+    out = ok(capsys, "inventory", "--format", "csv")
+    header, line = out.splitlines()[:2]
+    assert header.endswith(",approved_version") and line.endswith(",1")
+    from assay.cli.governance import _approval_cell
+
+    assert _approval_cell(row) == "in_review: scope (1 approved)"
+    assert _approval_cell({**row, "approved_version": "2", "latest_version": "2",
+                           "approval": "approved"}) == "approved"
+    # once the approval has expired nothing is approved any more
+    with env.store.transaction() as s:
+        later = datetime.now(UTC) + timedelta(days=400)
+        rows = registry.inventory(s, now=later)
+    assert rows[0].approved_version is None
+
+
+def _approved_inventory(env: Env) -> dict:
+    from assay import registry
+
+    with env.store.transaction() as s:
+        [row] = registry.inventory(s)
+        return row.to_dict()

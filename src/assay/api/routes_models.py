@@ -89,6 +89,8 @@ class InventoryItem(BaseModel):
     next_review_at: str | None
     overdue: bool
     days_overdue: int
+    approved_version: str | None = Field(
+        None, description="The newest version approved for deployment (not expired)")
 
 
 class Evidence(BaseModel):

@@ -486,7 +486,16 @@ def model_show(
 
 INVENTORY_COLUMNS = ("name", "tier", "deployment_status", "criticality", "decision_type", "owner",
                      "business_unit", "latest_version", "versions", "certification", "approval",
-                     "next_review_at", "overdue", "days_overdue")
+                     "next_review_at", "overdue", "days_overdue", "approved_version")
+
+
+def _approval_cell(row: dict[str, Any]) -> str:
+    """The latest version's approval state, and which older version is approved if any."""
+    approval = row["approval"] or "-"
+    older = row.get("approved_version")
+    if older and older != row["latest_version"]:
+        return f"{approval} ({older} approved)"
+    return approval
 
 
 def inventory_cmd(
@@ -524,7 +533,7 @@ def inventory_cmd(
         table.add_row(escape(r["name"]), _tier_style(r["tier"]), r["deployment_status"],
                       r["criticality"], r["decision_type"], escape(r["owner"]),
                       escape(r["latest_version"] or "-"), escape(r["certification"] or "-"),
-                      escape(r["approval"] or "-"), due)
+                      escape(_approval_cell(r)), due)
     console.print(table)
     by_tier: dict[str, int] = {}
     for r in rows:
