@@ -272,8 +272,11 @@ def test_replicates_are_seeded_and_shared_between_groupings():
     b1 = RegressionBootstrap(stats, n_boot=120, seed=9)
     b2 = RegressionBootstrap(stats, n_boot=120, seed=9)
     np.testing.assert_array_equal(b1.replicates(["r2"], "g")["r2"],
-                                  b2.replicates(["bias"], "g")["bias"] * 0
-                                  + b2.replicates(["r2"], "g")["r2"])
+                                  b2.replicates(["r2"], "g")["r2"])
+    np.testing.assert_array_equal(b1.replicates(["bias"], "g")["bias"],
+                                  b2.replicates(["mean_error"], "g")["mean_error"])
+    other = RegressionBootstrap(stats, n_boot=120, seed=10).replicates(["r2"], "g")["r2"]
+    assert not np.array_equal(other, b1.replicates(["r2"], "g")["r2"])
     # the overall MAE of each replicate is the row-weighted mean of its group MAEs
     groups = b1.replicates(["mae"], "g")["mae"]
     sizes = np.array([(g == k).sum() for k in ("a", "b", "c")])
@@ -389,3 +392,26 @@ def test_checks_judge_regression_intervals():
     skipped = _run(Ctx(evaluation=open_dataset(binary, clf), roles=clf),
                    "fairness.mae_difference", {"max": 1})
     assert skipped.status is Status.SKIP and "regression task" in skipped.message
+
+
+def test_uncached_replicates_equal_cached(monkeypatch):
+    """Large cell tables redraw the same seeded replicates for each grouping."""
+    import importlib
+
+    bs = importlib.import_module("assay.metrics.bootstrap")
+    rng = np.random.default_rng(4)
+    n = 2000
+    y = rng.gamma(3, 10, n)
+    p = y + rng.normal(0, 4, n)
+    sens = {"a": rng.choice(list("pqr"), n), "b": rng.choice(list("uv"), n)}
+    stats = RegressionStats.from_arrays(y, p, sensitive=sens)
+    groupings = (None, "a", ["b", "a"])
+    cached = RegressionBootstrap(stats, n_boot=130, seed=2)
+    wanted = [cached.replicates(METRICS, by) for by in groupings]
+    monkeypatch.setattr(bs, "_REG_CACHE_LIMIT", 0)
+    redrawn = RegressionBootstrap(stats, n_boot=130, seed=2)
+    for by, want in zip(groupings, wanted, strict=True):
+        got = redrawn.replicates(METRICS, by)
+        for m in METRICS:
+            np.testing.assert_allclose(got[m], want[m], rtol=1e-12, err_msg=f"{m} by {by}")
+    assert redrawn._cell_reps is None and cached._cell_reps is not None
