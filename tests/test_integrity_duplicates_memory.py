@@ -61,3 +61,29 @@ def test_hashes_grow_past_the_announced_row_count() -> None:
     table = pa.Table.from_pandas(_frame(103, seed=2), preserve_index=False)
     h = _hashes(_Undercounted(table), ["a", "b"])
     np.testing.assert_array_equal(h, row_hashes(table.select(["a", "b"])))
+
+
+def test_train_eval_overlap_streams_the_evaluation(tmp_path: Path) -> None:
+    import assay.checks.integrity  # noqa: F401 - registers the checks
+    from assay.certification import CertificationContext
+    from assay.checks.base import REGISTRY, CheckSpec, Threshold, run_check
+    from assay.data import ColumnRoles
+    from assay.policy.schema import Settings
+
+    cur = _frame(150_000, seed=3)
+    ref = pd.concat([_frame(4_000, seed=4), cur.iloc[:500]], ignore_index=True)
+    cur_path, ref_path = tmp_path / "cur.parquet", tmp_path / "ref.parquet"
+    pq.write_table(pa.Table.from_pandas(cur, preserve_index=False), cur_path)
+    pq.write_table(pa.Table.from_pandas(ref, preserve_index=False), ref_path)
+    roles = ColumnRoles(target="c", features=["a", "b"])
+    evaluation = open_dataset(cur_path, roles)
+    assert sum(1 for _ in evaluation.batches(["a"])) > 1
+    spec = CheckSpec(id="integrity.train_eval_overlap", threshold=Threshold(max=0.5))
+    ctx = CertificationContext(evaluation=evaluation, reference=open_dataset(ref_path),
+                               model=None, roles=roles, settings=Settings())
+    r = run_check(REGISTRY[spec.id], ctx, spec)
+    keys = set(zip(ref["a"], ref["b"], strict=True))
+    expected = np.mean([k in keys for k in zip(cur["a"], cur["b"], strict=True)])
+    assert r.measurements[0].value == expected and 0 < expected < 1
+    assert r.measurements[0].n == len(cur)
+

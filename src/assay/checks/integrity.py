@@ -456,10 +456,15 @@ def train_eval_overlap(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     missing = [c for c in cols if c not in ctx.reference.column_names]
     if missing:
         raise InputError(f"{ctx.reference.name}: column(s) {', '.join(missing)} missing")
-    ref = np.unique(_hashes(ctx.reference, cols))
-    cur = _hashes(ctx.evaluation, cols)
-    hit = int(np.isin(cur, ref, assume_unique=False).sum())
-    n = int(cur.size)
+    ref = _hashes(ctx.reference, cols)
+    ref.sort()
+    hit = n = 0
+    for batch in ctx.evaluation.batches(cols):  # the evaluation's hashes are never all held
+        h = row_hashes(batch)
+        n += int(h.size)
+        if ref.size and h.size:
+            at = np.minimum(np.searchsorted(ref, h), ref.size - 1)
+            hit += int(np.count_nonzero(ref[at] == h))
     return CheckOutput(
         measurements=[Measurement(label="overlapping rows", value=hit / n if n else 0.0, n=n)],
         message=f"{hit} of {n} evaluation rows also appear in the reference data "
