@@ -70,12 +70,16 @@ def test_train_eval_overlap_streams_the_evaluation(tmp_path: Path) -> None:
     from assay.data import ColumnRoles
     from assay.policy.schema import Settings
 
-    cur = _frame(150_000, seed=3)
-    ref = pd.concat([_frame(4_000, seed=4), cur.iloc[:500]], ignore_index=True)
+    rng = np.random.default_rng(3)
+    cur = pd.DataFrame({"a": rng.integers(0, 10**6, 150_000), "b": rng.choice(["x", "y"], 150_000),
+                        "y": rng.integers(0, 2, 150_000)})
+    fresh = pd.DataFrame({"a": rng.integers(0, 10**6, 4_000), "b": rng.choice(["x", "y"], 4_000),
+                          "y": rng.integers(0, 2, 4_000)})
+    ref = pd.concat([fresh, cur.iloc[:500]], ignore_index=True)
     cur_path, ref_path = tmp_path / "cur.parquet", tmp_path / "ref.parquet"
     pq.write_table(pa.Table.from_pandas(cur, preserve_index=False), cur_path)
     pq.write_table(pa.Table.from_pandas(ref, preserve_index=False), ref_path)
-    roles = ColumnRoles(target="c", features=["a", "b"])
+    roles = ColumnRoles(target="y", features=["a", "b"])
     evaluation = open_dataset(cur_path, roles)
     assert sum(1 for _ in evaluation.batches(["a"])) > 1
     spec = CheckSpec(id="integrity.train_eval_overlap", threshold=Threshold(max=0.5))
