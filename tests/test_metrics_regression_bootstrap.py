@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats as sps
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.metrics import mean_squared_error
@@ -415,3 +417,28 @@ def test_uncached_replicates_equal_cached(monkeypatch):
         for m in METRICS:
             np.testing.assert_allclose(got[m], want[m], rtol=1e-12, err_msg=f"{m} by {by}")
     assert redrawn._cell_reps is None and cached._cell_reps is not None
+
+
+@settings(max_examples=25, deadline=None)
+@given(cuts=st.lists(st.integers(1, 599), min_size=1, max_size=4, unique=True),
+       cap=st.sampled_from([50, 200, 20_000]), seed=st.integers(0, 10_000))
+def test_any_split_merges_to_the_same_table(cuts, cap, seed):
+    rng = np.random.default_rng(seed)
+    n = 600
+    y = rng.normal(0, 1, n) * 10.0 ** rng.integers(-3, 4, n)
+    p = y + rng.standard_t(3, n)
+    g = rng.choice(["a", "b", "c"], n)
+    old = rg.MAX_FINE_CELLS
+    rg.MAX_FINE_CELLS = cap
+    try:
+        whole = RegressionStats.from_arrays(y, p, sensitive={"g": g})
+        bounds = [0, *sorted(cuts), n]
+        parts = [RegressionStats.from_arrays(y[lo:hi], p[lo:hi], sensitive={"g": g[lo:hi]})
+                 for lo, hi in itertools.pairwise(bounds)]
+        merged = parts[0]
+        for part in parts[1:]:
+            merged = part.merge(merged) if seed % 2 else merged.merge(part)
+    finally:
+        rg.MAX_FINE_CELLS = old
+    _same_table(merged, whole)
+    assert merged.fine[:, rg.F_N].sum() == n
