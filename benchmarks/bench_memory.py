@@ -14,7 +14,7 @@ Builds, in a temporary directory and in a separate process:
   slightly shifted, as the reference (training) data for drift;
 * ``policy.yaml`` with one tier exercising every family the certification
   runs on a predictions file: integrity (missing values, duplicates, group
-  representation, label balance), performance (AUC, accuracy, ECE, with
+  representation, train/evaluation overlap, label balance), performance (AUC, accuracy, ECE, with
   bootstrap intervals), fairness (equalized odds difference and demographic
   parity ratio by race and by sex x race, judged on 1,000-replicate bootstrap
   intervals) and drift (PSI, Wasserstein distance, prediction drift).
@@ -71,6 +71,10 @@ tiers:
         rationale: Benchmark.
       - id: integrity.group_representation
         threshold: {min: 0.01}
+        severity: warn
+        rationale: Benchmark.
+      - id: integrity.train_eval_overlap
+        threshold: {max: 0.05}
         severity: warn
         rationale: Benchmark.
       - id: integrity.label_balance
