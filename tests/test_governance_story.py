@@ -141,3 +141,17 @@ def _approved_inventory(env: Env) -> dict:
     with env.store.transaction() as s:
         [row] = registry.inventory(s)
         return row.to_dict()
+
+
+def test_review_says_evidence_is_not_met_rather_than_missing_when_present(env: Env, capsys):
+    env.certify("1", status="blocked", failed=("fairness.dp_ratio",))
+    submit(env)
+    out = ok(capsys, "review", "scorer", "1")
+    # no document yet: the line reads as a sentence, not "missing no document"
+    assert "evidence documents: not met: no document attached to stage 'scope'" in out
+    assert "missing no" not in out
+    env.run("bea", wf.approve, "1", stage="scope", documents=doc())
+    out = ok(capsys, "review", "scorer", "1")
+    # the certification is there but blocked: not "missing"
+    assert "evidence certification: not met: certification #" in out
+    assert "is blocked" in out and "missing" not in out

@@ -128,7 +128,7 @@ def _print_review(info: Any) -> None:
         console.print(f"  still needed: {info.approvals_needed} approval(s)"
                       + (f", roles {', '.join(info.missing_roles)}" if info.missing_roles else ""))
     for ev in info.evidence:
-        mark = "[green]ok[/]" if ev["ok"] else "[red]missing[/]"
+        mark = "[green]ok[/]" if ev["ok"] else "[red]not met:[/]"
         console.print(f"  evidence {ev['kind']}: {mark} {_e(ev['detail'])}")
     if info.you_may_sign_as:
         console.print(f"  you ({_e(info.you)}) may sign as " + ", ".join(info.you_may_sign_as))
