@@ -442,3 +442,14 @@ def test_any_split_merges_to_the_same_table(cuts, cap, seed):
         rg.MAX_FINE_CELLS = old
     _same_table(merged, whole)
     assert merged.fine[:, rg.F_N].sum() == n
+
+
+def test_summary_warns_when_the_target_bins_hide_its_spread():
+    rng = np.random.default_rng(0)
+    y = 1e6 + rng.normal(0, 3, 2000)  # far from 0 relative to its spread: few target bins
+    p = y + rng.normal(0, 2, 2000)
+    out = regression_summary(RegressionStats.from_arrays(y, p), n_boot=50)
+    assert any("R2 intervals are too narrow" in n for n in out["notes"])
+    y, p, _ = _synthetic(n=2000)
+    out = regression_summary(RegressionStats.from_arrays(y, p), n_boot=50)
+    assert not any("too narrow" in n for n in out["notes"])
