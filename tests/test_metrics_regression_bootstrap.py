@@ -448,8 +448,17 @@ def test_summary_warns_when_the_target_bins_hide_its_spread():
     rng = np.random.default_rng(0)
     y = 1e6 + rng.normal(0, 3, 2000)  # far from 0 relative to its spread: few target bins
     p = y + rng.normal(0, 2, 2000)
-    out = regression_summary(RegressionStats.from_arrays(y, p), n_boot=50)
+    stats = RegressionStats.from_arrays(y, p)
+    assert stats.target_spread_in_bins() > 0.5
+    out = regression_summary(stats, n_boot=50)
     assert any("R2 intervals are too narrow" in n for n in out["notes"])
+    df = pd.DataFrame({"y": y, "p": p})
+    roles = ColumnRoles(target="y", prediction="p", task="regression")
+    res = _run(Ctx(evaluation=open_dataset(df, roles), roles=roles), "performance.r2",
+               {"min": 0.1})
+    assert "too narrow" in res.details["interval_note"]
     y, p, _ = _synthetic(n=2000)
-    out = regression_summary(RegressionStats.from_arrays(y, p), n_boot=50)
+    stats = RegressionStats.from_arrays(y, p)
+    assert stats.target_spread_in_bins() < 0.01
+    out = regression_summary(stats, n_boot=50)
     assert not any("too narrow" in n for n in out["notes"])

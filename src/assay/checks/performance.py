@@ -170,6 +170,10 @@ def _regression(ctx: CheckContext, spec: CheckSpec, metric: str) -> CheckOutput:
     if boot is not None:
         details["interval"] = (f"bootstrap percentile, {boot.n_boot} replicates, "
                                f"confidence {boot.confidence:g}")
+        share = stats.target_spread_in_bins()
+        if metric == "r2" and share > 0.05:
+            details["interval_note"] = (f"{share:.0%} of the target's spread lies within the "
+                                        "bootstrap bins: the R2 interval is too narrow")
     return CheckOutput(measurements=out, details=details)
 
 

@@ -43,6 +43,7 @@ and its R2 interval is narrower than the row-level one.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -423,6 +424,15 @@ class RegressionStats:
                                      for i in keep},
                            counts={labels[i]: int(rows[i]) for i in keep},
                            min_group_size=min_group_size)
+
+    def target_spread_in_bins(self) -> float:
+        """Share of the target's sum of squares that lies within the fine table's bins
+        (NaN without a table or spread). The bootstrap holds that part constant, so above a
+        few percent the R2 intervals are too narrow."""
+        total = float(self.groups(None)[3][0, _Y])
+        if self.fine is None or not total > 0:
+            return math.nan
+        return float(self.fine[:, F_YM2].sum()) / total
 
     def intervals(self, by: Sequence[str] | str | None = None, confidence: float = 0.95
                   ) -> dict[str, np.ndarray]:

@@ -25,7 +25,7 @@ from assay.metrics.fairness import (
     regression_fairness_report,
 )
 from assay.metrics.frame import SEP, group_name
-from assay.metrics.regression import F_YM2, REGRESSION_METRICS, RegressionStats
+from assay.metrics.regression import REGRESSION_METRICS, RegressionStats
 
 NOTES_CLASSIFICATION = [
     "Intervals are bootstrap percentile intervals from multinomial resampling of the "
@@ -305,10 +305,9 @@ def regression_summary(
                      f"about {width:.0%} wide, so rows within that relative distance share a "
                      "value in the resampling (point estimates stay exact).")
     if boot is not None:
-        total_ss = float(stats.groups(None)[3][0, 0])  # M2 of the target, all rows
-        within = float(stats.fine[:, F_YM2].sum()) if stats.fine is not None else 0.0
-        if total_ss > 0 and within > 0.05 * total_ss:
-            notes.append(f"{within / total_ss:.0%} of the target's spread lies within the "
+        share = stats.target_spread_in_bins()
+        if share > 0.05:
+            notes.append(f"{share:.0%} of the target's spread lies within the "
                          "bootstrap table's target bins (a target far from 0 relative to its "
                          "spread, or a coarsened table): the R2 intervals are too narrow.")
     if stats.weighted:
