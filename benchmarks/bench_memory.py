@@ -14,10 +14,11 @@ Builds, in a temporary directory and in a separate process:
   slightly shifted, as the reference (training) data for drift;
 * ``policy.yaml`` with one tier exercising every family the certification
   runs on a predictions file: integrity (missing values, duplicates, group
-  representation, train/evaluation overlap, label balance), performance (AUC, accuracy, ECE, with
-  bootstrap intervals), fairness (equalized odds difference and demographic
-  parity ratio by race and by sex x race, judged on 1,000-replicate bootstrap
-  intervals) and drift (PSI, Wasserstein distance, prediction drift).
+  representation, train/evaluation overlap, label balance), performance
+  (AUC, accuracy, ECE, with bootstrap intervals), fairness (equalized odds
+  difference and demographic parity ratio by race and by sex x race, judged
+  on 1,000-replicate bootstrap intervals) and drift (PSI, Wasserstein
+  distance, prediction drift).
 
 It then runs the real command line, ``assay certify ... --out DIR``, in a
 child process, under ``/usr/bin/time -v`` when it exists (its "Maximum
