@@ -22,8 +22,8 @@ Builds, in a temporary directory and in a separate process:
 
 It then runs the real command line, ``assay certify ... --out DIR``, in a
 child process, under ``/usr/bin/time -v`` when it exists (its "Maximum
-resident set size"), else reading the child's ``ru_maxrss`` from
-``os.wait4``. Two other runs give the fixed cost: ``assay --help`` (Python
+resident set size"), else (or with ``--no-time``) reading the child's
+``ru_maxrss`` from ``os.wait4``. Two other runs give the fixed cost: ``assay --help`` (Python
 and the command line's imports) and the same certification of a 10,000-row
 file against the same reference (every import, the reference's profile and
 the report, almost no evaluation data).
@@ -183,22 +183,25 @@ def build(path: Path, rows: int, *, seed: int, shift: float = 0.0,
 _MAXRSS = re.compile(r"Maximum resident set size \(kbytes\):\s*(\d+)")
 
 
-def measure(argv: list[str]) -> tuple[int, float, int, str]:
+def measure(argv: list[str], use_time: bool = True) -> tuple[int, float, int, str]:
     """Run ``argv``; return (peak RSS in bytes, seconds, exit code, stderr tail)."""
     t0 = time.perf_counter()
     timer = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
-    if timer:
+    if timer and use_time:
         proc = subprocess.run([timer, "-v", *argv], capture_output=True, text=True)
         seconds = time.perf_counter() - t0
         found = _MAXRSS.search(proc.stderr)
         if not found:
             raise SystemExit(f"no peak RSS in the output of {timer} -v:\n{proc.stderr[-2000:]}")
         return int(found.group(1)) * 1024, seconds, proc.returncode, proc.stderr[-2000:]
-    proc_ = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc_.pid, 0)
-    seconds = time.perf_counter() - t0
-    err = proc_.stderr.read() if proc_.stderr else ""
-    return usage.ru_maxrss * 1024, seconds, os.waitstatus_to_exitcode(status), err[-2000:]
+    with tempfile.TemporaryFile("w+") as errors:  # a file, not a pipe: no deadlock
+        proc_ = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(proc_.pid, 0)
+        proc_.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - t0
+        errors.seek(0)
+        err = errors.read()
+    return usage.ru_maxrss * 1024, seconds, proc_.returncode, err[-2000:]
 
 
 def certify_argv(data: Path, reference: Path, policy: Path, out: Path) -> list[str]:
@@ -215,6 +218,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--reference-rows", type=int, default=1_000_000)
+    ap.add_argument("--no-time", action="store_true",
+                    help="read the child's ru_maxrss instead of running /usr/bin/time -v")
     ap.add_argument("--build", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.build:  # runs in its own process: the measured ones must not inherit its memory
@@ -244,17 +249,20 @@ def main() -> None:
               f"{(tmp / 'eval.parquet').stat().st_size / 2**20:,.0f} MiB on disk, "
               f"reference.parquet {(tmp / 'reference.parquet').stat().st_size / 2**20:,.0f} MiB")
 
+        use_time = not args.no_time
         help_peak, _, code, err = measure([sys.executable, "-c",
-                                           "from assay.cli import main; main()", "--help"])
+                                           "from assay.cli import main; main()", "--help"],
+                                          use_time)
         if code != 0:
             raise SystemExit(f"assay --help failed:\n{err}")
         small_peak, small_s, code, err = measure(
             certify_argv(tmp / "small.parquet", tmp / "reference.parquet", policy,
-                         tmp / "out-small"))
+                         tmp / "out-small"), use_time)
         if code not in (0, 1):
             raise SystemExit(f"assay certify (10,000 rows) failed with exit code {code}:\n{err}")
         peak, seconds, code, err = measure(
-            certify_argv(tmp / "eval.parquet", tmp / "reference.parquet", policy, tmp / "out"))
+            certify_argv(tmp / "eval.parquet", tmp / "reference.parquet", policy, tmp / "out"),
+            use_time)
         if code not in (0, 1):
             raise SystemExit(f"assay certify failed with exit code {code}:\n{err}")
         results = json.loads((tmp / "out" / "results.json").read_text(encoding="utf-8"))
