@@ -155,3 +155,19 @@ def test_review_says_evidence_is_not_met_rather_than_missing_when_present(env: E
     # the certification is there but blocked: not "missing"
     assert "evidence certification: not met: certification #" in out
     assert "is blocked" in out and "missing" not in out
+
+
+def test_model_show_gives_each_versions_approval_state(env: Env, capsys):
+    import json
+
+    from assay import registry
+
+    env.certify("1")
+    submit(env)
+    env.run("bea", wf.approve, "1", stage="scope", documents=doc())
+    with env.store.transaction() as s:
+        registry.add_version(s, registry.get_user(s, "alice"), "scorer", "2")
+    shown = json.loads(ok(capsys, "model", "show", "scorer", "--format", "json"))
+    assert [(v["version"], v["approval"]) for v in shown["versions"]] == [
+        ("1", "in_review: validation"), ("2", None)]
+    assert "approval" in ok(capsys, "model", "show", "scorer")

@@ -440,7 +440,7 @@ def model_show(
     fmt: Fmt = typer.Option(Fmt.table, "--format", "-f"),
 ) -> None:
     """Show a model: inventory fields, versions with lineage, certifications, recent audit."""
-    from assay.registry import get_model, list_certifications
+    from assay.registry import approval_states, get_model, list_certifications
     from assay.store.audit import list_events
 
     store = _store()
@@ -448,9 +448,11 @@ def model_show(
         model = get_model(s, name)
         doc = model.to_dict()
         doc["versions"] = []
+        approvals = approval_states(s, [mv.id for mv in model.versions])
         for mv in model.versions:
             v = mv.to_dict()
             v["certifications"] = [c.to_dict() for c in list_certifications(s, mv.id)]
+            v["approval"] = approvals.get(mv.id)
             doc["versions"].append(v)
         events = list_events(s, model=name, limit=10)
         doc["recent_events"] = [{"seq": e.seq, "at": e.created_at, "actor": e.actor,
@@ -465,7 +467,8 @@ def model_show(
         console.print(f"  {key.replace('_', ' ')}: {escape(str(doc[key] or '-'))}")
     console.print(f"  stakeholders: {escape(', '.join(doc['stakeholders']) or '-')}")
     table = Table(header_style="bold", title="versions")
-    for col in ("version", "parent", "artifact", "code", "by", "created", "certification"):
+    for col in ("version", "parent", "artifact", "code", "by", "created", "certification",
+                "approval"):
         table.add_column(col)
     for v in doc["versions"]:
         certs = v["certifications"]
@@ -473,7 +476,8 @@ def model_show(
             if certs else "-"
         table.add_row(escape(v["version"]), escape(v["parent_version"] or "-"),
                       escape((v["artifact_digest"] or "-")[:19]), escape(v["code_revision"] or "-"),
-                      escape(v["created_by"]), v["created_at"][:10], escape(last))
+                      escape(v["created_by"]), v["created_at"][:10], escape(last),
+                      escape(v["approval"] or "-"))
     console.print(table)
     if doc["recent_events"]:
         console.print("recent audit events:")

@@ -605,6 +605,14 @@ class InventoryRow:
         }
 
 
+def approval_states(session: Session, version_ids: list[int], *,
+                    now: datetime | None = None) -> dict[int, str]:
+    """Version id -> state of its newest approval submission (``approved``,
+    ``expired``, ``in_review: STAGE``, ``rejected``...); versions never
+    submitted are absent."""
+    return _approval_states(session, version_ids, as_utc(now or utcnow()))
+
+
 def _approval_states(session: Session, version_ids: list[int] | Select, now: datetime
                      ) -> dict[int, str]:
     """State of the newest approval submission of each version, when the workflow is installed.
