@@ -43,6 +43,10 @@ def test_walkthrough_runs_end_to_end_on_sqlite(tmp_path: Path) -> None:
     # the gate let 1.0 through on its waiver and blocks the unapproved 1.1
     assert "deployment gate for credit-pd@1.0: ALLOWED" in out
     assert "deployment gate for credit-pd@1.1: BLOCKED" in out
+    assert "certification passes only by waiver until" in out
+    # the inventory keeps the approved 1.0 in sight while 1.1 is in review
+    assert "credit-pd,high,approved,high,human_in_the_loop,bo,Retail credit,1.1,2," in out
+    assert ",in_review: requirements_scope," in out and ",1.0\n" in out
     # the exported trail verifies without assay, with the same head assay printed
     head = out.split("audit trail intact: ")[1].split("head ")[1].split()[0]
     assert f"OK: {head.split(':')[0]} events, head {head}" in out
