@@ -113,6 +113,13 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
+def machine_load() -> str:
+    try:
+        return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:  # not available on this platform
+        return "unknown"
+
+
 def run_backend(name: str, url: str, home: Path, args: argparse.Namespace) -> bool:
     from assay.api.process import start_server, stop_server
 
@@ -129,6 +136,8 @@ def run_backend(name: str, url: str, home: Path, args: argparse.Namespace) -> bo
     total = sum(len(v) for v in lat.values())
     print(f"{name}: {args.clients} clients, {elapsed:.1f} s, {workers} worker(s), "
           f"{total} requests, {total / elapsed:.0f} req/s, {len(failures)} failed")
+    print(f"  machine: {os.cpu_count()} CPU(s), load average {machine_load()} after the run "
+          "(server, clients and everything else on the machine)")
     print(f"  {'operation':<12} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     for op in OPS:
         v = lat.get(op, [])
