@@ -48,7 +48,11 @@ def test_gate_says_when_the_waiver_it_rests_on_ends(env: Env, capsys):
     assert not env.read(wf.gate, "1", now=expires + timedelta(days=1)).allowed
 
     out = ok(capsys, "gate", "scorer", "1")
-    assert f"certification passes only by waiver until {expires.date().isoformat()}" in out
+    assert (f"certification passes only by waiver until {expires.date().isoformat()} "
+            f"{expires:%H:%M} UTC") in out
+    # times are printed as people read them, not as raw ISO strings with microseconds
+    assert f"approved until {d.approved_until[:10]} " in out and "T" not in out.split(
+        "approved until ")[1].split()[0]
     assert '"waived_until"' in ok(capsys, "gate", "scorer", "1", "--format", "json")
 
 

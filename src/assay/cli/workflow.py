@@ -91,6 +91,16 @@ def _e(value: Any) -> str:
     return escape(str(value))
 
 
+def _minute(iso: str) -> str:
+    """An ISO 8601 UTC time as people read it: ``2027-06-30 23:59 UTC``."""
+    try:
+        dt = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    dt = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    return dt.strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _print_gate(d: Any) -> None:
     verdict = "[bold green]ALLOWED[/]" if d.allowed else "[bold red]BLOCKED[/]"
     console.print(f"deployment gate for {_e(d.model)}@{_e(d.version)}: {verdict}")
@@ -101,11 +111,11 @@ def _print_gate(d: Any) -> None:
     for n in d.notes:
         console.print(f"  note: {_e(n)}")
     if d.approved_until:
-        console.print(f"  approved until {d.approved_until}")
+        console.print(f"  approved until {_minute(d.approved_until)}")
     if d.waived_until:
-        console.print(f"  certification passes only by waiver until {d.waived_until}: the gate "
-                      "blocks after that unless the version is recertified or a new waiver "
-                      "is granted")
+        console.print(f"  certification passes only by waiver until {_minute(d.waived_until)}: "
+                      "the gate blocks after that unless the version is recertified or a "
+                      "new waiver is granted")
     for k, v in d.evidence.items():
         console.print(f"  evidence {_e(k)}: {_e(v)}")
 
@@ -152,7 +162,7 @@ def _print_status(st: Any) -> None:
         state = (v.state or "not submitted").replace("_", " ")
         console.print(f"[bold]version {_e(v.version)}[/]: {state}"
                       + (f", current stage {v.current_stage}" if v.current_stage else "")
-                      + (f", approved until {v.approved_until}"
+                      + (f", approved until {_minute(v.approved_until)}"
                          if v.approved_until and v.state == "approved" else ""))
         if v.stages:
             table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
