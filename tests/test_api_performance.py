@@ -222,3 +222,23 @@ def test_security_headers_on_api_pages_and_assets(site) -> None:
 def test_hsts_over_https(site) -> None:
     resp = TestClient(site, base_url="https://assay.example").get("/api/health")
     assert resp.headers["strict-transport-security"] == "max-age=31536000"
+
+
+def test_model_page_charts_are_rendered_once_per_results_digest(site) -> None:
+    views._results_view.cache_clear()
+    first = browser(site, "aud").get("/models/credit-scoring")
+    assert first.status_code == 200 and "<svg" in first.text
+    info = views._results_view.cache_info()
+    assert info.misses == 1
+    second = browser(site, "vic").get("/models/credit-scoring")
+    charts = re.findall(r"<svg.*?</svg>", first.text, flags=re.S)
+    assert charts and charts == re.findall(r"<svg.*?</svg>", second.text, flags=re.S)
+    info = views._results_view.cache_info()
+    assert info.misses == 1 and info.hits >= 1  # the other user's page used the cache
+    # a new certification of the version is a new digest: rendered afresh
+    results = sample_results(site.state.sample.policy_path, status="blocked")
+    results["summary"] = {**results.get("summary", {}), "note": "re-run"}
+    record(site.state.store, "vic", "credit-scoring", "1.0", results, report=False)
+    third = browser(site, "aud").get("/models/credit-scoring")
+    assert third.status_code == 200
+    assert views._results_view.cache_info().misses == 2
