@@ -16,9 +16,13 @@
 # written to a fresh temporary directory (kept and printed with
 # KEEP_WALKTHROUGH=1). With ASSAY_DATABASE_URL set to an empty PostgreSQL
 # database the story runs there (after `assay db upgrade`); otherwise in
-# SQLite under the temporary ASSAY_HOME. Exits non-zero on the first step
-# that does not end as the story expects.
+# SQLite under the temporary ASSAY_HOME. PYTHON names the interpreter assay
+# is installed in (default python3; it also prepares the data with pandas and
+# scikit-learn). Exits non-zero on the first step that does not end as the
+# story expects.
 set -euo pipefail
+py=${PYTHON:-python3}
+command -v assay >/dev/null || { echo "walkthrough: the assay command is not on PATH" >&2; exit 2; }
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
@@ -53,7 +57,7 @@ expect() {
 }
 
 say "The data scientist prepares training and holdout data and fits two models"
-python - "$data_dir/german.data" <<'EOF'
+"$py" - "$data_dir/german.data" <<'EOF'
 import sys
 
 import joblib
@@ -196,7 +200,7 @@ say "Validation is refused while the certification is blocked"
 expect 2 assay approve credit-pd 1.0 --stage validation_performance --as vic
 
 say "Only a risk officer may waive it, with a justification and an expiry"
-expires=$(python -c 'import datetime as d; print(d.date.today() + d.timedelta(days=45))')
+expires=$("$py" -c 'import datetime as d; print(d.date.today() + d.timedelta(days=45))')
 expect 2 assay waive credit-pd 1.0 --certification --justification "ship it" \
   --expires "$expires" --as dana
 run assay waive credit-pd 1.0 --certification --as rita --expires "$expires" \
@@ -243,12 +247,12 @@ run assay inventory
 run assay inventory --format csv
 run assay audit verify
 run assay audit export --out trail.jsonl
-python - "$repo/docs/audit.md" >verify_trail.py <<'EOF'
+"$py" - "$repo/docs/audit.md" >verify_trail.py <<'EOF'
 import re, sys
 text = open(sys.argv[1], encoding="utf-8").read()
 block = text.split("<!-- verify-snippet:start -->")[1].split("<!-- verify-snippet:end -->")[0]
 print(re.search(r"```python\n(.*?)```", block, re.S).group(1))
 EOF
-run python verify_trail.py trail.jsonl
+run "$py" verify_trail.py trail.jsonl
 
 printf '\nwalkthrough: all %d steps ended as expected\n' "$step"

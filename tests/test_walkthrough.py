@@ -23,7 +23,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "governance-walkthro
 def _run(tmp_path: Path, **extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("ASSAY_") or k == "ASSAY_DATASETS"}
-    env.update(TMPDIR=str(tmp_path), COLUMNS="120",
+    env.update(TMPDIR=str(tmp_path), COLUMNS="120", PYTHON=sys.executable,
                PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
                **extra)
     assert shutil.which("assay", path=env["PATH"]), "the assay command is not installed"
