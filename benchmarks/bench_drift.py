@@ -20,6 +20,7 @@ internals, which pandas 3 removed; a small stand-in is installed first.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -34,7 +35,9 @@ sys.path.insert(0, str(ROOT / "src"))
 from assay.metrics.drift import drift_summary  # noqa: E402
 from assay.metrics.profile import profile  # noqa: E402
 
-TAIWAN = Path("/work/shared/datasets/taiwan_credit/credit_default.csv")
+# The real data sets live in shared/datasets beside the repository (ASSAY_DATASETS overrides).
+DATASETS = Path(os.environ.get("ASSAY_DATASETS") or ROOT.parent / "shared" / "datasets")
+TAIWAN = DATASETS / "taiwan_credit" / "credit_default.csv"
 
 
 def load_frames(rows: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
