@@ -179,6 +179,29 @@ def _headline(kind: str, convention: str, values: np.ndarray) -> tuple[float, in
     return float(values[i]), int(i)
 
 
+def _resolve_groups(n: np.ndarray, labels: Sequence[Any], by: Sequence[str],
+                    reference: str | None, min_group_size: int
+                    ) -> tuple[np.ndarray, list[str], np.ndarray, str | None, int | None, bool]:
+    """The groups present, which are judged, and the reference group.
+
+    Returns ``(present, labels, judged_index, reference, reference_index,
+    reference_judged)``. Without an explicit reference the largest judged group
+    is the reference; an unknown reference is an InputError naming the groups.
+    """
+    present = np.flatnonzero(n > 0)
+    glabels = [group_name(labels[i]) for i in present]
+    judged = n[present] >= min_group_size
+    jidx = present[judged]
+    if reference is not None and reference not in glabels:
+        raise InputError(f"reference group '{reference}' is not among the groups of "
+                         f"{SEP.join(by)}: {', '.join(glabels)}")
+    if reference is None and len(jidx):
+        reference = glabels[int(np.argmax(n[present] * judged))]
+    ref_i = int(present[glabels.index(reference)]) if reference is not None else None
+    ref_ok = ref_i is not None and bool(n[ref_i] >= min_group_size)
+    return present, glabels, jidx, reference, ref_i, ref_ok
+
+
 def fairness_report(
     stats: Any,
     by: Sequence[str] | str,
@@ -213,19 +236,10 @@ def fairness_report(
     k = len(stats.names)
     axes, _ = _cells.group_axes(stats.names, by)
     counts_cm = _cells.reduce_to_groups(stats.counts, k, axes)
-    present = np.flatnonzero(n > 0)
-    glabels = [group_name(labels[i]) for i in present]
-    judged = n[present] >= min_group_size
-    jidx = present[judged]
+    present, glabels, jidx, reference, ref_i, ref_ok = _resolve_groups(
+        n, labels, by, reference, min_group_size)
     out: dict[str, Any] = {"_groups": {g: {"n": int(n[i]), "judged": bool(n[i] >= min_group_size)}
                                        for g, i in zip(glabels, present, strict=True)}}
-    if reference is not None and reference not in glabels:
-        raise InputError(f"reference group '{reference}' is not among the groups of "
-                         f"{SEP.join(by)}: {', '.join(glabels)}")
-    if reference is None and len(jidx):
-        reference = glabels[int(np.argmax(n[present] * judged))]
-    ref_i = present[glabels.index(reference)] if reference is not None else None
-    ref_ok = ref_i is not None and n[ref_i] >= min_group_size
 
     bases = sorted({b for d in defs for b in d.base})
     point = {b: FORMULAS[b](parts) for b in bases}
@@ -376,19 +390,10 @@ def regression_fairness_report(
     defs = [regression_fairness_metric(m) for m in (metrics or REGRESSION_FAIRNESS_METRICS)]
     n, w, mean, m2, labels = stats.groups(by)
     vals = stats._metrics(w, mean, m2)
-    present = np.flatnonzero(n > 0)
-    glabels = [group_name(labels[i]) for i in present]
-    judged = n[present] >= min_group_size
-    jidx = present[judged]
+    present, glabels, jidx, reference, ref_i, ref_ok = _resolve_groups(
+        n, labels, by, reference, min_group_size)
     out: dict[str, Any] = {"_groups": {g: {"n": int(n[i]), "judged": bool(n[i] >= min_group_size)}
                                        for g, i in zip(glabels, present, strict=True)}}
-    if reference is not None and reference not in glabels:
-        raise InputError(f"reference group '{reference}' is not among the groups of "
-                         f"{SEP.join(by)}: {', '.join(glabels)}")
-    if reference is None and len(jidx):
-        reference = glabels[int(np.argmax(n[present] * judged))]
-    ref_i = present[glabels.index(reference)] if reference is not None else None
-    ref_ok = ref_i is not None and n[ref_i] >= min_group_size
     bases = sorted({d.base[0] for d in defs})
     reps = boot.replicates(bases, by) if boot is not None else {}
     for d in defs:
