@@ -371,3 +371,31 @@ def test_merging_different_positive_labels_is_refused():
     b = ClassificationStats.from_arrays([1, 0], [1, 1], positive_label=1)
     with pytest.raises(InputError, match="different positive labels"):
         a.merge(b)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(alphabet="ab\u00e9\u4e2d ", max_size=4), min_size=1, max_size=60),
+       st.booleans())
+def test_numpy_string_features_encode_to_their_sorted_distinct_values(values, as_bytes):
+    from assay.metrics._cells import encode_feature
+
+    if as_bytes:
+        values = [v.encode() for v in values]
+    arr = np.array(values)
+    codes, labels = encode_feature(arr, "f")
+    uniq, inverse = np.unique(arr, return_inverse=True)
+    assert labels == [u.decode() if isinstance(u, bytes) else str(u) for u in uniq.tolist()]
+    np.testing.assert_array_equal(codes, inverse.ravel())
+    # a strided view (every other row) gives the same as a copy
+    c2, l2 = encode_feature(arr[::2], "f")
+    c3, l3 = encode_feature(arr[::2].copy(), "f")
+    assert l2 == l3 and np.array_equal(c2, c3)
+
+
+def test_string_feature_with_a_rare_category_outside_any_sample():
+    from assay.metrics._cells import encode_feature
+
+    arr = np.array(["b"] * 100_000 + ["a"] + ["c"] * 50_000)
+    codes, labels = encode_feature(arr, "f")
+    assert labels == ["a", "b", "c"]
+    assert codes[100_000] == 0 and (codes[:100_000] == 1).all() and (codes[100_001:] == 2).all()

@@ -131,18 +131,25 @@ def _from_codes(codes: np.ndarray, dictionary: list[Any]) -> tuple[np.ndarray, l
 
 
 def _encode_fixed_strings(arr: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Codes of a NumPy string array (no missing values possible): categories guessed
-    from a sample, verified on every row, the exact unique values otherwise."""
-    cats = np.unique(arr[:: max(1, len(arr) // 20_000)])
-    idx = np.minimum(np.searchsorted(cats, arr), len(cats) - 1)
-    unit = np.uint32 if arr.dtype.kind == "U" else np.uint8  # compare code units, not strings
-    width = arr.dtype.itemsize // np.dtype(unit).itemsize
-    same = width == 0 or bool((np.ascontiguousarray(cats).view(unit).reshape(-1, width)[idx]
-                               == np.ascontiguousarray(arr).view(unit).reshape(-1, width)).all())
-    if not same:
-        cats, idx = np.unique(arr, return_inverse=True)
-    labels = [v.decode() if isinstance(v, bytes) else str(v) for v in cats.tolist()]
-    return idx.astype(np.int64), labels
+    """Codes of a NumPy string array (no missing values possible) into its sorted
+    distinct values.
+
+    The fixed-width values are hashed as raw bytes (Arrow's dictionary encoding
+    over a zero-copy fixed-size binary view): two values are equal exactly when
+    their bytes are, as NumPy pads with NUL code units. Only the few distinct
+    values are then decoded and sorted.
+    """
+    arr = np.ascontiguousarray(arr)
+    raw = pa.FixedSizeBinaryArray.from_buffers(pa.binary(arr.dtype.itemsize), len(arr),
+                                               [None, pa.py_buffer(arr)])
+    enc = pc.dictionary_encode(raw)
+    distinct = np.frombuffer(b"".join(enc.dictionary.to_pylist()), dtype=arr.dtype)
+    order = np.argsort(distinct, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    codes = rank[enc.indices.to_numpy(zero_copy_only=False)]
+    labels = [v.decode() if isinstance(v, bytes) else str(v) for v in distinct[order].tolist()]
+    return codes, labels
 
 
 def _label(v: Any) -> str:
