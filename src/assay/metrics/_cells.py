@@ -172,9 +172,12 @@ def encode_cells(
             raise InputError(f"sensitive feature '{name}': expected {n} values, got {len(c)}")
         codes.append(c)
         cats.append(labels)
-    shape = tuple(len(c) for c in cats)
-    cell = np.ravel_multi_index(tuple(codes), shape) if n else np.zeros(0, dtype=np.int64)
-    return np.asarray(cell, dtype=np.int64), names, cats
+    # row-major flat index over the category axes (the codes are in range by construction)
+    cell = np.array(codes[0], dtype=np.int64)
+    for c, labels in zip(codes[1:], cats[1:], strict=True):
+        cell *= len(labels)
+        cell += c
+    return cell, names, cats
 
 
 def union_categories(a: Sequence[Sequence[str]], b: Sequence[Sequence[str]]) -> list[list[str]]:

@@ -198,21 +198,35 @@ class ClassificationStats:
     def _add_scores(self, cell: np.ndarray, yt: np.ndarray, s: np.ndarray,
                     w: np.ndarray | None, shape: tuple[int, ...], n_cells: int) -> None:
         b = self.n_bins
-        self._init_hist(shape)
-        fine = np.minimum((s * b).astype(np.int64), b - 1)
-        idx = (cell * 2 + yt) * b + fine
+        self.bin_min = np.full(b, np.inf)
+        self.bin_max = np.full(b, -np.inf)
+        fine = (s * b).astype(np.int64)
+        np.minimum(fine, b - 1, out=fine)
+        idx = cell * 2  # flat (cell, label, bin) index, built in place
+        idx += yt
+        idx *= b
+        idx += fine
         size = n_cells * 2 * b
-        ww = np.ones_like(s) if w is None else w
-        p = np.clip(s, _EPS, 1 - _EPS)
-        q = np.clip(1 - s, _EPS, 1 - _EPS)
-        nll = -np.log(np.where(yt == 1, p, q))
-        sq = (s - yt) ** 2
-        self.hist_n = np.bincount(idx, minlength=size).reshape(*shape, 2, b).astype(np.int64)
+        # log loss of the row's own label: -log(clip(p)) for positives, -log(clip(1 - p))
+        # for negatives (select first, then clip and take one log per row)
+        nll = np.where(yt == 1, s, 1 - s)
+        np.clip(nll, _EPS, 1 - _EPS, out=nll)
+        np.log(nll, out=nll)
+        np.negative(nll, out=nll)
+        sq = s - yt
+        np.square(sq, out=sq)
+        ws = s
+        if w is not None:
+            ws = w * s
+            nll *= w
+            sq *= w
+        self.hist_n = np.bincount(idx, minlength=size).astype(np.int64, copy=False
+                                                             ).reshape(*shape, 2, b)
         self.hist_w = self.hist_n.astype(np.float64) if w is None else \
-            np.bincount(idx, weights=ww, minlength=size).reshape(*shape, 2, b)
-        self.hist_ws = np.bincount(idx, weights=ww * s, minlength=size).reshape(*shape, 2, b)
-        self.hist_nll = np.bincount(idx, weights=ww * nll, minlength=size).reshape(*shape, 2, b)
-        self.hist_sq = np.bincount(idx, weights=ww * sq, minlength=size).reshape(*shape, 2, b)
+            np.bincount(idx, weights=w, minlength=size).reshape(*shape, 2, b)
+        self.hist_ws = np.bincount(idx, weights=ws, minlength=size).reshape(*shape, 2, b)
+        self.hist_nll = np.bincount(idx, weights=nll, minlength=size).reshape(*shape, 2, b)
+        self.hist_sq = np.bincount(idx, weights=sq, minlength=size).reshape(*shape, 2, b)
         np.minimum.at(self.bin_min, fine, s)
         np.maximum.at(self.bin_max, fine, s)
 
