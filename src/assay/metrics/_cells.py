@@ -65,20 +65,34 @@ def binarize(values: Any, name: str, positive_label: Any) -> np.ndarray:
     if arr.dtype.kind in "OUS" and not isinstance(pos, str):  # "1" in a text column
         y = y | (arr.astype(str) == _label(pos) if arr.dtype.kind != "O" else
                  np.array([v == pos or str(v) == _label(pos) for v in arr], dtype=bool))
-    rest = arr[~y]
-    if len(rest):
-        if arr.dtype.kind in "iufb":
-            several = rest.min() != rest.max()
-        else:
+    if arr.dtype.kind in "iufb":
+        several = _numeric_has_two_other_values(arr, pos)
+    else:
+        rest = arr[~y]
+        several = False
+        if len(rest):
             if any(v is None for v in rest[:1]) or pc.any(
                     pc.is_null(pa.array(rest, from_pandas=True))).as_py():
                 raise InputError(f"column '{name}': expected no missing values, got None")
             several = pc.count_distinct(pa.array(rest, from_pandas=True)).as_py() > 1
-        if several:
-            raise InputError(
-                f"column '{name}': expected two classes (positive label {positive_label!r}),"
-                f" got more than two distinct values")
+    if several:
+        raise InputError(
+            f"column '{name}': expected two classes (positive label {positive_label!r}),"
+            f" got more than two distinct values")
     return y.astype(np.int64)
+
+
+def _numeric_has_two_other_values(arr: np.ndarray, pos: Any) -> bool:
+    """Whether a numeric column (no NaN) holds two distinct values other than ``pos``,
+    from its extremes, without gathering the non-positive rows."""
+    if not len(arr):
+        return False
+    lo, hi = arr.min(), arr.max()
+    if lo == hi:
+        return False
+    if pos != lo and pos != hi:  # both extremes differ from pos
+        return True
+    return not bool(((arr == lo) | (arr == hi)).all())
 
 
 def encode_feature(values: Any, name: str) -> tuple[np.ndarray, list[str]]:
