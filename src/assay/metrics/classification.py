@@ -170,13 +170,17 @@ class ClassificationStats:
         _cells.check_size(fnames, cats, n_bins if score is not None else 0)
         w = None
         if weight is not None:
-            w = _cells.to_numpy(weight, names.get("weight", "weight")).astype(np.float64)
+            w = _cells.to_numpy(weight, names.get("weight", "weight")).astype(np.float64,
+                                                                             copy=False)
             wname = names.get("weight", "weight")
             if len(w) != n:
                 raise InputError(f"column '{wname}': expected {n} values, got {len(w)}")
             if not np.isfinite(w).all() or (w < 0).any():
                 raise InputError(f"column '{wname}': expected finite non-negative weights")
-        idx = (cell * 2 + yt) * 2 + yp
+        cy = cell * 2  # flat (cell, label) index
+        cy += yt
+        idx = cy * 2
+        idx += yp
         counts = np.bincount(idx, minlength=n_cells * 4).reshape(*shape, 2, 2)
         wsums = counts.astype(np.float64) if w is None else \
             np.bincount(idx, weights=w, minlength=n_cells * 4).reshape(*shape, 2, 2)
@@ -184,7 +188,7 @@ class ClassificationStats:
                  n_bins=int(n_bins), weighted=w is not None, positive_label=positive_label)
         if score is not None:
             sname = names.get("score", "score")
-            s = _cells.to_numpy(score, sname).astype(np.float64)
+            s = _cells.to_numpy(score, sname).astype(np.float64, copy=False)
             if len(s) != n:
                 raise InputError(f"column '{sname}': expected {n} values, got {len(s)}")
             if not np.isfinite(s).all():
@@ -192,19 +196,17 @@ class ClassificationStats:
             if n and (s.min() < 0 or s.max() > 1):
                 raise InputError(f"column '{sname}': expected probabilities in [0, 1], "
                                  f"got values from {s.min():g} to {s.max():g}")
-            st._add_scores(cell, yt, s, w, shape, n_cells)
+            st._add_scores(cy, yt, s, w, shape, n_cells)
         return st
 
-    def _add_scores(self, cell: np.ndarray, yt: np.ndarray, s: np.ndarray,
+    def _add_scores(self, cy: np.ndarray, yt: np.ndarray, s: np.ndarray,
                     w: np.ndarray | None, shape: tuple[int, ...], n_cells: int) -> None:
         b = self.n_bins
         self.bin_min = np.full(b, np.inf)
         self.bin_max = np.full(b, -np.inf)
         fine = (s * b).astype(np.int64)
         np.minimum(fine, b - 1, out=fine)
-        idx = cell * 2  # flat (cell, label, bin) index, built in place
-        idx += yt
-        idx *= b
+        idx = cy * b  # flat (cell, label, bin) index from the flat (cell, label) one
         idx += fine
         size = n_cells * 2 * b
         # log loss of the row's own label: -log(clip(p)) for positives, -log(clip(1 - p))
