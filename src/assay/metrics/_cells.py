@@ -115,8 +115,8 @@ def encode_feature(values: Any, name: str) -> tuple[np.ndarray, list[str]]:
     if pa.types.is_null(values.type):  # every value missing
         return np.zeros(len(values), dtype=np.int64), [MISSING] if len(values) else []
     enc = values if pa.types.is_dictionary(values.type) else pc.dictionary_encode(values)
-    codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    return _from_codes(codes, enc.dictionary.to_pylist())
+    indices = enc.indices if not enc.indices.null_count else pc.fill_null(enc.indices, -1)
+    return _from_codes(indices.to_numpy(zero_copy_only=False), enc.dictionary.to_pylist())
 
 
 def _pandas_categorical(values: Any) -> tuple[np.ndarray, list[Any]] | None:
@@ -134,6 +134,7 @@ def _from_codes(codes: np.ndarray, dictionary: list[Any]) -> tuple[np.ndarray, l
     negative codes and missing dictionary entries become :data:`MISSING`."""
     labels = [MISSING if v is None or (isinstance(v, float) and math.isnan(v)) else _label(v)
               for v in dictionary]
+    codes = codes.astype(np.int64, copy=False)
     missing = codes < 0
     if missing.any():
         labels.append(MISSING)
@@ -141,6 +142,8 @@ def _from_codes(codes: np.ndarray, dictionary: list[Any]) -> tuple[np.ndarray, l
     if not labels:
         return codes, []
     uniq, inverse = np.unique(np.array(labels, dtype=object).astype(str), return_inverse=True)
+    if len(uniq) == len(labels) and np.array_equal(inverse, np.arange(len(labels))):
+        return codes, [str(u) for u in uniq]  # the dictionary is already sorted and distinct
     return inverse[codes], [str(u) for u in uniq]
 
 
