@@ -265,7 +265,7 @@ class ClassificationStats:
         if prediction is not None:
             yp = col(prediction, "prediction")
         elif s is not None:
-            sv = _cells.to_numpy(s, score).astype(np.float64)
+            sv = _cells.to_numpy(s, score).astype(np.float64, copy=False)
             yp = (sv >= threshold).astype(np.int64)
             yt = _cells.binarize(y, target, positive_label)
             return cls.from_arrays(yt, yp, score=s, sensitive={f: col(f, "sensitive")
