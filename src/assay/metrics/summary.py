@@ -97,6 +97,23 @@ def _validate(sensitive: Sequence[str], names: Sequence[str], min_group_size: in
         raise InputError(f"min_group_size: expected a non-negative integer, got {min_group_size!r}")
 
 
+
+def _from_context(ctx: Any, expected: type, stats_of: Any, boot_of: Any,
+                  sensitive: list[str] | None) -> tuple[Any, Any, list[str], Any]:
+    """Statistic, shared bootstrap, sensitive features and settings of a certification.
+
+    The statistic and its replicates are the ones the checks use, so the
+    summary and the checks report the same numbers.
+    """
+    if not hasattr(ctx, "evaluation"):
+        raise TypeError(f"expected {expected.__name__} or a certification context, "
+                        f"got {type(ctx).__name__}")
+    from assay.metrics import context
+
+    sens = list(ctx.roles.sensitive) if sensitive is None else sensitive
+    return stats_of(ctx), boot_of(ctx), sens, context.settings_of(ctx)
+
+
 def classification_summary(
     stats: ClassificationStats | Any,
     *,
@@ -122,16 +139,11 @@ def classification_summary(
     the statistic and replicates are shared with the checks.
     """
     if not isinstance(stats, ClassificationStats):
-        if not hasattr(stats, "evaluation"):
-            raise TypeError(f"expected ClassificationStats or a certification context, "
-                            f"got {type(stats).__name__}")
         from assay.metrics import context
 
-        ctx = stats
-        cfg = context.settings_of(ctx)
-        stats = context.classification_stats(ctx)
-        boot = context.shared_bootstrap(ctx)
-        sensitive = list(ctx.roles.sensitive) if sensitive is None else sensitive
+        stats, boot, sensitive, cfg = _from_context(
+            stats, ClassificationStats, context.classification_stats,
+            context.shared_bootstrap, sensitive)
         min_group_size, n_boot = cfg.min_group_size, cfg.replicates
         confidence, seed = cfg.confidence, cfg.seed
     sensitive = list(stats.names if sensitive is None else sensitive)
@@ -276,16 +288,11 @@ def regression_summary(
     shared with the checks.
     """
     if not isinstance(stats, RegressionStats):
-        if not hasattr(stats, "evaluation"):
-            raise TypeError(f"expected RegressionStats or a certification context, "
-                            f"got {type(stats).__name__}")
         from assay.metrics import context
 
-        ctx = stats
-        cfg = context.settings_of(ctx)
-        stats = context.regression_stats(ctx)
-        boot = context.shared_regression_bootstrap(ctx)
-        sensitive = list(ctx.roles.sensitive) if sensitive is None else sensitive
+        stats, boot, sensitive, cfg = _from_context(
+            stats, RegressionStats, context.regression_stats,
+            context.shared_regression_bootstrap, sensitive)
         min_group_size, n_boot = cfg.min_group_size, cfg.replicates
         confidence, seed = cfg.confidence, cfg.seed
     sensitive = list(stats.names if sensitive is None else sensitive)
