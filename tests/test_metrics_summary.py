@@ -79,3 +79,13 @@ def test_groupings():
     assert groupings(["a", "b", "c"]) == [["a"], ["b"], ["c"], ["a", "b"], ["a", "c"],
                                           ["b", "c"], ["a", "b", "c"]]
     assert groupings(["a", "b"], intersections=False) == [["a"], ["b"]]
+
+
+@pytest.mark.parametrize("fn, expected", [("classification_summary", "ClassificationStats"),
+                                          ("regression_summary", "RegressionStats")])
+def test_summary_refuses_what_is_neither_a_statistic_nor_a_context(fn: str, expected: str):
+    import assay.metrics as m
+
+    with pytest.raises(TypeError, match=f"expected {expected} or a certification context, "
+                                        "got object"):
+        getattr(m, fn)(object())
