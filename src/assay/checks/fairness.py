@@ -41,6 +41,7 @@ largest-minus-smallest gap is biased upward on small groups, which is why
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from assay.checks.base import CheckContext, CheckOutput, CheckSpec, Measurement, SkipCheck, check
@@ -97,46 +98,10 @@ def _run(ctx: CheckContext, spec: CheckSpec, name: str) -> CheckOutput:
                         "which were not given")
     cfg = context.settings_of(ctx)
     boot = context.shared_bootstrap(ctx)
-    conv = convention or defn.default_convention
-    out: list[Measurement] = []
-    details: dict[str, Any] = {"metric": name, "convention": conv,
-                               "description": defn.description, "groupings": {}}
-    for by in parse_by(spec, list(stats.names), default_each=True):
-        key = SEP.join(by)
-        rep = fairness_report(stats, by, metrics=[name], reference=_reference(spec, key),
-                              convention=conv, min_group_size=cfg.min_group_size, boot=boot)
-        groups = rep["_groups"]
-        e = rep[name]
-        small = [g for g, v in groups.items() if not v["judged"]]
-        n_judged = sum(v["n"] for v in groups.values() if v["judged"])
-        small_note = (f"not judged (fewer than {cfg.min_group_size} rows): {', '.join(small)}"
-                      if small else None)
-        details["groupings"][key] = {k: v for k, v in e.items() if k != "description"} | \
-            {"group_sizes": groups}
-        if "note" in e:
-            out.append(Measurement(label=key, value=None, n=n_judged, judged=False,
-                                   note="; ".join(x for x in (e["note"], small_note) if x)))
-            continue
-        if conv == "fairlearn":
-            how = "max - min" if defn.kind == "difference" else "min / max"
-            extra = f"fairlearn convention ({how} over groups)"
-            if e.get("min_group") is not None:
-                extra += f"; lowest {e['min_group']}, highest {e['max_group']}"
-            if e["p_value"] is not None:
-                extra += f"; p = {_fmt(e['p_value'])} (chi-squared, equal rates)"
-            out.append(Measurement(label=key, value=_num(e["value"]), ci=_pair(e["ci"]),
-                                   n=n_judged,
-                                   note="; ".join(x for x in (extra, small_note) if x)))
-            continue
-        for g, ge in e["groups"].items():
-            i_note = f"aif360 convention: {g} vs reference {e['reference']}"
-            if ge["p_value"] is not None:
-                i_note += f"; p = {_fmt(ge['p_value'])}"
-            out.append(Measurement(label=f"{key}={g} vs {e['reference']}",
-                                   value=_num(ge["value"]), ci=_pair(ge["ci"]),
-                                   n=groups[g]["n"] + groups[e["reference"]]["n"],
-                                   note="; ".join(x for x in (i_note, small_note) if x)))
-    return CheckOutput(measurements=out, details=details)
+    return _measure(spec, name, defn, convention or defn.default_convention, cfg,
+                    list(stats.names),
+                    lambda by, **kw: fairness_report(stats, by, boot=boot, **kw),
+                    fairlearn_p="chi-squared, equal rates", group_p=None)
 
 
 def _run_regression(ctx: CheckContext, spec: CheckSpec, name: str) -> CheckOutput:
@@ -157,15 +122,31 @@ def _run_regression(ctx: CheckContext, spec: CheckSpec, name: str) -> CheckOutpu
                         "which were not given")
     cfg = context.settings_of(ctx)
     boot = context.shared_regression_bootstrap(ctx)
-    conv = convention or defn.default_convention
+    return _measure(spec, name, defn, convention or defn.default_convention, cfg,
+                    list(stats.names),
+                    lambda by, **kw: regression_fairness_report(stats, by, boot=boot, **kw),
+                    fairlearn_p=None, group_p="bootstrap", interval_of=boot)
+
+
+def _measure(spec: CheckSpec, name: str, defn: Any, conv: str, cfg: Any,
+             names: list[str], report: Callable[..., dict[str, Any]], *,
+             fairlearn_p: str | None, group_p: str | None,
+             interval_of: Any = None) -> CheckOutput:
+    """Measurements of one fairness metric for each grouping the spec names.
+
+    ``fairlearn``: one measurement per grouping (max - min or min / max over
+    groups); ``aif360``: one per group against the reference group. Groups
+    below the minimum size are named in the note and not judged.
+    ``fairlearn_p`` and ``group_p`` say how the report's p-values were
+    computed; ``interval_of`` is the bootstrap to describe in the details.
+    """
     out: list[Measurement] = []
     details: dict[str, Any] = {"metric": name, "convention": conv,
                                "description": defn.description, "groupings": {}}
-    for by in parse_by(spec, list(stats.names), default_each=True):
+    for by in parse_by(spec, names, default_each=True):
         key = SEP.join(by)
-        rep = regression_fairness_report(stats, by, metrics=[name],
-                                         reference=_reference(spec, key), convention=conv,
-                                         min_group_size=cfg.min_group_size, boot=boot)
+        rep = report(by, metrics=[name], reference=_reference(spec, key), convention=conv,
+                     min_group_size=cfg.min_group_size)
         groups, e = rep["_groups"], rep[name]
         small = [g for g, v in groups.items() if not v["judged"]]
         n_judged = sum(v["n"] for v in groups.values() if v["judged"])
@@ -178,8 +159,12 @@ def _run_regression(ctx: CheckContext, spec: CheckSpec, name: str) -> CheckOutpu
                                    note="; ".join(x for x in (e["note"], small_note) if x)))
             continue
         if conv == "fairlearn":
-            extra = (f"fairlearn convention (max - min over groups); lowest {e['min_group']}, "
-                     f"highest {e['max_group']}")
+            how = "max - min" if defn.kind == "difference" else "min / max"
+            extra = f"fairlearn convention ({how} over groups)"
+            if e.get("min_group") is not None:
+                extra += f"; lowest {e['min_group']}, highest {e['max_group']}"
+            if fairlearn_p and e.get("p_value") is not None:
+                extra += f"; p = {_fmt(e['p_value'])} ({fairlearn_p})"
             out.append(Measurement(label=key, value=_num(e["value"]), ci=_pair(e["ci"]),
                                    n=n_judged,
                                    note="; ".join(x for x in (extra, small_note) if x)))
@@ -187,14 +172,14 @@ def _run_regression(ctx: CheckContext, spec: CheckSpec, name: str) -> CheckOutpu
         for g, ge in e["groups"].items():
             i_note = f"aif360 convention: {g} vs reference {e['reference']}"
             if ge["p_value"] is not None:
-                i_note += f"; p = {_fmt(ge['p_value'])} (bootstrap)"
+                i_note += f"; p = {_fmt(ge['p_value'])}" + (f" ({group_p})" if group_p else "")
             out.append(Measurement(label=f"{key}={g} vs {e['reference']}",
                                    value=_num(ge["value"]), ci=_pair(ge["ci"]),
                                    n=groups[g]["n"] + groups[e["reference"]]["n"],
                                    note="; ".join(x for x in (i_note, small_note) if x)))
-    if boot is not None:
-        details["interval"] = (f"bootstrap percentile, {boot.n_boot} replicates, "
-                               f"confidence {boot.confidence:g}")
+    if interval_of is not None:
+        details["interval"] = (f"bootstrap percentile, {interval_of.n_boot} replicates, "
+                               f"confidence {interval_of.confidence:g}")
     return CheckOutput(measurements=out, details=details)
 
 
