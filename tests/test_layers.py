@@ -92,7 +92,6 @@ INIT_LOGIC: Mapping[str, str] = {
     "assay.registry": "the registry's functions, being split into modules by concept",
     "assay.cli": "the typer app and main(); the command modules load lazily from it",
     "assay.web": "install(), which mounts the pages and static files on the API app",
-    "assay.datasets": "load_adult(), the one loader of the shipped data",
 }
 LAZY_NAMES = frozenset({"__getattr__", "__dir__"})
 
