@@ -2,7 +2,7 @@
 
 Every module under ``src/assay`` is parsed with :mod:`ast`; every ``import``
 and ``from ... import`` counts, at any depth: a function-level (lazy) import
-is still a dependency, and relative imports are resolved. Three contracts:
+is still a dependency, and relative imports are resolved. The contracts:
 
 1. Layers (:data:`LAYERS`, top to bottom): a module imports from its own
    layer or a lower one, never from a higher one.
@@ -11,6 +11,8 @@ is still a dependency, and relative imports are resolved. Three contracts:
    :data:`ALLOWED` lists the few documented exceptions, each with its reason.
 3. No import cycles between modules (Tarjan's strongly connected components
    over the module graph).
+4. Package ``__init__`` files hold public names, not logic
+   (:data:`INIT_LOGIC` lists the packages still to be drained).
 
 ``if TYPE_CHECKING:`` imports count for every contract: they never run, but
 an annotation that names a type of a higher layer is an upward dependency all
@@ -83,7 +85,6 @@ ALLOWED: tuple[tuple[str, str, str], ...] = (
     ("assay.web", "assay.api.routes_certifications",
      "the report page serves the API's stored report"),
 )
-
 
 #: Package ``__init__`` files hold public names, not logic: no function or class
 #: of their own beyond the lazy ``__getattr__`` / ``__dir__``. Known exceptions,
