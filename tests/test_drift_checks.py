@@ -13,6 +13,7 @@ import pytest
 import assay.checks.drift  # noqa: F401 - registers the checks
 from _datasets import DATASETS
 from assay.checks.base import REGISTRY, CheckSpec, Status, Threshold, run_check
+from assay.checks.drift import context_drift
 from assay.data import ColumnRoles, open_dataset
 from assay.datasets import load_adult
 from assay.errors import InputError, PolicyError
@@ -91,9 +92,12 @@ def test_drift_found_on_taiwan_split_by_limit(taiwan_ctx: Ctx) -> None:
                  thresholds={"psi": 0.02, "js": 0.05})
     assert strict.measurements[0].value >= share.measurements[0].value
     # the summary the certification records is the same computation
-    s = drift_summary(taiwan_ctx)
+    s = context_drift(taiwan_ctx)
     assert s["features"]["LIMIT_BAL"]["psi"] == pytest.approx(
         next(m.value for m in r.measurements if m.label == "LIMIT_BAL"))
+    # drift_summary itself compares two profiles; given a context it says where to look
+    with pytest.raises(InputError, match=r"context_drift\(ctx\)"):
+        drift_summary(taiwan_ctx)
 
 
 def test_skips_without_reference_and_bad_params(adult_ctx: Ctx) -> None:

@@ -20,7 +20,7 @@ def test_db_fixture_is_at_heads(db: Store) -> None:
 def _all_revisions() -> set[str]:
     from alembic.script import ScriptDirectory
 
-    from assay.store import _alembic_config
+    from assay.store.migrate import _alembic_config
 
     return {s.revision for s in ScriptDirectory.from_config(_alembic_config()).walk_revisions()}
 
@@ -28,7 +28,7 @@ def _all_revisions() -> set[str]:
 def test_every_branch_starts_at_core() -> None:
     from alembic.script import ScriptDirectory
 
-    from assay.store import _alembic_config
+    from assay.store.migrate import _alembic_config
 
     script = ScriptDirectory.from_config(_alembic_config())
     assert script.get_bases() == ["0001_core"]
@@ -75,8 +75,9 @@ def test_transaction_rolls_back_on_error(db: Store) -> None:
 def test_core_migration_downgrades_cleanly(tmp_path) -> None:
     from alembic import command
 
-    from assay.store import _alembic_config, upgrade
+    from assay.store import upgrade
     from assay.store.db import make_engine
+    from assay.store.migrate import _alembic_config
 
     engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
     try:

@@ -517,7 +517,7 @@ def _coerce_positive_label(ds: Any, roles: Any) -> Any:
     try:
         import pyarrow.compute as pc
 
-        from assay.data.dataset import match_label
+        from assay.data.roles import match_label
     except ImportError:  # pragma: no cover
         return roles
     values: list[Any] = []

@@ -25,6 +25,7 @@ from assay.api.deps import (
     reading,
     require_roles,
 )
+from assay.api.views import certification_out, rendered_report
 from assay.errors import InputError, NotFoundError
 
 router = APIRouter(prefix="/api", tags=["certifications"])
@@ -131,24 +132,6 @@ def _materialise(settings, digest: str, folder: FilePath, stem: str) -> FilePath
     return path
 
 
-def certification_out(session, cert, model: str, version: str,
-                      results: dict | None = None) -> dict:
-    from assay.auth.service import usernames
-
-    created_by = cert.created_by
-    if isinstance(created_by, int):
-        created_by = usernames(session, {created_by}).get(created_by)
-    created = cert.created_at.isoformat() if cert.created_at else None
-    summary = (results or {}).get("summary") or {}
-    base = f"/api/models/{model}/versions/{version}/certifications/{cert.id}"
-    return {"id": cert.id, "model": model, "version": version,
-            "policy_name": cert.policy_name, "policy_version": cert.policy_version,
-            "policy_digest": cert.policy_digest, "tier": cert.tier, "status": cert.status,
-            "results_digest": cert.results_digest, "report_digest": cert.report_digest,
-            "created_by": created_by, "created_at": created, "summary": summary,
-            "report_url": base + "/report"}
-
-
 def load_results(settings, cert) -> dict:
     from assay.evidence import open_artifact
 
@@ -246,8 +229,6 @@ def report_html(request: Request, name: str = NAME, version: str = VERSION,
     if digest:
         html = open_artifact(settings, digest)
     else:
-        from assay.api.views import rendered_report
-
         html = rendered_report(str(settings.evidence_dir), results_digest)
     return Response(html, media_type="text/html; charset=utf-8",
                     headers={"Content-Security-Policy": REPORT_CSP})

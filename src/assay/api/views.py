@@ -147,10 +147,28 @@ def model_detail(session: Session, name: str, *, now: datetime | None = None) ->
     }
 
 
+def certification_out(session, cert, model: str, version: str,
+                      results: dict | None = None) -> dict:
+    """A certification record as the API returns it (and the certification page shows it)."""
+    from assay.auth.service import usernames
+
+    created_by = cert.created_by
+    if isinstance(created_by, int):
+        created_by = usernames(session, {created_by}).get(created_by)
+    created = cert.created_at.isoformat() if cert.created_at else None
+    summary = (results or {}).get("summary") or {}
+    base = f"/api/models/{model}/versions/{version}/certifications/{cert.id}"
+    return {"id": cert.id, "model": model, "version": version,
+            "policy_name": cert.policy_name, "policy_version": cert.policy_version,
+            "policy_digest": cert.policy_digest, "tier": cert.tier, "status": cert.status,
+            "results_digest": cert.results_digest, "report_digest": cert.report_digest,
+            "created_by": created_by, "created_at": created, "summary": summary,
+            "report_url": base + "/report"}
+
+
 def certification_view(settings: Any, session: Session, name: str, version: str
                        ) -> dict[str, Any] | None:
     """The latest certification of a version with its checks and charts, for the page."""
-    from assay.api.routes_certifications import certification_out
     from assay.registry import get_version, latest_certification
     from assay.registry.tables import Model, ModelVersion
 

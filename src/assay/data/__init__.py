@@ -13,12 +13,11 @@ from assay.data.dataset import (
     DEFAULT_BATCH_SIZE,
     CsvOptions,
     Dataset,
-    match_label,
     open_dataset,
     validate_dataset,
 )
 from assay.data.model import ModelAdapter, load_model
-from assay.data.roles import MODEL_PREDICTION, MODEL_SCORE, ColumnRoles
+from assay.data.roles import MODEL_PREDICTION, MODEL_SCORE, ColumnRoles, match_label
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from assay.data.roles import ColumnRoles
+from assay.data.roles import ColumnRoles, match_label
 from assay.errors import InputError, ModelLoadError, column_error
 
 if TYPE_CHECKING:
@@ -552,18 +552,6 @@ def _is_numeric(t: pa.DataType) -> bool:
 def _fmt_values(values: Sequence[Any], limit: int = 8) -> str:
     shown = ", ".join(repr(v) for v in list(values)[:limit])
     return shown + (", ..." if len(values) > limit else "")
-
-
-def match_label(values: Sequence[Any], label: Any) -> Any | None:
-    """The element of ``values`` equal to ``label``, comparing text forms if types differ."""
-    for v in values:
-        if v == label:
-            return v
-    text = str(label).strip().lower()
-    for v in values:
-        if str(v).strip().lower() == text:
-            return v
-    return None
 
 
 def validate_dataset(ds: Dataset, roles: ColumnRoles) -> None:

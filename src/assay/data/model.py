@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from assay.data.roles import match_label
 from assay.errors import InputError, ModelLoadError
 
 
@@ -121,8 +122,6 @@ class ModelAdapter:
         col = proba.shape[1] - 1
         classes = self.classes
         if positive_label is not None and classes is not None:
-            from assay.data.dataset import match_label
-
             hit = match_label(classes, positive_label)
             if hit is None:
                 raise ModelLoadError(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -86,3 +86,15 @@ class ColumnRoles:
         if hasattr(pl, "item"):
             d["positive_label"] = pl.item()
         return d
+
+
+def match_label(values: Sequence[Any], label: Any) -> Any | None:
+    """The element of ``values`` equal to ``label``, comparing text forms if types differ."""
+    for v in values:
+        if v == label:
+            return v
+    text = str(label).strip().lower()
+    for v in values:
+        if str(v).strip().lower() == text:
+            return v
+    return None

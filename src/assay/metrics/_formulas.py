@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assay.errors import InputError
+
 # metrics computed from the (label, prediction) contingency table
 COUNT_METRICS: tuple[str, ...] = (
     "accuracy", "balanced_accuracy", "precision", "recall", "tpr", "fpr", "fnr", "tnr",
@@ -29,6 +31,19 @@ ALIASES = {"true_positive_rate": "tpr", "false_positive_rate": "fpr",
            "false_negative_rate": "fnr", "true_negative_rate": "tnr", "auc": "roc_auc",
            "brier_score": "brier", "expected_calibration_error": "ece", "ppv": "precision",
            "sensitivity": "recall", "specificity": "tnr"}
+
+
+def resolve_metric(name: str, *, has_score: bool = True) -> str:
+    """Canonical metric name; a clear error for unknown names or missing scores."""
+    key = ALIASES.get(name, name)
+    if key not in CLASSIFICATION_METRICS:
+        raise InputError(
+            f"unknown classification metric '{name}': expected one of "
+            f"{', '.join(CLASSIFICATION_METRICS)}")
+    if key in SCORE_METRICS and not has_score:
+        raise InputError(f"metric '{name}' needs a score column (predicted probability), "
+                         "and none was given")
+    return key
 
 
 def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:

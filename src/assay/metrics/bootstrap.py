@@ -48,7 +48,7 @@ from scipy import sparse
 
 from assay.errors import InputError
 from assay.metrics import _cells
-from assay.metrics._formulas import COUNT_METRICS, FORMULAS, Parts
+from assay.metrics._formulas import COUNT_METRICS, FORMULAS, Parts, resolve_metric
 
 DEFAULT_REPLICATES = 1000
 DEFAULT_CONFIDENCE = 0.95
@@ -159,8 +159,6 @@ class Bootstrap:
     def replicates(self, metrics: Sequence[str], by: Sequence[str] | str | None = None
                    ) -> dict[str, np.ndarray]:
         """Replicates of each metric: arrays of shape (n_boot, groups of ``by``)."""
-        from assay.metrics.classification import resolve_metric
-
         names = [resolve_metric(m, has_score=self.stats.has_score) for m in metrics]
         if names != list(metrics):
             return dict(zip(metrics, self.replicates(names, by).values(), strict=True))

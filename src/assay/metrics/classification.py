@@ -46,8 +46,6 @@ import pyarrow as pa
 from assay.errors import InputError
 from assay.metrics import _cells
 from assay.metrics._formulas import (
-    ALIASES,
-    CLASSIFICATION_METRICS,
     COUNT_METRICS,
     FORMULAS,
     SCORE_METRICS,
@@ -55,25 +53,13 @@ from assay.metrics._formulas import (
     _div,
     auc_tie_bound,
     ece_parts,
+    resolve_metric,
 )
 
 DEFAULT_BINS = 1000
 #: Rows processed at a time by :meth:`ClassificationStats.from_arrays` (bounds memory).
 CHUNK_ROWS = 2_000_000
 _EPS = float(np.finfo(np.float64).eps)
-
-
-def resolve_metric(name: str, *, has_score: bool = True) -> str:
-    """Canonical metric name; a clear error for unknown names or missing scores."""
-    key = ALIASES.get(name, name)
-    if key not in CLASSIFICATION_METRICS:
-        raise InputError(
-            f"unknown classification metric '{name}': expected one of "
-            f"{', '.join(CLASSIFICATION_METRICS)}")
-    if key in SCORE_METRICS and not has_score:
-        raise InputError(f"metric '{name}' needs a score column (predicted probability), "
-                         "and none was given")
-    return key
 
 
 @dataclass

@@ -213,15 +213,15 @@ def _interval(edges: np.ndarray, i: int) -> str:
     return f"[{lo}, {hi})"
 
 
-def drift_summary(reference_profile: Profile | Any, current_profile: Profile | None = None, *,
+def drift_summary(reference_profile: Profile, current_profile: Profile | None = None, *,
                   thresholds: Mapping[str, float | None] | None = None,
                   features: Iterable[str] | None = None,
                   max_categories: int = MAX_CATEGORIES) -> dict[str, Any]:
     """Drift of every feature and the share of drifted features, JSON-ready.
 
-    Called with a check context alone (``drift_summary(ctx)``), it compares
-    ``ctx.reference`` with ``ctx.evaluation`` on every feature, sharing the
-    certification's cached profiles (see :func:`assay.checks.drift.context_drift`).
+    The drift between a certification's reference and evaluation data, on
+    the profiles its drift checks share, is
+    :func:`assay.checks.drift.context_drift` (``context_drift(ctx)``).
 
     ``{"features": {name: {"kind", "psi", "js", "chi2_p", "ks", "ks_p",
     "wasserstein_norm", "drifted", "severity", "reference": {"bins",
@@ -229,11 +229,9 @@ def drift_summary(reference_profile: Profile | Any, current_profile: Profile | N
     "n_reference", "n_current", "thresholds", "method"}``.
     """
     if current_profile is None:
-        if not hasattr(reference_profile, "evaluation"):
-            raise InputError("drift_summary: expected a reference and a current profile")
-        from assay.checks.drift import context_drift
-
-        return context_drift(reference_profile, thresholds=thresholds)
+        hint = (" (for a certification context, assay.checks.drift.context_drift(ctx) "
+                "gives its drift summary)" if hasattr(reference_profile, "evaluation") else "")
+        raise InputError(f"drift_summary: expected a reference and a current profile{hint}")
     th = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
     unknown = sorted(set(th) - set(DEFAULT_THRESHOLDS))
     if unknown:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -11,7 +12,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from assay import __version__
-from assay.web import HERE
+
+HERE = Path(__file__).parent  # assay/web: templates/ and static/
 
 env = Environment(
     loader=FileSystemLoader(HERE / "templates"),
