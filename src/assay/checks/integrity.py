@@ -40,6 +40,7 @@ from assay.checks.base import (
 )
 from assay.data import match_label
 from assay.errors import InputError, PolicyError
+from assay.metrics.frame import group_label, group_name
 from assay.metrics.profile import NUMERIC, FeatureBins, column_kind, profile
 
 SAMPLE_ROWS = 50_000
@@ -425,9 +426,9 @@ def group_representation(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
             for combo in itertools.combinations(range(len(sens)), r):
                 cell: dict[str, int] = {}
                 for key, k in counts.items():
-                    name = " & ".join(key[j] for j in combo)
+                    name = group_name(tuple(key[j] for j in combo))
                     cell[name] = cell.get(name, 0) + k
-                groups.append((" x ".join(sens[j] for j in combo), cell))
+                groups.append((group_name(tuple(sens[j] for j in combo)), cell))
     out: list[Measurement] = []
     for attr, cells in groups:
         if len(cells) > max_groups:
@@ -436,7 +437,7 @@ def group_representation(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
             continue
         for g, k in sorted(cells.items()):
             value = float(k) if measure == "count" else k / n
-            out.append(Measurement(label=f"{attr}={g}", value=value, n=k))
+            out.append(Measurement(label=group_label(attr, g), value=value, n=k))
     smallest = min((m for m in out if m.value is not None), key=lambda m: m.n or 0, default=None)
     msg = f"smallest group: {smallest.label} ({smallest.n} rows)" if smallest else ""
     return CheckOutput(measurements=out, message=msg)
