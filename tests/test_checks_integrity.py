@@ -246,6 +246,29 @@ def test_group_labels_match_the_group_metrics(adult) -> None:
     assert _m(r, "grade=1").value == (df["grade"] == 1).sum()
 
 
+def test_constant_columns_score_no_leakage_whatever_their_type(adult, tmp_path) -> None:
+    """A column with one value (or none) has AUC 0.5: from CSV it used to get the
+    out-of-fold target rate of each half of the rows, so 0.509 instead of 0.5."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    df = adult[1].head(4000).copy()
+    df["channel"] = "branch"
+    df["comment"] = None
+    df["bonus"] = np.nan
+    df["flag"] = 3
+    df.to_csv(tmp_path / "t.csv", index=False)
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp_path / "t.parquet")
+    for source in (df, tmp_path / "t.csv", tmp_path / "t.parquet"):
+        c = Ctx(open_dataset(source, ROLES), None, None, ROLES)
+        r = run(c, "integrity.target_leakage", Threshold(max=0.95))
+        for col in ("channel", "comment", "bonus", "flag"):
+            assert _m(r, col).value == 0.5, (source, col)
+            assert "constant" in _m(r, col).note
+        # missing against present is information: not constant
+        assert _m(r, "workclass").note is None and _m(r, "workclass").value > 0.5
+
+
 def test_intersection_labels_are_the_same_in_every_section(adult) -> None:
     from assay import certify
     from assay.metrics.frame import group_label

@@ -520,6 +520,12 @@ def target_leakage(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     seed = seed_param(ctx, spec)
     out = []
     for c in feats:
+        if df[c].nunique(dropna=False) < 2:
+            # one value (or none): no ordering, whatever the column's type; an encoding by
+            # the other half's target rate would only measure the split of the rows
+            out.append(Measurement(label=c, value=0.5, n=len(df),
+                                   note="constant in the sample: says nothing about the target"))
+            continue
         kind = column_kind(ctx.evaluation.schema.field(c).type)
         x = _numeric_values(df[c]) if kind == NUMERIC else _encode_out_of_fold(df[c], y, seed)
         out.append(Measurement(label=c, value=_auc_best(y, x), n=len(df)))
