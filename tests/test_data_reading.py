@@ -1,5 +1,5 @@
 """Reading data for a certification: CSV and Parquet of the same table agree, missing
-markers, duplicate column names, a wrong delimiter."""
+markers, duplicate column names, a wrong delimiter, identifier-like columns."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from _datasets import DATASETS
 from assay import certify
 from assay.cli import main
 from assay.data import ColumnRoles, CsvOptions, open_dataset
+from assay.data.identifiers import identifier_columns, identifying_name
 from assay.datasets import load_adult
 from assay.errors import InputError
 
@@ -193,3 +195,93 @@ def test_duplicate_column_names_are_refused(tmp_path, capsys) -> None:
     assert code == 2
     assert "'age' (columns 1, 4)" in capsys.readouterr().err
     assert not (tmp_path / "out" / "results.json").exists()
+
+
+# --------------------------------------------------------------------------- identifiers
+
+
+def test_identifier_names() -> None:
+    for name in ("id", "ID", "customer_id", "CustomerID", "case_number", "case_no", "uuid",
+                 "name", "First Name", "date_of_birth", "DOB", "BirthDate", "email"):
+        assert identifying_name(name), name
+    for name in ("age", "education_num", "number_of_existing_credits", "fnlwgt", "PAY_0",
+                 "status_sex", "telephone", "native_country", "default-payment-next-month"):
+        assert not identifying_name(name), name
+
+
+def test_identifier_columns_on_real_data() -> None:
+    train, test = load_adult()
+    # fnlwgt is nearly unique in small samples, but an amount: it stays a feature
+    for df in (train, test.head(1000), test.head(100)):
+        assert identifier_columns(open_dataset(df), list(df.columns)) == {}
+    taiwan = pd.read_csv(DATASETS / "taiwan_credit" / "credit_default.csv", nrows=2000)
+    found = identifier_columns(open_dataset(taiwan), list(taiwan.columns))
+    assert list(found) == ["ID"] and "every value distinct" in found["ID"]
+    german = open_dataset(DATASETS / "german_credit" / "german.data",
+                          csv={"delimiter": " ", "header": False})
+    assert identifier_columns(german, german.column_names) == {}  # credit_amount stays
+
+
+def test_identifier_columns_by_values_and_names() -> None:
+    rng = np.random.default_rng(0)
+    n = 400
+    start = np.datetime64("1940-01-01")
+    birth = start + rng.integers(0, 365 * 60, n).astype("timedelta64[D]")
+    df = pd.DataFrame({
+        "born": birth.astype(str),  # dates as text: nearly all distinct
+        "birth": birth,  # a date column
+        "client": [f"c{i}@example.org" for i in rng.permutation(np.arange(n) % 300)],
+        "patient_no": rng.permutation(np.arange(n) % 300),  # repeats, but named as one
+        "seq": np.arange(1000, 1000 + n),  # row numbers
+        "amount": rng.integers(100, 100_000, n),  # unique by chance, but an amount
+        "grade": rng.choice(["a", "b", "c"], n),
+        "ratio": rng.random(n),
+    })
+    found = identifier_columns(open_dataset(df), list(df.columns))
+    assert set(found) == {"born", "birth", "client", "patient_no", "seq"}
+    assert found["client"].startswith("e-mail addresses")
+    assert found["patient_no"].startswith("its name says")
+
+
+def test_certify_leaves_identifiers_out_and_says_so(tables, tmp_path) -> None:
+    ev = tables["evaluation"].head(1500).copy()
+    ev["case_number"] = ev["case_number"].where(ev["race"] != "Other", "K-other")
+    files = _write({"evaluation": ev}, tmp_path)
+    cert = certify(data=files["evaluation.csv"], policy="default", tier="high", score="score",
+                   **ADULT)
+    r = cert.to_dict()
+    assert list(r["roles"]["excluded"]) == ["case_number"]
+    assert any("case_number" in n and "left out" in n for n in r["notes"])
+    for check_id in ("integrity.proxy_features", "integrity.target_leakage"):
+        c = _check(r, check_id)
+        assert not any("case_number" in m["label"] for m in c["measurements"])
+        assert list(c["details"]["left_out"]) == ["case_number"]
+        assert "left out: case_number" in c["message"]
+    report = (Path(cert.write(tmp_path / "out")["report.html"])).read_text()
+    assert "Left out of the features (identifier-like)" in report
+    # named among the features, it is kept (and Cramér's V of a unique id is about 1)
+    feats = [c for c in ev.columns if c not in ("income", "score")]
+    kept = certify(data=files["evaluation.csv"], policy="default", tier="high", score="score",
+                   features=feats, **ADULT).to_dict()
+    assert kept["roles"]["excluded"] == {}
+    proxy = _check(kept, "integrity.proxy_features")
+    assert _value(proxy, "case_number ~ race") > 0.9
+
+
+def test_identifiers_the_model_reads_stay_features(tmp_path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    n = 600
+    df = pd.DataFrame({"row": np.arange(n), "x": rng.normal(size=n),
+                       "g": rng.choice(["a", "b"], n)})
+    df["y"] = (df["x"] + rng.normal(size=n) > 0).astype(int)
+    model = LogisticRegression().fit(df[["row", "x"]], df["y"])
+    r = certify(data=df, policy="default", tier="high", target="y", model=model,
+                sensitive=["g"]).to_dict()
+    assert r["roles"]["excluded"] == {}
+    assert any("kept as features because the model reads them: row" in n for n in r["notes"])
+    without = certify(data=df, policy="default", tier="high", target="y",
+                      model=LogisticRegression().fit(df[["x"]], df["y"]),
+                      sensitive=["g"]).to_dict()
+    assert list(without["roles"]["excluded"]) == ["row"]

@@ -396,6 +396,8 @@ def certify(
     if adapter is not None:
         _check_model_inputs(adapter, evaluation, roles)
         _try_model(adapter, evaluation, roles)
+    notes: list[str] = []
+    roles = _leave_out_identifiers(evaluation, roles, adapter, pol.settings, notes)
 
     ctx = CertificationContext(evaluation=evaluation, reference=ref_ds, model=adapter,
                                roles=roles, settings=pol.settings, policy=pol, tier=tier_obj.name,
@@ -407,7 +409,6 @@ def certify(
             results.append(run_one(registry.get(spec.id), ctx, spec))
             task_handle.advance(1)
 
-    notes: list[str] = []
     if not tier_obj.checks:
         notes.append(f"tier '{tier_obj.name}' of policy '{pol.name}' has no checks: nothing was "
                      "judged")
@@ -565,6 +566,39 @@ def _csv_options(csv: Any, na_values: str | Sequence[str] | None) -> Any:
             na_values = [v.strip() for v in na_values.split(",") if v.strip()]
         options = replace(options, na_values=(*(options.na_values or ()), *na_values))
     return options
+
+
+def _leave_out_identifiers(ds: Any, roles: Any, adapter: Any, settings: Any,
+                           notes: list[str]) -> Any:
+    """Roles with the identifier-like columns (``assay.data.identifiers``) left out of the
+    default features, and a note naming them. Columns named in ``features`` and the
+    model's own inputs are kept."""
+    if roles.features is not None:
+        return roles
+    from dataclasses import replace
+
+    from assay.data.identifiers import identifier_columns
+
+    candidates = [c for c in roles.feature_columns(ds.column_names) if c not in roles.sensitive]
+    seed = getattr(getattr(settings, "bootstrap", None), "seed", 0) or 0
+    found = identifier_columns(ds, candidates, seed=int(seed))
+    if not found:
+        return roles
+    if adapter is not None:
+        names = adapter.feature_names
+        read = set(candidates) if names is None else set(names)
+        kept = [c for c in found if c in read]
+        if kept:
+            notes.append(f"identifier-like column(s) kept as features because the model reads "
+                         f"them: {', '.join(kept)}")
+        found = {c: r for c, r in found.items() if c not in read}
+        if not found:
+            return roles
+    listed = "; ".join(f"{c} ({r})" for c, r in found.items())
+    notes.append(f"identifier-like column(s) left out of the features (so of the leakage, proxy, "
+                 f"drift and other feature checks): {listed}. To keep one, name the features "
+                 "yourself (--features / features=...)")
+    return replace(roles, excluded=found)
 
 
 def _check_model_inputs(adapter: Any, ds: Any, roles: Any) -> None:

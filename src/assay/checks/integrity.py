@@ -64,6 +64,16 @@ def _columns(ctx: CheckContext, spec: CheckSpec, default: Sequence[str]) -> list
     return list(cols)
 
 
+def _left_out(ctx: CheckContext, spec: CheckSpec) -> tuple[dict[str, Any], str]:
+    """Details and a message suffix naming the identifier-like columns left out of the
+    default features (``ColumnRoles.excluded``), when the spec names no columns."""
+    excluded = dict(getattr(ctx.roles, "excluded", None) or {})
+    if not excluded or spec.params.get("columns") is not None:
+        return {}, ""
+    return ({"left_out": excluded},
+            f"; identifier-like column(s) left out: {', '.join(excluded)}")
+
+
 def _all_columns(ctx: CheckContext) -> list[str]:
     return list(ctx.evaluation.column_names)
 
@@ -530,9 +540,10 @@ def target_leakage(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
         x = _numeric_values(df[c]) if kind == NUMERIC else _encode_out_of_fold(df[c], y, seed)
         out.append(Measurement(label=c, value=_auc_best(y, x), n=len(df)))
     worst = max(out, key=lambda m: m.value or 0.0)
-    return CheckOutput(measurements=out,
+    details, left_out = _left_out(ctx, spec)
+    return CheckOutput(measurements=out, details=details,
                        message=f"most predictive single feature: {worst.label} "
-                               f"(AUC {worst.value:.3f})")
+                               f"(AUC {worst.value:.3f}){left_out}")
 
 
 def _codes(s: pd.Series, kind: str, bins: int) -> np.ndarray:
@@ -575,5 +586,7 @@ def proxy_features(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
             out.append(Measurement(label=f"{f} ~ {s}", value=cramers_v(codes[f], codes[s]),
                                    n=len(df)))
     worst = max(out, key=lambda m: m.value or 0.0)
-    return CheckOutput(measurements=out,
-                       message=f"strongest proxy: {worst.label} (Cramér's V {worst.value:.3f})")
+    details, left_out = _left_out(ctx, spec)
+    return CheckOutput(measurements=out, details=details,
+                       message=f"strongest proxy: {worst.label} (Cramér's V {worst.value:.3f})"
+                               f"{left_out}")
