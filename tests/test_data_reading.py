@@ -172,6 +172,12 @@ def test_a_file_read_as_one_column_names_the_delimiter(tmp_path, delimiter, show
     path.write_text("1;2;3\n4;5;6\n")
     with pytest.raises(InputError, match=r"first row '1;2;3'.*separated by ';'"):
         open_dataset(path, csv={"header": False})
+    with pytest.raises(InputError, match=r"line '1;2;3'.*separated by ';'"):
+        open_dataset(path, csv={"header": False, "column_names": ["a", "b", "c"]})
+    # a short line in a comma file is the reader's own error, with the line
+    path.write_text("a,b\n1,2\n3\n")
+    with pytest.raises(InputError, match=r"cannot read as CSV .*Expected 2 columns, got 1: 3"):
+        open_dataset(path)
 
 
 def test_duplicate_column_names_are_refused(tmp_path, capsys) -> None:

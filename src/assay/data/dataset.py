@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -399,7 +400,14 @@ class Dataset:
             return pacsv.open_csv(str(self._path), read_options=read, parse_options=parse,
                                   convert_options=convert)
         except pa.ArrowInvalid as exc:
-            raise InputError(f"{self.name}: cannot read as CSV ({exc})") from None
+            raise self._csv_error(exc) from None
+
+    def _csv_error(self, exc: Exception) -> InputError:
+        """The reader's error, or the delimiter's when a line was read as one field."""
+        one = re.search(r"Expected \d+ columns, got 1: (.*)", str(exc))
+        if one:  # columns are named, but the line is one field: the wrong delimiter?
+            self._refuse_one_column(one.group(1), row=True)
+        return InputError(f"{self.name}: cannot read as CSV ({exc})")
 
     def _clean_csv_batch(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """Text columns: trim spaces (``strip_whitespace``), then an empty field or one of
@@ -442,7 +450,7 @@ class Dataset:
             except pa.ArrowInvalid as exc:
                 col = _csv_error_column(str(exc), list(types))
                 if col is None:
-                    raise InputError(f"{self.name}: cannot read as CSV ({exc})") from None
+                    raise self._csv_error(exc) from None
                 types[col] = _widen(types[col])
                 reader = self._open_csv(types, None)
                 continue
@@ -453,12 +461,13 @@ class Dataset:
             return types
         raise InputError(f"{self.name}: cannot settle the column types of this CSV file")
 
-    def _refuse_one_column(self, column: str) -> None:
+    def _refuse_one_column(self, column: str, *, row: bool = False) -> None:
         """A file read as one column whose text holds another separator was read with
-        the wrong delimiter (a ';' file from a spreadsheet, read with ',')."""
+        the wrong delimiter (a ';' file from a spreadsheet, read with ','). ``column``
+        is the header, or with ``row`` a line of the file."""
         o = self._csv or CsvOptions()
         text = column
-        if not o.header:  # no header: look at the first value instead
+        if not o.header and not row:  # no header: look at the first value instead
             try:
                 first = self._open_csv(None, None).read_next_batch()
             except (StopIteration, pa.ArrowInvalid, InputError):
@@ -469,7 +478,8 @@ class Dataset:
         if not found:
             return
         shown = {"\t": "tab"}.get(found[0], found[0])
-        what = f"its header {text!r}" if o.header else f"its first row {text!r}"
+        what = (f"its line {text!r}" if row else
+                f"its header {text!r}" if o.header else f"its first row {text!r}")
         raise InputError(
             f"{self.name}: read as a single column with the delimiter {o.delimiter!r}, but "
             f"{what} holds {shown!r}: the file seems to be separated by {shown!r}; give the "
@@ -483,7 +493,7 @@ class Dataset:
             for batch in reader:
                 yield self._clean_csv_batch(batch)
         except pa.ArrowInvalid as exc:  # the file changed since it was opened
-            raise InputError(f"{self.name}: cannot read as CSV ({exc})") from None
+            raise self._csv_error(exc) from None
 
 
 def _sample_indices(total: int, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -499,8 +509,6 @@ def _sample_indices(total: int, n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _csv_error_column(message: str, names: list[str]) -> str | None:
-    import re
-
     m = re.search(r"CSV column #(\d+)", message)
     if m and int(m.group(1)) < len(names):
         return names[int(m.group(1))]
