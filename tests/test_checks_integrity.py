@@ -168,7 +168,7 @@ def test_group_representation_with_intersections(ctx: Ctx, adult) -> None:
     test = adult[1]
     assert _m(r, "sex=Female").value == pytest.approx((test["sex"] == "Female").mean())
     cell = ((test["sex"] == "Female") & (test["race"] == "Other")).sum()
-    m = _m(r, "sex x race=Female & Other")
+    m = _m(r, "sex x race=Female x Other")
     assert m.n == cell and m.value == pytest.approx(cell / len(test))
     assert r.status is Status.FAIL  # small intersections
     counts = run(ctx, "integrity.group_representation", Threshold(min=30), measure="count",
@@ -244,3 +244,64 @@ def test_group_labels_match_the_group_metrics(adult) -> None:
     r = run(c, "integrity.group_representation", Threshold(min=1), measure="count")
     assert _m(r, "sex=<missing>").value == 10
     assert _m(r, "grade=1").value == (df["grade"] == 1).sum()
+
+
+def test_constant_columns_score_no_leakage_whatever_their_type(adult, tmp_path) -> None:
+    """A column with one value (or none) has AUC 0.5: from CSV it used to get the
+    out-of-fold target rate of each half of the rows, so 0.509 instead of 0.5."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    df = adult[1].head(4000).copy()
+    df["channel"] = "branch"
+    df["comment"] = None
+    df["bonus"] = np.nan
+    df["flag"] = 3
+    df.to_csv(tmp_path / "t.csv", index=False)
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp_path / "t.parquet")
+    for source in (df, tmp_path / "t.csv", tmp_path / "t.parquet"):
+        c = Ctx(open_dataset(source, ROLES), None, None, ROLES)
+        r = run(c, "integrity.target_leakage", Threshold(max=0.95))
+        for col in ("channel", "comment", "bonus", "flag"):
+            assert _m(r, col).value == 0.5, (source, col)
+            assert "constant" in _m(r, col).note
+        # missing against present is information: not constant
+        assert _m(r, "workclass").note is None and _m(r, "workclass").value > 0.5
+
+
+def test_intersection_labels_are_the_same_in_every_section(adult) -> None:
+    from assay import certify
+    from assay.metrics.frame import group_label
+    from assay.policy import parse_policy
+
+    text = """
+name: labels
+version: "1"
+tiers:
+  high:
+    checks:
+      - {id: integrity.group_representation, params: {measure: count}, threshold: {min: 1}}
+      - {id: performance.accuracy, params: {by: [race, sex]}, threshold: {min: 0.1}}
+      - id: fairness.demographic_parity_difference
+        params: {by: [race, sex], convention: aif360}
+        threshold: {max: 1}
+"""
+    df = adult[1].head(3000).copy()
+    df["decision"] = (df["education_num"] > 10).map({True: ">50K", False: "<=50K"})
+    r = certify(data=df, policy=parse_policy(text, source="labels.yaml"), tier="high",
+                target="income", positive_label=">50K", prediction="decision",
+                sensitive=["race", "sex"]).to_dict()
+    checks = {c["id"]: c for c in r["checks"]}
+    prefix = group_label(["race", "sex"], "")
+    represented = {m["label"] for m in checks["integrity.group_representation"]["measurements"]
+                   if m["label"].startswith(prefix)}
+    measured = {m["label"] for m in checks["performance.accuracy"]["measurements"]
+                if m["label"].startswith(prefix)}
+    assert "race x sex=Other x Female" in represented
+    assert represented == measured
+    fair = {m["label"].split(" vs ")[0]
+            for m in checks["fairness.demographic_parity_difference"]["measurements"]}
+    assert fair and fair <= represented
+    summary = {group_label(["race", "sex"], g) for g in r["metrics"]["groups"]["race x sex"]}
+    assert summary == represented
+    assert not any("&" in label for label in represented | measured | fair | summary)

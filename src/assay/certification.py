@@ -325,6 +325,8 @@ def certify(
     weight: str | None = None,
     positive_label: Any = 1,
     task: str = "classification",
+    na_values: str | Sequence[str] | None = None,
+    csv: Any = None,
     out_dir: str | os.PathLike[str] | None = None,
     progress: Any = None,
 ) -> Certification:
@@ -337,6 +339,11 @@ def certify(
     ``prediction`` and/or ``score`` name columns holding its outputs.
     ``policy`` is a policy file, a shipped policy name or a loaded
     :class:`Policy`. With ``out_dir`` the results are written there too.
+
+    CSV files: an empty field is a missing value, as a null is in Parquet;
+    ``na_values`` adds markers that mean missing (``["?", "n/a"]``), and
+    ``csv`` gives other :class:`assay.data.CsvOptions` (``{"delimiter": ";"}``).
+    Both apply to the evaluation and the reference data when they are CSV files.
 
     Bad input (unknown column, unreadable file, invalid policy, unknown
     tier) raises an :class:`assay.errors.AssayError` before any check runs.
@@ -369,20 +376,28 @@ def certify(
         task=task,  # type: ignore[arg-type]
         threshold=pol.settings.decision_threshold,
     )
+    csv_options = _csv_options(csv, na_values)
     with _start(progress, "Reading the evaluation data", None):
-        evaluation = open_dataset(data, roles)
+        evaluation = open_dataset(data, roles, csv=csv_options)
     roles = _coerce_positive_label(evaluation, roles)
     ref_ds = None
     if reference is not None:
         ref_roles = ColumnRoles(features=roles.features, task=roles.task)
         with _start(progress, "Reading the reference data", None):
-            ref_ds = open_dataset(reference, ref_roles)
+            ref_ds = open_dataset(reference, ref_roles, csv=csv_options)
+    if csv_options is not None and not any(
+            getattr(d, "kind", None) == "csv" for d in (evaluation, ref_ds)):
+        raise InputError(f"{evaluation.name}: CSV options (na_values, delimiter) apply to CSV "
+                         "files only; this data is not read from CSV (Parquet and data frames "
+                         "store missing values as nulls)")
     _check_sensitive(evaluation, roles)
     if ref_ds is not None:
         _check_reference(evaluation, ref_ds, roles)
     if adapter is not None:
         _check_model_inputs(adapter, evaluation, roles)
         _try_model(adapter, evaluation, roles)
+    notes: list[str] = []
+    roles = _leave_out_identifiers(evaluation, roles, adapter, pol.settings, notes)
 
     ctx = CertificationContext(evaluation=evaluation, reference=ref_ds, model=adapter,
                                roles=roles, settings=pol.settings, policy=pol, tier=tier_obj.name,
@@ -394,7 +409,6 @@ def certify(
             results.append(run_one(registry.get(spec.id), ctx, spec))
             task_handle.advance(1)
 
-    notes: list[str] = []
     if not tier_obj.checks:
         notes.append(f"tier '{tier_obj.name}' of policy '{pol.name}' has no checks: nothing was "
                      "judged")
@@ -538,6 +552,55 @@ def _coerce_positive_label(ds: Any, roles: Any) -> Any:
     return replace(roles, positive_label=found)
 
 
+def _csv_options(csv: Any, na_values: str | Sequence[str] | None) -> Any:
+    """The CSV options for ``certify``: ``csv`` with ``na_values`` added, or None."""
+    if csv is None and na_values is None:
+        return None
+    from dataclasses import replace
+
+    from assay.data import CsvOptions
+
+    options = CsvOptions.coerce(csv)
+    if na_values is not None:
+        if isinstance(na_values, str):
+            na_values = [v.strip() for v in na_values.split(",") if v.strip()]
+        options = replace(options, na_values=(*(options.na_values or ()), *na_values))
+    return options
+
+
+def _leave_out_identifiers(ds: Any, roles: Any, adapter: Any, settings: Any,
+                           notes: list[str]) -> Any:
+    """Roles with the identifier-like columns (``assay.data.identifiers``) left out of the
+    default features, and a note naming them. Columns named in ``features`` and the
+    model's own inputs are kept."""
+    if roles.features is not None:
+        return roles
+    from dataclasses import replace
+
+    from assay.data.identifiers import identifier_columns
+
+    candidates = [c for c in roles.feature_columns(ds.column_names) if c not in roles.sensitive]
+    seed = getattr(getattr(settings, "bootstrap", None), "seed", 0) or 0
+    found = identifier_columns(ds, candidates, seed=int(seed))
+    if not found:
+        return roles
+    if adapter is not None:
+        names = adapter.feature_names
+        read = set(candidates) if names is None else set(names)
+        kept = [c for c in found if c in read]
+        if kept:
+            notes.append(f"identifier-like column(s) kept as features because the model reads "
+                         f"them: {', '.join(kept)}")
+        found = {c: r for c, r in found.items() if c not in read}
+        if not found:
+            return roles
+    listed = "; ".join(f"{c} ({r})" for c, r in found.items())
+    notes.append(f"identifier-like column(s) left out of the features (so of the leakage, proxy, "
+                 f"drift and other feature checks): {listed}. To keep one, name the features "
+                 "yourself (--features / features=...)")
+    return replace(roles, excluded=found)
+
+
 def _check_model_inputs(adapter: Any, ds: Any, roles: Any) -> None:
     from assay.errors import ModelLoadError
 
@@ -584,8 +647,12 @@ def _try_model(adapter: Any, ds: Any, roles: Any) -> None:
 
 def _dataset_info(ds: Any) -> dict[str, Any]:
     path = getattr(ds, "path", None)
-    return {"name": ds.name, "path": str(path) if path else None, "sha256": ds.digest,
+    info = {"name": ds.name, "path": str(path) if path else None, "sha256": ds.digest,
             "rows": int(ds.num_rows), "columns": len(ds.column_names)}
+    csv = getattr(ds, "csv_options", None)
+    if csv is not None:  # how the text was read is part of the evidence
+        info["csv"] = {"delimiter": csv.delimiter, "na_values": list(csv.na_values or [])}
+    return info
 
 
 def _model_info(adapter: Any) -> dict[str, Any] | None:

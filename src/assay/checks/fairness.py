@@ -56,7 +56,7 @@ from assay.metrics.fairness import (
     fairness_report,
     regression_fairness_report,
 )
-from assay.metrics.frame import SEP
+from assay.metrics.frame import SEP, group_label
 
 
 def _where(spec: CheckSpec) -> str:
@@ -173,7 +173,7 @@ def _measure(spec: CheckSpec, name: str, defn: Any, conv: str, cfg: Any,
             i_note = f"aif360 convention: {g} vs reference {e['reference']}"
             if ge["p_value"] is not None:
                 i_note += f"; p = {_fmt(ge['p_value'])}" + (f" ({group_p})" if group_p else "")
-            out.append(Measurement(label=f"{key}={g} vs {e['reference']}",
+            out.append(Measurement(label=f"{group_label(by, g)} vs {e['reference']}",
                                    value=_num(ge["value"]), ci=_pair(ge["ci"]),
                                    n=groups[g]["n"] + groups[e["reference"]]["n"],
                                    note="; ".join(x for x in (i_note, small_note) if x)))

@@ -40,6 +40,7 @@ from assay.checks.base import (
 )
 from assay.data import match_label
 from assay.errors import InputError, PolicyError
+from assay.metrics.frame import group_label, group_name
 from assay.metrics.profile import NUMERIC, FeatureBins, column_kind, profile
 
 SAMPLE_ROWS = 50_000
@@ -61,6 +62,16 @@ def _columns(ctx: CheckContext, spec: CheckSpec, default: Sequence[str]) -> list
             raise InputError(f"{ctx.evaluation.name}: column {c!r} named by {where(spec)} "
                              "does not exist")
     return list(cols)
+
+
+def _left_out(ctx: CheckContext, spec: CheckSpec) -> tuple[dict[str, Any], str]:
+    """Details and a message suffix naming the identifier-like columns left out of the
+    default features (``ColumnRoles.excluded``), when the spec names no columns."""
+    excluded = dict(getattr(ctx.roles, "excluded", None) or {})
+    if not excluded or spec.params.get("columns") is not None:
+        return {}, ""
+    return ({"left_out": excluded},
+            f"; identifier-like column(s) left out: {', '.join(excluded)}")
 
 
 def _all_columns(ctx: CheckContext) -> list[str]:
@@ -425,9 +436,9 @@ def group_representation(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
             for combo in itertools.combinations(range(len(sens)), r):
                 cell: dict[str, int] = {}
                 for key, k in counts.items():
-                    name = " & ".join(key[j] for j in combo)
+                    name = group_name(tuple(key[j] for j in combo))
                     cell[name] = cell.get(name, 0) + k
-                groups.append((" x ".join(sens[j] for j in combo), cell))
+                groups.append((group_name(tuple(sens[j] for j in combo)), cell))
     out: list[Measurement] = []
     for attr, cells in groups:
         if len(cells) > max_groups:
@@ -436,7 +447,7 @@ def group_representation(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
             continue
         for g, k in sorted(cells.items()):
             value = float(k) if measure == "count" else k / n
-            out.append(Measurement(label=f"{attr}={g}", value=value, n=k))
+            out.append(Measurement(label=group_label(attr, g), value=value, n=k))
     smallest = min((m for m in out if m.value is not None), key=lambda m: m.n or 0, default=None)
     msg = f"smallest group: {smallest.label} ({smallest.n} rows)" if smallest else ""
     return CheckOutput(measurements=out, message=msg)
@@ -519,13 +530,20 @@ def target_leakage(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     seed = seed_param(ctx, spec)
     out = []
     for c in feats:
+        if df[c].nunique(dropna=False) < 2:
+            # one value (or none): no ordering, whatever the column's type; an encoding by
+            # the other half's target rate would only measure the split of the rows
+            out.append(Measurement(label=c, value=0.5, n=len(df),
+                                   note="constant in the sample: says nothing about the target"))
+            continue
         kind = column_kind(ctx.evaluation.schema.field(c).type)
         x = _numeric_values(df[c]) if kind == NUMERIC else _encode_out_of_fold(df[c], y, seed)
         out.append(Measurement(label=c, value=_auc_best(y, x), n=len(df)))
     worst = max(out, key=lambda m: m.value or 0.0)
-    return CheckOutput(measurements=out,
+    details, left_out = _left_out(ctx, spec)
+    return CheckOutput(measurements=out, details=details,
                        message=f"most predictive single feature: {worst.label} "
-                               f"(AUC {worst.value:.3f})")
+                               f"(AUC {worst.value:.3f}){left_out}")
 
 
 def _codes(s: pd.Series, kind: str, bins: int) -> np.ndarray:
@@ -568,5 +586,7 @@ def proxy_features(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
             out.append(Measurement(label=f"{f} ~ {s}", value=cramers_v(codes[f], codes[s]),
                                    n=len(df)))
     worst = max(out, key=lambda m: m.value or 0.0)
-    return CheckOutput(measurements=out,
-                       message=f"strongest proxy: {worst.label} (Cramér's V {worst.value:.3f})")
+    details, left_out = _left_out(ctx, spec)
+    return CheckOutput(measurements=out, details=details,
+                       message=f"strongest proxy: {worst.label} (Cramér's V {worst.value:.3f})"
+                               f"{left_out}")

@@ -35,7 +35,7 @@ from assay.errors import PolicyError
 from assay.metrics import context
 from assay.metrics._formulas import COUNT_METRICS, FORMULAS, SCORE_METRICS
 from assay.metrics.classification import ClassificationStats
-from assay.metrics.frame import SEP, group_name
+from assay.metrics.frame import SEP, group_label
 from assay.metrics.regression import REGRESSION_METRICS, RegressionStats
 
 TITLES = {
@@ -126,7 +126,7 @@ def _classification(ctx: CheckContext, spec: CheckSpec, metric: str) -> CheckOut
             if by is not None and n[i] == 0:
                 continue
             judged = by is None or bool(n[i] >= cfg.min_group_size)
-            label = "overall" if by is None else f"{SEP.join(by)}={group_name(labels[i])}"
+            label = "overall" if by is None else group_label(by, labels[i])
             ci = _ci(cis[i]) if cis is not None else None
             note = None if judged else f"fewer than {cfg.min_group_size} rows: reported, not judged"
             out.append(Measurement(label=label, value=_f(values[i]), ci=ci, n=int(n[i]),
@@ -160,7 +160,7 @@ def _regression(ctx: CheckContext, spec: CheckSpec, metric: str) -> CheckOutput:
             if by is not None and rows[i] == 0:
                 continue
             judged = by is None or bool(rows[i] >= cfg.min_group_size)
-            label = "overall" if by is None else f"{SEP.join(by)}={group_name(labels[i])}"
+            label = "overall" if by is None else group_label(by, labels[i])
             out.append(Measurement(
                 label=label, value=_f(values[i]), ci=_ci(iv[i]) if iv is not None else None,
                 n=int(rows[i]), judged=judged,

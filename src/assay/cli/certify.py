@@ -387,6 +387,12 @@ def register(app: typer.Typer) -> None:
                                                  "(default: every other column)."),
         weight: str | None = typer.Option(None, "--weight", metavar="COL",
                                           help="Row weight column."),
+        na_values: str | None = typer.Option(None, "--na-values", metavar="MARKERS",
+                                             help="CSV: markers of a missing value besides an "
+                                                  "empty field, comma separated (e.g. '?,n/a')."),
+        delimiter: str | None = typer.Option(None, "--delimiter", metavar="CHAR",
+                                             help="CSV: the field separator (default ','; "
+                                                  "';' or 'tab')."),
         positive_label: str = typer.Option("1", "--positive-label", metavar="LABEL",
                                            help="Value of the target that is the positive "
                                                 "(favourable) outcome."),
@@ -411,6 +417,7 @@ def register(app: typer.Typer) -> None:
             reference=train, prediction=prediction, score=score,
             sensitive=_split(sensitive) or (), features=_split(features), weight=weight,
             positive_label=positive_label, task=str(task),
+            na_values=_split(na_values), csv={"delimiter": delimiter} if delimiter else None,
         )
         raise typer.Exit(code)
 

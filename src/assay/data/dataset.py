@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from assay.data.model import ModelAdapter
 
 DEFAULT_BATCH_SIZE = 65_536
+#: Fields that the CSV reader takes as missing in number columns (Arrow's defaults).
+_ARROW_NULL_VALUES: tuple[str, ...] = tuple(pacsv.ConvertOptions().null_values)
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".data", ".test", ".csv.gz", ".tsv.gz", ".csv.bz2")
@@ -47,8 +50,14 @@ class CsvOptions:
     ``header=False`` with ``column_names`` reads files without a header row
     (the UCI Adult and German credit files). ``skip_rows`` drops leading lines
     (a comment line, for example). ``strip_whitespace`` trims spaces around
-    text values (``"a, b"`` separators) before ``na_values`` are matched.
+    text values (``"a, b"`` separators) before missing values are recognised.
     ``column_types`` forces the type of some columns (``{"zip": "string"}``).
+
+    Missing values: an empty field is missing in every column, text or number,
+    as a null is in a Parquet file of the same table. Number columns also take
+    the usual markers (``NA``, ``NaN``, ``null``, ``N/A``, ...) as missing.
+    ``na_values`` adds markers that are missing in every column (``["?"]``
+    for the UCI files).
     """
 
     delimiter: str = ","
@@ -60,6 +69,24 @@ class CsvOptions:
     quote_char: str | bool = '"'
     column_types: Mapping[str, str] = field(default_factory=dict)
     encoding: str = "utf8"
+
+    def __post_init__(self) -> None:
+        na = self.na_values
+        if na is not None:
+            if isinstance(na, str):
+                na = [na]
+            bad = [v for v in na if not isinstance(v, str)]
+            if bad:
+                raise InputError(f"CSV options: na_values: expected text markers such as '?' "
+                                 f"or 'n/a', got {bad[0]!r}")
+            object.__setattr__(self, "na_values", tuple(na))
+        if self.delimiter in ("tab", "\\t"):
+            object.__setattr__(self, "delimiter", "\t")
+        if not isinstance(self.delimiter, str) or len(self.delimiter) != 1:
+            raise InputError(f"CSV options: delimiter: expected one character such as ',' or "
+                             f"';', got {self.delimiter!r}")
+        if self.column_names is not None:
+            _refuse_duplicates("CSV options: column_names", list(self.column_names))
 
     @classmethod
     def coerce(cls, value: CsvOptions | Mapping[str, Any] | None) -> CsvOptions:
@@ -74,6 +101,18 @@ class CsvOptions:
                 f"CSV options: unknown option(s) {', '.join(unknown)}; "
                 f"expected some of {', '.join(sorted(known))}")
         return cls(**dict(value))
+
+
+def _refuse_duplicates(label: str, names: Sequence[str]) -> None:
+    """InputError naming each column name that occurs more than once, with its positions."""
+    seen: dict[str, list[int]] = {}
+    for i, n in enumerate(names, start=1):
+        seen.setdefault(n, []).append(i)
+    dup = {n: at for n, at in seen.items() if len(at) > 1}
+    if dup:
+        desc = "; ".join(f"{n!r} (columns {', '.join(map(str, at))})" for n, at in dup.items())
+        raise InputError(f"{label}: duplicate column name(s) {desc}: every column needs its own "
+                         "name, or one of them would be lost; rename them and try again")
 
 
 def _close(name: str, options: Sequence[str]) -> str:
@@ -125,6 +164,8 @@ class Dataset:
                 raise InputError(f"{name}: not a readable Parquet directory ({exc})") from None
         if kind == "csv":
             self._csv_types = self._infer_csv_types()
+        else:
+            _refuse_duplicates(name, self.schema.names)
 
     # -- description -------------------------------------------------------
     def __repr__(self) -> str:
@@ -133,6 +174,11 @@ class Dataset:
     @property
     def path(self) -> Path | None:
         return self._path
+
+    @property
+    def csv_options(self) -> CsvOptions | None:
+        """How a CSV file is read (None for other sources)."""
+        return (self._csv or CsvOptions()) if self.kind == "csv" else None
 
     @cached_property
     def schema(self) -> pa.Schema:
@@ -333,12 +379,13 @@ class Dataset:
             read = pacsv.ReadOptions(column_names=list(o.column_names), skip_rows=o.skip_rows + 1,
                                      block_size=block_size, encoding=o.encoding)
         parse = pacsv.ParseOptions(delimiter=o.delimiter, quote_char=o.quote_char)
-        kwargs: dict[str, Any] = {}
-        if o.na_values is not None:
-            kwargs["null_values"] = [*o.na_values, ""]
-            kwargs["strings_can_be_null"] = True
-        else:
-            kwargs["strings_can_be_null"] = False
+        # Numbers: an empty field, Arrow's usual markers (NA, NaN, null, ...) and the
+        # caller's markers are missing. Text: an empty field and the caller's markers,
+        # matched after trimming, in _clean_csv_batch (a country code "NA" stays text).
+        kwargs: dict[str, Any] = {
+            "null_values": list(dict.fromkeys([*_ARROW_NULL_VALUES, *(o.na_values or ())])),
+            "strings_can_be_null": False,
+        }
         if types:
             kwargs["column_types"] = dict(types)
         if include is not None:
@@ -353,20 +400,28 @@ class Dataset:
             return pacsv.open_csv(str(self._path), read_options=read, parse_options=parse,
                                   convert_options=convert)
         except pa.ArrowInvalid as exc:
-            raise InputError(f"{self.name}: cannot read as CSV ({exc})") from None
+            raise self._csv_error(exc) from None
+
+    def _csv_error(self, exc: Exception) -> InputError:
+        """The reader's error, or the delimiter's when a line was read as one field."""
+        one = re.search(r"Expected \d+ columns, got 1: (.*)", str(exc))
+        if one:  # columns are named, but the line is one field: the wrong delimiter?
+            self._refuse_one_column(one.group(1), row=True)
+        return InputError(f"{self.name}: cannot read as CSV ({exc})")
 
     def _clean_csv_batch(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Text columns: trim spaces (``strip_whitespace``), then an empty field or one of
+        ``na_values`` is missing, as it is in a Parquet file of the same table."""
         o = self._csv or CsvOptions()
-        if not o.strip_whitespace:
-            return batch
-        na = set(o.na_values or ())
+        na = pa.array(sorted({"", *(o.na_values or ())}), type=pa.string())
         arrays = []
         for col in batch.columns:
             if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-                col = pc.utf8_trim_whitespace(col)
-                if na:
-                    col = pc.if_else(pc.is_in(col, value_set=pa.array(sorted(na))),
-                                     pa.scalar(None, col.type), col)
+                if o.strip_whitespace:
+                    col = pc.utf8_trim_whitespace(col)
+                missing = pc.is_in(col, value_set=na.cast(col.type))
+                if pc.any(missing).as_py():
+                    col = pc.if_else(missing, pa.scalar(None, col.type), col)
             arrays.append(col)
         return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
@@ -381,9 +436,12 @@ class Dataset:
         o = self._csv or CsvOptions()
         reader = self._open_csv({k: pa.type_for_alias(v) for k, v in o.column_types.items()},
                                 None)
+        _refuse_duplicates(self.name, reader.schema.names)
         types = {f.name: f.type for f in reader.schema}
         if not types:
             raise InputError(f"{self.name}: the file has no columns")
+        if len(types) == 1:
+            self._refuse_one_column(next(iter(types)))
         for _ in range(2 * len(types) + 2):
             rows = 0
             try:
@@ -392,16 +450,41 @@ class Dataset:
             except pa.ArrowInvalid as exc:
                 col = _csv_error_column(str(exc), list(types))
                 if col is None:
-                    raise InputError(f"{self.name}: cannot read as CSV ({exc})") from None
+                    raise self._csv_error(exc) from None
                 types[col] = _widen(types[col])
                 reader = self._open_csv(types, None)
                 continue
             for k, t in types.items():
-                if pa.types.is_null(t):
-                    types[k] = pa.string()
+                if pa.types.is_null(t):  # no value at all: missing numbers, as pandas reads it
+                    types[k] = pa.float64()
             self._num_rows = rows
             return types
         raise InputError(f"{self.name}: cannot settle the column types of this CSV file")
+
+    def _refuse_one_column(self, column: str, *, row: bool = False) -> None:
+        """A file read as one column whose text holds another separator was read with
+        the wrong delimiter (a ';' file from a spreadsheet, read with ','). ``column``
+        is the header, or with ``row`` a line of the file."""
+        o = self._csv or CsvOptions()
+        text = column
+        if not o.header and not row:  # no header: look at the first value instead
+            try:
+                first = self._open_csv(None, None).read_next_batch()
+            except (StopIteration, pa.ArrowInvalid, InputError):
+                return
+            value = first.column(0)[0].as_py() if first.num_rows else None
+            text = value if isinstance(value, str) else ""
+        found = [d for d in (";", "\t", "|", ",") if d != o.delimiter and d in text]
+        if not found:
+            return
+        shown = {"\t": "tab"}.get(found[0], found[0])
+        what = (f"its line {text!r}" if row else
+                f"its header {text!r}" if o.header else f"its first row {text!r}")
+        raise InputError(
+            f"{self.name}: read as a single column with the delimiter {o.delimiter!r}, but "
+            f"{what} holds {shown!r}: the file seems to be separated by {shown!r}; give the "
+            f"delimiter (--delimiter {shown!r} on the command line, "
+            f"csv={{'delimiter': {found[0]!r}}} in Python)")
 
     def _csv_batches(self, columns: Sequence[str] | None) -> Iterator[pa.RecordBatch]:
         assert self._csv_types is not None
@@ -410,7 +493,7 @@ class Dataset:
             for batch in reader:
                 yield self._clean_csv_batch(batch)
         except pa.ArrowInvalid as exc:  # the file changed since it was opened
-            raise InputError(f"{self.name}: cannot read as CSV ({exc})") from None
+            raise self._csv_error(exc) from None
 
 
 def _sample_indices(total: int, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -426,8 +509,6 @@ def _sample_indices(total: int, n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _csv_error_column(message: str, names: list[str]) -> str | None:
-    import re
-
     m = re.search(r"CSV column #(\d+)", message)
     if m and int(m.group(1)) < len(names):
         return names[int(m.group(1))]

@@ -23,7 +23,9 @@ class ColumnRoles:
     prediction, score, weight). Protected attributes stay among the features:
     they are often model inputs, and the robustness checks need to know it.
     ``threshold`` turns a score into a decision (``score >= threshold``) when
-    no prediction column is given.
+    no prediction column is given. ``excluded`` maps columns left out of the
+    default features to the reason (identifier-like columns, see
+    :mod:`assay.data.identifiers`); columns named in ``features`` are always kept.
     """
 
     target: str | None = None
@@ -35,8 +37,10 @@ class ColumnRoles:
     positive_label: Any = 1
     task: Task = "classification"
     threshold: float = 0.5
+    excluded: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.excluded = {str(k): str(v) for k, v in dict(self.excluded or {}).items()}
         if isinstance(self.sensitive, str):
             self.sensitive = [self.sensitive]
         else:
@@ -69,7 +73,7 @@ class ColumnRoles:
         """The feature columns, resolving ``features=None`` against ``available``."""
         if self.features is not None:
             return list(self.features)
-        skip = set(self.role_columns) | {MODEL_PREDICTION, MODEL_SCORE}
+        skip = set(self.role_columns) | {MODEL_PREDICTION, MODEL_SCORE} | set(self.excluded)
         return [c for c in available if c not in skip]
 
     def with_model_outputs(self, *, has_score: bool = True) -> ColumnRoles:

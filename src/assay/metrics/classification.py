@@ -55,6 +55,7 @@ from assay.metrics._formulas import (
     ece_parts,
     resolve_metric,
 )
+from assay.metrics.frame import group_name
 
 DEFAULT_BINS = 1000
 #: Rows processed at a time by :meth:`ClassificationStats.from_arrays` (bounds memory).
@@ -582,7 +583,7 @@ class ClassificationStats:
         for i, label in enumerate(labels):
             if n[i] == 0:
                 continue
-            name = "overall" if by is None else " x ".join(label)
+            name = "overall" if by is None else group_name(label)
             out["groups"][name] = {
                 "n": int(n[i]),
                 "tpr": _div(tp[i], pos[i]).tolist(), "fpr": _div(fp[i], neg[i]).tolist(),

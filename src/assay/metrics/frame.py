@@ -23,8 +23,19 @@ from assay.errors import InputError
 SEP = " x "
 
 
-def group_name(label: tuple[str, ...] | str) -> str:
+def group_name(label: tuple[str, ...] | list[str] | str) -> str:
+    """The one spelling of a group or an intersection: its parts joined by ``" x "``.
+
+    ``("Female", "White")`` is ``"Female x White"``; the attributes of an
+    intersection are named the same way (``["sex", "race"]`` is ``"sex x race"``).
+    results.json, the report and the command line all show labels made here.
+    """
     return label if isinstance(label, str) else SEP.join(label)
+
+
+def group_label(by: tuple[str, ...] | list[str] | str, group: tuple[str, ...] | str) -> str:
+    """A group within its grouping: ``"sex x race=Female x White"``."""
+    return f"{group_name(by)}={group_name(group)}"
 
 
 def _nan_to_none(x: float) -> float | None:

@@ -47,10 +47,15 @@ GRID_CELLS = 4096  # cells of the uniform grid that speeds up binning of real nu
 
 
 def column_kind(t: pa.DataType) -> str:
-    """``"numeric"`` for integer, floating and decimal columns, else ``"categorical"``."""
+    """``"numeric"`` for integer, floating and decimal columns, else ``"categorical"``.
+
+    A column of Arrow's null type (no value at all) is numeric with no values, like an
+    all-empty CSV column: its kind cannot depend on how the file stored nothing.
+    """
     if pa.types.is_dictionary(t):
         return CATEGORICAL
-    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or \
+            pa.types.is_null(t):
         return NUMERIC
     return CATEGORICAL
 
@@ -187,7 +192,8 @@ def _cut_points(sorted_x: np.ndarray, distinct: np.ndarray, n_bins: int) -> np.n
 
 
 def _as_float(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    if pa.types.is_decimal(arr.type) or pa.types.is_integer(arr.type):
+    if pa.types.is_decimal(arr.type) or pa.types.is_integer(arr.type) or \
+            pa.types.is_null(arr.type):
         arr = pc.cast(arr, pa.float64())
     out = arr.to_numpy(zero_copy_only=False)
     return np.asarray(out, dtype=np.float64)

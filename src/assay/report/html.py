@@ -341,6 +341,11 @@ def _command(results: Mapping[str, Any]) -> str | None:
         args += ["--train", str(reference.get("path") or reference["name"])]
     args += ["--data", str(evaluation.get("path") or evaluation["name"]),
              "--target", str(roles["target"])]
+    csv = evaluation.get("csv") or reference.get("csv") or {}
+    if csv.get("na_values"):
+        args += ["--na-values", ",".join(str(v) for v in csv["na_values"])]
+    if csv.get("delimiter") not in (None, ","):
+        args += ["--delimiter", "tab" if csv["delimiter"] == "\t" else str(csv["delimiter"])]
     if roles.get("sensitive"):
         args += ["--sensitive", ",".join(str(s) for s in roles["sensitive"])]
     for key, flag in (("prediction", "--prediction"), ("score", "--score"),
