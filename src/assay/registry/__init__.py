@@ -18,9 +18,17 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from assay.config import Settings, load_settings
+from assay.config import Settings
 from assay.errors import ConflictError, InputError, NotFoundError, PermissionDenied
 from assay.registry import roles as R
+from assay.registry.policies import (
+    RegisteredPolicy,
+    known_policy,
+    list_registered_policies,
+    register_policy,
+    settings_of,
+)
+from assay.registry.results import verify_results
 from assay.registry.tables import (
     CERTIFICATION_STATUSES,
     CRITICALITIES,
@@ -42,6 +50,7 @@ __all__ = [
     "InventoryRow",
     "Model",
     "ModelVersion",
+    "RegisteredPolicy",
     "User",
     "add_user",
     "add_version",
@@ -50,19 +59,23 @@ __all__ = [
     "get_version",
     "grant_role",
     "inventory",
+    "known_policy",
     "latest_certification",
     "list_certifications",
     "list_models",
+    "list_registered_policies",
     "list_users",
     "list_versions",
     "record_certification",
     "register_model",
+    "register_policy",
     "require_role",
     "revoke_role",
     "set_model_tier",
     "set_user_active",
     "unaudited_records",
     "update_model",
+    "verify_results",
 ]
 
 #: ``parent_version`` default of :func:`add_version`: the model's newest version.
@@ -451,13 +464,6 @@ def add_version(session: Session, actor: User, model_name: str, version: str,
 
 # --------------------------------------------------------------------------- certifications
 
-def _settings_of(session: Session, settings: Settings | None) -> Settings:
-    if settings is not None:
-        return settings
-    found = session.info.get("settings")
-    return found if isinstance(found, Settings) else load_settings()
-
-
 def record_certification(session: Session, actor: User, model_name: str, version: str,
                          results: Mapping[str, Any] | None, results_bytes: bytes,
                          report_bytes: bytes | None = None, *,
@@ -470,6 +476,13 @@ def record_certification(session: Session, actor: User, model_name: str, version
     evidence store; an audit event points at them and at the policy, model
     and data digests the run names. A run made on a different model artifact
     than the version's is refused.
+
+    The results are verified, not believed: the policy they name must be one
+    the store knows (shipped, or registered with :func:`register_policy`:
+    name, version and SHA-256 match), and the checks, their statuses, the
+    summary and the verdict must be what that policy gives for the
+    measurements they hold (:func:`assay.registry.results.verify_results`).
+    The first inconsistency is refused, and nothing is stored.
     """
     from assay.evidence import normalise_digest, store_bytes
 
@@ -503,6 +516,12 @@ def record_certification(session: Session, actor: User, model_name: str, version
     except InputError:
         raise InputError(f"results.json policy.sha256 '{policy.get('sha256')}': expected a "
                          "SHA-256 hex digest") from None
+    known = known_policy(session, policy, settings=settings)
+    tier = str(policy["tier"])
+    if tier not in known.tiers:
+        raise InputError(f"results.json policy.tier '{tier}': policy '{known.name}' version "
+                         f"{known.version} has tiers {', '.join(known.tiers)}")
+    status = verify_results(results, known, tier)
     evidence: dict[str, str] = {"policy": policy_digest}
     model_info = results.get("model")
     if isinstance(model_info, Mapping) and model_info.get("sha256"):
@@ -521,7 +540,7 @@ def record_certification(session: Session, actor: User, model_name: str, version
                 d = _digest(f"results.json data.{key}.sha256", part["sha256"])
                 if d:
                     evidence[f"{key}_data"] = d
-    st = _settings_of(session, settings)
+    st = settings_of(session, settings)
     results_digest = store_bytes(st, bytes(results_bytes))
     evidence["results"] = results_digest
     report_digest = None
