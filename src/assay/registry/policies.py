@@ -33,6 +33,7 @@ __all__ = [
     "list_registered_policies",
     "register_policy",
     "settings_of",
+    "shipped_policy_records",
 ]
 
 #: Roles that may register a policy file in the store.
@@ -118,6 +119,16 @@ def register_policy(session: Session, actor: User, content: bytes, *, source: st
     return row
 
 
+def shipped_policy_records() -> list[dict[str, Any]]:
+    """Name, version, digest and file of every shipped policy (known without registering)."""
+    out = []
+    for digest, (raw, file_name) in _shipped().items():
+        p = parse_policy(raw, source=file_name)
+        out.append({"name": p.name, "version": p.version, "digest": digest,
+                    "source": file_name, "shipped": True})
+    return sorted(out, key=lambda r: r["name"])
+
+
 def list_registered_policies(session: Session) -> list[RegisteredPolicy]:
     """The policies registered in this store, oldest first."""
     return list(session.scalars(select(RegisteredPolicy).order_by(RegisteredPolicy.id)))
@@ -157,15 +168,15 @@ def known_policy(session: Session, claimed: Mapping[str, Any], *,
         same = [p for p in _named(session, shipped) if p[:2] == (name, version)]
         if same:
             raise ConflictError(
-                f"{where}: policy {label} is known with sha256 {same[0][2]}, but the results "
-                f"name {digest}: the policy file was edited. Certify with the policy as it "
+                f"{where}: policy {label} is known as {same[0][2]}, but the results name "
+                f"{digest}: the policy file was edited. Certify with the policy as it "
                 f"is known, or give the edited policy a new version and {REGISTER_HINT}")
         raise ConflictError(f"{where}: policy {label} ({digest}) is not a policy this store "
                             f"knows (shipped with assay or registered); {REGISTER_HINT}")
     if (policy.name, policy.version) != (name, version):
         raise ConflictError(
-            f"{where}: the results name policy {label}, but the policy file with sha256 "
-            f"{digest} is '{policy.name}' version {policy.version}")
+            f"{where}: the results name policy {label}, but the policy file {digest} is "
+            f"'{policy.name}' version {policy.version}")
     return policy
 
 

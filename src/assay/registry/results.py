@@ -5,6 +5,7 @@ the measurements they hold. :func:`verify_results` recomputes, from the
 policy as the store knows it (:func:`assay.registry.policies.known_policy`):
 
 * that every check of the tier is present, in the policy's order, and no other;
+* the policy-wide settings (minimum group size, bootstrap, ``on_skip``...);
 * each check's severity, judging (point or interval) and threshold: the policy's;
 * each judged measurement's status, from its value (and interval) and the threshold;
 * each check's status, from its measurements and severity (a check with no
@@ -51,12 +52,6 @@ def verify_results(results: Mapping[str, Any], policy: Policy, tier: str) -> str
     policy and the results' own measurements give.
     """
     tier_obj = policy.tier(tier)
-    settings = results.get("settings")
-    expected_settings = policy.settings.model_dump(mode="json")
-    if settings != expected_settings:
-        raise InputError(f"{_WHERE} settings: expected the settings of policy '{policy.name}' "
-                         f"version {policy.version} ({_short(expected_settings)}), got "
-                         f"{_short(settings)}")
     checks = results.get("checks")
     if not isinstance(checks, list):
         raise InputError(f"{_WHERE} checks: expected a list of check results, got "
@@ -78,6 +73,12 @@ def verify_results(results: Mapping[str, Any], policy: Policy, tier: str) -> str
             raise InputError(f"{_WHERE} checks[{i}] {ids[i]}: not a check of policy "
                              f"'{policy.name}' tier '{tier_obj.name}'")
         judged.append(_verify_check(i, checks[i], spec))
+    settings = results.get("settings")
+    expected_settings = policy.settings.model_dump(mode="json")
+    if settings != expected_settings:
+        raise InputError(f"{_WHERE} settings: expected the settings of policy '{policy.name}' "
+                         f"version {policy.version} ({_short(expected_settings)}), got "
+                         f"{_short(settings)}")
     _verify_summary(results.get("summary"), judged)
     from assay.certification import verdict
 

@@ -217,6 +217,10 @@ class RegisteredPolicy(Base):
 
     registrar: Mapped[User] = relationship(foreign_keys=[registered_by], lazy="joined")
 
+    @property
+    def registered_by_name(self) -> str:
+        return self.registrar.username
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
