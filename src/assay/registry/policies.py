@@ -23,6 +23,7 @@ from assay.errors import ConflictError, InputError
 from assay.policy import SHIPPED_DIR, Policy, parse_policy
 from assay.registry import roles as R
 from assay.registry.tables import RegisteredPolicy, User
+from assay.registry.users import require_role
 from assay.store.audit import append_event
 from assay.store.db import utcnow
 
@@ -73,7 +74,6 @@ def register_policy(session: Session, actor: User, content: bytes, *, source: st
     policy is refused: a changed policy needs a new version.
     """
     from assay.evidence import store_bytes
-    from assay.registry import require_role
 
     require_role(actor, *POLICY_REGISTRARS, action="register policies")
     if not isinstance(content, bytes | bytearray) or not content:
