@@ -28,7 +28,7 @@ from assay import registry
 from assay.api.app import create_app
 from assay.auth import service as auth
 from assay.cli import main
-from assay.errors import InputError
+from assay.errors import ConflictError, InputError
 from assay.evidence import digest_bytes, has_artifact, open_artifact
 from assay.policy import SHIPPED_DIR, load_policy
 from assay.registry.results import verify_results
@@ -399,3 +399,34 @@ def test_verification_reuses_the_frameworks_judging() -> None:
     errored["checks"][0]["status"] = "error"
     with pytest.raises(InputError, match="status 'error' but it holds judged measurements"):
         verify_results(errored, policy, "high")
+
+
+def test_a_registered_policy_file_is_evidence_the_store_keeps(people, tmp_path) -> None:
+    from assay.evidence import artifact_path
+    from assay.evidence.check import check_evidence
+
+    policy = _custom_policy(tmp_path)
+    with people.transaction() as s:
+        row = registry.register_policy(s, registry.get_user(s, "ada"), policy.read_bytes(),
+                                       source="house.yaml")
+        digest = row.digest
+    with people.transaction() as s:
+        assert check_evidence(s, people.settings).ok
+    path = artifact_path(people.settings, digest)
+    path.chmod(0o644)
+    path.unlink()
+    with people.transaction() as s:
+        result = check_evidence(s, people.settings)
+    assert result.missing == [f"{digest} (registered policy house version 7)"]
+
+
+def test_an_edited_shipped_policy_cannot_be_registered_under_its_name(people, tmp_path) -> None:
+    edited = (SHIPPED_DIR / "default.yaml").read_text().replace("min: 0.6", "min: 0.4")
+    before = _state(people)
+    with people.transaction() as s, pytest.raises(
+            ConflictError, match=r"policy 'default' version 1.0 is shipped with assay "
+                                 r"\(default.yaml\) with other content"):
+        registry.register_policy(s, registry.get_user(s, "ada"), edited.encode(),
+                                 source="default.yaml")
+    assert _state(people) == before
+    assert not has_artifact(people.settings, digest_bytes(edited.encode()))

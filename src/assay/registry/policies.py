@@ -93,13 +93,12 @@ def register_policy(session: Session, actor: User, content: bytes, *, source: st
     if digest in shipped:
         raise ConflictError(f"{name}: this is the shipped policy '{policy.name}' version "
                             f"{policy.version}; shipped policies are known without registering")
-    for raw, file_name in shipped.values():
-        other = parse_policy(raw, source=file_name)
-        if (other.name, other.version) == (policy.name, policy.version):
+    for other in shipped_policy_records():
+        if (other["name"], other["version"]) == (policy.name, policy.version):
             raise ConflictError(
                 f"{name}: policy '{policy.name}' version {policy.version} is shipped with assay "
-                f"({file_name}) with other content; give the edited policy another name or "
-                "version")
+                f"({other['source']}) with other content; give the edited policy another name "
+                "or version")
     clash = session.scalars(select(RegisteredPolicy).where(
         RegisteredPolicy.name == policy.name, RegisteredPolicy.version == policy.version)).first()
     if clash is not None:
@@ -165,7 +164,7 @@ def known_policy(session: Session, claimed: Mapping[str, Any], *,
             raw = open_artifact(settings_of(session, settings), row.digest)
             policy = parse_policy(raw, source=row.source)
     if policy is None:
-        same = [p for p in _named(session, shipped) if p[:2] == (name, version)]
+        same = [p for p in _named(session) if p[:2] == (name, version)]
         if same:
             raise ConflictError(
                 f"{where}: policy {label} is known as {same[0][2]}, but the results name "
@@ -180,13 +179,9 @@ def known_policy(session: Session, claimed: Mapping[str, Any], *,
     return policy
 
 
-def _named(session: Session, shipped: dict[str, tuple[bytes, str]]
-           ) -> list[tuple[str, str, str]]:
+def _named(session: Session) -> list[tuple[str, str, str]]:
     """(name, version, digest) of every policy the store knows."""
-    out = []
-    for digest, (raw, file_name) in shipped.items():
-        p = parse_policy(raw, source=file_name)
-        out.append((p.name, p.version, digest))
+    out = [(r["name"], r["version"], r["digest"]) for r in shipped_policy_records()]
     for row in list_registered_policies(session):
         out.append((row.name, row.version, row.digest))
     return out
