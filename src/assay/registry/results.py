@@ -28,6 +28,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from assay.certification import verdict
 from assay.checks.base import (
     CheckResult,
     JudgeOn,
@@ -80,8 +81,6 @@ def verify_results(results: Mapping[str, Any], policy: Policy, tier: str) -> str
                          f"version {policy.version} ({_short(expected_settings)}), got "
                          f"{_short(settings)}")
     _verify_summary(results.get("summary"), judged)
-    from assay.certification import verdict
-
     status = verdict(judged, policy.settings)
     claimed = results.get("status")
     if claimed != status:
