@@ -98,7 +98,8 @@ def test_the_read_only_auditor_cannot_change_anything(app_env) -> None:
     }
     files = {"/api/models/{name}/versions/{version}/certifications":
              {"results": ("r.json", b'{"status": "passed", "policy": {}, "checks": []}')},
-             "/api/evidence": {"file": ("f.txt", b"data")}}
+             "/api/evidence": {"file": ("f.txt", b"data")},
+             "/api/policies": {"file": ("p.yaml", b"name: p\nversion: '1'\ntiers: {low: {}}\n")}}
     checked = 0
     for method, path in _api_routes(app):
         if method == "GET" or (method, path) in SELF_SERVICE:

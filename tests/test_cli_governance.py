@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from _results import consistent_results
 from assay.cli import main
 from assay.store import Store
 
@@ -74,11 +75,10 @@ def test_register_version_record_show_and_inventory(setup: Store, capsys, tmp_pa
     ok(capsys, "model", "version", "credit-pd", "1.1", "--parent", "none")
     results = tmp_path / "out" / "results.json"
     results.parent.mkdir()
-    results.write_text(json.dumps({
-        "status": "passed_with_warnings",
-        "policy": {"name": "credit-lending", "version": "1", "tier": "high", "sha256": "c" * 64},
-        "model": {"sha256": digest}, "summary": {"pass": 5, "warn": 1},
-    }), encoding="utf-8")
+    doc = consistent_results("credit-lending", "high", failed=("integrity.duplicates",),
+                             model_sha=digest)
+    assert doc["status"] == "passed_with_warnings"  # a warn-severity check missed
+    results.write_text(json.dumps(doc), encoding="utf-8")
     (results.parent / "report.html").write_text("<html></html>", encoding="utf-8")
     out = ok(capsys, "model", "record", "credit-pd", "1.0", "--results", str(results.parent))
     assert "passed_with_warnings" in out
@@ -104,7 +104,8 @@ def test_register_version_record_show_and_inventory(setup: Store, capsys, tmp_pa
 
     # the evidence behind the records
     check = json.loads(ok(capsys, "evidence", "verify", "-f", "json"))
-    assert check["ok"] and check["checked"] == 2 and check["external"] == 2  # model file, policy
+    # stored: results, report; external: model file, shipped policy, evaluation data
+    assert check["ok"] and check["checked"] == 2 and check["external"] == 3
     copy = tmp_path / "copy.json"
     ok(capsys, "evidence", "get", cert["results_digest"], "--out", str(copy))
     assert copy.read_bytes() == results.read_bytes()

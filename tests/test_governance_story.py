@@ -25,7 +25,7 @@ def env(db: Store, tmp_path: Path) -> Env:
 def _approved_on_waiver(env: Env, waiver_days: int) -> datetime:
     """Version 1 approved for deployment while its certification is blocked, on a
     waiver that ends in ``waiver_days`` days (the approval runs 200 days)."""
-    env.certify("1", status="blocked", failed=("fairness.dp_ratio",))
+    env.certify("1", status="blocked", failed=("fairness.disparate_impact",))
     submit(env)
     env.run("bea", wf.approve, "1", stage="scope", documents=doc())
     expires = datetime.now(UTC) + timedelta(days=waiver_days)
@@ -148,7 +148,7 @@ def _approved_inventory(env: Env) -> dict:
 
 
 def test_review_says_evidence_is_not_met_rather_than_missing_when_present(env: Env, capsys):
-    env.certify("1", status="blocked", failed=("fairness.dp_ratio",))
+    env.certify("1", status="blocked", failed=("fairness.disparate_impact",))
     submit(env)
     out = ok(capsys, "review", "scorer", "1")
     # no document yet: the line reads as a sentence, not "missing no document"

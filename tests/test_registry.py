@@ -8,9 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from _results import consistent_results
 from assay import registry as reg
 from assay.errors import ConflictError, InputError, NotFoundError, PermissionDenied
 from assay.evidence import open_artifact
+from assay.policy import load_policy
 from assay.registry.tables import Model, ModelVersion
 from assay.store import Store
 from assay.store.audit import AuditEvent, list_events, verify_chain
@@ -158,17 +160,13 @@ def test_versions_carry_lineage(db: Store, people) -> None:
 
 
 def _results(status: str = "passed", model_sha: str | None = HEX) -> dict:
-    return {
-        "schema_version": "1.0", "status": status,
-        "policy": {"name": "credit-lending", "version": "2026.1", "tier": "high",
-                   "sha256": "cd" * 32},
-        "model": ({"path": "m.joblib", "sha256": model_sha, "kind": "sklearn"}
-                  if model_sha else None),
-        "data": {"evaluation": {"name": "eval.parquet", "sha256": "ef" * 32, "rows": 100},
-                 "reference": None},
-        "summary": {"pass": 3, "warn": 0, "fail": 0, "skip": 1, "error": 0},
-        "checks": [],
-    }
+    """A results.json of the shipped credit-lending policy, tier high, consistent with it."""
+    failed = ("performance.roc_auc",) if status == "blocked" else ()
+    doc = consistent_results("credit-lending", "high", failed=failed, model_sha=model_sha)
+    if status not in ("passed", "blocked"):
+        doc["status"] = status
+    assert doc["status"] == status
+    return doc
 
 
 def test_record_certification_stores_evidence_and_audits(db: Store, people) -> None:
@@ -178,7 +176,8 @@ def test_record_certification_stores_evidence_and_audits(db: Store, people) -> N
         dana = reg.get_user(s, "dana")
         mv = reg.add_version(s, dana, "credit-pd", "1.0", artifact_digest=HEX)
         cert = reg.record_certification(s, dana, "credit-pd", "1.0", None, raw, b"<html>r</html>")
-        assert cert.passed and cert.tier == "high" and cert.policy_digest == "sha256:" + "cd" * 32
+        assert cert.passed and cert.tier == "high"
+        assert cert.policy_digest == "sha256:" + load_policy("credit-lending").sha256
         version_id = mv.id
     assert open_artifact(db.settings, cert.results_digest) == raw
     assert open_artifact(db.settings, cert.report_digest) == b"<html>r</html>"

@@ -127,7 +127,7 @@ def test_simultaneous_registrations_of_one_model_conflict_cleanly(db: Store, peo
 
 
 CORE_TABLES = {"users", "user_roles", "models", "model_versions", "certifications",
-               "audit_events"}
+               "registered_policies", "audit_events"}
 
 
 def test_core_tables_match_the_migration(db: Store) -> None:

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
+from _results import consistent_results
 from assay import registry
 from assay.errors import ConflictError, InputError, NotFoundError, PermissionDenied
 from assay.evidence import store_bytes
@@ -71,25 +72,41 @@ class Env:
 
     def certify(self, version: str, status: str = "passed", failed: tuple[str, ...] = (),
                 policy: Path | None = None, tier: str = "high") -> int:
+        """Record a results.json consistent with the policy: the ``failed`` checks fail."""
         path = policy or self.policy
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        doc = yaml.safe_load(path.read_text())
-        checks = [{"id": c, "status": "fail", "severity": "block"} for c in failed]
-        checks.append({"id": "performance.auc", "status": "pass", "severity": "block"})
-        results = {"schema_version": "1.0", "status": status,
-                   "policy": {"name": doc["name"], "version": doc["version"], "tier": tier,
-                              "sha256": digest},
-                   "checks": checks}
+        results = consistent_results(path, tier, failed=failed)
+        assert results["status"] == status, results["status"]
         raw = json.dumps(results).encode()
         with self.store.transaction() as s:
+            register(s, path)
             cert = registry.record_certification(s, registry.get_user(s, "val"), MODEL,
                                                  version, results, raw)
             return cert.id
 
 
+def register(s, path: Path) -> None:
+    """Register a policy file in the store (a no-op once registered; shipped ones are known)."""
+    from assay.policy import SHIPPED_DIR
+
+    if path.resolve().parent != SHIPPED_DIR:
+        registry.register_policy(s, registry.get_user(s, "root"), path.read_bytes(),
+                                 source=path.name)
+
+
+#: The checks of every tier of the test policy, each blocking.
+CHECKS = [
+    {"id": "performance.accuracy", "threshold": {"min": 0.6}},
+    {"id": "performance.roc_auc", "threshold": {"min": 0.7}},
+    {"id": "fairness.disparate_impact", "threshold": {"min": 0.8}},
+    {"id": "fairness.fpr_difference", "threshold": {"max": 0.1}},
+    {"id": "drift.psi", "threshold": {"max": 0.25}},
+]
+
+
 def write_policy(path: Path, workflow: dict, version: str = "1") -> Path:
     doc = {"name": "wf-test", "version": version,
-           "tiers": {"high": {}, "medium": {}, "low": {}}, "workflow": workflow}
+           "tiers": {"high": {"checks": CHECKS}, "medium": {"extends": "high"},
+                     "low": {"extends": "high"}}, "workflow": workflow}
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 
@@ -111,6 +128,7 @@ def make_env(db: Store, tmp_path: Path) -> Env:
                                 criticality="high")
         registry.set_model_tier(s, registry.get_user(s, "rita"), MODEL, "high")
         registry.add_version(s, alice, MODEL, "1", artifact_digest="sha256:" + "a" * 64)
+        register(s, policy)
     assert store_bytes(db.settings, DOC) == DOC_DIGEST
     return Env(db, policy)
 
@@ -336,18 +354,20 @@ def test_documents_evidence_needed_and_comment_attaches_it(env: Env):
 
 
 def test_blocked_certification_blocks_until_waived(env: Env):
-    env.certify("1", status="blocked", failed=("fairness.dp_ratio", "fairness.eo_diff"))
+    env.certify("1", status="blocked",
+                failed=("fairness.disparate_impact", "fairness.fpr_difference"))
     submit(env)
     env.run("bea", wf.approve, "1", stage="scope", documents=doc())
     with pytest.raises(ConflictError, match=re.escape(
-            "failed checks without a valid waiver: fairness.dp_ratio, fairness.eo_diff")):
+            "failed checks without a valid waiver: fairness.disparate_impact, "
+            "fairness.fpr_difference")):
         env.run("val", wf.approve, "1", stage="validation")
     soon = datetime.now(UTC) + timedelta(days=30)
-    env.run("rita", wf.waive, "1", check_id="fairness.dp_ratio", justification="known gap",
+    env.run("rita", wf.waive, "1", check_id="fairness.disparate_impact", justification="known gap",
             expires=soon)
-    with pytest.raises(ConflictError, match=r"without a valid waiver: fairness\.eo_diff$"):
+    with pytest.raises(ConflictError, match=r"without a valid waiver: fairness\.fpr_difference$"):
         env.run("val", wf.approve, "1", stage="validation")
-    w = env.run("rob", wf.waive, "1", check_id="fairness.eo_diff",
+    w = env.run("rob", wf.waive, "1", check_id="fairness.fpr_difference",
                 justification="mitigation due in Q1", expires=soon)
     env.run("val", wf.approve, "1", stage="validation")
     env.run("rita", wf.approve, "1", stage="deployment_approval")
@@ -371,8 +391,8 @@ def test_whole_certification_waiver_and_missing_certification(env: Env):
             expires=soon)
     env.run("val", wf.approve, "1", stage="validation")
     # a certification waiver covers the certification it was granted for, not a later one
-    env.certify("1", status="blocked", failed=("performance.auc_min",))
-    with pytest.raises(ConflictError, match=r"performance\.auc_min"):
+    env.certify("1", status="blocked", failed=("performance.roc_auc",))
+    with pytest.raises(ConflictError, match=r"performance\.roc_auc"):
         env.run("rita", wf.approve, "1", stage="deployment_approval")
 
 
@@ -389,10 +409,10 @@ def test_whole_certification_waiver_and_missing_certification(env: Env):
     ],
 )
 def test_bad_waivers_write_nothing(env: Env, user, kw, error, match):
-    env.certify("1", status="blocked", failed=("fairness.dp_ratio",))
+    env.certify("1", status="blocked", failed=("fairness.disparate_impact",))
     submit(env)
     args = {"justification": "reason", "expires": datetime.now(UTC) + timedelta(days=5),
-            "check_id": "fairness.dp_ratio", **kw}
+            "check_id": "fairness.disparate_impact", **kw}
     before = env.count(AuditEvent)
     with pytest.raises(error, match=match):
         env.run(user, wf.waive, "1", **args)
@@ -401,10 +421,10 @@ def test_bad_waivers_write_nothing(env: Env, user, kw, error, match):
 
 
 def test_revoking_a_waiver_closes_the_gate(env: Env):
-    env.certify("1", status="blocked", failed=("fairness.dp_ratio",))
+    env.certify("1", status="blocked", failed=("fairness.disparate_impact",))
     submit(env)
     soon = datetime.now(UTC) + timedelta(days=20)
-    w = env.run("rita", wf.waive, "1", check_id="fairness.dp_ratio", justification="gap",
+    w = env.run("rita", wf.waive, "1", check_id="fairness.disparate_impact", justification="gap",
                 expires=soon)
     env.run("bea", wf.approve, "1", stage="scope", documents=doc())
     env.run("val", wf.approve, "1", stage="validation")
@@ -420,7 +440,7 @@ def test_revoking_a_waiver_closes_the_gate(env: Env):
     env.run("rob", wf.revoke_waiver, "1", w.id, reason="complaints about declines")
     d = env.read(wf.gate, "1")
     assert not d.allowed
-    assert "without a valid waiver: fairness.dp_ratio" in d.reasons[0]
+    assert "without a valid waiver: fairness.disparate_impact" in d.reasons[0]
     with pytest.raises(ConflictError, match="already ended"):
         env.run("rita", wf.revoke_waiver, "1", w.id, reason="again")
     st = env.read(wf.status).versions[0]
@@ -430,9 +450,10 @@ def test_revoking_a_waiver_closes_the_gate(env: Env):
 
 
 def test_waiving_an_unknown_check_is_refused(env: Env):
-    env.certify("1", status="blocked", failed=("fairness.dp_ratio",))
+    env.certify("1", status="blocked", failed=("fairness.disparate_impact",))
     submit(env)
-    with pytest.raises(InputError, match=r"has no such check; failed checks: fairness\.dp_ratio"):
+    with pytest.raises(InputError,
+                       match=r"has no such check; failed checks: fairness\.disparate_impact"):
         env.run("rita", wf.waive, "1", check_id="fairness.dp_ratoi", justification="typo",
                 expires=datetime.now(UTC) + timedelta(days=5))
     assert env.count(Waiver) == 0
@@ -458,7 +479,7 @@ def test_developer_cannot_waive_and_nothing_to_waive(env: Env):
     soon = datetime.now(UTC) + timedelta(days=5)
     with pytest.raises(ConflictError, match="separation of duties"):
         env.run("alice", wf.waive, "1", justification="x", expires=soon,
-                check_id="fairness.dp_ratio")
+                check_id="fairness.disparate_impact")
     with pytest.raises(ConflictError, match="nothing to waive"):
         env.run("rita", wf.waive, "1", justification="x", expires=soon)
 
@@ -576,7 +597,7 @@ def test_risk_assessment_evidence_from_the_risk_register(env: Env):
         {"id": "fairness_risk", "evidence": ["risk_assessment"],
          "signoff": {"default": {"roles": ["risk_officer"]}}},
         WORKFLOW["stages"][2]])
-    write_policy(env.policy, section)
+    write_policy(env.policy, section, version="2")
     env.certify("1")
     submit(env)
     with pytest.raises(ConflictError, match="no risk assessment of this version"):
@@ -646,7 +667,7 @@ def test_new_model_version_needs_its_own_approval(env: Env):
 
 
 def test_policy_may_end_older_approvals_on_a_new_version(env: Env):
-    write_policy(env.policy, dict(WORKFLOW, new_version_revokes_approval=True))
+    write_policy(env.policy, dict(WORKFLOW, new_version_revokes_approval=True), version="2")
     approved(env)
     assert env.read(wf.gate, "1").allowed
     with env.store.transaction() as s:

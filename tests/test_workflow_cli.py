@@ -15,7 +15,7 @@ from assay.cli import main
 from assay.store import Store
 from assay.store.audit import AuditEvent
 from assay.workflow.tables import Comment, SignOff, Submission, Waiver
-from test_workflow import MODEL, USERS, WORKFLOW, Env, write_policy
+from test_workflow import MODEL, USERS, WORKFLOW, Env, register, write_policy
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -56,6 +56,7 @@ def env(db: Store, tmp_path: Path) -> Env:
                                 criticality="high")
         registry.set_model_tier(s, registry.get_user(s, "rita"), MODEL, "high")
         registry.add_version(s, alice, MODEL, "1")
+        register(s, policy)
     return Env(db, policy)
 
 
@@ -66,7 +67,7 @@ def counts(env: Env) -> tuple[int, ...]:
 
 
 def test_cli_walkthrough(env: Env, capsys, tmp_path: Path, monkeypatch):
-    env.certify("1", status="blocked", failed=("fairness.dp_ratio",))
+    env.certify("1", status="blocked", failed=("fairness.disparate_impact",))
     monkeypatch.setenv("ASSAY_USER", "alice")
     out = ok(capsys, "submit", MODEL, "1", "--policy", str(env.policy))
     assert "submission #1 (tier high, policy wf-test); first stage: scope" in out
@@ -87,14 +88,14 @@ def test_cli_walkthrough(env: Env, capsys, tmp_path: Path, monkeypatch):
     assert "stage scope complete" in out
 
     fails(capsys, "approve", MODEL, "1", "--stage", "validation", "--as", "val",
-          match="failed checks without a valid waiver: fairness.dp_ratio")
-    fails(capsys, "waive", MODEL, "1", "--check", "fairness.dp_ratio", "--expires",
+          match="failed checks without a valid waiver: fairness.disparate_impact")
+    fails(capsys, "waive", MODEL, "1", "--check", "fairness.disparate_impact", "--expires",
           "2999-01-01", "--as", "rita", match="needs a justification")
     soon = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%d")
-    out = ok(capsys, "waive", MODEL, "1", "--check", "fairness.dp_ratio", "--justification",
+    out = ok(capsys, "waive", MODEL, "1", "--check", "fairness.disparate_impact", "--justification",
              "remediation planned for Q1; declines reviewed by hand", "--expires", soon,
              "--as", "rita")
-    assert f"waiver #1 granted for check fairness.dp_ratio of {MODEL}@1 until {soon}" in out
+    assert f"waiver #1 granted for check fairness.disparate_impact of {MODEL}@1 until {soon}" in out
 
     ok(capsys, "approve", MODEL, "1", "--stage", "validation", "--as", "val")
     ok(capsys, "comment", MODEL, "1", "back-test attached", "--stage", "validation",
@@ -116,7 +117,8 @@ def test_cli_walkthrough(env: Env, capsys, tmp_path: Path, monkeypatch):
 
     status = ok(capsys, "status", MODEL)
     for needle in ("version 1: approved", "scope", "document #1 scope by bea: scope memo.txt",
-                   "waiver by rita: #1 check fairness.dp_ratio", "comment #1 validation by carl",
+                   "waiver by rita: #1 check fairness.disparate_impact",
+                   "comment #1 validation by carl",
                    "condition #1 quarterly fairness re-run", "ALLOWED"):
         assert needle in status, needle
     data = json.loads(ok(capsys, "status", MODEL, "-f", "json"))
@@ -135,7 +137,7 @@ def test_cli_walkthrough(env: Env, capsys, tmp_path: Path, monkeypatch):
              "--as", "rita")
     assert f"waiver #1 of {MODEL}@1 revoked" in out
     code, out, _ = run(capsys, "gate", MODEL, "1")
-    assert code == 1 and "without a valid waiver: fairness.dp_ratio" in out
+    assert code == 1 and "without a valid waiver: fairness.disparate_impact" in out
 
 
 def test_cli_reject(env: Env, capsys, monkeypatch):
@@ -184,7 +186,7 @@ ERRORS = [
 
 def test_cli_errors_exit_2_with_one_line_and_write_nothing(env: Env, capsys, monkeypatch):
     monkeypatch.delenv("ASSAY_USER", raising=False)
-    env.certify("1", status="blocked", failed=("fairness.dp_ratio",))
+    env.certify("1", status="blocked", failed=("fairness.disparate_impact",))
     ok(capsys, "submit", MODEL, "1", "--policy", str(env.policy), "--as", "alice")
     before = counts(env)
     for args, match in ERRORS:

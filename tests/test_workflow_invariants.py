@@ -78,7 +78,7 @@ def test_random_walk_keeps_the_rules(env: Env, backend: str, seed: int):
     if backend != "sqlite":
         pytest.skip("the rules, not the database, are under test here")
     rng = random.Random(seed)
-    env.certify("1", status="blocked", failed=("fairness.dp_ratio",))
+    env.certify("1", status="blocked", failed=("fairness.disparate_impact",))
     with env.store.transaction() as s:
         root = registry.get_user(s, "root")
         registry.grant_role(s, root, "alice", "risk_officer")  # the developer holds roles
@@ -108,7 +108,7 @@ def test_random_walk_keeps_the_rules(env: Env, backend: str, seed: int):
             elif kind == "comment":
                 env.run(user, wf.comment, "1", "a remark", stage=stage)
             elif kind == "waive":
-                env.run(user, wf.waive, "1", check_id="fairness.dp_ratio",
+                env.run(user, wf.waive, "1", check_id="fairness.disparate_impact",
                         justification="random", expires=soon)
             elif kind == "submit":
                 env.run(user, wf.submit, "1", policy=str(env.policy))

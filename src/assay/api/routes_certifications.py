@@ -1,9 +1,12 @@
-"""Certifications: upload results (and the report) of a run, run one on stored data, read them.
+"""Certifications: upload results (and the report) of a run, run one on stored data, read them;
+register the custom policies they may be recorded under.
 
 Uploading is how CI records evidence: ``assay certify`` writes
 ``results.json`` and ``report.html``; the pipeline posts both and the store
 keeps them content-addressed, linked to the model version, with an audit
-event naming the authenticated uploader.
+event naming the authenticated uploader. The results are verified against
+the policy they name (shipped, or registered with ``POST /api/policies``)
+before anything is stored.
 """
 
 from __future__ import annotations
@@ -151,6 +154,47 @@ def _parse_results(data: bytes) -> dict:
         if key not in doc:
             raise InputError(f"results: missing '{key}' (expected results.json of assay certify)")
     return doc
+
+
+class PolicyOut(BaseModel):
+    name: str
+    version: str
+    digest: str
+    source: str
+    shipped: bool = False
+    registered_by: str | None = None
+    registered_at: str | None = None
+
+
+@router.post("/policies", response_model=PolicyOut, status_code=201,
+             summary="Register a custom policy file, so certifications under it can be recorded")
+def register_policy(request: Request,
+                    file: UploadFile = File(..., description="The policy YAML file"),
+                    principal: Principal = Depends(current_principal)) -> dict:
+    """Validates the policy, keeps its bytes content-addressed in the evidence store and
+    records who registered it. Registering the same file again returns the existing record
+    (status 201 all the same); another file under a known name and version is a conflict."""
+    from assay.registry import register_policy as registry_register_policy
+    from assay.registry.policies import MAX_POLICY_BYTES, POLICY_REGISTRARS
+
+    require_roles(principal, *POLICY_REGISTRARS)
+    data = file.file.read(MAX_POLICY_BYTES + 1)
+    with acting(request, principal) as (s, actor):
+        row = registry_register_policy(s, actor, data, source=file.filename or "policy.yaml",
+                                       settings=request.app.state.settings)
+        return row.to_dict()
+
+
+@router.get("/policies", response_model=list[PolicyOut],
+            summary="The policies certifications may be recorded under: shipped and registered")
+def list_policies(request: Request, principal: Principal = Depends(current_principal)
+                  ) -> list[dict]:
+    from assay.registry import list_registered_policies
+    from assay.registry.policies import shipped_policy_records
+
+    with reading(request) as s:
+        registered = [r.to_dict() for r in list_registered_policies(s)]
+    return shipped_policy_records() + registered
 
 
 @router.post("/models/{name}/versions/{version}/certifications", response_model=CertificationOut,

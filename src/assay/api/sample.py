@@ -2,7 +2,7 @@
 the benchmark and the service's end-to-end tests.
 
 ``populate(store, password=...)`` adds people with every role, a sample
-policy (written under ``ASSAY_HOME``), models with versions, a recorded
+policy (written under ``ASSAY_HOME`` and registered in the store), models with versions, a recorded
 certification with per-group metrics and calibration, a risk assessment and
 register entries, and submissions at different stages. Everything goes
 through the domain functions, so the audit trail is real.
@@ -57,27 +57,69 @@ class Sample:
     submitted: list[tuple[str, str]] = field(default_factory=list)
 
 
+#: The checks of every tier of the sample policy (``sample_results`` holds their outcomes).
+CHECKS = [
+    {"id": "performance.roc_auc", "threshold": {"min": 0.75}, "judge": "interval",
+     "severity": "block"},
+    {"id": "fairness.demographic_parity_ratio", "threshold": {"min": 0.4}, "severity": "warn"},
+    {"id": "fairness.equal_opportunity_difference", "threshold": {"max": 0.1},
+     "severity": "block"},
+    {"id": "performance.ece", "threshold": {"max": 0.05}, "severity": "block"},
+]
+
+
 def write_policy(home: Path) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     path = home / "sample-policy.yaml"
     doc = {"name": "sample", "version": "1",
            "description": "Sample policy for the assay web UI and its tests",
-           "tiers": {"high": {"checks": []}, "medium": {"checks": []}, "low": {"checks": []}},
+           "tiers": {"high": {"checks": CHECKS}, "medium": {"extends": "high"},
+                     "low": {"extends": "high"}},
            "risk": {"require_questionnaire": False},
            "workflow": WORKFLOW}
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 
 
-def _measure(label: str, value: float, half: float, status: str = "pass") -> dict[str, Any]:
+def _measure(label: str, value: float, half: float) -> dict[str, Any]:
     return {"label": label, "value": value, "ci": [round(value - half, 4),
                                                    round(value + half, 4)],
-            "status": status, "n": 2000}
+            "n": 2000, "judged": True, "note": None}
+
+
+def _judged(check: dict[str, Any]) -> dict[str, Any]:
+    """Judge a sample check as the check framework does, so the results are consistent."""
+    from assay.checks.base import JudgeOn, Measurement, Severity, Threshold, check_status, judge
+
+    threshold = Threshold(**check["threshold"])
+    statuses = []
+    for m in check["measurements"]:
+        status = judge(Measurement(m["label"], m["value"], tuple(m["ci"])), threshold,
+                       JudgeOn(check["judge_on"]))
+        m["status"] = str(status)
+        statuses.append(status)
+    check["status"] = str(check_status(statuses, Severity(check["severity"])))
+    worst = check["measurements"][0]
+    check.update(value=worst["value"], ci=worst["ci"], worst=worst["label"])
+    check.setdefault("message", f"{worst['label']}: {worst['value']:.4g}, required "
+                                f"{threshold.describe()}")
+    check.update(rationale="", regulations=[], details={}, source=None)
+    return check
 
 
 def sample_results(policy_path: Path, *, tier: str = "high", status: str = "passed",
                    artifact: str | None = None) -> dict[str, Any]:
-    """A results.json document in the certification schema (schema_version 1.0)."""
+    """A results.json document in the certification schema (schema_version 1.0).
+
+    Its checks are those of the sample policy (:func:`write_policy`), judged
+    as ``assay certify`` judges them: ``passed`` passes every check,
+    ``passed_with_warnings`` misses the (warn-severity) parity ratio, and
+    ``blocked`` also fails the AUC.
+    """
+    from assay.certification import verdict
+    from assay.checks.base import CheckResult, Severity, Status
+    from assay.policy import Settings
+
     digest = hashlib.sha256(policy_path.read_bytes()).hexdigest()
     by_sex = {
         "Female": {"n": 5421, "metrics": {"accuracy": {"value": 0.912, "ci": [0.904, 0.919]},
@@ -92,33 +134,32 @@ def sample_results(policy_path: Path, *, tier: str = "high", status: str = "pass
                                                                 "ci": [0.640, 0.670]}}},
     }
     bins = [i / 10 for i in range(11)]
-    checks = [
-        {"id": "performance.auc", "family": "performance", "title": "ROC AUC",
-         "status": "pass", "severity": "block", "judge_on": "interval",
-         "threshold": {"min": 0.75}, "value": 0.905, "ci": [0.899, 0.911], "worst": "overall",
-         "message": "overall: 0.905 [0.899, 0.911], required >= 0.75",
-         "measurements": [_measure("overall", 0.905, 0.006)]},
+    auc = 0.70 if status == "blocked" else 0.905
+    ratio = 0.403 if status == "passed" else 0.38
+    checks = [_judged(c) for c in [
+        {"id": "performance.roc_auc", "family": "performance", "title": "ROC AUC",
+         "severity": "block", "judge_on": "interval", "threshold": {"min": 0.75},
+         "measurements": [_measure("overall", auc, 0.02 if status == "blocked" else 0.006)]},
         {"id": "fairness.demographic_parity_ratio", "family": "fairness",
-         "title": "Demographic parity ratio", "status": "warn" if status != "passed" else "pass",
-         "severity": "warn", "judge_on": "point", "threshold": {"min": 0.4},
-         "value": 0.403, "ci": [0.36, 0.45], "worst": "sex",
-         "message": "sex: 0.403 [0.36, 0.45], required >= 0.4",
-         "measurements": [_measure("sex", 0.403, 0.045)]},
+         "title": "Demographic parity ratio", "severity": "warn", "judge_on": "point",
+         "threshold": {"min": 0.4}, "measurements": [_measure("sex", ratio, 0.045)]},
         {"id": "fairness.equal_opportunity_difference", "family": "fairness",
-         "title": "Equal opportunity difference", "status": "pass", "severity": "block",
-         "judge_on": "point", "threshold": {"max": 0.1}, "value": 0.053,
-         "ci": [0.011, 0.095], "worst": "sex",
-         "measurements": [_measure("Female vs Male", 0.053, 0.042)]},
-        {"id": "calibration.ece", "family": "calibration", "title": "Expected calibration error",
-         "status": "pass", "severity": "block", "judge_on": "point", "threshold": {"max": 0.05},
-         "value": 0.018, "ci": [0.012, 0.025], "worst": "overall",
+         "title": "Equal opportunity difference", "severity": "block", "judge_on": "point",
+         "threshold": {"max": 0.1}, "measurements": [_measure("Female vs Male", 0.053, 0.042)]},
+        {"id": "performance.ece", "family": "performance", "title": "Expected calibration error",
+         "severity": "block", "judge_on": "point", "threshold": {"max": 0.05},
          "measurements": [_measure("overall", 0.018, 0.006)]},
-    ]
-    if status == "blocked":
-        checks[0].update(status="fail", value=0.70, ci=[0.68, 0.72],
-                         message="overall: 0.700 [0.68, 0.72], required >= 0.75")
+    ]]
     summary = {k: sum(1 for c in checks if c["status"] == k)
                for k in ("pass", "warn", "fail", "skip", "error")}
+    judged = [CheckResult(id=c["id"], family=c["family"], title=c["title"],
+                          status=Status(c["status"]), severity=Severity(c["severity"]),
+                          judge_on=c["judge_on"], threshold=None) for c in checks]
+    settings = Settings()
+    computed = verdict(judged, settings)
+    if computed != status:
+        raise ValueError(f"sample results: expected status passed, passed_with_warnings or "
+                         f"blocked, got {status!r}")
     return {
         "schema_version": "1.0", "assay_version": "0.1.0",
         "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
@@ -132,16 +173,16 @@ def sample_results(policy_path: Path, *, tier: str = "high", status: str = "pass
         "roles": {"target": "income", "prediction": "pred", "score": "score",
                   "sensitive": ["sex"], "features": None, "weight": None,
                   "positive_label": ">50K", "task": "classification"},
-        "settings": {"min_group_size": 30,
-                     "bootstrap": {"replicates": 1000, "confidence": 0.95, "seed": 0}},
+        "settings": settings.model_dump(mode="json"),
         "environment": {"python": "3.11", "platform": "linux", "packages": {}},
         "summary": summary,
         "checks": checks,
         "metrics": {
             "overall": {"accuracy": {"value": 0.865, "ci": [0.86, 0.87]},
-                        "auc": {"value": 0.905, "ci": [0.899, 0.911]}},
+                        "auc": {"value": auc, "ci": [round(auc - 0.006, 4),
+                                                     round(auc + 0.006, 4)]}},
             "by_group": {"sex": by_sex},
-            "fairness": {"sex": {"demographic_parity_ratio": {"value": 0.403,
+            "fairness": {"sex": {"demographic_parity_ratio": {"value": ratio,
                                                               "ci": [0.36, 0.45]},
                                  "equal_opportunity_difference": {"value": 0.053,
                                                                   "ci": [0.011, 0.095]}}},
@@ -180,7 +221,13 @@ def populate(store, *, password: str, models: int = 3, submissions: int = 0,
     service then renders it from the results when asked).
     """
     from assay.auth.service import set_password
-    from assay.registry import add_user, add_version, get_user, register_model
+    from assay.registry import (
+        add_user,
+        add_version,
+        get_user,
+        register_model,
+        register_policy,
+    )
     from assay.risk import service as risk
     from assay.workflow import service as wf
 
@@ -193,6 +240,8 @@ def populate(store, *, password: str, models: int = 3, submissions: int = 0,
         for name in USERS:
             user = get_user(s, name)
             set_password(s, user, name, password, one_time=False)
+        register_policy(s, admin, policy_path.read_bytes(), source=policy_path.name,
+                        settings=store.settings)
 
     names = ["credit-scoring", "fraud-alerts", "churn-propensity", "claims-triage",
              "readmission-risk"]

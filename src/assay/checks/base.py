@@ -286,6 +286,22 @@ def check(
     return deco
 
 
+def check_status(statuses: Iterable[Status | None], severity: Severity) -> Status:
+    """A check's status from the statuses of its judged measurements (``None``: not judged).
+
+    Nothing judged is a skip; a failed measurement fails the check when its
+    severity is ``block`` and warns otherwise; a warning warns; else it passes.
+    """
+    judged = [s for s in statuses if s is not None]
+    if not judged:
+        return Status.SKIP
+    if Status.FAIL in judged:
+        return Status.FAIL if severity is Severity.BLOCK else Status.WARN
+    if Status.WARN in judged:
+        return Status.WARN
+    return Status.PASS
+
+
 def run_check(defn: CheckDef, ctx: CheckContext, spec: CheckSpec) -> CheckResult:
     """Run one check and judge it. Never raises for a check's own failure."""
     base = dict(
@@ -307,19 +323,10 @@ def run_check(defn: CheckDef, ctx: CheckContext, spec: CheckSpec) -> CheckResult
         out = CheckOutput(measurements=out)
     for m in out.measurements:
         m.status = judge(m, spec.threshold, spec.judge_on) if m.judged else None
-    statuses = [m.status for m in out.measurements if m.status is not None]
-    if not statuses:
-        status = Status.SKIP
-        message = out.message or "nothing could be judged (every group below the minimum size?)"
-    elif Status.FAIL in statuses:
-        status = Status.FAIL if spec.severity is Severity.BLOCK else Status.WARN
-        message = out.message
-    elif Status.WARN in statuses:
-        status = Status.WARN
-        message = out.message
-    else:
-        status = Status.PASS
-        message = out.message
+    status = check_status([m.status for m in out.measurements], spec.severity)
+    message = out.message
+    if status is Status.SKIP and not message:
+        message = "nothing could be judged (every group below the minimum size?)"
     result = CheckResult(status=status, measurements=out.measurements, message=message,
                          details=out.details, **base)
     if not result.message:

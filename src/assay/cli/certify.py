@@ -467,8 +467,13 @@ def register(app: typer.Typer) -> None:
                 from None
         console.print(f"report.html: {escape(str(written.resolve()))}", highlight=False)
 
-    policy_app = typer.Typer(help="Inspect and validate policies.", no_args_is_help=True)
+    policy_app = typer.Typer(help="Inspect, validate and register policies.",
+                             no_args_is_help=True)
     app.add_typer(policy_app, name="policy")
+    from assay.cli.governance import policy_register, policy_registered
+
+    policy_app.command("register")(policy_register)
+    policy_app.command("registered")(policy_registered)
 
     @policy_app.command("list")
     def policy_list() -> None:

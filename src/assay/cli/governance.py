@@ -408,6 +408,48 @@ def model_record(
                   f"{out[1]} (results {out[2]})")
 
 
+def policy_register(
+    file: Path = typer.Argument(..., help="The policy YAML file to register."),
+    as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
+) -> None:
+    """Register a custom policy in the store (admin or validator), so that certifications
+    made under it can be recorded. Shipped policies need no registering."""
+    from assay.registry import register_policy
+
+    if not file.is_file():
+        raise InputError(f"{file}: policy file not found")
+    raw = file.read_bytes()
+    store = _store()
+    with store.transaction() as s:
+        row = register_policy(s, _actor(s, as_user), raw, source=file.name,
+                              settings=store.settings)
+        out = (row.name, row.version, row.digest, row.registered_by_name)
+    console.print(f"policy {escape(out[0])} version {escape(out[1])} is registered "
+                  f"({out[2]}, by {escape(out[3])})")
+
+
+def policy_registered(fmt: Fmt = typer.Option(Fmt.table, "--format", "-f")) -> None:
+    """List the policies certifications may be recorded under: shipped and registered."""
+    from assay.registry import list_registered_policies
+    from assay.registry.policies import shipped_policy_records
+
+    store = _store()
+    with store.transaction() as s:
+        rows = shipped_policy_records() + [r.to_dict() for r in list_registered_policies(s)]
+    if fmt is Fmt.json:
+        _print_json(rows)
+        return
+    table = Table(header_style="bold")
+    for col in ("name", "version", "sha256", "file", "registered"):
+        table.add_column(col)
+    for r in rows:
+        who = ("shipped" if r.get("shipped") else
+               f"{r['registered_by']} {(r['registered_at'] or '')[:10]}")
+        table.add_row(escape(r["name"]), escape(r["version"]), r["digest"][:19] + "…",
+                      escape(r["source"]), escape(who))
+    console.print(table)
+
+
 def model_list(
     tier: str | None = typer.Option(None, "--tier"),
     status: str | None = typer.Option(None, "--status"),

@@ -17,10 +17,11 @@ class EvidenceCheck:
     """Outcome of :func:`check_evidence`.
 
     ``missing`` and ``corrupted`` list stored artifacts that records require
-    (certification results and reports) and that are absent or whose bytes no
-    longer hash to their name. ``external`` counts digests named as evidence
-    that assay does not keep (model files, data sets): they identify the
-    artifact, to be compared with the original where it lives.
+    (certification results and reports, registered policy files) and that
+    are absent or whose bytes no longer hash to their name. ``external``
+    counts digests named as evidence that assay does not keep (model files,
+    data sets): they identify the artifact, to be compared with the original
+    where it lives.
     """
 
     checked: int = 0
@@ -38,8 +39,9 @@ class EvidenceCheck:
 
 
 def check_evidence(session: Session, settings: Settings) -> EvidenceCheck:
-    """Re-hash every stored artifact that a certification or audit event refers to."""
-    from assay.registry.tables import Certification
+    """Re-hash every stored artifact that a certification, a registered policy or an audit
+    event refers to."""
+    from assay.registry.tables import Certification, RegisteredPolicy
     from assay.store.audit import AuditEvent
 
     required: dict[str, str] = {}
@@ -48,6 +50,9 @@ def check_evidence(session: Session, settings: Settings) -> EvidenceCheck:
         required.setdefault(results, f"results of certification #{cid}")
         if report:
             required.setdefault(report, f"report of certification #{cid}")
+    for name, version, digest in session.execute(
+            select(RegisteredPolicy.name, RegisteredPolicy.version, RegisteredPolicy.digest)):
+        required.setdefault(digest, f"registered policy {name} version {version}")
     optional: dict[str, str] = {}
     for seq, evidence in session.execute(select(AuditEvent.seq, AuditEvent.evidence)):
         for name, digest in (evidence or {}).items():

@@ -1,7 +1,9 @@
-"""Inventory tables: users and their roles, models, model versions, certifications.
+"""Inventory tables: users and their roles, models, model versions, certifications,
+registered policies.
 
-Created by migration ``0001_core``. Rows here are the subjects the rest of the
-governance plane (risk, workflow, auth) refers to by foreign key.
+Created by migrations ``0001_core`` and ``0005_registered_policies``. Rows here
+are the subjects the rest of the governance plane (risk, workflow, auth)
+refers to by foreign key.
 """
 
 from __future__ import annotations
@@ -192,6 +194,41 @@ class Certification(Base):
             "report_digest": self.report_digest,
             "created_by": self.creator.username,
             "created_at": _iso(self.created_at),
+        }
+
+
+class RegisteredPolicy(Base):
+    """A custom policy file the store knows, kept content-addressed in the evidence store.
+
+    Shipped policies are known without a row; a certification under any other
+    policy is recorded only once its file is registered here.
+    """
+
+    __tablename__ = "registered_policies"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_registered_policies_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    version: Mapped[str] = mapped_column(String(100), nullable=False)
+    digest: Mapped[str] = mapped_column(String(80), nullable=False, unique=True)
+    source: Mapped[str] = mapped_column(String(300), nullable=False, default="")
+    registered_by: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    registered_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+
+    registrar: Mapped[User] = relationship(foreign_keys=[registered_by], lazy="joined")
+
+    @property
+    def registered_by_name(self) -> str:
+        return self.registrar.username
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "digest": self.digest,
+            "source": self.source,
+            "registered_by": self.registrar.username,
+            "registered_at": _iso(self.registered_at),
         }
 
 
