@@ -354,10 +354,6 @@ def certify(
         sensitive = [s.strip() for s in sensitive.split(",") if s.strip()]
     if isinstance(features, str):
         features = [f.strip() for f in features.split(",") if f.strip()]
-    adapter = _model_adapter(model)
-    if adapter is None and prediction is None and score is None:
-        raise InputError("nothing to certify: expected a model, a prediction column or a score "
-                         "column (give model=..., prediction=... or score=...)")
     roles = ColumnRoles(
         target=target,
         prediction=prediction,
@@ -369,6 +365,12 @@ def certify(
         task=task,  # type: ignore[arg-type]
         threshold=pol.settings.decision_threshold,
     )
+    if model is None and prediction is None and score is None:
+        raise InputError("nothing to certify: expected a model, a prediction column or a score "
+                         "column (give {model}, {prediction} or {score})",
+                         fields={"model": "model=...", "prediction": "prediction=...",
+                                 "score": "score=..."})
+    adapter = _model_adapter(model)
     with _start(progress, "Reading the evaluation data", None):
         evaluation = open_dataset(data, roles)
     roles = _coerce_positive_label(evaluation, roles)

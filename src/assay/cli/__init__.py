@@ -10,15 +10,39 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand, TyperGroup
+from typer.models import DefaultPlaceholder
 
 from assay import __version__
 from assay.errors import AssayError
 
+
+class _FlagsWithoutType:
+    """Help that shows no value placeholder (``<bool>``) for a flag, which takes no value."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+        return params
+
+
+class AssayCommand(_FlagsWithoutType, TyperCommand):
+    """Every ``assay`` command."""
+
+
+class AssayGroup(_FlagsWithoutType, TyperGroup):
+    """``assay`` and its command groups (``assay policy``, ``assay user``...)."""
+
+
 app = typer.Typer(
     name="assay",
+    cls=AssayGroup,
     help="Certify, govern and monitor machine-learning models with evidence.",
     no_args_is_help=True,
     add_completion=False,
@@ -59,6 +83,20 @@ def _load_commands() -> None:
                 continue
             raise
         mod.register(app)
+    _use_assay_classes(app)
+
+
+def _use_assay_classes(group: typer.Typer) -> None:
+    """Build every command and command group registered on ``group`` with the assay classes."""
+    for command in group.registered_commands:
+        if command.cls in (None, TyperCommand):
+            command.cls = AssayCommand
+    for sub in group.registered_groups:
+        if sub.typer_instance is None:
+            continue
+        if isinstance(sub.cls, DefaultPlaceholder) or sub.cls in (None, TyperGroup):
+            sub.cls = AssayGroup
+        _use_assay_classes(sub.typer_instance)
 
 
 _load_commands()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -32,7 +32,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from assay.errors import InputError, PolicyError
+from assay.errors import AssayError, InputError, PolicyError, did_you_mean
 
 STATUS_STYLE = {
     "pass": ("✓", "green"),
@@ -57,9 +57,32 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
-class Task(StrEnum):
-    classification = "classification"
-    regression = "regression"
+#: How ``assay certify`` names the arguments of :func:`assay.certification.certify`, for
+#: errors that name them (see :meth:`assay.errors.AssayError.rename`).
+CERTIFY_FLAGS = {
+    "data": "--data", "policy": "--policy", "tier": "--tier", "target": "--target",
+    "model": "--model", "reference": "--train", "prediction": "--prediction",
+    "score": "--score", "sensitive": "--sensitive", "features": "--features",
+    "weight": "--weight", "positive_label": "--positive-label", "task": "--task",
+}
+
+
+@contextmanager
+def flag_names(names: Mapping[str, str]) -> Iterator[None]:
+    """Errors raised inside name the arguments they are about by these command-line flags."""
+    try:
+        yield
+    except AssayError as exc:
+        raise exc.rename(names) from exc.__cause__
+
+
+def choice(value: str, choices: Sequence[str], flag: str) -> str:
+    """``value`` if it is one of ``choices``; else an InputError naming the flag and the choices."""
+    if value in choices:
+        return value
+    quoted = [f"'{c}'" for c in choices]
+    expected = " or ".join(quoted) if len(quoted) <= 2 else "one of " + ", ".join(quoted)
+    raise InputError(f"{flag}: expected {expected}, got {value!r}" + did_you_mean(value, choices))
 
 
 # ---------------------------------------------------------------------------
@@ -390,13 +413,13 @@ def register(app: typer.Typer) -> None:
         positive_label: str = typer.Option("1", "--positive-label", metavar="LABEL",
                                            help="Value of the target that is the positive "
                                                 "(favourable) outcome."),
-        task: Task = typer.Option(Task.classification, "--task",
-                                  help="Binary classification, or regression (numeric target "
-                                       "and prediction)."),
+        task: str = typer.Option("classification", "--task", metavar="TASK",
+                                 help="'classification' (binary target) or 'regression' "
+                                      "(numeric target and prediction)."),
         out: Path = typer.Option(Path("assay-out"), "--out", "-o", metavar="DIR",
                                  help="Directory for results.json and report.html."),
-        output: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f",
-                                            help="Print a table, or results.json to stdout."),
+        output: str = typer.Option("table", "--format", "-f", metavar="FORMAT",
+                                   help="'table', or 'json' to print results.json to stdout."),
         no_progress: bool = typer.Option(False, "--no-progress",
                                          help="Do not draw progress bars."),
     ) -> None:
@@ -404,14 +427,16 @@ def register(app: typer.Typer) -> None:
 
         Exit code 0: passed (warnings allowed); 1: blocked by the policy; 2: bad input.
         """
-        _resolve_policy(policy)  # a clear error before any data is read
-        code = run_certification(
-            console, out_dir=out, output=output, quiet_progress=no_progress,
-            data=data, policy=policy, tier=tier, target=target, model=model,
-            reference=train, prediction=prediction, score=score,
-            sensitive=_split(sensitive) or (), features=_split(features), weight=weight,
-            positive_label=positive_label, task=str(task),
-        )
+        fmt = OutputFormat(choice(output, list(OutputFormat), "--format"))
+        with flag_names(CERTIFY_FLAGS):
+            _resolve_policy(policy)  # a clear error before any data is read
+            code = run_certification(
+                console, out_dir=out, output=fmt, quiet_progress=no_progress,
+                data=data, policy=policy, tier=tier, target=target, model=model,
+                reference=train, prediction=prediction, score=score,
+                sensitive=_split(sensitive) or (), features=_split(features), weight=weight,
+                positive_label=positive_label, task=task,
+            )
         raise typer.Exit(code)
 
     @app.command("demo")
@@ -535,10 +560,11 @@ def register(app: typer.Typer) -> None:
 
         registry = load_check_modules()
         rows = sorted(registry.values(), key=lambda d: (d.family, d.id))
-        rows = [d for d in rows if not family or d.family == family]
+        if family is not None:
+            choice(family, sorted({d.family for d in rows}), "--family")
+            rows = [d for d in rows if d.family == family]
         if not rows:
-            console.print("[yellow]no checks are registered[/]" if not family else
-                          f"[yellow]no check in family {escape(family)!r}[/]")
+            console.print("[yellow]no checks are registered[/]")
             return
         current = None
         for d in rows:

@@ -1,0 +1,136 @@
+"""What a new user reads at the command line: flags named as flags, exit codes, help text."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from assay import certify
+from assay.cli import app, main
+from assay.errors import InputError
+
+
+def run(args: list[object], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.fixture
+def scored_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 400
+    label = rng.integers(0, 2, n)
+    score = np.clip(label * 0.3 + rng.random(n) * 0.7, 0, 1)
+    path = tmp_path / "scored.csv"
+    pd.DataFrame({"x": rng.normal(size=n), "sex": rng.choice(["F", "M"], n), "label": label,
+                  "score": score, "decision": (score >= 0.5).astype(int)}).to_csv(path,
+                                                                                index=False)
+    return path
+
+
+# --------------------------------------------------------------------------- flags, not keywords
+
+
+def test_nothing_to_certify_names_the_flags(scored_csv, capsys):
+    code, out, err = run(["certify", "--policy", "default", "--tier", "high", "--data", scored_csv,
+                          "--target", "label", "--no-progress"], capsys)
+    assert code == 2
+    text = one_line(err)
+    assert "give --model, --prediction or --score" in text
+    assert "model=" not in text and "prediction=" not in text and "Traceback" not in text
+
+
+def test_the_python_api_keeps_its_keyword_names(scored_csv):
+    with pytest.raises(InputError) as info:
+        certify(data=scored_csv, policy="default", tier="high", target="label")
+    assert "give model=..., prediction=... or score=..." in str(info.value)
+    assert "--model" not in str(info.value)
+
+
+def test_an_unknown_task_names_the_flag_and_suggests_the_task(scored_csv, capsys):
+    code, out, err = run(["certify", "--policy", "default", "--tier", "high", "--data", scored_csv,
+                          "--target", "label", "--task", "regresion", "--no-progress"], capsys)
+    assert code == 2
+    text = one_line(err)
+    assert ("--task: expected 'classification' or 'regression', got 'regresion'; "
+            "did you mean 'regression'?") in text
+    assert "Value error" not in text
+    # the Python API names its keyword
+    with pytest.raises(InputError, match=r"^task: expected .* did you mean 'regression'\?"):
+        certify(data=scored_csv, policy="default", tier="high", target="label",
+                score="score", task="regresion")
+
+
+def test_an_unknown_format_names_the_choices(scored_csv, capsys):
+    code, _, err = run(["certify", "--policy", "default", "--tier", "high", "--data", scored_csv,
+                        "--target", "label", "--score", "score", "--format", "jsn"], capsys)
+    assert code == 2
+    assert "--format: expected 'table' or 'json', got 'jsn'; did you mean 'json'?" in one_line(err)
+
+
+def test_a_braced_value_in_a_message_is_not_taken_for_a_field():
+    err = InputError("{task}: expected a task, got '{model}'", fields=["task"])
+    assert str(err) == "task: expected a task, got '{model}'"
+    assert err.rename({"task": "--task", "model": "--model"}).message == \
+        "--task: expected a task, got '{model}'"
+
+
+# --------------------------------------------------------------------------- assay checks
+
+
+def test_checks_with_an_unknown_family_exits_2_and_lists_the_families(capsys):
+    from assay.policy import load_check_modules
+
+    families = sorted({d.family for d in load_check_modules().values()})
+    code, out, err = run(["checks", "--family", "bogus"], capsys)
+    assert code == 2
+    text = one_line(err)
+    assert "--family: expected one of " + ", ".join(f"'{f}'" for f in families) in text
+    assert "got 'bogus'" in text
+    code, _, err = run(["checks", "--family", "fairnes"], capsys)
+    assert code == 2 and "did you mean 'fairness'?" in one_line(err)
+    code, out, _ = run(["checks", "--family", "fairness"], capsys)
+    assert code == 0 and "fairness.demographic_parity_ratio" in out
+
+
+# --------------------------------------------------------------------------- help
+
+
+def _command_paths() -> list[list[str]]:
+    import typer.main
+
+    def walk(cmd: object, path: list[str]) -> list[list[str]]:
+        found = [path]
+        for name, sub in sorted((getattr(cmd, "commands", None) or {}).items()):
+            found += walk(sub, [*path, name])
+        return found
+
+    return walk(typer.main.get_command(app), [])
+
+
+def test_every_command_has_help_and_no_flag_shows_a_value_placeholder(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    paths = _command_paths()
+    assert ["certify"] in paths and ["policy", "show"] in paths and len(paths) > 10
+    for path in paths:
+        code, out, err = run([*path, "--help"], capsys)
+        assert code == 0, (path, err)
+        assert "--help" in out, path
+        assert "<bool>" not in out and "BOOLEAN" not in out, (path, out)
+    _, out, _ = run(["certify", "--help"], capsys)
+    assert "--no-progress" in out and "Do not draw progress bars." in out
+
+
+def test_flags_still_work_after_the_help_change(tmp_path, capsys):
+    code, out, _ = run(["policy", "show", "default", "--raw"], capsys)
+    assert code == 0 and out.startswith(("#", "name:"))
