@@ -42,7 +42,7 @@ def scored_csv(tmp_path):
 
 
 def test_nothing_to_certify_names_the_flags(scored_csv, capsys):
-    code, out, err = run(["certify", "--policy", "default", "--tier", "high", "--data", scored_csv,
+    code, _, err = run(["certify", "--policy", "default", "--tier", "high", "--data", scored_csv,
                           "--target", "label", "--no-progress"], capsys)
     assert code == 2
     text = one_line(err)
@@ -58,7 +58,7 @@ def test_the_python_api_keeps_its_keyword_names(scored_csv):
 
 
 def test_an_unknown_task_names_the_flag_and_suggests_the_task(scored_csv, capsys):
-    code, out, err = run(["certify", "--policy", "default", "--tier", "high", "--data", scored_csv,
+    code, _, err = run(["certify", "--policy", "default", "--tier", "high", "--data", scored_csv,
                           "--target", "label", "--task", "regresion", "--no-progress"], capsys)
     assert code == 2
     text = one_line(err)
@@ -134,3 +134,57 @@ def test_every_command_has_help_and_no_flag_shows_a_value_placeholder(capsys, mo
 def test_flags_still_work_after_the_help_change(tmp_path, capsys):
     code, out, _ = run(["policy", "show", "default", "--raw"], capsys)
     assert code == 0 and out.startswith(("#", "name:"))
+
+
+# --------------------------------------------------------------------------- renamed tiers
+
+RENAMED = """\
+name: renamed
+version: "1"
+tiers:
+  standrd:
+    checks:
+      - id: performance.roc_auc
+        threshold: {min: 0.7}
+  high:
+    extends: standard
+    checks:
+      - id: performance.ece
+        threshold: {max: 0.05}
+"""
+
+
+def test_a_renamed_tier_points_at_its_definition_and_its_use(tmp_path, capsys):
+    path = tmp_path / "renamed.yaml"
+    path.write_text(RENAMED)
+    code, _, err = run(["policy", "check", path], capsys)
+    assert code == 2
+    text = one_line(err)
+    # reported at the line that uses the name ...
+    assert text.startswith("error: renamed.yaml:9: tiers.high.extends: expected one of "
+                           "'standrd', got 'standard'")
+    # ... and at the definition, without telling the user to copy the misspelt name
+    assert "the closest is tier 'standrd' defined at line 4" in text
+    assert "use the same name at lines 4 and 9" in text
+    assert "did you mean 'standrd'" not in text
+
+
+def test_a_tier_renamed_to_an_unrelated_name_points_at_the_tiers(tmp_path, capsys):
+    path = tmp_path / "renamed.yaml"
+    path.write_text(RENAMED.replace("standrd", "core").replace("standard", "baseline"))
+    code, _, err = run(["policy", "check", path], capsys)
+    assert code == 2
+    text = one_line(err)
+    assert "renamed.yaml:9: tiers.high.extends: expected one of 'core', got 'baseline'" in text
+    assert "the tiers are defined under 'tiers' at line 3" in text
+
+
+def test_an_unknown_tier_on_the_command_line_points_at_the_definition(tmp_path, capsys):
+    code, _, err = run(["certify", "--policy", "default", "--tier", "hihg", "--data",
+                        tmp_path / "none.csv", "--target", "y", "--score", "s"], capsys)
+    from assay.policy import load_policy
+
+    line = load_policy("default").line_of("tiers", "high")
+    assert code == 2 and line
+    assert (f"unknown tier 'hihg': expected one of 'low', 'medium', 'high'; did you mean 'high' "
+            f"(defined at line {line})?") in one_line(err)
