@@ -188,3 +188,81 @@ def test_an_unknown_tier_on_the_command_line_points_at_the_definition(tmp_path, 
     assert code == 2 and line
     assert (f"unknown tier 'hihg': expected one of 'low', 'medium', 'high'; did you mean 'high' "
             f"(defined at line {line})?") in one_line(err)
+
+
+# --------------------------------------------------------------------------- the verdict line
+
+SKIPPING = """\
+name: skip-policy
+version: "1"
+settings: {bootstrap: {replicates: 0}%s}
+tiers:
+  high:
+    checks:
+      - id: performance.balanced_accuracy
+        threshold: {min: 0.5}
+      - id: performance.roc_auc
+        threshold: {min: 0.6}
+      - id: robustness.gaussian_noise
+        threshold: {max: 0.05}
+        severity: warn
+"""
+
+
+def test_a_skipped_blocking_check_is_named_in_the_verdict_line(scored_csv, tmp_path, capsys):
+    policy = tmp_path / "skip.yaml"
+    policy.write_text(SKIPPING % "")
+    out = tmp_path / "out"
+    code, stdout, err = run(["certify", "--policy", policy, "--tier", "high", "--data", scored_csv,
+                             "--target", "label", "--prediction", "decision", "--out", out,
+                             "--no-progress"], capsys)
+    assert code == 0, err
+    text = one_line(stdout)
+    assert ("! PASSED WITH WARNINGS (1 pass, 0 warn, 0 fail, 2 skip, 0 error): no blocking "
+            "finding; 1 blocking check was skipped and is not evidence (performance.roc_auc); "
+            "1 warn-only check was skipped (robustness.gaussian_noise)") in text
+    assert "review" not in text  # there is no warning to review
+    html = " ".join((out / "report.html").read_text().split())
+    assert ("No blocking finding; 1 blocking check was skipped and is not evidence "
+            "(performance.roc_auc)") in html
+    assert "the warnings below" not in html
+    # the report rendered again from results.json says the same
+    code, _, _ = run(["report", out / "results.json", "--out", tmp_path / "again.html"], capsys)
+    assert code == 0
+    assert "(performance.roc_auc)" in (tmp_path / "again.html").read_text()
+
+
+def test_on_skip_block_names_the_skipped_check_that_blocks(scored_csv, tmp_path, capsys):
+    policy = tmp_path / "skip.yaml"
+    policy.write_text(SKIPPING % ", on_skip: block")
+    code, stdout, _ = run(["certify", "--policy", policy, "--tier", "high", "--data", scored_csv,
+                           "--target", "label", "--prediction", "decision",
+                           "--out", tmp_path / "out", "--no-progress"], capsys)
+    assert code == 1
+    assert ("✗ BLOCKED (1 pass, 0 warn, 0 fail, 2 skip, 0 error): the policy does not allow this "
+            "model to be approved: 1 blocking check was skipped and the policy's on_skip is "
+            "'block' (performance.roc_auc)") in one_line(stdout)
+
+
+def _check(cid: str, status: str, severity: str = "block", title: str = "") -> dict:
+    return {"id": cid, "status": status, "severity": severity, "title": title or cid}
+
+
+def test_explain_verdict_counts_and_names():
+    from assay.checks.base import explain_verdict
+
+    assert explain_verdict({"status": "passed_with_warnings", "checks": []}) == \
+        "the tier has no checks: nothing was judged"
+    assert explain_verdict({"status": "passed", "checks": [_check("a.b", "pass")]}) == \
+        "every check required by the policy passed"
+    warned = {"status": "passed_with_warnings",
+              "checks": [_check("a.b", "warn", "warn"), _check("a.c", "warn"),
+                         _check("a.d", "pass")]}
+    assert explain_verdict(warned) == "no blocking finding; review 2 warnings"
+    blocked = {"status": "blocked",
+               "checks": [_check("drift.psi", "fail", title="Population stability index"),
+                          _check("drift.psi", "pass", "warn", title="Moderate drift"),
+                          _check("a.e", "error"), _check("a.f", "warn", "warn")]}
+    assert explain_verdict(blocked) == (
+        "the policy does not allow this model to be approved: 1 blocking check failed "
+        "(drift.psi (Population stability index)); 1 blocking check could not be computed (a.e)")

@@ -42,11 +42,9 @@ STATUS_STYLE = {
     "error": ("⚠", "magenta"),
 }
 VERDICT_STYLE = {
-    "passed": ("✓ PASSED", "bold green", "every check required by the policy passed"),
-    "passed_with_warnings": ("! PASSED WITH WARNINGS", "bold yellow",
-                             "no blocking finding; review the warnings"),
-    "blocked": ("✗ BLOCKED", "bold red", "a blocking check failed: the policy does not allow "
-                                       "this model to be approved"),
+    "passed": ("✓ PASSED", "bold green"),
+    "passed_with_warnings": ("! PASSED WITH WARNINGS", "bold yellow"),
+    "blocked": ("✗ BLOCKED", "bold red"),
 }
 EXIT_PASSED = 0
 EXIT_BLOCKED = 1
@@ -244,9 +242,12 @@ def print_results(console: Console, results: Mapping[str, Any],
     console.print(checks_table(results, compact=console.width < 110))
     s = results.get("summary") or {}
     counts = ", ".join(f"{s.get(k, 0)} {k}" for k in ("pass", "warn", "fail", "skip", "error"))
-    label, style, text = VERDICT_STYLE.get(str(results.get("status")),
-                                           (str(results.get("status")).upper(), "bold", ""))
-    console.print(f"[{style}]{label}[/] ({counts}){': ' + text if text else ''}", highlight=False)
+    from assay.checks.base import explain_verdict
+
+    label, style = VERDICT_STYLE.get(str(results.get("status")),
+                                     (str(results.get("status")).upper(), "bold"))
+    text = escape(explain_verdict(results))
+    console.print(f"[{style}]{label}[/] ({counts}): {text}", highlight=False)
     for kind, path in (written or {}).items():
         console.print(f"  {kind}: {escape(str(path))}")
 
