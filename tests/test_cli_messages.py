@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -266,3 +268,38 @@ def test_explain_verdict_counts_and_names():
     assert explain_verdict(blocked) == (
         "the policy does not allow this model to be approved: 1 blocking check failed "
         "(drift.psi (Population stability index)); 1 blocking check could not be computed (a.e)")
+
+
+# --------------------------------------------------------------------------- continuous attribute
+
+
+def test_a_continuous_sensitive_column_is_noted_and_binning_suggested(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    n = 800
+    label = rng.integers(0, 2, n)
+    age = rng.choice(np.arange(60) / 2 + 18, n)  # 60 values: an age, not a group code
+    data = tmp_path / "ages.csv"
+    pd.DataFrame({"age": age, "sex": rng.choice(["F", "M"], n), "band": rng.choice([1, 2, 3], n),
+                  "label": label, "score": rng.random(n)}).to_csv(data, index=False)
+    distinct = pd.read_csv(data)["age"].nunique()
+    assert distinct > 50
+    policy = tmp_path / "fair.yaml"
+    policy.write_text("name: fair\nversion: '1'\nsettings: {bootstrap: {replicates: 0}}\n"
+                      "tiers:\n  low:\n    checks:\n"
+                      "      - {id: fairness.demographic_parity_ratio, threshold: {min: 0.5}}\n")
+    out = tmp_path / "out"
+    code, stdout, err = run(["certify", "--policy", policy, "--tier", "low", "--data", data,
+                             "--target", "label", "--score", "score", "--sensitive",
+                             "age,sex,band", "--out", out, "--no-progress"], capsys)
+    assert code in (0, 1), err
+    notes = json.loads((out / "results.json").read_text())["notes"]
+    about_age = [n for n in notes if "'age'" in n]
+    assert len(about_age) == 1, notes
+    assert f"protected attribute with {distinct} distinct numeric values" in about_age[0]
+    assert "bin it into a few ranges" in about_age[0] and "'age_band'" in about_age[0]
+    # a small integer code and a text column are not continuous
+    assert not [n for n in notes if "'sex'" in n or "'band'" in n]
+    text = one_line(stdout)
+    assert "ages.csv: column 'age': protected attribute with " + str(distinct) + " distinct" in text
+    assert "note: " in text
+    assert "bin it into a few ranges" in text

@@ -379,7 +379,7 @@ def certify(
         ref_roles = ColumnRoles(features=roles.features, task=roles.task)
         with _start(progress, "Reading the reference data", None):
             ref_ds = open_dataset(reference, ref_roles)
-    _check_sensitive(evaluation, roles)
+    notes: list[str] = _check_sensitive(evaluation, roles, pol.settings.min_group_size)
     if ref_ds is not None:
         _check_reference(evaluation, ref_ds, roles)
     if adapter is not None:
@@ -396,7 +396,6 @@ def certify(
             results.append(run_one(registry.get(spec.id), ctx, spec))
             task_handle.advance(1)
 
-    notes: list[str] = []
     if not tier_obj.checks:
         notes.append(f"tier '{tier_obj.name}' of policy '{pol.name}' has no checks: nothing was "
                      "judged")
@@ -550,21 +549,49 @@ def _check_model_inputs(adapter: Any, ds: Any, roles: Any) -> None:
                              f"{', '.join(missing)} which {ds.name} does not have")
 
 
-def _check_sensitive(ds: Any, roles: Any) -> None:
-    """Each protected attribute must split the rows into at least two groups."""
+#: A numeric protected attribute with more distinct values than this looks continuous
+#: (an age, an income): certification notes that it should be binned.
+CONTINUOUS_GROUPS = 20
+_COUNT_GROUPS_UP_TO = 10_000
+
+
+def _check_sensitive(ds: Any, roles: Any, min_group_size: int | None = None) -> list[str]:
+    """Each protected attribute must split the rows into at least two groups.
+
+    Returns notes for the certification: a numeric attribute with many
+    distinct values (an age in years) makes every value its own group, most
+    of them too small to judge; it should be binned into a few ranges.
+    """
+    import pyarrow as pa
     import pyarrow.compute as pc
 
+    notes: list[str] = []
     for col in roles.sensitive:
         values: set[Any] = set()
+        numeric = False
         for batch in ds.batches([col]):
-            values.update(v for v in pc.unique(batch.column(0)).to_pylist()
-                          if v is not None and str(v).strip() != "")
-            if len(values) > 1:
+            column = batch.column(0)
+            numeric = (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
+                       or pa.types.is_decimal(column.type))
+            values.update(v for v in pc.unique(column).to_pylist()
+                          if v is not None and v == v and str(v).strip() != "")
+            if len(values) > (_COUNT_GROUPS_UP_TO if numeric else 1):
                 break
         if len(values) < 2:
             got = "only missing values" if not values else f"a single group {next(iter(values))!r}"
             raise InputError(f"{ds.name}: column '{col}': expected a protected attribute with at "
                              f"least two groups, got {got}")
+        if numeric and len(values) > CONTINUOUS_GROUPS:
+            size = f" (minimum group size {min_group_size})" if min_group_size else ""
+            many = (f"more than {_COUNT_GROUPS_UP_TO}" if len(values) > _COUNT_GROUPS_UP_TO
+                    else str(len(values)))
+            notes.append(
+                f"{ds.name}: column '{col}': protected attribute with {many} distinct numeric "
+                f"values, which looks continuous: each value is compared as its own group, most "
+                f"of them too small to judge{size}; bin it into a few ranges in a new column "
+                f"(for example '{col}_band') and name that column as the protected attribute "
+                "instead")
+    return notes
 
 
 def _check_reference(ds: Any, ref: Any, roles: Any) -> None:

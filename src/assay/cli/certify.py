@@ -248,6 +248,8 @@ def print_results(console: Console, results: Mapping[str, Any],
                                      (str(results.get("status")).upper(), "bold"))
     text = escape(explain_verdict(results))
     console.print(f"[{style}]{label}[/] ({counts}): {text}", highlight=False)
+    for note in results.get("notes") or []:
+        console.print(f"[yellow]note:[/] {escape(str(note))}", highlight=False)
     for kind, path in (written or {}).items():
         console.print(f"  {kind}: {escape(str(path))}")
 
