@@ -303,3 +303,52 @@ def test_a_continuous_sensitive_column_is_noted_and_binning_suggested(tmp_path, 
     assert "ages.csv: column 'age': protected attribute with " + str(distinct) + " distinct" in text
     assert "note: " in text
     assert "bin it into a few ranges" in text
+
+
+# --------------------------------------------------------------------------- a check listed twice
+
+
+def _rows_of(text: str, cid: str) -> list[str]:
+    """Each table row that starts at a line holding ``cid``, with the row's following lines."""
+    lines = text.splitlines()
+    rows = []
+    for i, line in enumerate(lines):
+        if cid in line:
+            rows.append(" ".join(lines[i:i + 3]))
+    return rows
+
+
+@pytest.mark.parametrize("width", [80, 160])
+def test_a_check_listed_twice_shows_its_name_and_severity(width):
+    import io
+
+    from rich.console import Console
+
+    from assay.cli.certify import print_results
+
+    def psi(title: str, severity: str, threshold: float) -> dict:
+        return {"id": "drift.psi", "family": "drift", "title": title, "status": "pass",
+                "severity": severity, "threshold": {"max": threshold}, "value": 0.0035,
+                "ci": None, "worst": "native_country", "message": ""}
+
+    results = {"status": "passed", "policy": {"name": "default", "tier": "high"},
+               "summary": {"pass": 3},
+               "checks": [psi("Population stability index", "block", 0.25),
+                          {"id": "performance.roc_auc", "family": "performance",
+                           "title": "ROC AUC", "status": "pass", "severity": "block",
+                           "threshold": {"min": 0.7}, "value": 0.9, "worst": "overall"},
+                          psi("Moderate drift per feature", "warn", 0.1)]}
+    buf = io.StringIO()
+    print_results(Console(file=buf, width=width, color_system=None), results)
+    text = buf.getvalue()
+    first, second = _rows_of(text, "drift.psi")
+    assert "Population stability index" in first and "block" in first and "0.25" in first
+    assert "Moderate drift per feature" in second and "warn" in second and "0.1" in second
+    assert "ROC AUC" not in text  # a check listed once keeps its id alone
+    assert max(len(line) for line in text.splitlines()) <= width
+
+
+def test_policy_show_names_the_entries_of_a_check_listed_twice(capsys):
+    code, out, _ = run(["policy", "show", "default", "--tier", "high"], capsys)
+    assert code == 0
+    assert "Moderate drift per feature" in " ".join(out.split())

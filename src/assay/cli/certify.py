@@ -202,6 +202,8 @@ def checks_table(results: Mapping[str, Any], *, compact: bool = False) -> Table:
     table = Table(title=escape(title), title_justify="left", header_style="bold",
                   expand=False, pad_edge=False)
     ids = [str(c.get("id")) for c in results.get("checks") or []]
+    # a check listed twice (two thresholds, two severities) is told apart by its entry's name
+    repeated = {i for i in ids if ids.count(i) > 1}
     table.add_column("" if compact else "status", no_wrap=True)
     if compact:
         table.add_column("check · worst group / feature", overflow="fold")
@@ -225,6 +227,8 @@ def checks_table(results: Mapping[str, Any], *, compact: bool = False) -> Table:
         else:
             worst = escape(str(c.get("worst") or "—"))
         cid = escape(str(c.get("id")))
+        if str(c.get("id")) in repeated and c.get("title"):
+            cid += f"\n[dim]{escape(str(c.get('title')))}[/]"
         severity = "block" if c.get("severity") == "block" else "warn"
         threshold = escape(_fmt_threshold(c.get("threshold")))
         if compact:
@@ -361,7 +365,8 @@ def _policy_table(policy: Any, tier: str | None = None) -> list[Table]:
             th = spec.threshold.to_dict() if getattr(spec, "threshold", None) else None
             params = getattr(spec, "params", None) or {}
             table.add_row(
-                escape(str(spec.id)),
+                escape(str(spec.id)) + (f"\n[dim]{escape(str(spec.name))}[/]"
+                                        if getattr(spec, "name", None) else ""),
                 escape(_fmt_threshold(th)),
                 str(getattr(spec, "judge_on", "point")),
                 str(getattr(spec, "severity", "block")),
