@@ -352,3 +352,18 @@ def test_policy_show_names_the_entries_of_a_check_listed_twice(capsys):
     code, out, _ = run(["policy", "show", "default", "--tier", "high"], capsys)
     assert code == 0
     assert "Moderate drift per feature" in " ".join(out.split())
+
+
+def test_the_default_output_folders_are_ignored_by_git():
+    """A new user runs ``assay demo`` and ``assay certify`` in a checkout: git must not list
+    the folders they write by default."""
+    from pathlib import Path
+
+    import typer.main
+
+    root = Path(__file__).resolve().parents[1]
+    ignored = {line.strip().rstrip("/") for line in (root / ".gitignore").read_text().splitlines()}
+    cli = typer.main.get_command(app)
+    for name in ("demo", "certify"):
+        out = next(p for p in cli.commands[name].params if p.name == "out")
+        assert str(out.default) in ignored, (name, out.default)
