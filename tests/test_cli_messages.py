@@ -367,3 +367,21 @@ def test_the_default_output_folders_are_ignored_by_git():
     for name in ("demo", "certify"):
         out = next(p for p in cli.commands[name].params if p.name == "out")
         assert str(out.default) in ignored, (name, out.default)
+
+
+def test_a_skipped_check_does_not_name_python_keywords(scored_csv, tmp_path, capsys):
+    """The reason a check was skipped is stored in results.json and shown by every face:
+    it names what is missing, not a keyword of the Python API."""
+    policy = tmp_path / "fair.yaml"
+    policy.write_text("name: fair\nversion: '1'\nsettings: {bootstrap: {replicates: 0}}\n"
+                      "tiers:\n  low:\n    checks:\n"
+                      "      - {id: fairness.demographic_parity_ratio, threshold: {min: 0.5}}\n")
+    out = tmp_path / "out"
+    code, stdout, _ = run(["certify", "--policy", policy, "--tier", "low", "--data", scored_csv,
+                           "--target", "label", "--score", "score", "--out", out,
+                           "--no-progress"], capsys)
+    assert code == 0
+    (check,) = json.loads((out / "results.json").read_text())["checks"]
+    assert check["status"] == "skip"
+    assert check["message"] == "not run: needs protected attribute columns, which were not given"
+    assert "sensitive=" not in stdout

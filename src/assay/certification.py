@@ -459,7 +459,7 @@ def missing_requirements(defn: CheckDef, ctx: Any) -> str | None:
         elif need == "reference" and ctx.reference is None:
             reasons.append("reference data (the training data) to compare against")
         elif need == "sensitive" and not roles.sensitive:
-            reasons.append("protected attribute columns (sensitive=...)")
+            reasons.append("protected attribute columns")
         elif need == "score" and roles.score is None and not (
                 model is not None and getattr(model, "has_proba", False)):
             reasons.append("scores: a score column or a model with predict_proba")
@@ -467,7 +467,7 @@ def missing_requirements(defn: CheckDef, ctx: Any) -> str | None:
                 and model is None:
             reasons.append("predictions: a prediction column, a score column or a model")
         elif need == "target" and roles.target is None:
-            reasons.append("the target column (target=...)")
+            reasons.append("the target column")
     if not reasons:
         return None
     return "not run: needs " + "; and ".join(reasons) + ", which were not given"
