@@ -385,3 +385,22 @@ def test_a_skipped_check_does_not_name_python_keywords(scored_csv, tmp_path, cap
     assert check["status"] == "skip"
     assert check["message"] == "not run: needs protected attribute columns, which were not given"
     assert "sensitive=" not in stdout
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["inventory", "--format", "JSON"],
+     "--format: expected one of 'table', 'json', 'csv', got 'JSON'; did you mean 'json'?"),
+    (["user", "list", "-f", "jsn"],
+     "--format: expected 'table' or 'json', got 'jsn'; did you mean 'json'?"),
+])
+def test_a_value_outside_an_options_choices_is_said_plainly(args, expected, capsys):
+    code, _, err = run(args, capsys)
+    assert code == 2
+    assert expected in one_line(err)
+    assert "Value error" not in err and "Traceback" not in err
+
+
+def test_an_error_message_is_printed_as_text_not_markup(capsys):
+    code, _, err = run(["checks", "--family", "[bold]x[/bold]"], capsys)
+    assert code == 2
+    assert "got '[bold]x[/bold]'" in one_line(err)

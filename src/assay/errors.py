@@ -111,3 +111,12 @@ def column_error(column: str, source: str | None, expected: str,
     where = f"{source}: " if source else ""
     tail = f", got {got}" if got is not None else ""
     return InputError(f"{where}column '{column}': expected {expected}{tail}")
+
+
+def choice_error(name: str, given: object, choices: Iterable[object]) -> InputError:
+    """``--format: expected 'table' or 'json', got 'jsn'; did you mean 'json'?``"""
+    names = [str(c) for c in choices]
+    quoted = [f"'{n}'" for n in names]
+    expected = " or ".join(quoted) if len(quoted) <= 2 else "one of " + ", ".join(quoted)
+    return InputError(f"{name}: expected {expected}, got {str(given)!r}"
+                      + did_you_mean(given, names))

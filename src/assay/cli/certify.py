@@ -32,7 +32,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from assay.errors import AssayError, InputError, PolicyError, did_you_mean
+from assay.errors import AssayError, InputError, PolicyError, choice_error
 
 STATUS_STYLE = {
     "pass": ("✓", "green"),
@@ -78,9 +78,7 @@ def choice(value: str, choices: Sequence[str], flag: str) -> str:
     """``value`` if it is one of ``choices``; else an InputError naming the flag and the choices."""
     if value in choices:
         return value
-    quoted = [f"'{c}'" for c in choices]
-    expected = " or ".join(quoted) if len(quoted) <= 2 else "one of " + ", ".join(quoted)
-    raise InputError(f"{flag}: expected {expected}, got {value!r}" + did_you_mean(value, choices))
+    raise choice_error(flag, value, choices)
 
 
 # ---------------------------------------------------------------------------
