@@ -131,6 +131,8 @@ def test_every_command_has_help_and_no_flag_shows_a_value_placeholder(capsys, mo
         assert "<bool>" not in out and "BOOLEAN" not in out, (path, out)
     _, out, _ = run(["certify", "--help"], capsys)
     assert "--no-progress" in out and "Do not draw progress bars." in out
+    # every option of assay certify names what it takes (TIER, FILE, COL), not a Python type
+    assert "<str>" not in out and "<path>" not in out and "TIER" in out
 
 
 def test_flags_still_work_after_the_help_change(tmp_path, capsys):

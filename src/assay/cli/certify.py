@@ -395,7 +395,8 @@ def register(app: typer.Typer) -> None:
         policy: str = typer.Option(..., "--policy", "-p", metavar="POLICY",
                                    help="Policy file, or a shipped policy name "
                                         "(see 'assay policy list')."),
-        tier: str = typer.Option(..., "--tier", "-t", help="Risk tier of the policy to apply."),
+        tier: str = typer.Option(..., "--tier", "-t", metavar="TIER",
+                                 help="Risk tier of the policy to apply."),
         data: Path = typer.Option(..., "--data", "-d", metavar="FILE",
                                   help="Evaluation data (Parquet or CSV with a header)."),
         target: str = typer.Option(..., "--target", "-y", metavar="COL",
@@ -517,8 +518,10 @@ def register(app: typer.Typer) -> None:
 
     @policy_app.command("show")
     def policy_show(
-        name: str = typer.Argument(..., help="Shipped policy name or policy file."),
-        tier: str | None = typer.Option(None, "--tier", help="Show only this tier."),
+        name: str = typer.Argument(..., metavar="POLICY",
+                                   help="Shipped policy name or policy file."),
+        tier: str | None = typer.Option(None, "--tier", metavar="TIER",
+                                        help="Show only this tier."),
         raw: bool = typer.Option(False, "--raw", help="Print the YAML file as it is."),
     ) -> None:
         """Show a policy: its tiers and the checks each tier requires."""
@@ -547,7 +550,8 @@ def register(app: typer.Typer) -> None:
             console.print(table)
 
     @policy_app.command("check")
-    def policy_check(file: Path = typer.Argument(..., help="Policy file to validate.")) -> None:
+    def policy_check(file: Path = typer.Argument(..., metavar="FILE",
+                                                 help="Policy file to validate.")) -> None:
         """Validate a policy file; exit 2 with the file, line and field of the first problem."""
         if not file.is_file():
             raise PolicyError(f"{file}: policy file not found")
@@ -559,7 +563,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("checks")
     def checks_cmd(
-        family: str | None = typer.Option(None, "--family", help="Only this family."),
+        family: str | None = typer.Option(None, "--family", metavar="FAMILY",
+                                          help="Only this family."),
     ) -> None:
         """List the checks a policy can name, with their parameters."""
         from assay.policy import load_check_modules
