@@ -361,10 +361,6 @@ def certify(
         sensitive = [s.strip() for s in sensitive.split(",") if s.strip()]
     if isinstance(features, str):
         features = [f.strip() for f in features.split(",") if f.strip()]
-    adapter = _model_adapter(model)
-    if adapter is None and prediction is None and score is None:
-        raise InputError("nothing to certify: expected a model, a prediction column or a score "
-                         "column (give model=..., prediction=... or score=...)")
     roles = ColumnRoles(
         target=target,
         prediction=prediction,
@@ -376,7 +372,13 @@ def certify(
         task=task,  # type: ignore[arg-type]
         threshold=pol.settings.decision_threshold,
     )
+    if model is None and prediction is None and score is None:
+        raise InputError("nothing to certify: expected a model, a prediction column or a score "
+                         "column (give {model}, {prediction} or {score})",
+                         fields={"model": "model=...", "prediction": "prediction=...",
+                                 "score": "score=..."})
     csv_options = _csv_options(csv, na_values)
+    adapter = _model_adapter(model)
     with _start(progress, "Reading the evaluation data", None):
         evaluation = open_dataset(data, roles, csv=csv_options)
     roles = _coerce_positive_label(evaluation, roles)
@@ -387,16 +389,16 @@ def certify(
             ref_ds = open_dataset(reference, ref_roles, csv=csv_options)
     if csv_options is not None and not any(
             getattr(d, "kind", None) == "csv" for d in (evaluation, ref_ds)):
-        raise InputError(f"{evaluation.name}: CSV options (na_values, delimiter) apply to CSV "
-                         "files only; this data is not read from CSV (Parquet and data frames "
-                         "store missing values as nulls)")
-    _check_sensitive(evaluation, roles)
+        raise InputError(f"{evaluation.name}: CSV options ({{na_values}}, {{csv}}) apply to "
+                         "CSV files only; this data is not read from CSV (Parquet and data "
+                         "frames store missing values as nulls)",
+                         fields={"na_values": "na_values", "csv": "csv"})
+    notes: list[str] = _check_sensitive(evaluation, roles, pol.settings.min_group_size)
     if ref_ds is not None:
         _check_reference(evaluation, ref_ds, roles)
     if adapter is not None:
         _check_model_inputs(adapter, evaluation, roles)
         _try_model(adapter, evaluation, roles)
-    notes: list[str] = []
     roles = _leave_out_identifiers(evaluation, roles, adapter, pol.settings, notes)
 
     ctx = CertificationContext(evaluation=evaluation, reference=ref_ds, model=adapter,
@@ -472,7 +474,7 @@ def missing_requirements(defn: CheckDef, ctx: Any) -> str | None:
         elif need == "reference" and ctx.reference is None:
             reasons.append("reference data (the training data) to compare against")
         elif need == "sensitive" and not roles.sensitive:
-            reasons.append("protected attribute columns (sensitive=...)")
+            reasons.append("protected attribute columns")
         elif need == "score" and roles.score is None and not (
                 model is not None and getattr(model, "has_proba", False)):
             reasons.append("scores: a score column or a model with predict_proba")
@@ -480,7 +482,7 @@ def missing_requirements(defn: CheckDef, ctx: Any) -> str | None:
                 and model is None:
             reasons.append("predictions: a prediction column, a score column or a model")
         elif need == "target" and roles.target is None:
-            reasons.append("the target column (target=...)")
+            reasons.append("the target column")
     if not reasons:
         return None
     return "not run: needs " + "; and ".join(reasons) + ", which were not given"
@@ -611,21 +613,49 @@ def _check_model_inputs(adapter: Any, ds: Any, roles: Any) -> None:
                              f"{', '.join(missing)} which {ds.name} does not have")
 
 
-def _check_sensitive(ds: Any, roles: Any) -> None:
-    """Each protected attribute must split the rows into at least two groups."""
+#: A numeric protected attribute with more distinct values than this looks continuous
+#: (an age, an income): certification notes that it should be binned.
+CONTINUOUS_GROUPS = 20
+_COUNT_GROUPS_UP_TO = 10_000
+
+
+def _check_sensitive(ds: Any, roles: Any, min_group_size: int | None = None) -> list[str]:
+    """Each protected attribute must split the rows into at least two groups.
+
+    Returns notes for the certification: a numeric attribute with many
+    distinct values (an age in years) makes every value its own group, most
+    of them too small to judge; it should be binned into a few ranges.
+    """
+    import pyarrow as pa
     import pyarrow.compute as pc
 
+    notes: list[str] = []
     for col in roles.sensitive:
         values: set[Any] = set()
+        numeric = False
         for batch in ds.batches([col]):
-            values.update(v for v in pc.unique(batch.column(0)).to_pylist()
-                          if v is not None and str(v).strip() != "")
-            if len(values) > 1:
+            column = batch.column(0)
+            numeric = (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
+                       or pa.types.is_decimal(column.type))
+            values.update(v for v in pc.unique(column).to_pylist()
+                          if v is not None and v == v and str(v).strip() != "")
+            if len(values) > (_COUNT_GROUPS_UP_TO if numeric else 1):
                 break
         if len(values) < 2:
             got = "only missing values" if not values else f"a single group {next(iter(values))!r}"
             raise InputError(f"{ds.name}: column '{col}': expected a protected attribute with at "
                              f"least two groups, got {got}")
+        if numeric and len(values) > CONTINUOUS_GROUPS:
+            size = f" (minimum group size {min_group_size})" if min_group_size else ""
+            many = (f"more than {_COUNT_GROUPS_UP_TO}" if len(values) > _COUNT_GROUPS_UP_TO
+                    else str(len(values)))
+            notes.append(
+                f"{ds.name}: column '{col}': protected attribute with {many} distinct numeric "
+                f"values, which looks continuous: each value is compared as its own group, most "
+                f"of them too small to judge{size}; bin it into a few ranges in a new column "
+                f"(for example '{col}_band') and name that column as the protected attribute "
+                "instead")
+    return notes
 
 
 def _check_reference(ds: Any, ref: Any, roles: Any) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -32,7 +32,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from assay.errors import InputError, PolicyError
+from assay.errors import AssayError, InputError, PolicyError, choice_error
 
 STATUS_STYLE = {
     "pass": ("✓", "green"),
@@ -42,11 +42,9 @@ STATUS_STYLE = {
     "error": ("⚠", "magenta"),
 }
 VERDICT_STYLE = {
-    "passed": ("✓ PASSED", "bold green", "every check required by the policy passed"),
-    "passed_with_warnings": ("! PASSED WITH WARNINGS", "bold yellow",
-                             "no blocking finding; review the warnings"),
-    "blocked": ("✗ BLOCKED", "bold red", "a blocking check failed: the policy does not allow "
-                                       "this model to be approved"),
+    "passed": ("✓ PASSED", "bold green"),
+    "passed_with_warnings": ("! PASSED WITH WARNINGS", "bold yellow"),
+    "blocked": ("✗ BLOCKED", "bold red"),
 }
 EXIT_PASSED = 0
 EXIT_BLOCKED = 1
@@ -57,9 +55,31 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
-class Task(StrEnum):
-    classification = "classification"
-    regression = "regression"
+#: How ``assay certify`` names the arguments of :func:`assay.certification.certify`, for
+#: errors that name them (see :meth:`assay.errors.AssayError.rename`).
+CERTIFY_FLAGS = {
+    "data": "--data", "policy": "--policy", "tier": "--tier", "target": "--target",
+    "model": "--model", "reference": "--train", "prediction": "--prediction",
+    "score": "--score", "sensitive": "--sensitive", "features": "--features",
+    "weight": "--weight", "positive_label": "--positive-label", "task": "--task",
+    "na_values": "--na-values", "csv": "--delimiter",
+}
+
+
+@contextmanager
+def flag_names(names: Mapping[str, str]) -> Iterator[None]:
+    """Errors raised inside name the arguments they are about by these command-line flags."""
+    try:
+        yield
+    except AssayError as exc:
+        raise exc.rename(names) from exc.__cause__
+
+
+def choice(value: str, choices: Sequence[str], flag: str) -> str:
+    """``value`` if it is one of ``choices``; else an InputError naming the flag and the choices."""
+    if value in choices:
+        return value
+    raise choice_error(flag, value, choices)
 
 
 # ---------------------------------------------------------------------------
@@ -181,6 +201,8 @@ def checks_table(results: Mapping[str, Any], *, compact: bool = False) -> Table:
     table = Table(title=escape(title), title_justify="left", header_style="bold",
                   expand=False, pad_edge=False)
     ids = [str(c.get("id")) for c in results.get("checks") or []]
+    # a check listed twice (two thresholds, two severities) is told apart by its entry's name
+    repeated = {i for i in ids if ids.count(i) > 1}
     table.add_column("" if compact else "status", no_wrap=True)
     if compact:
         table.add_column("check · worst group / feature", overflow="fold")
@@ -204,6 +226,8 @@ def checks_table(results: Mapping[str, Any], *, compact: bool = False) -> Table:
         else:
             worst = escape(str(c.get("worst") or "—"))
         cid = escape(str(c.get("id")))
+        if str(c.get("id")) in repeated and c.get("title"):
+            cid += f"\n[dim]{escape(str(c.get('title')))}[/]"
         severity = "block" if c.get("severity") == "block" else "warn"
         threshold = escape(_fmt_threshold(c.get("threshold")))
         if compact:
@@ -221,9 +245,14 @@ def print_results(console: Console, results: Mapping[str, Any],
     console.print(checks_table(results, compact=console.width < 110))
     s = results.get("summary") or {}
     counts = ", ".join(f"{s.get(k, 0)} {k}" for k in ("pass", "warn", "fail", "skip", "error"))
-    label, style, text = VERDICT_STYLE.get(str(results.get("status")),
-                                           (str(results.get("status")).upper(), "bold", ""))
-    console.print(f"[{style}]{label}[/] ({counts}){': ' + text if text else ''}", highlight=False)
+    from assay.report.verdict import explain_verdict
+
+    label, style = VERDICT_STYLE.get(str(results.get("status")),
+                                     (str(results.get("status")).upper(), "bold"))
+    text = escape(explain_verdict(results))
+    console.print(f"[{style}]{label}[/] ({counts}): {text}", highlight=False)
+    for note in results.get("notes") or []:
+        console.print(f"[yellow]note:[/] {escape(str(note))}", highlight=False)
     for kind, path in (written or {}).items():
         console.print(f"  {kind}: {escape(str(path))}")
 
@@ -335,7 +364,8 @@ def _policy_table(policy: Any, tier: str | None = None) -> list[Table]:
             th = spec.threshold.to_dict() if getattr(spec, "threshold", None) else None
             params = getattr(spec, "params", None) or {}
             table.add_row(
-                escape(str(spec.id)),
+                escape(str(spec.id)) + (f"\n[dim]{escape(str(spec.name))}[/]"
+                                        if getattr(spec, "name", None) else ""),
                 escape(_fmt_threshold(th)),
                 str(getattr(spec, "judge_on", "point")),
                 str(getattr(spec, "severity", "block")),
@@ -366,7 +396,8 @@ def register(app: typer.Typer) -> None:
         policy: str = typer.Option(..., "--policy", "-p", metavar="POLICY",
                                    help="Policy file, or a shipped policy name "
                                         "(see 'assay policy list')."),
-        tier: str = typer.Option(..., "--tier", "-t", help="Risk tier of the policy to apply."),
+        tier: str = typer.Option(..., "--tier", "-t", metavar="TIER",
+                                 help="Risk tier of the policy to apply."),
         data: Path = typer.Option(..., "--data", "-d", metavar="FILE",
                                   help="Evaluation data (Parquet or CSV with a header)."),
         target: str = typer.Option(..., "--target", "-y", metavar="COL",
@@ -396,13 +427,13 @@ def register(app: typer.Typer) -> None:
         positive_label: str = typer.Option("1", "--positive-label", metavar="LABEL",
                                            help="Value of the target that is the positive "
                                                 "(favourable) outcome."),
-        task: Task = typer.Option(Task.classification, "--task",
-                                  help="Binary classification, or regression (numeric target "
-                                       "and prediction)."),
+        task: str = typer.Option("classification", "--task", metavar="TASK",
+                                 help="'classification' (binary target) or 'regression' "
+                                      "(numeric target and prediction)."),
         out: Path = typer.Option(Path("assay-out"), "--out", "-o", metavar="DIR",
                                  help="Directory for results.json and report.html."),
-        output: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f",
-                                            help="Print a table, or results.json to stdout."),
+        output: str = typer.Option("table", "--format", "-f", metavar="FORMAT",
+                                   help="'table', or 'json' to print results.json to stdout."),
         no_progress: bool = typer.Option(False, "--no-progress",
                                          help="Do not draw progress bars."),
     ) -> None:
@@ -410,15 +441,17 @@ def register(app: typer.Typer) -> None:
 
         Exit code 0: passed (warnings allowed); 1: blocked by the policy; 2: bad input.
         """
-        _resolve_policy(policy)  # a clear error before any data is read
-        code = run_certification(
-            console, out_dir=out, output=output, quiet_progress=no_progress,
-            data=data, policy=policy, tier=tier, target=target, model=model,
-            reference=train, prediction=prediction, score=score,
-            sensitive=_split(sensitive) or (), features=_split(features), weight=weight,
-            positive_label=positive_label, task=str(task),
-            na_values=_split(na_values), csv={"delimiter": delimiter} if delimiter else None,
-        )
+        fmt = OutputFormat(choice(output, list(OutputFormat), "--format"))
+        with flag_names(CERTIFY_FLAGS):
+            _resolve_policy(policy)  # a clear error before any data is read
+            code = run_certification(
+                console, out_dir=out, output=fmt, quiet_progress=no_progress,
+                data=data, policy=policy, tier=tier, target=target, model=model,
+                reference=train, prediction=prediction, score=score,
+                sensitive=_split(sensitive) or (), features=_split(features), weight=weight,
+                positive_label=positive_label, task=task,
+                na_values=_split(na_values), csv={"delimiter": delimiter} if delimiter else None,
+            )
         raise typer.Exit(code)
 
     @app.command("demo")
@@ -498,8 +531,10 @@ def register(app: typer.Typer) -> None:
 
     @policy_app.command("show")
     def policy_show(
-        name: str = typer.Argument(..., help="Shipped policy name or policy file."),
-        tier: str | None = typer.Option(None, "--tier", help="Show only this tier."),
+        name: str = typer.Argument(..., metavar="POLICY",
+                                   help="Shipped policy name or policy file."),
+        tier: str | None = typer.Option(None, "--tier", metavar="TIER",
+                                        help="Show only this tier."),
         raw: bool = typer.Option(False, "--raw", help="Print the YAML file as it is."),
     ) -> None:
         """Show a policy: its tiers and the checks each tier requires."""
@@ -528,7 +563,8 @@ def register(app: typer.Typer) -> None:
             console.print(table)
 
     @policy_app.command("check")
-    def policy_check(file: Path = typer.Argument(..., help="Policy file to validate.")) -> None:
+    def policy_check(file: Path = typer.Argument(..., metavar="FILE",
+                                                 help="Policy file to validate.")) -> None:
         """Validate a policy file; exit 2 with the file, line and field of the first problem."""
         if not file.is_file():
             raise PolicyError(f"{file}: policy file not found")
@@ -540,17 +576,19 @@ def register(app: typer.Typer) -> None:
 
     @app.command("checks")
     def checks_cmd(
-        family: str | None = typer.Option(None, "--family", help="Only this family."),
+        family: str | None = typer.Option(None, "--family", metavar="FAMILY",
+                                          help="Only this family."),
     ) -> None:
         """List the checks a policy can name, with their parameters."""
         from assay.policy import load_check_modules
 
         registry = load_check_modules()
         rows = sorted(registry.values(), key=lambda d: (d.family, d.id))
-        rows = [d for d in rows if not family or d.family == family]
+        if family is not None:
+            choice(family, sorted({d.family for d in rows}), "--family")
+            rows = [d for d in rows if d.family == family]
         if not rows:
-            console.print("[yellow]no checks are registered[/]" if not family else
-                          f"[yellow]no check in family {escape(family)!r}[/]")
+            console.print("[yellow]no checks are registered[/]")
             return
         current = None
         for d in rows:

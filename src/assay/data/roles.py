@@ -6,9 +6,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from assay.errors import InputError
+from assay.errors import InputError, did_you_mean
 
 Task = Literal["classification", "regression"]
+#: The tasks assay certifies.
+TASKS: tuple[str, ...] = ("classification", "regression")
 
 #: Names of the columns that ``Dataset.with_model`` adds when the roles do not name them.
 MODEL_PREDICTION = "__prediction__"
@@ -49,9 +51,10 @@ class ColumnRoles:
             if isinstance(self.features, str):
                 self.features = [self.features]
             self.features = list(self.features)
-        if self.task not in ("classification", "regression"):
+        if self.task not in TASKS:
             raise InputError(
-                f"task: expected 'classification' or 'regression', got {self.task!r}")
+                "{task}: expected 'classification' or 'regression', got "
+                f"{str(self.task)!r}{did_you_mean(self.task, TASKS)}", fields=["task"])
         if not 0.0 <= float(self.threshold) <= 1.0:
             raise InputError(
                 f"threshold: expected a number between 0 and 1, got {self.threshold!r}")

@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from assay.checks.base import REGISTRY, CheckDef, CheckSpec, JudgeOn, Severity, Threshold
-from assay.errors import PolicyError
+from assay.errors import PolicyError, did_you_mean
 from assay.policy._yaml import Path_, Position, format_path, load_yaml_with_lines, position_of
 from assay.policy.schema import (
     RESERVED_SECTIONS,
@@ -87,7 +87,7 @@ class Policy:
             raise PolicyError(
                 f"{self.source}: unknown tier '{name}': expected one of "
                 + ", ".join(f"'{t}'" for t in self.tiers)
-                + _did_you_mean(name, list(self.tiers))
+                + _did_you_mean_tier(name, list(self.tiers), self.positions)
             ) from None
 
     def line_of(self, *path: str | int) -> int | None:
@@ -242,10 +242,14 @@ def _resolve_tiers(model: PolicyModel, source: str,
                     "the same check a distinct 'name'")
             keys[c.key] = i
         if tmodel.extends is not None and tmodel.extends not in model.tiers:
+            others = [t for t in model.tiers if t != tname]
+            used_at = position_of(("tiers", tname, "extends"), positions)
             raise PolicyError(
-                f"{where('tiers', tname, 'extends')}: tiers.{tname}.extends: expected one of "
-                + ", ".join(f"'{t}'" for t in model.tiers if t != tname)
-                + f", got '{tmodel.extends}'" + _did_you_mean(tmodel.extends, list(model.tiers)))
+                f"{where('tiers', tname, 'extends')}: tiers.{tname}.extends: expected "
+                + ("one of " + ", ".join(f"'{t}'" for t in others) if others
+                   else "another tier of this policy")
+                + f", got '{tmodel.extends}'"
+                + _closest_tier(tmodel.extends, others, positions, used_at[0] if used_at else None))
 
     resolved: dict[str, list[tuple[CheckModel, tuple[str | int, ...]]]] = {}
 
@@ -339,10 +343,36 @@ def _spec(c: CheckModel, source: str) -> CheckSpec:
 
 
 def _did_you_mean(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=3, cutoff=0.6)
+    return did_you_mean(word, choices)
+
+
+def _did_you_mean_tier(name: str, tiers: list[str], positions: dict[Path_, Position]) -> str:
+    """``; did you mean 'high' (defined at line 12)?`` for a tier name asked for."""
+    close = difflib.get_close_matches(str(name), [str(t) for t in tiers], n=1, cutoff=0.6)
     if not close:
         return ""
-    return "; did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+    pos = position_of(("tiers", close[0]), positions)
+    return f"; did you mean '{close[0]}'" + (f" (defined at line {pos[0]})" if pos else "") + "?"
+
+
+def _closest_tier(name: str, tiers: list[str], positions: dict[Path_, Position],
+                  used_at: int | None) -> str:
+    """A hint for a tier name, used in the policy, that no tier has.
+
+    Either the use or the definition may be the misspelt one (a tier renamed
+    in its definition but not where it is used): point at both lines rather
+    than suggest the definition's spelling, which may be the typo.
+    """
+    close = difflib.get_close_matches(str(name), [str(t) for t in tiers], n=1, cutoff=0.6)
+    if not close:
+        pos = position_of(("tiers",), positions)
+        return (f"; the tiers are defined under 'tiers' at line {pos[0]}: if the tier was "
+                "renamed, use its new name here") if pos and tiers else ""
+    pos = position_of(("tiers", close[0]), positions)
+    lines = f" at lines {pos[0]} and {used_at}" if pos and used_at else " in both places"
+    defined = f" defined at line {pos[0]}" if pos else ""
+    return (f"; the closest is tier '{close[0]}'{defined}: if one of the two names is misspelt "
+            f"or the tier was renamed, use the same name{lines}")
 
 
 def _describe(err: dict[str, Any]) -> str:

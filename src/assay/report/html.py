@@ -22,6 +22,7 @@ from jinja2 import ChainableUndefined, Environment, PackageLoader, select_autoes
 
 from assay.errors import InputError
 from assay.report import charts
+from assay.report.verdict import explain_verdict
 
 FAMILY_ORDER = ("integrity", "performance", "calibration", "fairness", "drift", "robustness",
                 "privacy", "explainability")
@@ -38,13 +39,11 @@ FAMILY_TITLES = {
 STATUS_SYMBOLS = {"pass": "✓", "warn": "!", "fail": "✗", "skip": "–", "error": "⚠"}
 STATUS_WORDS = {"pass": "pass", "warn": "warning", "fail": "fail", "skip": "skipped",
                 "error": "error"}
+#: Title and style of each verdict; the text under it says why (``explain_verdict``).
 VERDICTS = {
-    "passed": ("Passed", "pass", "Every check required by the policy passed."),
-    "passed_with_warnings": (
-        "Passed with warnings", "warn",
-        "No blocking finding; the warnings below need a reviewer's attention."),
-    "blocked": ("Blocked by the policy", "fail",
-                "At least one blocking check failed: the model may not be approved as it is."),
+    "passed": ("Passed", "pass"),
+    "passed_with_warnings": ("Passed with warnings", "warn"),
+    "blocked": ("Blocked by the policy", "fail"),
 }
 #: Per-group metrics shown in the report's tables, in this order (the rest stay in
 #: results.json); the first ones are also charted.
@@ -394,8 +393,11 @@ def build_context(results: Mapping[str, Any]) -> dict[str, Any]:
     metrics = results.get("metrics") or None
     drift = results.get("drift") or (metrics or {}).get("drift") or None
     status = str(results.get("status") or "")
-    verdict = VERDICTS.get(status, (status or "Unknown", "error",
-                                    "The results do not carry a verdict."))
+    if status in VERDICTS:
+        why = explain_verdict(results)
+        verdict = (*VERDICTS[status], why[:1].upper() + why[1:] + ".")
+    else:
+        verdict = (status or "Unknown", "error", "The results do not carry a verdict.")
     created = results.get("created_at")
     return {
         "r": results,
