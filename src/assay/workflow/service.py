@@ -14,7 +14,10 @@ Rules enforced here:
   one is a :class:`ConflictError`;
 * separation of duties: nobody signs their own submission, the version's
   developer cannot sign an ``independent`` stage (validation), one person
-  fills at most one approver slot per stage;
+  fills at most one approver slot per stage and signs a submission in one
+  role only (whatever roles they hold), and a tier may require a number of
+  different people across the submission (``workflow.distinct_signers``);
+  the gate recomputes all of this from the stored sign-offs;
 * the deployment stage (and any stage needing ``certification`` evidence)
   can be approved only if the version's latest certification under the
   submission's policy and tier passed, or a valid waiver covers it;
@@ -506,6 +509,112 @@ def _separation_of_duties(actor: Any, sub: Submission, st: StageState, mv: Any,
                             f"'{st.stage}'; one person fills one approver slot")
 
 
+def _one_role(actor: Any, st: StageState, signs: Sequence[SignOff], role: str | None
+              ) -> str | None:
+    """One person signs a submission in one role: someone who approved an earlier
+    stage as ROLE may sign later stages only as ROLE. Returns the role to sign as."""
+    earlier = next((s for s in signs if s.user_id == actor.id and s.decision == "approve"),
+                   None)
+    if earlier is None or not any(r in actor.roles for r in st.roles):
+        return role  # nothing signed yet, or _pick_role says who may sign
+    if earlier.role in st.roles and role in (None, earlier.role):
+        return earlier.role
+    wanted = role or " or ".join(r for r in st.roles if r in actor.roles)
+    raise ConflictError(
+        f"separation of duties: {actor.username} signed this submission as {earlier.role} "
+        f"(stage '{earlier.stage}') and cannot sign stage '{st.stage}' as {wanted}; "
+        "one person signs a submission in one role only")
+
+
+def _counted_stages(sub: Submission, stages: Sequence[StageState]) -> list[StageState]:
+    """The stages whose approvals count towards deployment: every stage that is not
+    skipped, up to and including the deployment stage."""
+    out: list[StageState] = []
+    for st in sorted(stages, key=lambda x: x.position):
+        if st.status != SKIPPED:
+            out.append(st)
+        if st.stage == sub.deployment_stage:
+            break
+    return out
+
+
+def _required_signers(sub: Submission) -> int:
+    """Different people the submission's policy requires for its tier (1 if the policy
+    cannot be read: the gate then blocks on that anyway)."""
+    try:
+        return load_policy_info(sub.policy_source).workflow.signers_for(sub.tier)
+    except AssayError:
+        return 1
+
+
+def _enough_people(actor: Any, sub: Submission, st: StageState, stages: Sequence[StageState],
+                   signs: Sequence[SignOff], required: int) -> None:
+    """Refuse a second signature by someone who already signed when the remaining
+    approver slots could then no longer bring the submission to ``required``
+    different people (the tier's ``distinct_signers``)."""
+    counted = _counted_stages(sub, stages)
+    if required <= 1 or st.stage not in {c.stage for c in counted}:
+        return
+    approvals = [s for s in signs if s.decision == "approve"
+                 and s.stage in {c.stage for c in counted}]
+    people = {s.user_id for s in approvals}
+    if actor.id not in people:
+        return
+    open_slots = sum(max(c.approvers - len({s.user_id for s in approvals if s.stage == c.stage}),
+                         0) for c in counted)
+    if len(people) + open_slots - 1 < required:
+        raise ConflictError(
+            f"separation of duties: tier {sub.tier} needs {required} different people to sign "
+            f"this submission up to stage '{sub.deployment_stage}'; {actor.username} has "
+            f"already signed it, so stage '{st.stage}' must be signed by someone who has not")
+
+
+def signature_problems(session: Session, sub: Submission, mv: Any) -> list[str]:
+    """Recompute, from the stored sign-offs alone, whether the approval of a
+    submission respects the rules: every stage up to the deployment stage has its
+    roles and number of different approvers; nobody signed their own submission,
+    an independent stage they developed, or in two roles; the tier's number of
+    different people is reached. Empty when it does."""
+    stages = _stages(session, sub.id)
+    approvals = [s for s in _signoffs(session, sub.id) if s.decision == "approve"]
+    names = _usernames(session, [s.user_id for s in approvals])
+    problems: list[str] = []
+    counted = _counted_stages(sub, stages)
+    for st in counted:
+        mine = [s for s in approvals if s.stage == st.stage]
+        people = {s.user_id for s in mine}
+        missing = [r for r in st.roles if r not in {s.role for s in mine}]
+        if len(people) < st.approvers or missing:
+            problems.append(
+                f"stage '{st.stage}' has {len(people)} of {st.approvers} required different "
+                "approver(s)" + (" (no sign-off as " + ", ".join(missing) + ")" if missing
+                                 else ""))
+        if sub.submitted_by in people:
+            problems.append(f"separation of duties: {names[sub.submitted_by]} submitted this "
+                            f"version and signed stage '{st.stage}'")
+        if st.independent:
+            for uid in sorted(people):
+                user = session.get(reg.User, uid)
+                if user is not None and reg.is_developer(user, mv):
+                    problems.append(f"separation of duties: {names[uid]} developed this "
+                                    f"version and signed the independent stage '{st.stage}'")
+    roles: dict[int, set[str]] = {}
+    for s in approvals:
+        roles.setdefault(s.user_id, set()).add(s.role)
+    for uid, held in sorted(roles.items()):
+        if len(held) > 1:
+            problems.append(f"separation of duties: {names[uid]} signed this submission in "
+                            f"{len(held)} roles ({', '.join(sorted(held))}); one person signs "
+                            "in one role only")
+    required = _required_signers(sub)
+    counted_ids = {c.stage for c in counted}
+    people = {s.user_id for s in approvals if s.stage in counted_ids}
+    if len(people) < required:
+        problems.append(f"tier {sub.tier} needs {required} different people to sign up to "
+                        f"stage '{sub.deployment_stage}'; {len(people)} did")
+    return problems
+
+
 def _pick_role(actor: Any, st: StageState, approvals: Sequence[SignOff], role: str | None
                ) -> str:
     held = [r for r in st.roles if r in actor.roles]
@@ -602,10 +711,12 @@ def approve(session: Session, actor: Any, model_name: str, version: str, *, stag
     mv = reg.get_version(session, model_name, version)
     sub = _open_submission(session, mv, model_name, version, expected_revision)
     st = _stage_for_action(session, sub, stage)
-    signed = _signoffs(session, sub.id, stage)
+    all_signs = _signoffs(session, sub.id)
+    signed = [s for s in all_signs if s.stage == stage]
     approvals = [s for s in signed if s.decision == "approve"]
     _separation_of_duties(actor, sub, st, mv, signed)
-    as_role = _pick_role(actor, st, approvals, role)
+    as_role = _pick_role(actor, st, approvals, _one_role(actor, st, all_signs, role))
+    _enough_people(actor, sub, st, _stages(session, sub.id), all_signs, _required_signers(sub))
 
     if stage == sub.deployment_stage:
         drift = _drift_reasons(session, sub, mv)
@@ -692,8 +803,10 @@ def reject(session: Session, actor: Any, model_name: str, version: str, *, stage
     mv = reg.get_version(session, model_name, version)
     sub = _open_submission(session, mv, model_name, version, expected_revision)
     st = _stage_for_action(session, sub, stage)
-    signed = _signoffs(session, sub.id, stage)
+    all_signs = _signoffs(session, sub.id)
+    signed = [s for s in all_signs if s.stage == stage]
     _separation_of_duties(actor, sub, st, mv, signed)
+    role = _one_role(actor, st, all_signs, role)
     held = [r for r in st.roles if r in actor.roles]
     if not held or (role is not None and role not in held):
         raise PermissionDenied(f"{actor.username} cannot reject stage '{stage}': it is signed by "
@@ -1041,6 +1154,8 @@ def gate(session: Session, model_name: str, version: str, *, now: datetime | Non
     if sub.state in (APPROVED, RECERTIFY):
         d.reasons.extend(change_reasons(session, model_name, version, now=now))
         d.approved_until = _iso(sub.expires_at)
+    if sub.state == APPROVED:
+        d.reasons.extend(signature_problems(session, sub, mv))
     d.conditions = [c.text for c in session.scalars(
         select(Condition).where(Condition.submission_id == sub.id, Condition.status == "open")
         .order_by(Condition.id))]
@@ -1132,21 +1247,32 @@ def review(session: Session, model_name: str, version: str, *, actor: Any | None
                               "detail": "; ".join(problems) or ", ".join(
                                   f"{k}={v}" for k, v in ev.items())})
     signed_ids = {s.user_id for s in signs if s.stage == st.stage}
+    stages = _stages(session, sub.id)
+    required = _required_signers(sub)
     for user in reg.active_users(session):
         roles = [r for r in st.roles if r in user.roles]
         if not roles or user.id == sub.submitted_by or user.id in signed_ids:
             continue
         if st.independent and reg.is_developer(user, mv):
             continue
-        info.eligible.append({"user": user.username, "roles": roles})
+        try:
+            earlier = _one_role(user, st, signs, None)
+            _enough_people(user, sub, st, stages, signs, required)
+        except ConflictError:
+            continue
+        roles = [r for r in roles if earlier in (None, r)]
+        if roles:
+            info.eligible.append({"user": user.username, "roles": roles})
     if actor is not None:
         info.you = actor.username
         signed = [x for x in signs if x.stage == st.stage]
         try:
             _separation_of_duties(actor, sub, st, mv, signed)
-            role = _pick_role(actor, st, [x for x in signed if x.decision == "approve"], None)
-            info.you_may_sign_as = [role] + [r for r in st.roles
-                                             if r in actor.roles and r != role]
+            earlier = _one_role(actor, st, signs, None)
+            role = _pick_role(actor, st, [x for x in signed if x.decision == "approve"], earlier)
+            _enough_people(actor, sub, st, stages, signs, required)
+            info.you_may_sign_as = [role] + [r for r in st.roles if earlier is None
+                                             and r in actor.roles and r != role]
         except (ConflictError, PermissionDenied) as exc:
             info.why_not_you = str(exc)
     return info
