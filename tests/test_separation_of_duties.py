@@ -325,3 +325,47 @@ def test_risk_requirements_shows_the_people_a_tier_needs(tmp_path: Path, capsys)
     assert "different people signing one submission: at least 4 (one role each)" in out
     assert "different people" not in ok(capsys, "risk", "requirements", "low", "--policy",
                                          str(path))
+
+
+# --------------------------------------------------------------------------- the web
+
+
+def test_web_multi_role_admin_signs_one_role_and_the_queue_stops_offering(db: Store) -> None:
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from assay.api.app import create_app
+    from assay.api.sample import populate
+
+    populate(db, password="web test password 1", models=2, reports=False)
+    with db.transaction() as s:
+        admin = registry.get_user(s, "admin")
+        registry.add_user(s, admin, "root2", roles=["admin"])
+        with pytest.raises(PermissionDenied, match="may not grant themself"):
+            registry.grant_role(s, admin, "admin", "validator")
+    with db.transaction() as s:
+        for role in ("business_owner", "validator", "risk_officer"):
+            registry.grant_role(s, registry.get_user(s, "root2"), "admin", role)
+    app = create_app(db.settings, store=db)
+    web = TestClient(app, headers={"accept": "text/html"})
+
+    def csrf(html: str) -> str:
+        return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+    resp = web.post("/login", data={"username": "admin", "password": "web test password 1",
+                                    "csrf_token": csrf(web.get("/login").text)},
+                    follow_redirects=False)
+    assert resp.status_code == 303, resp.text
+    queue = web.get("/queue").text
+    assert "fraud-alerts 1.0" in queue
+    form = {"model": "fraud-alerts", "version": "1.0", "stage": "scope",
+            "csrf_token": csrf(queue)}
+    resp = web.post("/workflow/approve", data=form, follow_redirects=False,
+                    files={"document": ("scope.pdf", b"%PDF-1.4 scope", "application/pdf")})
+    assert resp.status_code == 303, resp.text
+    assert "fraud-alerts 1.0" not in web.get("/queue").text  # validation is not theirs
+    resp = web.post("/workflow/approve", data={**form, "stage": "validation"},
+                    follow_redirects=False)
+    assert resp.status_code == 409
+    assert "one person signs a submission in one role only" in resp.text
