@@ -34,9 +34,14 @@ def _events(db: Store) -> int:
 
 
 def test_first_user_bootstraps_as_admin(db: Store) -> None:
+    # the first user creates themself: they may not give themself a signing role
+    with db.transaction() as s, pytest.raises(
+            PermissionDenied, match=r"first user 'root'.*cannot give themself.*validator"):
+        reg.add_user(s, None, "Root", roles=["validator"])
+    assert _events(db) == 0
     with db.transaction() as s:
-        user = reg.add_user(s, None, "Root", roles=["validator"])
-        assert user.username == "root" and user.roles == {"admin", "validator"}
+        user = reg.add_user(s, None, "Root", roles=["auditor"])
+        assert user.username == "root" and user.roles == {"admin", "auditor"}
     with db.transaction() as s, pytest.raises(PermissionDenied):
         reg.add_user(s, None, "second")
     with db.transaction() as s:

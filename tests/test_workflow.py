@@ -20,6 +20,7 @@ from assay.errors import ConflictError, InputError, NotFoundError, PermissionDen
 from assay.evidence import store_bytes
 from assay.store import Store
 from assay.store.audit import AuditEvent, verify_chain
+from assay.workflow import _common, signoffs
 from assay.workflow import service as wf
 from assay.workflow.tables import Comment, Condition, SignOff, StageState, Submission, Waiver
 
@@ -707,7 +708,7 @@ def test_crash_mid_operation_leaves_nothing(env: Env, monkeypatch: pytest.Monkey
 
     # the sign-off, its conditions and the stage change are flushed before the audit
     # event is appended; a failure there must roll all of them back
-    monkeypatch.setattr(wf, "_audit", boom)
+    monkeypatch.setattr(signoffs, "_audit", boom)
     with pytest.raises(RuntimeError):
         env.run("rita", wf.approve, "1", stage="deployment_approval", conditions=["c"])
     monkeypatch.undo()
@@ -738,7 +739,7 @@ def test_row_version_stops_a_stale_writer(env: Env):
         s1.commit()
         b.updated_at = datetime.now(UTC)
         with pytest.raises(ConflictError, match="at the same time"):
-            wf._flush(s2, "approve")
+            _common._flush(s2, "approve")
         s2.rollback()
     finally:
         s1.close()

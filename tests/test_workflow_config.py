@@ -164,3 +164,24 @@ def test_credit_lending_is_stricter_than_default():
     assert credit.stage("deployment_approval").for_tier("high").required_approvers == 3
     assert not credit.stage("regulatory_review").for_tier("low").skip
     assert credit.waivers.max_days < WorkflowConfig().waivers.max_days
+
+
+def test_public_names_stay_functions_after_every_workflow_module_is_imported():
+    """The functions live in modules by concept; a module named like a public
+    function (``gate``, ``review``...) would replace it on ``assay.workflow``."""
+    import importlib
+    import pkgutil
+    import types
+
+    import assay.workflow as pkg
+    from assay.workflow import service
+
+    for mod in pkgutil.iter_modules(pkg.__path__):
+        importlib.import_module(f"assay.workflow.{mod.name}")
+    for name in pkg.__all__:
+        obj = getattr(pkg, name)
+        assert not isinstance(obj, types.ModuleType), name
+        if hasattr(service, name):
+            assert obj is getattr(service, name), name
+    for name in service.__all__:
+        assert getattr(service, name) is not None

@@ -206,6 +206,9 @@ def _print_requirements(tier: str, req: dict[str, Any]) -> None:
         n = approvers.get(stage, len(roles))
         extra = f" ({n} distinct people)" if n > len(roles) else ""
         console.print(f"  sign-off of {stage}: {', '.join(roles)}{extra}")
+    if req.get("signoff_people", 1) > 1:
+        console.print(f"  different people signing one submission: at least "
+                      f"{req['signoff_people']} (one role each)")
     console.print(f"  review every {req['review_interval_days']} days")
     if req["monitoring"]:
         console.print("  monitoring: "

@@ -92,6 +92,13 @@ def add_user(session: Session, actor: User | None, username: str, *, display_nam
     if actor is None:
         if session.scalar(select(func.count()).select_from(User)):
             raise PermissionDenied("only an admin can add users once the first one exists")
+        others = [r for r in role_list if r not in (R.ADMIN, R.AUDITOR)]
+        if others:
+            raise PermissionDenied(
+                f"the first user '{name}' becomes the admin and cannot give themself the "
+                f"role(s) {', '.join(others)}: nobody grants themself a role that signs "
+                "decisions; add the people who sign (or a second admin to grant them) "
+                "with --as " + name)
         if R.ADMIN not in role_list:
             role_list.append(R.ADMIN)
         actor_name = name
@@ -122,16 +129,26 @@ def _admins(session: Session) -> int:
 
 
 def grant_role(session: Session, actor: User, username: str, role: str) -> User:
-    """Give ``username`` a role (admin only). Granting a held role is a no-op."""
+    """Give ``username`` a role (admin only). Granting a held role is a no-op.
+
+    Nobody grants a role to themself (separation of duties: an admin who could
+    give themself every signing role could approve a model alone); another
+    admin must do it. The audit event names the admin who granted it.
+    """
     require_role(actor, R.ADMIN, action="grant roles")
     (r,) = _check_roles([role])
     user = get_user(session, username, allow_inactive=True)
     if r in user.roles:
         return user
+    if user.id == actor.id:
+        raise PermissionDenied(
+            f"user '{actor.username}' may not grant themself the role '{r}': separation of "
+            "duties; another admin must grant it")
     user.role_rows.append(UserRole(role=r, granted_at=utcnow(), granted_by=actor.username))
     session.flush()
     append_event(session, actor=actor, action="user.role_grant", subject_type="user",
-                 subject_id=user.username, payload={"role": r, "roles": sorted(user.roles)})
+                 subject_id=user.username,
+                 payload={"role": r, "roles": sorted(user.roles), "granted_by": actor.username})
     return user
 
 

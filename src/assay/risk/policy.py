@@ -111,7 +111,9 @@ def tier_requirements(policy: Any, tier: str) -> dict[str, Any]:
     tier to the roles that must sign it (from the policy's ``workflow``
     section, or the workflow defaults when it has none); ``signoff_approvers``
     to the number of distinct people who must approve it (at least one per
-    role, more when the policy asks for extra approvers).
+    role, more when the policy asks for extra approvers); ``signoff_people``
+    the number of different people who must sign one submission
+    (``workflow.distinct_signers``; 1 when the policy sets none).
     """
     rp = load_risk_policy(policy)
     if tier not in TIERS:
@@ -119,6 +121,7 @@ def tier_requirements(policy: Any, tier: str) -> dict[str, Any]:
     settings = rp.risk.tier(tier)
     signoff: dict[str, list[str]] = {}
     approvers: dict[str, int] = {}
+    people = 1
     try:
         from assay.workflow.config import parse_workflow
     except ImportError:  # the workflow package is optional for risk
@@ -130,10 +133,12 @@ def tier_requirements(policy: Any, tier: str) -> dict[str, Any]:
             if not s.skip:
                 signoff[stage.id] = list(s.roles)
                 approvers[stage.id] = max(int(s.approvers or 0), len(s.roles))
+        people = wf.signers_for(tier)
     return {
         "checks": list(rp.checks.get(tier, [])),
         "signoff_roles": signoff,
         "signoff_approvers": approvers,
+        "signoff_people": people,
         "review_interval_days": settings.review_interval_days,
         "monitoring": dict(settings.monitoring),
     }

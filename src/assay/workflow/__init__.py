@@ -7,6 +7,11 @@ does not load the database layer)::
     from assay.workflow import submit, approve, reject, comment, waive, recheck
     from assay.workflow import review, status, gate, GateDecision
     from assay.workflow.config import WorkflowConfig, parse_workflow
+
+The functions live in modules by concept (``submissions``, ``signoffs``,
+``duties``, ``waivers``, ``deployment``, ``views``) and are gathered in
+:mod:`assay.workflow.service`. No module is named after a public function:
+importing one must not hide the function of the same name here.
 """
 
 from __future__ import annotations

@@ -25,6 +25,11 @@ stage (one distinct person per role) and ``approvers`` the number of distinct
 people who must approve it (at least ``len(roles)``; extra approvers may hold
 any of the listed roles). The high tier needs two distinct approvers at the
 deployment stage; a policy that asks for fewer is refused.
+
+``distinct_signers`` (per tier, or ``default``) is the number of different
+people who must approve the stages of one submission up to and including the
+deployment stage, for example ``{high: 5}``. Whatever it says, one person
+signs a submission in one role only (see :mod:`assay.workflow.service`).
 """
 
 from __future__ import annotations
@@ -33,7 +38,15 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from assay.errors import PolicyError
 
@@ -199,6 +212,33 @@ class WorkflowConfig(_Strict):
     #: older ones end? (false: the older version stays deployable until its own
     #: approval expires or changes; the new version needs its own approval.)
     new_version_revokes_approval: bool = False
+    #: How many different people must approve the stages of one submission up to
+    #: and including the deployment stage, per tier (``default`` for the others;
+    #: 1 when not given: then only the stages' own rules apply).
+    distinct_signers: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("distinct_signers")
+    @classmethod
+    def _signers(cls, v: dict[str, int], info: ValidationInfo) -> dict[str, int]:
+        for key, n in v.items():
+            if key != "default" and key not in TIERS:
+                raise ValueError(f"unknown tier '{key}'; expected default, " + ", ".join(TIERS))
+            if n < 1:
+                raise ValueError(f"tier '{key}': expected a number of people of at least 1, "
+                                 f"got {n}")
+        stages = info.data.get("stages")
+        deployment = info.data.get("deployment_stage")
+        if not stages or deployment not in [s.id for s in stages]:
+            return v  # reported by the checks of those fields
+        for tier in TIERS:
+            n = v.get(tier, v.get("default", 1))
+            slots = signoff_slots(stages, deployment, tier)
+            if n > slots:
+                raise ValueError(
+                    f"tier '{tier}' needs {n} different signers but its stages up to "
+                    f"'{deployment}' have only {slots} sign-off slot(s); lower the number "
+                    "or add approvers to the stages")
+        return v
 
     @field_validator("approval_valid_days")
     @classmethod
@@ -239,8 +279,23 @@ class WorkflowConfig(_Strict):
             f"unknown stage '{stage_id}'; expected one of " + ", ".join(s.id for s in self.stages)
         )
 
+    def signers_for(self, tier: str) -> int:
+        """Different people who must approve a submission of ``tier`` (at least 1)."""
+        return self.distinct_signers.get(tier, self.distinct_signers.get("default", 1))
+
     def valid_days(self, tier: str) -> int:
         return self.approval_valid_days.get(tier, self.approval_valid_days.get("default", 365))
+
+
+def signoff_slots(stages: list[StageConfig], deployment_stage: str, tier: str) -> int:
+    """Approver slots of the stages up to and including the deployment stage for one
+    tier: the most different people who can approve one submission."""
+    total = 0
+    for stage in stages:
+        total += stage.for_tier(tier).required_approvers
+        if stage.id == deployment_stage:
+            break
+    return total
 
 
 def parse_workflow(section: Any, *, source: str = "policy",
