@@ -1,0 +1,1 @@
+"""Monitoring in production: windows of mergeable statistics, rules, alerts."""
