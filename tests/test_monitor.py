@@ -353,3 +353,61 @@ def test_monitoring_tables_match_the_migration(db: Store) -> None:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
         diffs = [d for d in compare_metadata(ctx, Base.metadata) if mine(d)]
     assert diffs == []
+
+
+KILLED = """
+import sys, time
+import assay.monitor.batches as ing
+from assay import registry as reg
+from assay.store import open_store
+
+original = ing._merge_windows
+
+def merge_then_stall(*args, **kwargs):
+    out = original(*args, **kwargs)
+    args[0].flush()
+    print("merged", flush=True)
+    time.sleep(120)
+    return out
+
+ing._merge_windows = merge_then_stall
+store = open_store()
+with store.transaction() as s:
+    ing.ingest(s, reg.get_user(s, "dana"), "pd", "1", sys.argv[1], time_column="ts",
+               id_column="row", score="p", sensitive=["sex"])
+"""
+
+
+def test_a_kill_during_ingest_leaves_the_store_as_it_was(
+        db: Store, people: dict, credit: dict, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from assay.monitor.tables import MonitorBatch, MonitorRow, MonitorWindow
+
+    _setup(db, credit, tmp_path)
+    _ingest(db, _day(credit, 0), tmp_path, "d0")
+
+    def counts() -> tuple[int, int, int, int]:
+        with db.transaction() as s:
+            return (s.scalar(select(func.count()).select_from(MonitorBatch)),
+                    s.scalar(select(func.count()).select_from(MonitorRow)),
+                    s.scalar(select(func.sum(MonitorWindow.rows))),
+                    s.scalar(select(func.count()).select_from(AuditEvent)))
+
+    before = counts()
+    path = tmp_path / "d1.parquet"
+    _day(credit, 1).to_parquet(path, index=False)
+    proc = subprocess.Popen([sys.executable, "-c", KILLED, str(path)], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "merged"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert counts() == before
+    res = _ingest(db, _day(credit, 1), tmp_path, "d1")  # the same batch goes in afterwards
+    assert res.rows == 2500 and counts()[1] == before[1] + 2500
+    with db.transaction() as s:
+        assert verify_chain(s).ok

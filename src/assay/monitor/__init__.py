@@ -12,7 +12,7 @@ docs/monitoring.md describes what is stored per window, the rules and the
 assumptions of the performance estimate.
 """
 
-from assay.monitor.ingest import IngestResult, LabelsResult, add_labels, ingest
+from assay.monitor.batches import IngestResult, LabelsResult, add_labels, ingest
 from assay.monitor.service import (
     RunResult,
     VersionRun,

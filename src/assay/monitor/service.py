@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from assay.checks.base import JudgeOn, SkipCheck, Status, judge
 from assay.errors import ConflictError, InputError, NotFoundError, PermissionDenied, PolicyError
-from assay.monitor.ingest import reference_of
+from assay.monitor.batches import reference_of
 from assay.monitor.roles import ACKNOWLEDGERS, RESOLVERS, RUNNERS
 from assay.monitor.rules import RuleContext, measure, metric_of, needs_labels
 from assay.monitor.state import (
