@@ -192,9 +192,11 @@ def test_drift_fairness_and_late_labels_raise_exactly_the_alerts_they_should(
     with db.transaction() as s, pytest.raises(ConflictError, match="already joined"):
         add_labels(s, reg.get_user(s, "dana"), "pd", "1", path, id_column="row", target=TARGET)
     with db.transaction() as s:
-        again_labels = add_labels(s, reg.get_user(s, "dana"), "pd", "1", lab0.head(10),
+        again_labels = add_labels(s, reg.get_user(s, "dana"), "pd", "1",
+                                  pd.concat([lab0.head(10), lab0.head(3)]),
                                   id_column="row", target=TARGET)
-    assert (again_labels.joined, again_labels.already_labeled) == (0, 10)
+    assert (again_labels.joined, again_labels.already_labeled, again_labels.duplicates) == (
+        0, 10, 3)
     assert _run(db, policy).alerts == []
 
     with db.transaction() as s:

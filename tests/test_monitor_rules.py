@@ -114,3 +114,40 @@ def test_consecutive_windows_and_cool_down(db: Store, people: dict, credit: dict
     # day 8 is the first after the cool-down
     _run(db, policy)
     assert alerted() == [day[4], day[8]]
+
+
+@pytest.mark.parametrize(("metric", "threshold"), [
+    ("psi", "{max: 0.1}"), ("js", "{max: 0.1}"), ("wasserstein", "{max: 0.2}"),
+    ("chi2", "{min: 0.000001}")])
+def test_drift_against_the_previous_window_with_every_measure(
+        db: Store, people: dict, credit: dict, tmp_path: Path,  # noqa: F811
+        metric: str, threshold: str) -> None:
+    from assay.monitor import status
+
+    policy = _setup(db, credit, tmp_path)
+    text = policy.read_text().replace(
+        "params: {metric: psi, against: training}\n        threshold: {max: 0.1}\n"
+        "        judge: interval",
+        f"params: {{metric: {metric}, against: previous_window, features: [LIMIT_BAL, AGE]}}\n"
+        f"        threshold: {threshold}")
+    assert text != policy.read_text()
+    policy.write_text(text)
+    for i in range(3):
+        frame = _day(credit, i)
+        if i == 1:
+            frame["LIMIT_BAL"] = frame["LIMIT_BAL"] * 3
+        _ingest(db, frame, tmp_path, f"d{i}")
+    out = _run(db, policy)
+    drift = [(a["label"], a["window"]["start"][:10]) for a in out.alerts
+             if a["rule"] == "drift.feature"]
+    # day 1 differs from day 0, and day 2 from day 1: one alert (the second is covered
+    # by the open one); day 0 has no previous window
+    assert drift == [("LIMIT_BAL", (DAY0 + timedelta(days=1)).isoformat())]
+    with db.transaction() as s:
+        st = status(s, "pd", "1")
+    evs = {(e["window"]["start"][:10], e["label"]): e["state"] for e in st["evaluations"]
+           if e["rule"] == "drift.feature"}
+    day = [(DAY0 + timedelta(days=i)).isoformat() for i in range(3)]
+    assert evs[(day[0], "")] == "skip"
+    assert evs[(day[1], "LIMIT_BAL")] == "fail" and evs[(day[2], "LIMIT_BAL")] == "fail"
+    assert evs[(day[1], "AGE")] == "pass" and evs[(day[2], "AGE")] == "pass"
