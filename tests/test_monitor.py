@@ -413,3 +413,38 @@ def test_a_kill_during_ingest_leaves_the_store_as_it_was(
     assert res.rows == 2500 and counts()[1] == before[1] + 2500
     with db.transaction() as s:
         assert verify_chain(s).ok
+
+
+def _certify(db: Store, auc: float) -> None:
+    import json
+
+    results = {"status": "passed",
+               "policy": {"name": "monitor-test", "version": "1", "tier": "high",
+                          "sha256": "ab" * 32},
+               "checks": [{"id": "performance.metric", "details": {"metric": "roc_auc"},
+                           "value": auc, "measurements": [{"label": "overall", "value": auc}]}]}
+    with db.transaction() as s:
+        reg.record_certification(s, reg.get_user(s, "victor"), "pd", "1", None,
+                                 json.dumps(results).encode())
+
+
+def test_a_recertify_alert_lasts_until_the_next_certification_and_uses_the_certified_value(
+        db: Store, people: dict, credit: dict, tmp_path: Path) -> None:
+    from assay.monitor import open_recertify_alerts, run
+
+    policy = _setup(db, credit, tmp_path)
+    policy.write_text(policy.read_text().replace(f", baseline: {credit['auc']:.6f}", ""))
+    assert "baseline" not in policy.read_text()
+    _certify(db, credit["auc"] + 0.2)  # production falls 0.2 below the certified AUC
+    _ingest(db, _day(credit, 0), tmp_path, "d0", target=TARGET)
+    with db.transaction() as s:
+        out = run(s, reg.get_user(s, "victor"), "pd", "1", policy=str(policy), now=NOW)
+    assert out.versions[0].tier == "high"  # from the certification
+    [alert] = [a for a in out.alerts if a["rule"] == "performance.drop"]
+    assert alert["value"] == pytest.approx(0.2, abs=0.03)
+    with db.transaction() as s:
+        mv = reg.get_version(s, "pd", "1")
+        assert [a.id for a in open_recertify_alerts(s, mv.id)] == [alert["id"]]
+    _certify(db, credit["auc"])
+    with db.transaction() as s:
+        assert open_recertify_alerts(s, mv.id) == []

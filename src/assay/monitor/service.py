@@ -133,6 +133,8 @@ def certified_values(session: Session, mv: ModelVersion) -> dict[str, float]:
         if not cid.startswith("performance."):
             continue
         metric = cid.split(".", 1)[1]
+        if metric == "metric":  # performance.metric names its metric in the details
+            metric = str((check.get("details") or {}).get("metric") or "")
         values = [m.get("value") for m in check.get("measurements", [])
                   if m.get("label") == "overall" and m.get("value") is not None]
         value = values[0] if values else check.get("value")
