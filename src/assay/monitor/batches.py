@@ -357,13 +357,17 @@ def ingest(session: Session, actor: User, model: str, version: str, data: Any, *
             states[int(d)] = st.merge(part)
             if ids is not None:
                 day = at_midnight(_day(d))
-                for i in idx:
-                    rows_out.append({
-                        "model_version_id": mv.id, "row_id": ids[i], "day": day,
-                        "prediction": int(pred[i]),
-                        "score": None if s is None else float(s[i]),
-                        "cell": {c: str(v[i]) for c, v in sens.items()},
-                        "label": None if y is None else int(y[i])})
+                k = len(idx)
+                scs = [None] * k if sd is None else sd.tolist()
+                labs = [None] * k if y is None else y[idx].tolist()
+                cells = ([dict(zip(sub_sens, vals, strict=True))
+                          for vals in zip(*(v.tolist() for v in sub_sens.values()), strict=True)]
+                         if sub_sens else [{} for _ in range(k)])
+                rows_out.extend(
+                    {"model_version_id": mv.id, "row_id": rid, "day": day, "prediction": pr,
+                     "score": sc, "cell": cell, "label": lab}
+                    for rid, pr, sc, cell, lab in zip(ids[idx].tolist(), pred[idx].tolist(),
+                                                      scs, cells, labs, strict=True))
         n_rows += n
         labeled += 0 if y is None else n
     if n_rows == 0:

@@ -98,7 +98,7 @@ class MonitorRow(Base):
     day: Mapped[datetime] = mapped_column(TZ, nullable=False)
     prediction: Mapped[int] = mapped_column(Integer, nullable=False)
     score: Mapped[float | None] = mapped_column(Float)
-    cell: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    cell: Mapped[dict[str, str]] = mapped_column(JSON, nullable=False, default=dict)
     label: Mapped[int | None] = mapped_column(Integer)
     batch_id: Mapped[int] = mapped_column(ForeignKey("monitor_batches.id"), nullable=False)
 
