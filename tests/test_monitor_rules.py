@@ -151,3 +151,35 @@ def test_drift_against_the_previous_window_with_every_measure(
     assert evs[(day[0], "")] == "skip"
     assert evs[(day[1], "LIMIT_BAL")] == "fail" and evs[(day[2], "LIMIT_BAL")] == "fail"
     assert evs[(day[1], "AGE")] == "pass" and evs[(day[2], "AGE")] == "pass"
+
+
+def test_small_groups_are_never_judged_and_old_rows_are_purged(
+        db: Store, people: dict, credit: dict, tmp_path: Path) -> None:  # noqa: F811
+    from sqlalchemy import func, select
+
+    from assay.monitor import run, status
+    from assay.monitor.tables import MonitorRow
+    from assay.store.audit import AuditEvent
+
+    policy = _setup(db, credit, tmp_path)
+    text = policy.read_text().replace("min_group_size: 50", "min_group_size: 2000")
+    policy.write_text(text.replace("retention_days: 400", "retention_days: 10"))
+    frame = _day(credit, 0)
+    women = frame["sex"] == "female"
+    frame.loc[women, "p"] = frame.loc[women, "p"] * 0.1  # a gap, but the women are < 2000
+    assert 50 < (~women).sum() < 2000 or 50 < women.sum() < 2000
+    _ingest(db, frame, tmp_path, "d0")
+    with db.transaction() as s:
+        out = run(s, reg.get_user(s, "victor"), "pd", "1", policy=str(policy), tier="high",
+                  now=NOW)
+        st = status(s, "pd", "1")
+        kept = s.scalar(select(func.count()).select_from(MonitorRow))
+        purged = s.scalars(select(AuditEvent.payload)
+                           .where(AuditEvent.action == "monitor.purge")).all()
+    assert [a for a in out.alerts if a["rule"] == "fairness.gap"] == []
+    fair = [e for e in st["evaluations"] if e["rule"] == "fairness.gap"]
+    assert fair and all(e["state"] == "skip" for e in fair)
+    assert any("minimum size 2000" in e["note"] or "at least 2000" in e["note"] for e in fair)
+    # NOW is 30 days after the window: with a retention of 10 days its rows are gone
+    assert kept == 0 and out.versions[0].purged_rows == 2500
+    assert purged[0]["rows"] == 2500 and purged[0]["retention_days"] == 10
