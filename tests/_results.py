@@ -43,9 +43,11 @@ def genuine_results(out_dir: Path, *, policy: str | Path = "default", tier: str 
 
 
 def consistent_results(policy: str | Path | Policy, tier: str, *, failed: tuple[str, ...] = (),
-                       model_sha: str | None = None) -> dict[str, Any]:
+                       model_sha: str | None = None,
+                       values: dict[str, float] | None = None) -> dict[str, Any]:
     """A results.json document for ``tier`` of ``policy``: each check passes, or fails when
-    its id is in ``failed``."""
+    its id is in ``failed``; a check named in ``values`` measures that value (and is judged
+    on it)."""
     pol = load_policy(policy)
     tier_obj = pol.tier(tier)
     results: list[CheckResult] = []
@@ -57,6 +59,8 @@ def consistent_results(policy: str | Path | Policy, tier: str, *, failed: tuple[
                 value = t.min - 1.0 if t.min is not None else t.max + 1.0  # type: ignore
             else:
                 value = t.min if t.min is not None else t.max  # type: ignore
+        if values and spec.id in values:
+            value = values[spec.id]
         m = Measurement(label="overall", value=value, n=1000)
         m.status = judge(m, t, spec.judge_on)
         results.append(CheckResult(

@@ -57,6 +57,7 @@ COMMAND_MODULES = [
     "assay.cli.governance",
     "assay.cli.risk",
     "assay.cli.workflow",
+    "assay.cli.monitor",
     "assay.cli.server",
 ]
 

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from assay.checks.base import REGISTRY, CheckDef, CheckSpec, JudgeOn, Severity, Threshold
 from assay.errors import PolicyError, did_you_mean
 from assay.policy._yaml import Path_, Position, format_path, load_yaml_with_lines, position_of
+from assay.policy.monitoring import Monitoring, build_monitoring
 from assay.policy.schema import (
     RESERVED_SECTIONS,
     CheckModel,
@@ -50,6 +51,8 @@ class Tier:
     checks: list[CheckSpec]
     review_interval_days: int | None = None
     extends: str | None = None
+    #: the tier's monitoring plan (its own, else the one of the tier it extends)
+    monitoring: Monitoring | None = None
 
     def check(self, key: str) -> CheckSpec:
         """The check entry named ``key`` (its ``name`` or, without one, its ``id``)."""
@@ -294,12 +297,18 @@ def _resolve_tiers(model: PolicyModel, source: str,
         base = tmodel.extends
         while review is None and base is not None:
             review, base = model.tiers[base].review_interval_days, model.tiers[base].extends
+        owner = tname
+        while model.tiers[owner].monitoring is None and model.tiers[owner].extends is not None:
+            owner = model.tiers[owner].extends  # type: ignore[assignment]
+        plan = model.tiers[owner].monitoring
         tiers[tname] = Tier(
             name=tname,
             description=tmodel.description,
             checks=[_spec(c, where(*loc)) for c, loc in entries],
             review_interval_days=review,
             extends=tmodel.extends,
+            monitoring=None if plan is None else build_monitoring(
+                plan, ("tiers", owner, "monitoring"), where, _did_you_mean),
         )
     return tiers
 

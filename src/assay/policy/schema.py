@@ -87,12 +87,58 @@ class CheckModel(_Strict):
         return self.name or self.id
 
 
+class MonitorRuleModel(CheckModel):
+    """One monitoring rule: a check entry plus when a breach becomes an alert."""
+
+    consecutive: int = Field(1, ge=1, le=365)
+    cooldown: int = Field(0, ge=0, le=365)
+    action: Literal["alert", "recertify"] = "alert"
+
+
+class MonitoringModel(_Strict):
+    """A tier's ``monitoring:`` section (docs/monitoring.md)."""
+
+    window: Literal["daily", "weekly", "monthly"] = "daily"
+    retention_days: int = Field(90, ge=1, le=3650)
+    rules: list[MonitorRuleModel] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, data: Any) -> Any:
+        if isinstance(data, list):
+            raise ValueError("expected a mapping with 'window', 'retention_days' and 'rules' "
+                             "(the rules go under 'rules:'), got a list")
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a mapping with 'window', 'retention_days' and 'rules', "
+                             f"got {data!r}")
+        legacy = sorted(k for k in data if k in LEGACY_MONITORING_KEYS)
+        if legacy:
+            raise ValueError(
+                f"'{legacy[0]}' is a threshold of the old monitoring format; a tier's "
+                "monitoring section now lists rules (e.g. '- id: drift.feature' with "
+                "'threshold: {max: 0.1}'), see docs/monitoring.md")
+        return data
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _none_is_empty(cls, v: Any) -> Any:
+        return [] if v is None else v
+
+
+#: Keys of the old ``monitoring: {interval_days, psi_max, ...}`` thresholds (still read
+#: under ``risk.tiers.<tier>.monitoring``); named in the error when used in a tier.
+LEGACY_MONITORING_KEYS = frozenset({"interval_days", "psi_max", "performance_drop_max",
+                                    "fairness_ratio_min", "adverse_impact_ratio_min",
+                                    "calibration_ece_max"})
+
+
 class TierModel(_Strict):
     description: str = ""
     extends: str | None = None
     review_interval_days: int | None = Field(None, ge=1)
     checks: list[CheckModel] = Field(default_factory=list)
     drop: list[str] = Field(default_factory=list)
+    monitoring: MonitoringModel | None = None
 
     @field_validator("checks", "drop", mode="before")
     @classmethod
@@ -124,7 +170,8 @@ class PolicyModel(_Strict):
 def field_names() -> set[str]:
     """Every field name the policy schema knows (for "did you mean" hints)."""
     names: set[str] = set(RESERVED_SECTIONS)
-    for model in (BootstrapSettings, Settings, ThresholdModel, CheckModel, TierModel, PolicyModel):
+    for model in (BootstrapSettings, Settings, ThresholdModel, CheckModel, TierModel, PolicyModel,
+                  MonitoringModel, MonitorRuleModel):
         names.update(model.model_fields)
     return names
 
@@ -143,6 +190,12 @@ def fields_of(loc: tuple[str | int, ...]) -> set[str]:
             return set()
         if model is TierModel and part == "checks":
             model, i = CheckModel, i + 2
+            continue
+        if model is TierModel and part == "monitoring":
+            model, i = MonitoringModel, i + 1
+            continue
+        if model is MonitoringModel and part == "rules":
+            model, i = MonitorRuleModel, i + 2
             continue
         info = model.model_fields.get(str(part))
         ann = info.annotation if info else None

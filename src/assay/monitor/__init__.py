@@ -1,0 +1,42 @@
+"""Monitoring in production: windows of mergeable statistics, rules, alerts.
+
+    from assay.monitor import ingest, add_labels, run, status, list_alerts
+
+    ingest(session, actor, "credit", "1.0", "batch.parquet", time_column="ts",
+           id_column="id", score="p", sensitive=["sex"])
+    add_labels(session, actor, "credit", "1.0", "labels.csv", id_column="id",
+               target="default")
+    run(session, actor)                     # every closed window not yet evaluated
+
+docs/monitoring.md describes what is stored per window, the rules and the
+assumptions of the performance estimate.
+"""
+
+from assay.monitor.batches import IngestResult, LabelsResult, add_labels, ingest
+from assay.monitor.service import (
+    RunResult,
+    VersionRun,
+    acknowledge,
+    list_alerts,
+    open_recertify_alerts,
+    plan_of,
+    resolve,
+    run,
+    status,
+)
+
+__all__ = [
+    "IngestResult",
+    "LabelsResult",
+    "RunResult",
+    "VersionRun",
+    "acknowledge",
+    "add_labels",
+    "ingest",
+    "list_alerts",
+    "open_recertify_alerts",
+    "plan_of",
+    "resolve",
+    "run",
+    "status",
+]
