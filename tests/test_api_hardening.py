@@ -118,3 +118,57 @@ def test_nul_characters_in_web_forms_get_a_4xx_page(env) -> None:
     assert resp.status_code == 422 and "NUL" in resp.text
     resp = c.get("/", params={"q": "\x00"})
     assert resp.status_code == 422 and "NUL" in resp.text
+
+
+# -- evidence errors name digests, never server paths ------------------------------
+
+def _first_certification(client, h) -> dict:
+    certs = client.get("/api/models/credit-scoring/versions/1.0/certifications", headers=h)
+    assert certs.status_code == 200 and certs.json(), certs.text
+    return certs.json()[0]
+
+
+def test_evidence_errors_do_not_show_server_paths(env) -> None:
+    import os
+
+    from assay.evidence import artifact_path
+
+    app, client, tokens, db = env
+    h = bearer(tokens, "vic")
+    cert = _first_certification(client, h)
+    path = artifact_path(db.settings, cert["results_digest"])
+    os.chmod(path, 0o644)
+    path.write_bytes(b'{"edited": true}')
+    home = str(db.settings.home)
+    url = f"/api/models/credit-scoring/versions/1.0/certifications/{cert['id']}"
+    resp = client.get(url, headers=h)
+    assert resp.status_code == 400, resp.text
+    assert "corrupted" in resp.text and cert["results_digest"] in resp.text
+    assert home not in resp.text and "/evidence/sha256/" not in resp.text
+    path.unlink()
+    resp = client.get(url, headers=h)
+    assert resp.status_code == 404 and cert["results_digest"] in resp.text
+    assert home not in resp.text and "evidence/sha256" not in resp.text
+    page = browser(app, "vic").get(f"/models/credit-scoring/versions/1.0/report/{cert['id']}")
+    if cert["report_digest"] is None:  # the report is rendered from the (missing) results
+        assert page.status_code == 404 and "text/html" in page.headers["content-type"]
+        assert home not in page.text and "evidence/sha256" not in page.text
+
+
+def test_a_run_on_stored_data_does_not_show_its_working_directory(env) -> None:
+    import tempfile
+
+    _app, client, tokens, _db = env
+    h = bearer(tokens, "vic")
+    data = b"y,p\n1,1\n0,0\n1,0\n0,1\n"
+    digest = client.post("/api/evidence", headers=bearer(tokens, "dana"),
+                         files={"file": ("eval.csv", data)}).json()["digest"]
+    assert client.post("/api/models/credit-scoring/versions", headers=bearer(tokens, "dana"),
+                       json={"version": "7.0", "evaluation_data_digest": digest}
+                       ).status_code == 201
+    resp = client.post("/api/models/credit-scoring/versions/7.0/certifications/run", headers=h,
+                       json={"policy": "default", "tier": "low", "target": "no_such_column",
+                             "prediction": "p"})
+    assert 400 <= resp.status_code < 500, resp.text
+    assert "no_such_column" in resp.text
+    assert tempfile.gettempdir() + "/" not in resp.text and "assay-run-" not in resp.text
