@@ -151,7 +151,7 @@ def open_stream(settings: Settings, digest: str) -> BinaryIO:
     path = artifact_path(settings, digest)
     if not path.is_file():
         log.warning("evidence %s missing: %s", normalise_digest(digest), path)
-        raise NotFoundError(f"evidence {normalise_digest(digest)} is not in the evidence store")
+        raise NotFoundError(f"evidence {normalise_digest(digest)} is not in the store")
     return open(path, "rb")
 
 
