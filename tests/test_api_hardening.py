@@ -172,3 +172,53 @@ def test_a_run_on_stored_data_does_not_show_its_working_directory(env) -> None:
     assert 400 <= resp.status_code < 500, resp.text
     assert "no_such_column" in resp.text
     assert tempfile.gettempdir() + "/" not in resp.text and "assay-run-" not in resp.text
+
+
+# -- changing a password ---------------------------------------------------------
+
+def _signed_in(client: TestClient) -> bool:
+    resp = client.get("/api/me", headers={"accept": "application/json"})
+    return resp.status_code == 200
+
+
+def test_a_token_cannot_change_its_users_password_without_the_current_one(env) -> None:
+    app, client, tokens, _db = env
+    other_browser = browser(app, "dana")
+    assert _signed_in(other_browser)
+    h = bearer(tokens, "dana")
+    url = "/api/users/dana/password"
+    new = "a brand new password 2"
+    resp = client.post(url, headers=h, json={"password": new})
+    assert resp.status_code == 400 and "current password: required" in resp.text
+    resp = client.post(url, headers=h, json={"password": new, "current_password": "guess"})
+    assert resp.status_code == 400 and "does not match" in resp.text
+    assert _signed_in(other_browser)  # nothing changed yet
+    resp = client.post(url, headers=h, json={"password": new, "current_password": PASSWORD})
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"username": "dana", "one_time_password": None}
+    assert not _signed_in(other_browser)  # the other browser session has ended
+    browser(app, "dana", new)  # the new password works
+    events = client.get("/api/audit", headers=bearer(tokens, "aud"),
+                        params={"action": "auth.password_set", "subject_id": "dana"}).json()
+    assert events and events[0]["actor"] == "dana"
+
+
+def test_a_browser_changing_its_password_keeps_itself_and_ends_the_others(env) -> None:
+    app, _client, _tokens, _db = env
+    mine, other = browser(app, "vic"), browser(app, "vic")
+    csrf = csrf_of(mine.get("/account").text)
+    resp = mine.post("/api/users/vic/password", headers={"X-CSRF-Token": csrf},
+                     json={"password": "vic's new password 3", "current_password": PASSWORD})
+    assert resp.status_code == 200, resp.text
+    assert _signed_in(mine) and not _signed_in(other)
+
+
+def test_an_admin_reset_ends_the_users_sessions(env) -> None:
+    app, client, tokens, _db = env
+    vic = browser(app, "vic")
+    resp = client.post("/api/users/vic/password", headers=bearer(tokens, "admin"), json={})
+    assert resp.status_code == 200 and resp.json()["one_time_password"]
+    assert not _signed_in(vic)
+    resp = client.post("/api/users/vic/password", headers=bearer(tokens, "rita"),
+                       json={"password": "rita sets vic's password"})
+    assert resp.status_code == 403

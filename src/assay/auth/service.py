@@ -100,14 +100,43 @@ def set_password(session: Session, actor, username: str, password: str | None = 
     return password
 
 
-def change_own_password(session: Session, user, current: str, new: str) -> None:
-    """A signed-in user replaces their password, proving they know the current one."""
+def change_own_password(session: Session, user, current: str | None, new: str | None, *,
+                        keep_session: str | None = None) -> None:
+    """A signed-in user replaces their password, proving they know the current one.
+
+    Whoever holds a stolen token or an open browser must not be able to take the
+    account over: the current password is always required, and every other browser
+    session of the user ends (``keep_session``: the cookie of the session making the
+    change, which stays signed in)."""
+    if not current:
+        raise InputError("current password: required to change your own password")
+    if not new:
+        raise InputError("new password: required")
     cred = session.get(Credential, user.id)
     if cred is None or not sec.verify_password(cred.password_hash, current):
         raise InputError("current password: does not match")
     if current == new:
         raise InputError("new password: must differ from the current one")
     set_password(session, user, user.username, new, one_time=False)
+    close_sessions_of(session, user, keep=keep_session)
+
+
+def reset_password(session: Session, actor, username: str, password: str | None = None, *,
+                   current: str | None = None, keep_session: str | None = None) -> str | None:
+    """Change ``username``'s password, by the rules for who may.
+
+    For oneself: :func:`change_own_password` (the current password is required).
+    For someone else: admins only; the new password (a random one when none is
+    given, which is returned) is one-time, and every browser session of that user
+    ends. Returns the generated password, or None."""
+    user = get_user(session, username)
+    if user.id == actor.id:
+        change_own_password(session, actor, current, password, keep_session=keep_session)
+        return None
+    given = password is not None
+    chosen = set_password(session, actor, user.username, password)
+    close_sessions_of(session, user)
+    return None if given else chosen
 
 
 def password_must_change(session: Session, user) -> bool:
@@ -318,8 +347,12 @@ def close_session(session: Session, raw: str) -> None:
         session.execute(delete(WebSession).where(WebSession.id_digest == sec.session_digest(raw)))
 
 
-def close_sessions_of(session: Session, user) -> None:
-    session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+def close_sessions_of(session: Session, user, *, keep: str | None = None) -> None:
+    """End every browser session of ``user`` (but the one whose cookie is ``keep``)."""
+    stmt = delete(WebSession).where(WebSession.user_id == user.id)
+    if keep and len(keep) <= 200:
+        stmt = stmt.where(WebSession.id_digest != sec.session_digest(keep))
+    session.execute(stmt)
 
 
 def usernames(session: Session, ids: set[int]) -> dict[int, str]:

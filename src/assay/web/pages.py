@@ -165,8 +165,8 @@ def change_password(request: Request, current: str = Form(..., max_length=1000),
                     csrf_token: str = Form("")) -> Response:
     principal = form_principal(request, csrf_token)
     with acting(request, principal) as (s, actor):
-        auth.change_own_password(s, actor, current, new)
-        auth.close_sessions_of(s, actor)
+        auth.change_own_password(s, actor, current, new)  # ends every other session
+        auth.close_sessions_of(s, actor)  # and this one: a fresh session id follows
         raw, _row = auth.open_session(s, actor, client=client_of(request),
                                       lifetime=request.app.state.session_lifetime)
     response = see_other("/account?flash=" + quote("Password changed."))
