@@ -222,3 +222,96 @@ def test_an_admin_reset_ends_the_users_sessions(env) -> None:
     resp = client.post("/api/users/vic/password", headers=bearer(tokens, "rita"),
                        json={"password": "rita sets vic's password"})
     assert resp.status_code == 403
+
+
+# -- who edits a model's owner and deployment status -------------------------------
+
+def test_only_the_owner_or_an_admin_hands_a_model_to_another_owner(env) -> None:
+    _app, client, tokens, _db = env
+    url = "/api/models/credit-scoring"
+    for writer in ("dana", "rita"):  # model writers, but not the owner (bob)
+        resp = client.patch(url, headers=bearer(tokens, writer), json={"owner": writer})
+        assert resp.status_code == 403, resp.text
+        assert "only its owner or an admin" in resp.json()["error"]["message"]
+    assert client.get(url, headers=bearer(tokens, "dana")).json()["owner"] == "bob"
+    # writers still edit the descriptive fields, and may name the same owner
+    resp = client.patch(url, headers=bearer(tokens, "dana"),
+                        json={"purpose": "Default risk", "owner": "bob"})
+    assert resp.status_code == 200 and resp.json()["purpose"] == "Default risk"
+    resp = client.patch(url, headers=bearer(tokens, "bob"), json={"owner": "rita"})
+    assert resp.status_code == 200 and resp.json()["owner"] == "rita"
+    resp = client.patch(url, headers=bearer(tokens, "bob"), json={"owner": "bob"})
+    assert resp.status_code == 403  # bob is no longer the owner
+    resp = client.patch(url, headers=bearer(tokens, "admin"), json={"owner": "bob"})
+    assert resp.status_code == 200 and resp.json()["owner"] == "bob"
+    changes = [e["payload"]["changes"] for e in client.get(
+        "/api/audit", headers=bearer(tokens, "aud"),
+        params={"action": "model.update", "subject_id": "credit-scoring"}).json()]
+    assert [c["owner"] for c in changes if "owner" in c] == [
+        {"from": "rita", "to": "bob"}, {"from": "bob", "to": "rita"}]
+
+
+def test_deployed_needs_the_deployment_gate_to_allow_it(env) -> None:
+    _app, client, tokens, _db = env
+    url = "/api/models/credit-scoring"
+    gate = client.get(url + "/versions/1.0/gate", headers=bearer(tokens, "dana")).json()
+    assert gate["allowed"] is False
+    resp = client.patch(url, headers=bearer(tokens, "dana"), json={"deployment_status": "deployed"})
+    assert resp.status_code == 409, resp.text
+    message = resp.json()["error"]["message"]
+    assert "deployment gate" in message and gate["reasons"][0] in message
+    assert client.get(url, headers=bearer(tokens, "dana")).json()["deployment_status"] \
+        == "validation"
+    resp = client.post("/api/models", headers=bearer(tokens, "dana"), json={
+        "name": "born-deployed", "owner": "bob", "decision_type": "automated",
+        "criticality": "low", "deployment_status": "deployed"})
+    assert resp.status_code == 409 and "no version" in resp.text
+    # through the workflow to an approved deployment, then it may say deployed
+    stages = [("vic", "validation"), ("rita", "deployment_approval"),
+              ("bob", "deployment_approval")]
+    for who, stage in stages:
+        resp = client.post(f"{url}/versions/1.0/stages/{stage}/approve",
+                           headers=bearer(tokens, who), json={})
+        assert resp.status_code == 201, resp.text
+    assert client.get(url + "/versions/1.0/gate", headers=bearer(tokens, "dana")
+                      ).json()["allowed"] is True
+    resp = client.patch(url, headers=bearer(tokens, "dana"), json={"deployment_status": "deployed"})
+    assert resp.status_code == 200 and resp.json()["deployment_status"] == "deployed"
+
+
+# -- one rule for reading the audit trail -----------------------------------------------
+
+READERS = ("aud", "cora", "rita", "admin")
+OTHERS = ("dana", "vic", "bob", "sid")
+
+
+def test_only_audit_readers_list_or_export_the_trail(env) -> None:
+    app, client, tokens, _db = env
+    for who in READERS:
+        h = bearer(tokens, who)
+        assert client.get("/api/audit", headers=h).status_code == 200, who
+        assert client.get("/api/audit/export", headers=h).status_code == 200, who
+    for who in OTHERS:
+        h = bearer(tokens, who)
+        for path in ("/api/audit", "/api/audit/export"):
+            resp = client.get(path, headers=h, params={"actor": who} if path == "/api/audit"
+                              else None)
+            assert resp.status_code == 403, (who, path, resp.text)
+            assert resp.json()["error"]["code"] == "forbidden"
+        # verifying the chain answers with counts and hashes: anyone may
+        assert client.get("/api/audit/verify", headers=h).json()["ok"] is True
+    # the web pages follow the same rule: no link, no page, no export link
+    for who in OTHERS:
+        c = browser(app, who)
+        home = c.get("/").text
+        assert 'href="/audit"' not in home and "/api/audit/export" not in home
+        resp = c.get("/audit")
+        assert resp.status_code == 403 and "text/html" in resp.headers["content-type"]
+        assert c.post("/audit/verify", data={"csrf_token": csrf_of(home)},
+                      follow_redirects=False).status_code == 403
+    for who in READERS:
+        c = browser(app, who)
+        assert 'href="/audit"' in c.get("/").text
+        page = c.get("/audit")
+        assert page.status_code == 200 and 'href="/api/audit/export"' in page.text
+        assert c.get("/api/audit/export").status_code == 200  # the link works

@@ -323,6 +323,8 @@ def register_model(session: Session, actor: User, name: str, **fields: Any) -> M
                          "'.', '_', '-', starting with a letter or digit")
     values = _model_values(session, fields, partial=False)
     values.setdefault("deployment_status", "development")
+    if values["deployment_status"] == "deployed":
+        _require_deployable(session, name, None)
     if session.scalars(select(Model.id).where(Model.name == name)).first() is not None:
         raise ConflictError(f"model '{name}' is already registered")
     model = Model(name=name, created_at=utcnow(), created_by=actor.id, **values)
@@ -351,11 +353,41 @@ def list_models(session: Session, *, tier: str | None = None,
     return list(session.scalars(stmt))
 
 
+def _require_deployable(session: Session, name: str, model_id: int | None) -> None:
+    """ConflictError unless the deployment gate (the workflow's, the only one) allows
+    at least one version of the model: ``deployed`` in the inventory must never say
+    more than the gate does."""
+    from assay.workflow.service import gate
+
+    versions = [] if model_id is None else list(session.scalars(
+        select(ModelVersion.version).where(ModelVersion.model_id == model_id)
+        .order_by(ModelVersion.id.desc())))
+    why = []
+    for version in versions:
+        decision = gate(session, name, version)
+        if decision.allowed:
+            return
+        why.append(f"{version}: {'; '.join(decision.reasons) or 'not allowed'}")
+    raise ConflictError(f"model '{name}': deployment_status 'deployed' needs the deployment "
+                        "gate to allow one of its versions ("
+                        + (" | ".join(why) if why else "it has no version") + ")")
+
+
 def update_model(session: Session, actor: User, name: str, **fields: Any) -> Model:
-    """Change inventory fields of a model; the audit event records old and new values."""
+    """Change inventory fields of a model; the audit event records old and new values.
+
+    Model writers change the descriptive fields. Only the model's owner or an admin
+    hands the model to another owner, and ``deployment_status: deployed`` is refused
+    unless the deployment gate allows one of the model's versions."""
     require_role(actor, *R.MODEL_WRITERS, action="update models")
     model = get_model(session, name)
     values = _model_values(session, fields, partial=True)
+    if values.get("owner_id", model.owner_id) != model.owner_id and \
+            actor.id != model.owner_id and R.ADMIN not in actor.roles:
+        raise PermissionDenied(f"user '{actor.username}' may not change the owner of model "
+                               f"'{name}': only its owner or an admin may")
+    if values.get("deployment_status") == "deployed" and model.deployment_status != "deployed":
+        _require_deployable(session, name, model.id)
     before = model.to_dict()
     for key, value in values.items():
         setattr(model, key, value)

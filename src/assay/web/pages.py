@@ -402,9 +402,11 @@ def audit_page(request: Request, actor: str = Query("", max_length=100),
                subject: str = Query("", max_length=300),
                before: int | None = Query(None, ge=1, le=2**62),
                verified: str = Query("", max_length=5)) -> Response:
+    from assay.api.deps import require_roles
     from assay.api.routes_audit import query_events
+    from assay.registry.roles import AUDIT_READERS
 
-    signed_in(request)
+    require_roles(signed_in(request), *AUDIT_READERS)
     limit = 100
     with reading(request) as s:
         events = query_events(s, actor=actor or None, action=action or None, subject_type=None,
@@ -428,7 +430,10 @@ def audit_page(request: Request, actor: str = Query("", max_length=100),
 
 @router.post("/audit/verify")
 def audit_verify(request: Request, csrf_token: str = Form("")) -> Response:
-    form_principal(request, csrf_token)
+    from assay.api.deps import require_roles
+    from assay.registry.roles import AUDIT_READERS
+
+    require_roles(form_principal(request, csrf_token), *AUDIT_READERS)
     return see_other("/audit?verified=1#verify-result")
 
 

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from assay import __version__
+from assay.registry.roles import may_read_audit
 from assay.web import HERE
 
 env = Environment(
@@ -62,6 +63,7 @@ env.filters["day"] = _day
 env.filters["label"] = _label
 env.filters["urlpart"] = lambda v: quote(str(v), safe="")
 env.globals["version"] = __version__
+env.globals["may_read_audit"] = lambda me: me is not None and may_read_audit(me.roles)
 
 
 def secure_cookies(request: Request) -> bool:
