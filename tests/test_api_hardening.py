@@ -315,3 +315,71 @@ def test_only_audit_readers_list_or_export_the_trail(env) -> None:
         page = c.get("/audit")
         assert page.status_code == 200 and 'href="/api/audit/export"' in page.text
         assert c.get("/api/audit/export").status_code == 200  # the link works
+
+
+# -- sign-in throttling ------------------------------------------------------------------
+
+def _login_from(app, address: str, user: str, password: str):
+    client = TestClient(app, headers={"accept": "text/html"}, client=(address, 40000))
+    page = client.get("/login")
+    return client.post("/login", data={"username": user, "password": password,
+                                       "csrf_token": csrf_of(page.text)},
+                       follow_redirects=False)
+
+
+def test_a_guesser_cannot_lock_the_admin_out_and_is_told_when_to_retry(env) -> None:
+    from assay.auth import service as auth
+
+    app, _client, _tokens, _db = env
+    for _ in range(auth.MAX_FAILURES_PER_USER):
+        assert _login_from(app, "203.0.113.9", "admin", "a wrong guess 1").status_code == 401
+    resp = _login_from(app, "203.0.113.9", "admin", PASSWORD)  # even the right password
+    assert resp.status_code == 429
+    retry = int(resp.headers["Retry-After"])
+    assert 1 <= retry <= auth.BACKOFF_START.total_seconds()
+    assert f"try again in {retry} seconds" in resp.text
+    assert "assay_session" not in resp.headers.get("set-cookie", "")
+    # the admin, from their own address, signs in at once
+    assert _login_from(app, "198.51.100.7", "admin", PASSWORD).status_code == 303
+
+
+def test_back_off_doubles_per_failure_and_a_success_resets_it(db) -> None:
+    from datetime import timedelta
+
+    from assay.auth import service as auth
+    from assay.auth.errors import TooManyAttempts
+    from assay.registry import add_user
+
+    with db.transaction() as s:
+        add_user(s, None, "ada", roles=["admin"])
+        auth.set_password(s, get_user(s, "ada"), "ada", PASSWORD, one_time=False)
+    t = auth.now_utc()
+    guesser, home = "203.0.113.9", "198.51.100.7"
+
+    def attempt(at, password="a wrong guess 1", client=guesser):
+        with db.transaction() as s:
+            return auth.authenticate_password(s, "ada", password, client=client, now=at)
+
+    for i in range(auth.MAX_FAILURES_PER_USER):
+        assert attempt(t + timedelta(seconds=i)) is None
+    last = t + timedelta(seconds=auth.MAX_FAILURES_PER_USER - 1)
+    waits = []
+    for _ in range(4):
+        at = last + timedelta(seconds=1)
+        with pytest.raises(TooManyAttempts) as refused:
+            attempt(at)
+        allowed = at + timedelta(seconds=refused.value.retry_after)
+        waits.append(int((allowed - last).total_seconds()))
+        last = allowed
+        assert attempt(last) is None  # allowed once the wait is over; fails again
+    assert waits == [30, 60, 120, 240]
+    assert auth.backoff(40) == auth.BACKOFF_MAX
+    # another address is not affected; the right password there resets nothing here
+    assert attempt(last + timedelta(seconds=1), PASSWORD, home) is not None
+    with pytest.raises(TooManyAttempts):
+        attempt(last + timedelta(seconds=2), PASSWORD)
+    # after the wait, the right password from the guesser's address works and resets it
+    later = last + auth.BACKOFF_MAX
+    assert attempt(later, PASSWORD) is not None
+    assert attempt(later + timedelta(seconds=1)) is None
+    assert attempt(later + timedelta(seconds=2), PASSWORD) is not None

@@ -21,10 +21,20 @@ from assay.registry import get_user
 from assay.registry.roles import ADMIN
 from assay.store.audit import append_event
 
-#: Failed sign-ins allowed per user name, and per client address, in the window.
+#: Sign-in throttling. Failures count per (user name, client address): after
+#: ``MAX_FAILURES_PER_USER`` of them since that pair's last success, each further attempt
+#: of the pair waits ``BACKOFF_START`` doubled per failure, up to ``BACKOFF_MAX``. So a
+#: guesser slows down exponentially, while the same user from another address (the real
+#: person) is not locked out by someone else's failures. An address that fails
+#: ``MAX_FAILURES_PER_CLIENT`` times in ``FAILURE_WINDOW`` (over any user names) waits
+#: until the oldest of those failures leaves the window.
 MAX_FAILURES_PER_USER = 5
 MAX_FAILURES_PER_CLIENT = 30
 FAILURE_WINDOW = timedelta(minutes=15)
+BACKOFF_START = timedelta(seconds=30)
+BACKOFF_MAX = timedelta(minutes=15)
+#: Failures older than this no longer count towards a pair's back-off.
+PAIR_MEMORY = FAILURE_WINDOW * 4
 MIN_PASSWORD_LENGTH = 12
 MAX_TOKEN_DAYS = 730
 
@@ -154,21 +164,50 @@ def _failures_since(session: Session, column, value: str,
     return int(row[0]), aware(row[1])
 
 
+def backoff(failures: int) -> timedelta:
+    """How long a (user name, address) pair waits after ``failures`` failures in a row."""
+    if failures < MAX_FAILURES_PER_USER:
+        return timedelta(0)
+    steps = min(failures - MAX_FAILURES_PER_USER, 16)
+    return min(BACKOFF_START * (2 ** steps), BACKOFF_MAX)
+
+
+def _pair_failures(session: Session, username: str, client: str,
+                   now: datetime) -> tuple[int, datetime | None]:
+    """Failures of one (user name, address) pair since its last success (and within
+    :data:`PAIR_MEMORY`), with the time of the newest."""
+    pair = (LoginAttempt.username == username, LoginAttempt.client == client)
+    since = now - PAIR_MEMORY
+    last_ok = aware(session.scalar(select(func.max(LoginAttempt.at)).where(
+        *pair, LoginAttempt.success.is_(True), LoginAttempt.at >= since)))
+    row = session.execute(select(func.count(), func.max(LoginAttempt.at)).where(
+        *pair, LoginAttempt.success.is_(False),
+        LoginAttempt.at > last_ok if last_ok else LoginAttempt.at >= since)).one()
+    return int(row[0]), aware(row[1])
+
+
+def _seconds(delta: timedelta) -> int:
+    return max(int(delta.total_seconds() + 0.999), 1)
+
+
 def check_login_allowed(session: Session, username: str, client: str,
                         now: datetime | None = None) -> None:
-    """Raise :class:`TooManyAttempts` while a user name or client is throttled."""
+    """Raise :class:`TooManyAttempts` (saying when to retry) while this user name from
+    this address, or this address, is throttled."""
     now = now or now_utc()
-    since = now - FAILURE_WINDOW
-    for column, value, limit, what in (
-        (LoginAttempt.username, username.lower(), MAX_FAILURES_PER_USER, "this user name"),
-        (LoginAttempt.client, client, MAX_FAILURES_PER_CLIENT, "this address"),
-    ):
-        count, oldest = _failures_since(session, column, value, since)
-        if count >= limit:
-            retry = int(((oldest or now) + FAILURE_WINDOW - now).total_seconds()) + 1
-            raise TooManyAttempts(
-                f"too many failed sign-ins for {what}; try again in {max(retry, 1)} seconds",
-                retry_after=max(retry, 1))
+    count, newest = _pair_failures(session, username.lower()[:200], client[:100], now)
+    wait = backoff(count)
+    if wait and newest is not None and newest + wait > now:
+        retry = _seconds(newest + wait - now)
+        raise TooManyAttempts(
+            f"too many failed sign-ins for this user name from this address; try again in "
+            f"{retry} seconds", retry_after=retry)
+    count, oldest = _failures_since(session, LoginAttempt.client, client[:100],
+                                    now - FAILURE_WINDOW)
+    if count >= MAX_FAILURES_PER_CLIENT:
+        retry = _seconds((oldest or now) + FAILURE_WINDOW - now)
+        raise TooManyAttempts(f"too many failed sign-ins from this address; try again in "
+                              f"{retry} seconds", retry_after=retry)
 
 
 def authenticate_password(session: Session, username: str, password: str, *, client: str,
@@ -196,7 +235,7 @@ def authenticate_password(session: Session, username: str, password: str, *, cli
 
 def prune_login_attempts(session: Session, now: datetime | None = None) -> int:
     """Forget attempts older than the throttling window; returns how many."""
-    cutoff = (now or now_utc()) - FAILURE_WINDOW * 4
+    cutoff = (now or now_utc()) - max(FAILURE_WINDOW, PAIR_MEMORY)
     res = session.execute(delete(LoginAttempt).where(LoginAttempt.at < cutoff))
     return int(res.rowcount or 0)
 

@@ -28,8 +28,8 @@ from assay.api.deps import (
 )
 from assay.auth import secrets as sec
 from assay.auth import service as auth
-from assay.auth.errors import AuthenticationError
-from assay.errors import AssayError, InputError, NotFoundError, PermissionDenied
+from assay.auth.errors import AuthenticationError, TooManyAttempts
+from assay.errors import InputError, NotFoundError, PermissionDenied
 from assay.web.render import page, secure_cookies
 
 router = APIRouter(include_in_schema=False)
@@ -89,8 +89,10 @@ def login(request: Request, username: str = Form("", max_length=200),
                 raw, _row = auth.open_session(s, user, client=client_of(request),
                                               lifetime=request.app.state.session_lifetime)
                 must_change = auth.password_must_change(s, user)
-    except AssayError as exc:  # throttled
-        return _login_again(request, exc.message, username, target, 429)
+    except TooManyAttempts as exc:
+        response = _login_again(request, exc.message, username, target, 429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     if user is None:
         return _login_again(request, "Wrong user name or password.", username, target, 401)
     response = see_other("/account" if must_change else target)
