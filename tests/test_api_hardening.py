@@ -383,3 +383,127 @@ def test_back_off_doubles_per_failure_and_a_success_resets_it(db) -> None:
     assert attempt(later, PASSWORD) is not None
     assert attempt(later + timedelta(seconds=1)) is None
     assert attempt(later + timedelta(seconds=2), PASSWORD) is not None
+
+
+# -- uploaded HTML never acts on the app's origin; documents download safely ---------
+
+EVIL_HTML = (b'<!doctype html><meta http-equiv="refresh" content="0;url=https://evil.example/">'
+             b'<script>document.title="pwned"</script><p>report</p>')
+
+
+def _upload_report(client, tokens, version: str = "1.0") -> dict:
+    """Upload a genuine results.json (the one already recorded) with a hostile report."""
+    import json
+
+    cert = _first_certification(client, bearer(tokens, "vic"))
+    results = client.get(f"/api/models/credit-scoring/versions/1.0/certifications/{cert['id']}",
+                         headers=bearer(tokens, "vic")).json()
+    resp = client.post(f"/api/models/credit-scoring/versions/{version}/certifications",
+                       headers=bearer(tokens, "vic"),
+                       files={"results": ("results.json", json.dumps(results).encode()),
+                              "report": ("report.html", EVIL_HTML)})
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def test_an_uploaded_report_is_served_sandboxed(env) -> None:
+    app, client, tokens, _db = env
+    cert = _upload_report(client, tokens)
+    for c, url in ((client, cert["report_url"]),
+                   (browser(app, "vic"), f"/models/credit-scoring/versions/1.0/report/"
+                                         f"{cert['id']}")):
+        resp = c.get(url, headers=bearer(tokens, "vic") if c is client else None)
+        assert resp.status_code == 200 and resp.content == EVIL_HTML
+        csp = [d.strip() for d in resp.headers["content-security-policy"].split(";")]
+        assert "sandbox" in csp  # no allow-same-origin, no allow-scripts
+        assert not any(d.startswith("sandbox ") for d in csp)
+        assert "script-src" not in resp.headers["content-security-policy"]
+        assert resp.headers["x-content-type-options"] == "nosniff"
+
+
+def _attach(client, tokens, name: str, data: bytes) -> int:
+    digest = client.post("/api/evidence", headers=bearer(tokens, "vic"),
+                         files={"file": ("x", data)}).json()["digest"]
+    resp = client.post("/api/models/credit-scoring/versions/1.0/stages/validation/approve",
+                       headers=bearer(tokens, "vic"), json={"documents": {name: digest}})
+    assert resp.status_code == 201, resp.text
+    wf = client.get("/api/models/credit-scoring/workflow", headers=bearer(tokens, "vic")).json()
+    docs = [e for e in wf["versions"][0]["timeline"] if e["event"] == "document"
+            and e["name"] == name]
+    return docs[-1]["document"]
+
+
+def test_documents_of_sign_offs_download_as_safe_attachments(env) -> None:
+    app, client, tokens, db = env
+    name = 'evil"\u202egnp.html\r\nX-Injected: 1'
+    doc = _attach(client, tokens, name, EVIL_HTML)
+    url = f"/api/models/credit-scoring/versions/1.0/documents/{doc}"
+    for who in ("aud", "dana", "bob"):  # whoever reads the model
+        resp = client.get(url, headers=bearer(tokens, who))
+        assert resp.status_code == 200 and resp.content == EVIL_HTML
+    disposition = resp.headers["content-disposition"]
+    assert disposition.startswith("attachment; filename=")
+    assert "\u202e" not in disposition and "\r" not in disposition and '"evil"' not in disposition
+    assert "x-injected" not in resp.headers
+    assert resp.headers["content-type"] == "application/octet-stream"
+    assert resp.headers["content-security-policy"].startswith("sandbox;")
+    assert resp.headers["x-content-type-options"] == "nosniff"
+    # the web page links the document and the link downloads it
+    c = browser(app, "aud")
+    html = c.get("/models/credit-scoring").text
+    link = f"/models/credit-scoring/versions/1.0/documents/{doc}"
+    assert f'href="{link}"' in html
+    page_resp = c.get(link)
+    assert page_resp.status_code == 200 and page_resp.content == EVIL_HTML
+    assert page_resp.headers["content-disposition"].startswith("attachment;")
+    # no credentials, another version's id, an unknown id
+    assert client.get(url).status_code == 401
+    assert client.post("/api/models/credit-scoring/versions", headers=bearer(tokens, "dana"),
+                       json={"version": "2.0"}).status_code == 201
+    other = client.get(f"/api/models/credit-scoring/versions/2.0/documents/{doc}",
+                       headers=bearer(tokens, "aud"))
+    assert other.status_code == 404
+    assert client.get("/api/models/credit-scoring/versions/1.0/documents/999999",
+                      headers=bearer(tokens, "aud")).status_code == 404
+    # a document whose evidence is gone: 404 naming the digest, not the server path
+    import os
+
+    from assay.evidence import artifact_path, digest_bytes
+
+    path = artifact_path(db.settings, digest_bytes(EVIL_HTML))
+    os.chmod(path, 0o644)
+    path.unlink()
+    gone = client.get(url, headers=bearer(tokens, "aud"))
+    assert gone.status_code == 404 and str(db.settings.home) not in gone.text
+
+
+# -- the timeline is paged ---------------------------------------------------------------
+
+def test_the_timeline_is_paged_on_the_page_and_in_the_api(env) -> None:
+    from assay.workflow import service as wf
+
+    app, client, tokens, db = env
+    with db.transaction() as s:
+        vic = get_user(s, "vic")
+        for i in range(200):
+            wf.comment(s, vic, "credit-scoring", "1.0", f"comment number {i:03d}")
+    api = client.get("/api/models/credit-scoring/workflow", headers=bearer(tokens, "vic"))
+    v = api.json()["versions"][0]
+    total = v["timeline_total"]
+    assert total >= 200 and len(v["timeline"]) == 100 and v["timeline_offset"] == 0
+    rest = client.get("/api/models/credit-scoring/workflow", headers=bearer(tokens, "vic"),
+                      params={"timeline_offset": 200, "timeline_limit": 1000}).json()
+    assert len(rest["versions"][0]["timeline"]) == total - 200
+    c = browser(app, "vic")
+    html = c.get("/models/credit-scoring").text
+    items = re.findall(r"comment number (\d{3})", html)
+    assert len(items) <= 50 and items[-1] == "199"  # the newest events first
+    assert 'rel="prev"' in html and 'rel="next"' not in html
+    prev = re.search(r'href="([^"]+)" rel="prev"', html).group(1).replace("&amp;", "&")
+    earlier = c.get(prev).text
+    older = re.findall(r"comment number (\d{3})", earlier)
+    assert len(older) == 50 and int(older[-1]) < int(items[0])
+    assert 'rel="next"' in earlier
+    first = c.get("/models/credit-scoring", params={"tpage": 1}).text
+    assert "<strong>submitted</strong>" in first and 'rel="prev"' not in first
+    assert len(c.get("/models/credit-scoring", params={"tpage": 999}).text) > 0

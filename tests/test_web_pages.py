@@ -162,7 +162,11 @@ def test_submit_then_approve_the_scope_stage_with_an_attached_document(site) -> 
                     files={"document": ("scope.pdf", b"%PDF-1.4 scope", "application/pdf")})
     assert resp.status_code == 303, resp.text
     page = bob.get("/models/churn-propensity").text
-    assert "scope.pdf sha256:" in page
+    link = re.search(r'<a href="(/models/churn-propensity/versions/1.0/documents/\d+)" '
+                     r'class="document" download><bdi>scope.pdf</bdi></a> '
+                     r'<span class="digest">sha256:[0-9a-f]{64}</span>', page)
+    assert link, "the attached document is listed with its digest and a download link"
+    assert bob.get(link.group(1)).content == b"%PDF-1.4 scope"
 
 
 def test_account_page_creates_and_revokes_tokens(site) -> None:

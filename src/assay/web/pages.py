@@ -332,7 +332,8 @@ def inventory_page(request: Request, q: str = Query("", max_length=200),
 @router.get("/models/{name}", response_class=HTMLResponse)
 def model_page(request: Request, name: str = Path(..., max_length=200),
                version: str = Query("", max_length=100), flash: str = Query("", max_length=300),
-               kind: str = Query("ok", max_length=10)) -> Response:
+               kind: str = Query("ok", max_length=10),
+               tpage: int | None = Query(None, ge=1, le=10**6)) -> Response:
     from assay.api import views
     from assay.workflow import service as wf
 
@@ -363,8 +364,10 @@ def model_page(request: Request, name: str = Path(..., max_length=200),
     if cert is not None:
         cert["report_url"] = (f"/models/{quote(name, safe='')}/versions/"
                               f"{quote(selected, safe='')}/report/{cert['id']}")
+    timeline = views.timeline_page(vs["timeline"] if vs else [], tpage)
     return page(request, "model.html", model=model, versions=versions, selected=selected,
                 cert=cert, risk=risk, wf=vs, gate=vs["gate"] if vs else None, action=action,
+                timeline=timeline,
                 can_submit=can_submit, can_waive=can_waive,
                 back=f"/models/{quote(name, safe='')}?version={quote(selected, safe='')}",
                 flash=flash, flash_kind="error" if kind == "error" else "ok")
@@ -378,6 +381,20 @@ def report_page(request: Request, name: str = Path(..., max_length=200),
 
     principal = signed_in(request)
     return report_html(request, name, version, cert_id, principal)
+
+
+@router.get("/models/{name}/versions/{version}/documents/{document_id}")
+def document_download(request: Request, name: str = Path(..., max_length=200),
+                      version: str = Path(..., max_length=100),
+                      document_id: int = Path(..., ge=1, le=2**31 - 1)) -> Response:
+    from assay.api.downloads import attachment
+    from assay.workflow.documents import document_bytes
+
+    signed_in(request)
+    with reading(request) as s:
+        file_name, data = document_bytes(s, name, version, document_id,
+                                         settings=request.app.state.settings)
+    return attachment(data, file_name)
 
 
 @router.get("/risk", response_class=HTMLResponse)
