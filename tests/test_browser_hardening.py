@@ -124,9 +124,11 @@ def test_a_direction_override_does_not_reverse_the_text(browser, server) -> None
             assert element.inner_text().strip() == "abcdef"
             # as drawn: 'd' is left of 'f' (an override would put it on the right)
             xs = element.evaluate("""el => {
-                const node = [...el.childNodes].find(n => n.nodeType === 3 && n.data.includes('def'));
+                const node = [...el.childNodes]
+                    .find(n => n.nodeType === 3 && n.data.includes('def'));
                 const at = i => { const r = document.createRange();
-                    const k = node.data.indexOf('def') + i; r.setStart(node, k); r.setEnd(node, k + 1);
+                    const k = node.data.indexOf('def') + i;
+                    r.setStart(node, k); r.setEnd(node, k + 1);
                     return r.getBoundingClientRect().left; };
                 return [at(0), at(2)]; }""")
             assert xs[0] < xs[1], xs
