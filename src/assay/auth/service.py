@@ -149,6 +149,11 @@ def reset_password(session: Session, actor, username: str, password: str | None 
     return None if given else chosen
 
 
+def has_password(session: Session, user) -> bool:
+    """Whether ``user`` has a web password at all."""
+    return session.get(Credential, user.id) is not None
+
+
 def password_must_change(session: Session, user) -> bool:
     cred = session.get(Credential, user.id)
     return bool(cred and cred.must_change)
