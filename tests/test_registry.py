@@ -233,8 +233,10 @@ def test_a_crash_mid_operation_leaves_nothing(db: Store, people) -> None:
 
 def test_update_model_audits_changes(db: Store, people) -> None:
     _model(db)
-    with db.transaction() as s:
-        reg.update_model(s, reg.get_user(s, "dana"), "credit-pd", deployment_status="validation",
+    with db.transaction() as s, pytest.raises(PermissionDenied, match="only its owner"):
+        reg.update_model(s, reg.get_user(s, "dana"), "credit-pd", owner="rita")
+    with db.transaction() as s:  # the owner hands the model over
+        reg.update_model(s, reg.get_user(s, "bo"), "credit-pd", deployment_status="validation",
                          owner="rita")
     with db.transaction() as s:
         (ev,) = list_events(s, action="model.update")
