@@ -507,3 +507,33 @@ def test_the_timeline_is_paged_on_the_page_and_in_the_api(env) -> None:
     first = c.get("/models/credit-scoring", params={"tpage": 1}).text
     assert "<strong>submitted</strong>" in first and 'rel="prev"' not in first
     assert len(c.get("/models/credit-scoring", params={"tpage": 999}).text) > 0
+
+
+def test_the_store_refuses_nul_text_from_any_face(db, people, capsys, tmp_path,
+                                                  monkeypatch) -> None:
+    """What the service's request check cannot see (a YAML file given to the CLI, a
+    domain call) is refused by the store itself, on both backends, naming the column."""
+    from assay.cli import main
+    from assay.errors import InputError
+    from assay.registry import get_model, register_model, update_model
+
+    with db.transaction() as s:
+        register_model(s, get_user(s, "dana"), "m1", owner="bo", decision_type="automated",
+                       criticality="low")
+    with pytest.raises(InputError, match=r"purpose: text may not contain the NUL"), \
+            db.transaction() as s:
+        update_model(s, get_user(s, "dana"), "m1", purpose="a\x00b", business_unit="Retail")
+    with db.transaction() as s:
+        m = get_model(s, "m1")
+        assert (m.purpose, m.business_unit) == ("", "")  # nothing half-written
+    spec = tmp_path / "model.yaml"
+    spec.write_text('name: m2\nowner: bo\ndecision_type: automated\ncriticality: low\n'
+                    'purpose: "evil\\0purpose"\n', encoding="utf-8")
+    monkeypatch.setenv("ASSAY_USER", "dana")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        main(["model", "register", "--from-file", str(spec)])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and "NUL character" in err and "Traceback" not in err
+    with db.transaction() as s, pytest.raises(Exception, match="unknown model 'm2'"):
+        get_model(s, "m2")
