@@ -246,7 +246,7 @@ say "The inventory, and the audit trail verified inside assay and without it"
 run assay inventory
 run assay inventory --format csv
 run assay audit verify
-run assay audit export --out trail.jsonl
+run assay audit export --out trail.jsonl --as carl   # auditors, compliance, risk, admin
 "$py" - "$repo/docs/audit.md" >verify_trail.py <<'EOF'
 import re, sys
 text = open(sys.argv[1], encoding="utf-8").read()

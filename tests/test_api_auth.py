@@ -280,7 +280,7 @@ def test_logout_ends_the_session_on_the_server(env) -> None:
     _error(stolen.get("/api/me"), 401)
 
 
-def test_failed_logins_are_throttled_per_user(env) -> None:
+def test_failed_logins_are_throttled_per_user_and_address(env) -> None:
     client, _tokens, store = env
     for _ in range(auth.MAX_FAILURES_PER_USER):
         assert _login(client, "val", "wrong password here").status_code == 401

@@ -17,7 +17,8 @@ from assay.registry import get_user
 
 PUBLIC = {"/api/health"}
 PARAMS = {"name": "credit-scoring", "version": "1.0", "stage": "validation", "risk_id": "1",
-          "mitigation_id": "1", "cert_id": "1", "key_id": "000000000000", "username": "vic"}
+          "mitigation_id": "1", "cert_id": "1", "key_id": "000000000000", "username": "vic",
+          "document_id": "1"}
 #: What the read-only auditor may still change: their own tokens and password.
 SELF_SERVICE = {("POST", "/api/tokens"), ("DELETE", "/api/tokens/{key_id}"),
                 ("POST", "/api/users/{username}/password")}

@@ -87,3 +87,28 @@ def test_user_password_by_an_admin_is_one_time(db, capsys) -> None:
         assert auth.password_must_change(s, get_user(s, "vic"))
     code, _, err = run(capsys, "user", "password", "root", "--as", "vic")
     assert code == 2 and "may not set the password" in err
+
+
+def test_user_password_ends_sessions_and_asks_for_ones_own_current_password(
+        db, capsys, monkeypatch) -> None:
+    with db.transaction() as s:
+        admin = add_user(s, None, "root")
+        vic = add_user(s, admin, "vic", roles=["validator"])
+        auth.set_password(s, vic, "vic", "vic's first password", one_time=False)
+        raw, _ = auth.open_session(s, vic)
+    code, _, _ = run(capsys, "user", "password", "vic", "--as", "root")
+    assert code == 0
+    with db.transaction() as s, pytest.raises(auth.AuthenticationError):
+        auth.session_user(s, raw)  # the admin's reset ended vic's browser session
+    # vic sets their own: the current (one-time) password is asked for first
+    with db.transaction() as s:
+        one_time = auth.set_password(s, get_user(s, "root"), "vic", None)
+    answers = iter(["not the password", "vic's own password 2", "vic's own password 2"])
+    monkeypatch.setattr("typer.prompt", lambda *a, **k: next(answers))
+    code, _, err = run(capsys, "user", "password", "vic", "--prompt", "--as", "vic")
+    assert code == 2 and "current password: does not match" in err
+    answers = iter([one_time, "vic's own password 2", "vic's own password 2"])
+    code, out, _ = run(capsys, "user", "password", "vic", "--prompt", "--as", "vic")
+    assert code == 0 and "password of vic changed" in out
+    with db.transaction() as s:
+        assert auth.authenticate_password(s, "vic", "vic's own password 2", client="cli")

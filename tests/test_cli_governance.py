@@ -38,7 +38,17 @@ def ok(capsys, *args: str) -> str:
 
 
 def _events(capsys) -> int:
-    return len(json.loads(ok(capsys, "audit", "list", "--limit", "1000", "-f", "json")))
+    """How many events the trail holds (read from the store: the count must not need a
+    user, since a store may have none yet)."""
+    from assay.store import open_store
+    from assay.store.audit import chain_head
+
+    store = open_store()
+    try:
+        with store.transaction() as s:
+            return chain_head(s)[0]
+    finally:
+        store.dispose()
 
 
 @pytest.fixture
@@ -134,7 +144,7 @@ def test_users_and_roles(setup: Store, capsys) -> None:
     code, _, err = run(capsys, "user", "grant", "dana", "admin", "--as", "audrey")
     assert code == 2 and "deactivated" in err
     actions = [e["action"] for e in json.loads(ok(capsys, "audit", "list", "--subject",
-                                                  "user:dana", "-f", "json"))]
+                                                  "user:dana", "-f", "json", "--as", "ada"))]
     assert actions == ["user.role_revoke", "user.role_grant", "user.add"]
     ok(capsys, "user", "deactivate", "audrey", "--activate", "--as", "ada")
     users = {u["username"]: u for u in json.loads(ok(capsys, "user", "list", "-f", "json"))}
@@ -142,16 +152,41 @@ def test_users_and_roles(setup: Store, capsys) -> None:
 
 
 def test_model_update_and_list_filters(setup: Store, capsys) -> None:
-    ok(capsys, "model", "update", "credit-pd", "--status", "deployed", "--next-review",
+    ok(capsys, "model", "update", "credit-pd", "--status", "suspended", "--next-review",
        "2031-01-01")
-    (m,) = json.loads(ok(capsys, "model", "list", "--status", "deployed", "-f", "json"))
+    (m,) = json.loads(ok(capsys, "model", "list", "--status", "suspended", "-f", "json"))
     assert m["next_review_at"] == "2031-01-01T00:00:00Z"
     assert json.loads(ok(capsys, "model", "list", "--status", "retired", "-f", "json")) == []
-    (event,) = json.loads(ok(capsys, "audit", "list", "--action", "model.update", "-f", "json"))
+    (event,) = json.loads(ok(capsys, "audit", "list", "--action", "model.update", "-f", "json",
+                             "--as", "audrey"))
     assert event["payload"]["changes"]["deployment_status"] == {"from": "development",
-                                                                "to": "deployed"}
+                                                                "to": "suspended"}
     code, _, err = run(capsys, "model", "update", "credit-pd")
     assert code == 2 and "nothing to change" in err
+
+
+def test_only_audit_readers_list_or_export_the_trail(setup: Store, capsys, tmp_path) -> None:
+    for who in ("dana", "bo"):  # a developer and a business owner
+        for args in (["audit", "list"], ["audit", "export", "--out", str(tmp_path / "t")]):
+            code, out, err = run(capsys, *args, "--as", who)
+            assert code == 2 and "may not read the audit trail" in err, (who, args)
+            assert not out
+    assert not (tmp_path / "t").exists()
+    code, _, err = run(capsys, "audit", "list")  # $ASSAY_USER is dana
+    assert code == 2 and "may not read the audit trail" in err
+    assert json.loads(ok(capsys, "audit", "list", "-f", "json", "--as", "audrey"))
+    assert "audit trail intact" in ok(capsys, "audit", "verify")  # verifying is for anyone
+
+
+def test_model_update_refuses_deployed_without_the_gate_and_owner_changes_by_others(
+        setup: Store, capsys) -> None:
+    code, _, err = run(capsys, "model", "update", "credit-pd", "--status", "deployed")
+    assert code == 2 and "deployment gate" in err and "has no version" in err
+    code, _, err = run(capsys, "model", "update", "credit-pd", "--owner", "dana")
+    assert code == 2 and "only its owner or an admin" in err
+    ok(capsys, "model", "update", "credit-pd", "--owner", "dana", "--as", "bo")
+    (m,) = json.loads(ok(capsys, "model", "list", "-f", "json"))
+    assert m["owner"] == "dana" and m["deployment_status"] != "deployed"
 
 
 BAD_INPUT = [
@@ -209,7 +244,7 @@ def _snippet(tmp_path: Path) -> Path:
 
 def test_export_verifies_with_the_documented_snippet(setup: Store, capsys, tmp_path) -> None:
     trail = tmp_path / "trail.jsonl"
-    ok(capsys, "audit", "export", "--out", str(trail))
+    ok(capsys, "audit", "export", "--out", str(trail), "--as", "audrey")
     verified = ok(capsys, "audit", "verify", "-f", "json")
     head = json.loads(verified)
     script = _snippet(tmp_path)
@@ -219,7 +254,7 @@ def test_export_verifies_with_the_documented_snippet(setup: Store, capsys, tmp_p
     assert done.stdout.strip() == f"OK: {head['checked']} events, head " \
                                   f"{head['head_seq']}:{head['head_hash']}"
     lines = trail.read_text(encoding="utf-8").splitlines()
-    assert ok(capsys, "audit", "export", "--out", "-").splitlines() == lines
+    assert ok(capsys, "audit", "export", "--out", "-", "--as", "audrey").splitlines() == lines
     forged = json.loads(lines[2])
     forged["actor"] = "mallory"
     lines[2] = json.dumps(forged, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -243,7 +278,8 @@ def test_verify_reports_tampering_with_exit_1(setup: Store, capsys, tmp_path) ->
     assert code == 1 and "BROKEN at event 2" in out and "deleted" in out
     code, out, _ = run(capsys, "audit", "verify", "--anchor", head, "-f", "json")
     assert code == 1 and json.loads(out)["first_bad_seq"] == 2
-    code, _, err = run(capsys, "audit", "export", "--out", str(tmp_path / "t.jsonl"))
+    code, _, err = run(capsys, "audit", "export", "--out", str(tmp_path / "t.jsonl"),
+                       "--as", "ada")
     assert code == 1 and "BROKEN at event 2" in err
     assert (tmp_path / "t.jsonl").exists()
 
@@ -284,7 +320,13 @@ def test_db_upgrade_records_a_schema_change(tmp_path, capsys, monkeypatch) -> No
     code, out, _ = run(capsys, "db", "current")
     assert code == 1 and "0001_core" in out
     assert "upgraded" in ok(capsys, "db", "upgrade", "--as", "ops")
-    (event,) = json.loads(ok(capsys, "audit", "list", "-f", "json"))
+    from assay.store import open_store
+    from assay.store.audit import list_events
+
+    store = open_store()
+    with store.transaction() as s:
+        (event,) = [e.to_dict() for e in list_events(s)]
+    store.dispose()
     assert (event["action"], event["actor"]) == ("store.upgrade", "ops")
     assert event["payload"]["from"] == ["0001_core"] and "0001_core" not in event["payload"]["to"]
 

@@ -84,6 +84,8 @@ ALLOWED: tuple[tuple[str, str, str], ...] = (
     ("assay.web", "assay.api.routes_audit", "the audit page runs the API's event query"),
     ("assay.web", "assay.api.routes_certifications",
      "the report page serves the API's stored report"),
+    ("assay.web", "assay.api.downloads",
+     "the pages hand out uploaded files the way the API does (sandboxed attachments)"),
 )
 
 #: Package ``__init__`` files hold public names, not logic: no function or class

@@ -237,8 +237,10 @@ def test_a_crash_mid_operation_leaves_nothing(db: Store, people) -> None:
 
 def test_update_model_audits_changes(db: Store, people) -> None:
     _model(db)
-    with db.transaction() as s:
-        reg.update_model(s, reg.get_user(s, "dana"), "credit-pd", deployment_status="validation",
+    with db.transaction() as s, pytest.raises(PermissionDenied, match="only its owner"):
+        reg.update_model(s, reg.get_user(s, "dana"), "credit-pd", owner="rita")
+    with db.transaction() as s:  # the owner hands the model over
+        reg.update_model(s, reg.get_user(s, "bo"), "credit-pd", deployment_status="validation",
                          owner="rita")
     with db.transaction() as s:
         (ev,) = list_events(s, action="model.update")
@@ -315,3 +317,23 @@ def test_inventory_shows_the_approval_state_of_the_latest_version(db: Store, peo
         rows = {r.name: r.approval for r in reg.inventory(s, now=now)}
     assert rows == {"approved": "approved", "lapsed": "expired",
                     "reviewing": "in_review: validation", "new": None}
+
+
+def test_deployed_is_set_only_through_the_deployment_gate(db: Store, people) -> None:
+    """The registry alone cannot mark a model deployed: only the workflow's update, which
+    asks the gate, can; a model with no approved version stays undeployed either way."""
+    from assay.workflow import update_model
+
+    _model(db)
+    with pytest.raises(ConflictError, match=r"set through assay\.workflow\.update_model"), \
+            db.transaction() as s:
+        reg.update_model(s, reg.get_user(s, "ada"), "credit-pd", deployment_status="deployed")
+    with pytest.raises(ConflictError, match=r"needs the deployment gate to allow one of its "
+                       r"versions \(it has no version\)"), db.transaction() as s:
+        update_model(s, reg.get_user(s, "ada"), "credit-pd", deployment_status="deployed")
+    with pytest.raises(ConflictError, match="cannot be registered as 'deployed'"):
+        _model(db, name="born-deployed", deployment_status="deployed")
+    with db.transaction() as s:
+        assert reg.get_model(s, "credit-pd").deployment_status == "development"
+        update_model(s, reg.get_user(s, "ada"), "credit-pd", deployment_status="validation")
+        assert reg.get_model(s, "credit-pd").deployment_status == "validation"

@@ -75,7 +75,7 @@ def test_bad_digests_and_missing_artifacts(settings: Settings, tmp_path) -> None
 def test_an_unwritable_evidence_directory_is_a_clear_error(settings: Settings) -> None:
     settings.home.mkdir(parents=True)
     (settings.home / "evidence").write_text("not a directory")
-    with pytest.raises(EvidenceError, match="cannot write evidence to"):
+    with pytest.raises(EvidenceError, match="cannot write to the evidence store"):
         store_bytes(settings, b"x")
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import importlib
 from datetime import timedelta
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assay import __version__
+from assay.api.deps import refuse_nul_characters
 from assay.api.errors import ErrorResponse, install_error_handlers
 from assay.config import Settings, load_settings
 
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, *, store=None,
         responses=_ERRORS,
         docs_url=None,  # /docs is served by assay.web: no script, nothing from a CDN
         redoc_url=None,
+        dependencies=[Depends(refuse_nul_characters)],
     )
     app.state.settings = settings
     app.state.store = store if store is not None else open_store(settings)

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
 from assay.auth import service as auth
@@ -50,6 +51,71 @@ class Principal:
 
     def has(self, *roles: str) -> bool:
         return bool(self.roles.intersection(roles))
+
+
+NUL = "\x00"
+
+
+def _nul_problem(where: str) -> RequestValidationError:
+    return RequestValidationError([{
+        "type": "nul_character", "loc": tuple(where.split(".")),
+        "msg": "contains a NUL character (\\x00); text may not contain it", "input": None}])
+
+
+def _first_nul(value: object, where: str) -> str | None:
+    """Where the first NUL character is in a parsed JSON document, if any."""
+    if isinstance(value, str):
+        return where if NUL in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{where}.{key}"
+            if NUL in str(key):
+                return inner
+            found = _first_nul(item, inner)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _first_nul(item, f"{where}.{i}")
+            if found:
+                return found
+    return None
+
+
+async def refuse_nul_characters(request: Request) -> None:
+    """No text that reaches the store may hold a NUL character (PostgreSQL cannot keep
+    one; nothing else needs one): a path or query parameter, a JSON body or a form field
+    containing one is refused with 422, the same on every route and on both stores.
+
+    Runs as an application-wide dependency, after FastAPI has read the body (JSON and
+    form bodies are cached on the request, so nothing is read twice)."""
+    if NUL in request.url.path:
+        raise _nul_problem("path")
+    for key, value in request.path_params.items():
+        if NUL in str(value):
+            raise _nul_problem(f"path.{key}")
+    for key, value in request.query_params.multi_items():
+        if NUL in key or NUL in value:
+            raise _nul_problem(f"query.{key.replace(NUL, '?')}")
+    ctype = request.headers.get("content-type", "").lower()
+    if request.method in SAFE_METHODS or not ctype:
+        return
+    if "json" in ctype:
+        import json
+
+        try:
+            doc = json.loads(await request.body())
+        except ValueError:
+            return  # not JSON after all: the route's own validation answers
+        found = _first_nul(doc, "body")
+        if found:
+            raise _nul_problem(found.replace(NUL, "?"))
+    elif ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form()
+        for key, value in form.multi_items():
+            text = value if isinstance(value, str) else (getattr(value, "filename", "") or "")
+            if NUL in key or NUL in text:
+                raise _nul_problem(f"body.{key.replace(NUL, '?')}")
 
 
 def store_of(request: Request):

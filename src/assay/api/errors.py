@@ -9,6 +9,8 @@ whose details never leak internals).
 from __future__ import annotations
 
 import logging
+import re
+import tempfile
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -94,6 +96,30 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def redact_paths(request: Request, text: str) -> str:
+    """``text`` without the server's own file paths: the store's home (``ASSAY_HOME``,
+    where the evidence lives) becomes ``$ASSAY_HOME``, and a temporary working
+    directory is dropped, leaving the file's name. Error messages meant for an
+    operator at the command line reach API answers and web pages through here."""
+    settings = getattr(request.app.state, "settings", None)
+    home = str(getattr(settings, "home", "") or "")
+    if home and home != "/":
+        text = text.replace(home.rstrip("/"), "$ASSAY_HOME")
+    tmp = re.escape(tempfile.gettempdir().rstrip("/"))
+    text = re.sub(tmp + r"/[^/\s'\"]+/", "", text)
+    return re.sub(tmp + r"/", "", text)
+
+
+def _redacted(request: Request, value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_paths(request, value)
+    if isinstance(value, dict):
+        return {k: _redacted(request, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(request, v) for v in value]
+    return value
+
+
 def wants_html(request: Request) -> bool:
     """Pages of the web UI answer errors with HTML; everything else with JSON."""
     path = request.url.path
@@ -117,7 +143,8 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         if isinstance(exc, TooManyAttempts):
             headers = {"Retry-After": str(exc.retry_after)}
-        return _render(request, status, exc.code, exc.message, _jsonable(exc.details), headers)
+        return _render(request, status, exc.code, redact_paths(request, exc.message),
+                       _redacted(request, _jsonable(exc.details)), headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -11,11 +11,13 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from assay.api.deps import Principal, current_principal, reading, require_roles
+from assay.registry.roles import AUDIT_READERS
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 
-#: Roles that may export the whole trail.
-EXPORTERS = ("auditor", "compliance", "risk_officer", "admin")
+#: Roles that may read (list, filter) and export the whole trail: one rule, also used
+#: by the web pages and the CLI.
+EXPORTERS = AUDIT_READERS
 
 
 class Event(BaseModel):
@@ -71,7 +73,8 @@ def query_events(session, *, actor: str | None, action: str | None, subject_type
     return [event_out(ev) for ev in session.scalars(q)]
 
 
-@router.get("", response_model=list[Event], summary="Audit events, newest first")
+@router.get("", response_model=list[Event],
+            summary="Audit events, newest first (auditor, compliance, risk officer, admin)")
 def events(request: Request,
            actor: str | None = Query(None, max_length=100),
            action: str | None = Query(None, max_length=100,
@@ -82,13 +85,15 @@ def events(request: Request,
                                       "this sequence number (paging)"),
            limit: int = Query(100, ge=1, le=1000),
            principal: Principal = Depends(current_principal)) -> list[dict]:
+    require_roles(principal, *AUDIT_READERS)
     with reading(request) as s:
         return query_events(s, actor=actor, action=action, subject_type=subject_type,
                             subject_id=subject_id, before=before, limit=limit)
 
 
 @router.get("/verify", response_model=Verification,
-            summary="Recompute the hash chain; name the first altered, removed or reordered event")
+            summary="Recompute the hash chain; name the first altered, removed or reordered "
+                    "event (anyone: the answer holds counts and hashes, not events)")
 def verify(request: Request, principal: Principal = Depends(current_principal)) -> dict:
     from assay.store.audit import verify_chain
 
@@ -96,13 +101,14 @@ def verify(request: Request, principal: Principal = Depends(current_principal)) 
         return verify_chain(s).to_dict()
 
 
-@router.get("/export", summary="The whole trail as JSON Lines, verified as it is written",
+@router.get("/export", summary="The whole trail as JSON Lines, verified as it is written "
+                               "(auditor, compliance, risk officer, admin)",
             responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}},
                              "description": "One canonical event per line"}})
 def export(request: Request, principal: Principal = Depends(current_principal)) -> Response:
     from assay.store.audit import export_jsonl, verify_chain
 
-    require_roles(principal, *EXPORTERS)
+    require_roles(principal, *AUDIT_READERS)
     buf = io.StringIO()
     with reading(request) as s:
         written = export_jsonl(s, buf)

@@ -51,7 +51,11 @@ class PasswordIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     password: str | None = Field(None, min_length=1, max_length=1000,
-                                 description="New password; omit for a random one-time password")
+                                 description="New password; for another user (admins), omit "
+                                             "it for a random one-time password")
+    current_password: str | None = Field(
+        None, min_length=1, max_length=1000,
+        description="Your current password: required to change your own")
 
 
 class PasswordOut(BaseModel):
@@ -157,13 +161,17 @@ def change_user(body: UserPatch, request: Request,
 
 
 @router.post("/users/{username}/password", response_model=PasswordOut,
-             summary="Set a password (admin for anyone, a user for themselves)")
+             summary="Change a password: your own (with the current one) or, for admins, "
+                     "anyone's; the user's other browser sessions end")
 def set_password(username: str, body: PasswordIn, request: Request,
                  principal: Principal = Depends(current_principal)) -> dict:
+    from assay.api.deps import SESSION_COOKIE
+
+    keep = request.cookies.get(SESSION_COOKIE) if principal.via == "session" else None
     with acting(request, principal) as (s, actor):
-        given = body.password
-        password = auth.set_password(s, actor, username, given)
-        return {"username": username, "one_time_password": None if given else password}
+        generated = auth.reset_password(s, actor, username, body.password,
+                                        current=body.current_password, keep_session=keep)
+        return {"username": username, "one_time_password": generated}
 
 
 @router.get("/tokens", response_model=list[TokenOut],

@@ -253,7 +253,9 @@ def results_json(request: Request, name: str = NAME, version: str = VERSION,
         return load_results(request.app.state.settings, cert)
 
 
-REPORT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+# An uploaded report is shown, but sandboxed: no same-origin, no script, no navigation
+# (a <meta http-equiv="refresh"> in it goes nowhere).
+REPORT_CSP = ("sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
               "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 

@@ -140,7 +140,7 @@ def get_model(request: Request, name: str = NAME,
               summary="Change inventory fields of a model")
 def update(body: ModelPatch, request: Request, name: str = NAME,
            principal: Principal = Depends(current_principal)) -> dict:
-    from assay.registry import update_model
+    from assay.workflow import update_model
 
     fields = body.model_dump(exclude_unset=True)
     if not fields:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from assay.api.deps import POLICY_NAME, Principal, acting, current_principal, reading
@@ -195,11 +196,21 @@ def review(request: Request, name: str = NAME, version: str = VERSION,
 
 
 @router.get("/models/{name}/workflow", response_model=dict[str, Any],
-            summary="Every version's stages, sign-offs, comments, conditions, waivers")
+            summary="Every version's stages, sign-offs, comments, conditions, waivers; "
+                    "each version's timeline a page at a time")
 def status(request: Request, name: str = NAME,
+           timeline_offset: int = Query(0, ge=0, le=10**7,
+                                        description="Skip this many timeline entries"),
+           timeline_limit: int = Query(100, ge=1, le=1000,
+                                       description="Timeline entries per version"),
            principal: Principal = Depends(current_principal)) -> dict:
     with reading(request) as s:
-        return wf.status(s, name, settings=request.app.state.settings).to_dict()
+        out = wf.status(s, name, settings=request.app.state.settings).to_dict()
+    for v in out["versions"]:
+        v["timeline_total"] = len(v["timeline"])
+        v["timeline_offset"] = timeline_offset
+        v["timeline"] = v["timeline"][timeline_offset:timeline_offset + timeline_limit]
+    return out
 
 
 @router.get("/models/{name}/versions/{version}/gate", response_model=Gate,
@@ -208,6 +219,23 @@ def gate(request: Request, name: str = NAME, version: str = VERSION,
          principal: Principal = Depends(current_principal)) -> dict:
     with reading(request) as s:
         return wf.gate(s, name, version, settings=request.app.state.settings).to_dict()
+
+
+@router.get("/models/{name}/versions/{version}/documents/{document_id}",
+            summary="Download a document attached to a stage (as an attachment, sandboxed)",
+            responses={200: {"content": {"application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"}}},
+                "description": "The document's bytes"}})
+def document(request: Request, name: str = NAME, version: str = VERSION,
+             document_id: int = Path(..., ge=1, le=2**31 - 1),
+             principal: Principal = Depends(current_principal)) -> Response:
+    from assay.api.downloads import attachment
+    from assay.workflow.documents import document_bytes
+
+    with reading(request) as s:
+        file_name, data = document_bytes(s, name, version, document_id,
+                                         settings=request.app.state.settings)
+    return attachment(data, file_name)
 
 
 @router.get("/queue", response_model=list[dict[str, Any]],

@@ -79,6 +79,23 @@ def inventory(session: Session, *, q: str | None = None, tier: str | None = None
     return out
 
 
+#: Timeline entries per page on the model page.
+TIMELINE_PAGE = 50
+
+
+def timeline_page(timeline: list[dict[str, Any]], page: int | None, *,
+                  per_page: int = TIMELINE_PAGE) -> dict[str, Any]:
+    """One page of a version's timeline (in time order). Without ``page``, the last
+    page: the newest events. A page past the end shows the last one."""
+    total = len(timeline)
+    pages = max(1, -(-total // per_page))
+    page = pages if page is None else min(max(int(page), 1), pages)
+    start = (page - 1) * per_page
+    return {"items": timeline[start:start + per_page], "page": page, "pages": pages,
+            "total": total, "first": start + 1 if total else 0,
+            "last": min(start + per_page, total)}
+
+
 def count_models(session: Session) -> int:
     from assay.registry.tables import Model
 

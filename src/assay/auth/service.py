@@ -21,10 +21,20 @@ from assay.registry import get_user
 from assay.registry.roles import ADMIN
 from assay.store.audit import append_event
 
-#: Failed sign-ins allowed per user name, and per client address, in the window.
+#: Sign-in throttling. Failures count per (user name, client address): after
+#: ``MAX_FAILURES_PER_USER`` of them since that pair's last success, each further attempt
+#: of the pair waits ``BACKOFF_START`` doubled per failure, up to ``BACKOFF_MAX``. So a
+#: guesser slows down exponentially, while the same user from another address (the real
+#: person) is not locked out by someone else's failures. An address that fails
+#: ``MAX_FAILURES_PER_CLIENT`` times in ``FAILURE_WINDOW`` (over any user names) waits
+#: until the oldest of those failures leaves the window.
 MAX_FAILURES_PER_USER = 5
 MAX_FAILURES_PER_CLIENT = 30
 FAILURE_WINDOW = timedelta(minutes=15)
+BACKOFF_START = timedelta(seconds=30)
+BACKOFF_MAX = timedelta(minutes=15)
+#: Failures older than this no longer count towards a pair's back-off.
+PAIR_MEMORY = FAILURE_WINDOW * 4
 MIN_PASSWORD_LENGTH = 12
 MAX_TOKEN_DAYS = 730
 
@@ -100,14 +110,48 @@ def set_password(session: Session, actor, username: str, password: str | None = 
     return password
 
 
-def change_own_password(session: Session, user, current: str, new: str) -> None:
-    """A signed-in user replaces their password, proving they know the current one."""
+def change_own_password(session: Session, user, current: str | None, new: str | None, *,
+                        keep_session: str | None = None) -> None:
+    """A signed-in user replaces their password, proving they know the current one.
+
+    Whoever holds a stolen token or an open browser must not be able to take the
+    account over: the current password is always required, and every other browser
+    session of the user ends (``keep_session``: the cookie of the session making the
+    change, which stays signed in)."""
+    if not current:
+        raise InputError("current password: required to change your own password")
+    if not new:
+        raise InputError("new password: required")
     cred = session.get(Credential, user.id)
     if cred is None or not sec.verify_password(cred.password_hash, current):
         raise InputError("current password: does not match")
     if current == new:
         raise InputError("new password: must differ from the current one")
     set_password(session, user, user.username, new, one_time=False)
+    close_sessions_of(session, user, keep=keep_session)
+
+
+def reset_password(session: Session, actor, username: str, password: str | None = None, *,
+                   current: str | None = None, keep_session: str | None = None) -> str | None:
+    """Change ``username``'s password, by the rules for who may.
+
+    For oneself: :func:`change_own_password` (the current password is required).
+    For someone else: admins only; the new password (a random one when none is
+    given, which is returned) is one-time, and every browser session of that user
+    ends. Returns the generated password, or None."""
+    user = get_user(session, username)
+    if user.id == actor.id:
+        change_own_password(session, actor, current, password, keep_session=keep_session)
+        return None
+    given = password is not None
+    chosen = set_password(session, actor, user.username, password)
+    close_sessions_of(session, user)
+    return None if given else chosen
+
+
+def has_password(session: Session, user) -> bool:
+    """Whether ``user`` has a web password at all."""
+    return session.get(Credential, user.id) is not None
 
 
 def password_must_change(session: Session, user) -> bool:
@@ -125,21 +169,50 @@ def _failures_since(session: Session, column, value: str,
     return int(row[0]), aware(row[1])
 
 
+def backoff(failures: int) -> timedelta:
+    """How long a (user name, address) pair waits after ``failures`` failures in a row."""
+    if failures < MAX_FAILURES_PER_USER:
+        return timedelta(0)
+    steps = min(failures - MAX_FAILURES_PER_USER, 16)
+    return min(BACKOFF_START * (2 ** steps), BACKOFF_MAX)
+
+
+def _pair_failures(session: Session, username: str, client: str,
+                   now: datetime) -> tuple[int, datetime | None]:
+    """Failures of one (user name, address) pair since its last success (and within
+    :data:`PAIR_MEMORY`), with the time of the newest."""
+    pair = (LoginAttempt.username == username, LoginAttempt.client == client)
+    since = now - PAIR_MEMORY
+    last_ok = aware(session.scalar(select(func.max(LoginAttempt.at)).where(
+        *pair, LoginAttempt.success.is_(True), LoginAttempt.at >= since)))
+    row = session.execute(select(func.count(), func.max(LoginAttempt.at)).where(
+        *pair, LoginAttempt.success.is_(False),
+        LoginAttempt.at > last_ok if last_ok else LoginAttempt.at >= since)).one()
+    return int(row[0]), aware(row[1])
+
+
+def _seconds(delta: timedelta) -> int:
+    return max(int(delta.total_seconds() + 0.999), 1)
+
+
 def check_login_allowed(session: Session, username: str, client: str,
                         now: datetime | None = None) -> None:
-    """Raise :class:`TooManyAttempts` while a user name or client is throttled."""
+    """Raise :class:`TooManyAttempts` (saying when to retry) while this user name from
+    this address, or this address, is throttled."""
     now = now or now_utc()
-    since = now - FAILURE_WINDOW
-    for column, value, limit, what in (
-        (LoginAttempt.username, username.lower(), MAX_FAILURES_PER_USER, "this user name"),
-        (LoginAttempt.client, client, MAX_FAILURES_PER_CLIENT, "this address"),
-    ):
-        count, oldest = _failures_since(session, column, value, since)
-        if count >= limit:
-            retry = int(((oldest or now) + FAILURE_WINDOW - now).total_seconds()) + 1
-            raise TooManyAttempts(
-                f"too many failed sign-ins for {what}; try again in {max(retry, 1)} seconds",
-                retry_after=max(retry, 1))
+    count, newest = _pair_failures(session, username.lower()[:200], client[:100], now)
+    wait = backoff(count)
+    if wait and newest is not None and newest + wait > now:
+        retry = _seconds(newest + wait - now)
+        raise TooManyAttempts(
+            f"too many failed sign-ins for this user name from this address; try again in "
+            f"{retry} seconds", retry_after=retry)
+    count, oldest = _failures_since(session, LoginAttempt.client, client[:100],
+                                    now - FAILURE_WINDOW)
+    if count >= MAX_FAILURES_PER_CLIENT:
+        retry = _seconds((oldest or now) + FAILURE_WINDOW - now)
+        raise TooManyAttempts(f"too many failed sign-ins from this address; try again in "
+                              f"{retry} seconds", retry_after=retry)
 
 
 def authenticate_password(session: Session, username: str, password: str, *, client: str,
@@ -167,7 +240,7 @@ def authenticate_password(session: Session, username: str, password: str, *, cli
 
 def prune_login_attempts(session: Session, now: datetime | None = None) -> int:
     """Forget attempts older than the throttling window; returns how many."""
-    cutoff = (now or now_utc()) - FAILURE_WINDOW * 4
+    cutoff = (now or now_utc()) - max(FAILURE_WINDOW, PAIR_MEMORY)
     res = session.execute(delete(LoginAttempt).where(LoginAttempt.at < cutoff))
     return int(res.rowcount or 0)
 
@@ -318,8 +391,12 @@ def close_session(session: Session, raw: str) -> None:
         session.execute(delete(WebSession).where(WebSession.id_digest == sec.session_digest(raw)))
 
 
-def close_sessions_of(session: Session, user) -> None:
-    session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+def close_sessions_of(session: Session, user, *, keep: str | None = None) -> None:
+    """End every browser session of ``user`` (but the one whose cookie is ``keep``)."""
+    stmt = delete(WebSession).where(WebSession.user_id == user.id)
+    if keep and len(keep) <= 200:
+        stmt = stmt.where(WebSession.id_digest != sec.session_digest(keep))
+    session.execute(stmt)
 
 
 def usernames(session: Session, ids: set[int]) -> dict[int, str]:

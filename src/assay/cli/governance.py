@@ -304,7 +304,7 @@ def model_update(
     as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
 ) -> None:
     """Change inventory fields of a model (the audit trail keeps old and new values)."""
-    from assay.registry import update_model
+    from assay.workflow import update_model
 
     given = {"purpose": purpose, "intended_use": intended_use, "out_of_scope_uses": out_of_scope,
              "owner": owner, "business_unit": business_unit,
@@ -657,19 +657,32 @@ def audit_verify(
         raise typer.Exit(1)
 
 
+def _audit_reader(store: Any, as_user: str | None) -> None:
+    """The acting user must be one who reads the whole trail (auditor, compliance,
+    risk officer, admin): the same rule as the REST service and the web pages."""
+    from assay.registry import require_role
+    from assay.registry import roles as R
+
+    with store.transaction() as s:
+        require_role(_actor(s, as_user), *R.AUDIT_READERS, action="read the audit trail")
+
+
 def audit_export(
     out: Path = typer.Option(..., "--out", "-o", metavar="FILE",
                              help="JSON Lines file to write ('-' for stdout)."),
+    as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
 ) -> None:
     """Export the trail as JSON Lines with its hash chain (verifiable without assay).
 
-    The written file is verified; exit code 1 if its chain is broken (the
-    file is still written, for investigation).
+    Auditors, compliance, risk officers and admins only. The written file is
+    verified; exit code 1 if its chain is broken (the file is still written, for
+    investigation).
     """
     from assay.store.audit import export_jsonl, verify_records
 
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     store = _store()
+    _audit_reader(store, as_user)
     if str(out) == "-":
         with store.transaction() as s:
             export_jsonl(s, sys.stdout)
@@ -716,8 +729,7 @@ def audit_checkpoint(
     store = _store()
     with store.transaction() as s:
         actor = _actor(s, as_user)
-        require_role(actor, R.AUDITOR, R.ADMIN, R.RISK_OFFICER, R.COMPLIANCE,
-                     action="sign audit checkpoints")
+        require_role(actor, *R.AUDIT_READERS, action="sign audit checkpoints")
         doc = make_checkpoint(s, key, signed_by=actor.username)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
@@ -733,8 +745,9 @@ def audit_list(
     action: str | None = typer.Option(None, "--action", help="Action, or a prefix ending in *."),
     limit: int = typer.Option(50, "--limit", min=1),
     fmt: Fmt = typer.Option(Fmt.table, "--format", "-f"),
+    as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
 ) -> None:
-    """List recent audit events, newest first."""
+    """List recent audit events, newest first (auditors, compliance, risk officers, admins)."""
     from assay.store.audit import list_events
 
     stype = sid = None
@@ -743,6 +756,7 @@ def audit_list(
         if not sep or not stype or not sid:
             raise InputError(f"--subject '{subject}': expected TYPE:ID, e.g. model:credit-pd")
     store = _store()
+    _audit_reader(store, as_user)
     with store.transaction() as s:
         events = [e.to_dict() for e in list_events(s, subject_type=stype, subject_id=sid,
                                                    actor=actor, action=action, model=model,

@@ -183,17 +183,27 @@ def user_password(
     as_user: str | None = typer.Option(None, "--as", help="Acting user (or ASSAY_USER)."),
 ) -> None:
     """Set a user's web password: admins for anyone (a one-time password is printed
-    once and must be changed at sign-in), users for themselves with --prompt."""
+    once and must be changed at sign-in; the user's browser sessions end), users for
+    themselves with --prompt (typing their current password first, if they have one)."""
     from assay.auth import service as auth
     from assay.registry import get_user
 
-    password = None
-    if prompt:
-        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
     store = _store()
     with store.transaction() as s:
         actor = get_user(s, _actor_name(as_user))
-        result = auth.set_password(s, actor, username, password)
+        own = actor.username == get_user(s, username).username
+        needs_current = own and auth.has_password(s, actor)
+    current = password = None
+    if needs_current:
+        current = typer.prompt("Current password", hide_input=True)
+    if prompt:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    with store.transaction() as s:
+        actor = get_user(s, _actor_name(as_user))
+        if own and not needs_current:  # a first password: nothing to prove yet
+            result = auth.set_password(s, actor, username, password)
+        else:
+            result = auth.reset_password(s, actor, username, password, current=current)
     if password is None:
         console.print(f"one-time password for {username} (shown only now; to be changed at "
                       "first sign-in):", highlight=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import tempfile
@@ -12,15 +13,28 @@ from typing import BinaryIO
 from assay.config import Settings
 from assay.errors import AssayError, InputError, NotFoundError
 
+log = logging.getLogger("assay.evidence")
+
 DIGEST_PREFIX = "sha256:"
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
 
 
 class EvidenceError(AssayError):
-    """Evidence that cannot be stored, or whose bytes no longer match its digest."""
+    """Evidence that cannot be stored, or whose bytes no longer match its digest.
+
+    Messages name the artifact by digest, never by its place on the server's disk
+    (they reach API answers and web pages); ``path`` keeps the file for the server
+    log and for operators."""
 
     code = "evidence_error"
+
+    def __init__(self, message: str, *, path: Path | None = None,
+                 details: dict | None = None) -> None:
+        super().__init__(message, details=details)
+        self.path = path
+        if path is not None:
+            log.warning("%s [%s]", message, path)
 
 
 def digest_bytes(data: bytes) -> str:
@@ -66,8 +80,8 @@ def _write_stream(settings: Settings, chunks, expected: str | None = None) -> st
         root.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=root, prefix=".incoming-")
     except OSError as exc:
-        raise EvidenceError(f"cannot write evidence to {root}: {exc.strerror or exc}",
-                            ) from None
+        raise EvidenceError("cannot write to the evidence store: "
+                            f"{exc.strerror or type(exc).__name__}", path=root) from None
     h = hashlib.sha256()
     try:
         with os.fdopen(fd, "wb") as out:
@@ -124,8 +138,8 @@ def open_stream(settings: Settings, digest: str) -> BinaryIO:
     """An open binary file of the artifact (not checked; see :func:`verify_artifact`)."""
     path = artifact_path(settings, digest)
     if not path.is_file():
-        raise NotFoundError(f"evidence {normalise_digest(digest)} is not in the store "
-                            f"({settings.evidence_dir})")
+        log.warning("evidence %s missing: %s", normalise_digest(digest), path)
+        raise NotFoundError(f"evidence {normalise_digest(digest)} is not in the store")
     return open(path, "rb")
 
 
@@ -136,7 +150,7 @@ def open_artifact(settings: Settings, digest: str) -> bytes:
         data = fh.read()
     if digest_bytes(data) != want:
         raise EvidenceError(f"evidence {want} is corrupted: its bytes hash to "
-                            f"{digest_bytes(data)} ({artifact_path(settings, want)})")
+                            f"{digest_bytes(data)}", path=artifact_path(settings, want))
     return data
 
 

@@ -9,14 +9,14 @@ so an operation is recorded whole, with its audit event, or not at all.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from assay.errors import ConflictError, InputError, NotFoundError
+from assay.errors import ConflictError, InputError, NotFoundError, PermissionDenied
 from assay.registry import roles as R
 from assay.registry.tables import (
     CRITICALITIES,
@@ -164,6 +164,10 @@ def register_model(session: Session, actor: User, name: str, **fields: Any) -> M
                          "'.', '_', '-', starting with a letter or digit")
     values = _model_values(session, fields, partial=False)
     values.setdefault("deployment_status", "development")
+    if values["deployment_status"] == "deployed":
+        raise ConflictError(f"model '{name}': a new model cannot be registered as 'deployed': "
+                            "no version of it has passed the deployment gate; register it, "
+                            "then set 'deployed' once the gate allows one of its versions")
     if session.scalars(select(Model.id).where(Model.name == name)).first() is not None:
         raise ConflictError(f"model '{name}' is already registered")
     model = Model(name=name, created_at=utcnow(), created_by=actor.id, **values)
@@ -192,11 +196,46 @@ def list_models(session: Session, *, tier: str | None = None,
     return list(session.scalars(stmt))
 
 
-def update_model(session: Session, actor: User, name: str, **fields: Any) -> Model:
-    """Change inventory fields of a model; the audit event records old and new values."""
+def _require_deployable(session: Session, name: str, model_id: int,
+                        gate: Callable[[Session, str, str], Any] | None) -> None:
+    """ConflictError unless the deployment gate allows at least one version of the model:
+    ``deployed`` in the inventory must never say more than the gate does. The gate is
+    the workflow's (the only one), handed in by :func:`assay.workflow.update_model`."""
+    if gate is None:
+        raise ConflictError(f"model '{name}': deployment_status 'deployed' is set through "
+                            "assay.workflow.update_model, which asks the deployment gate")
+    versions = list(session.scalars(
+        select(ModelVersion.version).where(ModelVersion.model_id == model_id)
+        .order_by(ModelVersion.id.desc())))
+    why = []
+    for version in versions:
+        decision = gate(session, name, version)
+        if decision.allowed:
+            return
+        why.append(f"{version}: {'; '.join(decision.reasons) or 'not allowed'}")
+    raise ConflictError(f"model '{name}': deployment_status 'deployed' needs the deployment "
+                        "gate to allow one of its versions ("
+                        + (" | ".join(why) if why else "it has no version") + ")")
+
+
+def update_model(session: Session, actor: User, name: str, *,
+                 gate: Callable[[Session, str, str], Any] | None = None,
+                 **fields: Any) -> Model:
+    """Change inventory fields of a model; the audit event records old and new values.
+
+    Model writers change the descriptive fields. Only the model's owner or an admin
+    hands the model to another owner, and ``deployment_status: deployed`` is refused
+    unless the deployment gate allows one of the model's versions: ``gate`` is the
+    workflow's, so faces call :func:`assay.workflow.update_model`, which hands it in."""
     require_role(actor, *R.MODEL_WRITERS, action="update models")
     model = get_model(session, name)
     values = _model_values(session, fields, partial=True)
+    if values.get("owner_id", model.owner_id) != model.owner_id and \
+            actor.id != model.owner_id and R.ADMIN not in actor.roles:
+        raise PermissionDenied(f"user '{actor.username}' may not change the owner of model "
+                               f"'{name}': only its owner or an admin may")
+    if values.get("deployment_status") == "deployed" and model.deployment_status != "deployed":
+        _require_deployable(session, name, model.id, gate)
     before = model.to_dict()
     for key, value in values.items():
         setattr(model, key, value)

@@ -42,5 +42,17 @@ ROLE_TITLES: dict[str, str] = {
 
 #: Roles that may register models and add versions.
 MODEL_WRITERS: tuple[str, ...] = (DATA_SCIENTIST, BUSINESS_OWNER, RISK_OFFICER, ADMIN)
+#: Roles that read the audit trail as a whole (every event, any filter) and export it;
+#: they also sign checkpoints of its head. Everyone else sees a model's own history on
+#: the model (its workflow timeline), and anyone may verify the chain's integrity
+#: (that answers with counts and hashes, not events).
+AUDIT_READERS: tuple[str, ...] = (AUDITOR, COMPLIANCE, RISK_OFFICER, ADMIN)
+
+
+def may_read_audit(roles: frozenset[str] | set[str]) -> bool:
+    """Whether someone holding ``roles`` may read and export the whole audit trail."""
+    return bool(set(roles) & set(AUDIT_READERS))
+
+
 #: Roles that may record a certification run as evidence.
 CERTIFIERS: tuple[str, ...] = (DATA_SCIENTIST, VALIDATOR, RISK_OFFICER, ADMIN)

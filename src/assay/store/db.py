@@ -29,7 +29,52 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+def _nul_at(params: object) -> str | int | None:
+    """The key (or position) of the first text parameter holding a NUL character."""
+    if isinstance(params, dict):
+        for key, value in params.items():
+            if isinstance(value, str) and "\x00" in value:
+                return str(key)
+        return None
+    if isinstance(params, (list, tuple)):
+        for i, value in enumerate(params):
+            if isinstance(value, str) and "\x00" in value:
+                return i
+            if isinstance(value, (dict, list, tuple)):
+                found = _nul_at(value)
+                if found is not None:
+                    return found
+    return None
+
+
+def _refuse_nul_text(conn, cursor, statement, parameters, context, executemany) -> None:
+    """No text holding a NUL character reaches the database, on either backend.
+
+    PostgreSQL cannot store one (psycopg fails mid-transaction); SQLite would keep
+    it and hand C strings a truncated value. Whatever face the text came through
+    (a YAML file of the CLI, a results.json, a request the service's own check did
+    not see), it is refused here as bad input, naming the column, and the caller's
+    transaction rolls back whole."""
+    bad = _nul_at(parameters)
+    if bad is None:
+        return
+    from assay.errors import InputError
+
+    if isinstance(bad, int):
+        names = getattr(getattr(context, "compiled", None), "positiontup", None) or ()
+        bad = names[bad] if bad < len(names) else "a value"
+    stem, _, tail = bad.rpartition("_")
+    column = stem if stem and tail.isdigit() else bad
+    raise InputError(f"{column}: text may not contain the NUL character (\\x00)")
+
+
 def make_engine(url: str) -> Engine:
+    engine = _make_engine(url)
+    event.listen(engine, "before_cursor_execute", _refuse_nul_text)
+    return engine
+
+
+def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 

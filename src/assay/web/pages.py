@@ -28,8 +28,8 @@ from assay.api.deps import (
 )
 from assay.auth import secrets as sec
 from assay.auth import service as auth
-from assay.auth.errors import AuthenticationError
-from assay.errors import AssayError, InputError, NotFoundError, PermissionDenied
+from assay.auth.errors import AuthenticationError, TooManyAttempts
+from assay.errors import InputError, NotFoundError, PermissionDenied
 from assay.web.render import page, secure_cookies
 
 router = APIRouter(include_in_schema=False)
@@ -89,8 +89,10 @@ def login(request: Request, username: str = Form("", max_length=200),
                 raw, _row = auth.open_session(s, user, client=client_of(request),
                                               lifetime=request.app.state.session_lifetime)
                 must_change = auth.password_must_change(s, user)
-    except AssayError as exc:  # throttled
-        return _login_again(request, exc.message, username, target, 429)
+    except TooManyAttempts as exc:
+        response = _login_again(request, exc.message, username, target, 429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     if user is None:
         return _login_again(request, "Wrong user name or password.", username, target, 401)
     response = see_other("/account" if must_change else target)
@@ -165,8 +167,8 @@ def change_password(request: Request, current: str = Form(..., max_length=1000),
                     csrf_token: str = Form("")) -> Response:
     principal = form_principal(request, csrf_token)
     with acting(request, principal) as (s, actor):
-        auth.change_own_password(s, actor, current, new)
-        auth.close_sessions_of(s, actor)
+        auth.change_own_password(s, actor, current, new)  # ends every other session
+        auth.close_sessions_of(s, actor)  # and this one: a fresh session id follows
         raw, _row = auth.open_session(s, actor, client=client_of(request),
                                       lifetime=request.app.state.session_lifetime)
     response = see_other("/account?flash=" + quote("Password changed."))
@@ -330,7 +332,8 @@ def inventory_page(request: Request, q: str = Query("", max_length=200),
 @router.get("/models/{name}", response_class=HTMLResponse)
 def model_page(request: Request, name: str = Path(..., max_length=200),
                version: str = Query("", max_length=100), flash: str = Query("", max_length=300),
-               kind: str = Query("ok", max_length=10)) -> Response:
+               kind: str = Query("ok", max_length=10),
+               tpage: int | None = Query(None, ge=1, le=10**6)) -> Response:
     from assay.api import views
     from assay.workflow import service as wf
 
@@ -361,8 +364,10 @@ def model_page(request: Request, name: str = Path(..., max_length=200),
     if cert is not None:
         cert["report_url"] = (f"/models/{quote(name, safe='')}/versions/"
                               f"{quote(selected, safe='')}/report/{cert['id']}")
+    timeline = views.timeline_page(vs["timeline"] if vs else [], tpage)
     return page(request, "model.html", model=model, versions=versions, selected=selected,
                 cert=cert, risk=risk, wf=vs, gate=vs["gate"] if vs else None, action=action,
+                timeline=timeline,
                 can_submit=can_submit, can_waive=can_waive,
                 back=f"/models/{quote(name, safe='')}?version={quote(selected, safe='')}",
                 flash=flash, flash_kind="error" if kind == "error" else "ok")
@@ -376,6 +381,20 @@ def report_page(request: Request, name: str = Path(..., max_length=200),
 
     principal = signed_in(request)
     return report_html(request, name, version, cert_id, principal)
+
+
+@router.get("/models/{name}/versions/{version}/documents/{document_id}")
+def document_download(request: Request, name: str = Path(..., max_length=200),
+                      version: str = Path(..., max_length=100),
+                      document_id: int = Path(..., ge=1, le=2**31 - 1)) -> Response:
+    from assay.api.downloads import attachment
+    from assay.workflow.documents import document_bytes
+
+    signed_in(request)
+    with reading(request) as s:
+        file_name, data = document_bytes(s, name, version, document_id,
+                                         settings=request.app.state.settings)
+    return attachment(data, file_name)
 
 
 @router.get("/risk", response_class=HTMLResponse)
@@ -402,9 +421,11 @@ def audit_page(request: Request, actor: str = Query("", max_length=100),
                subject: str = Query("", max_length=300),
                before: int | None = Query(None, ge=1, le=2**62),
                verified: str = Query("", max_length=5)) -> Response:
+    from assay.api.deps import require_roles
     from assay.api.routes_audit import query_events
+    from assay.registry.roles import AUDIT_READERS
 
-    signed_in(request)
+    require_roles(signed_in(request), *AUDIT_READERS)
     limit = 100
     with reading(request) as s:
         events = query_events(s, actor=actor or None, action=action or None, subject_type=None,
@@ -428,7 +449,10 @@ def audit_page(request: Request, actor: str = Query("", max_length=100),
 
 @router.post("/audit/verify")
 def audit_verify(request: Request, csrf_token: str = Form("")) -> Response:
-    form_principal(request, csrf_token)
+    from assay.api.deps import require_roles
+    from assay.registry.roles import AUDIT_READERS
+
+    require_roles(form_principal(request, csrf_token), *AUDIT_READERS)
     return see_other("/audit?verified=1#verify-result")
 
 

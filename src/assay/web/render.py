@@ -10,16 +10,33 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from assay import __version__
+from assay.registry.roles import may_read_audit
 
 HERE = Path(__file__).parent  # assay/web: templates/ and static/
+
+#: Direction-changing characters (embeddings, overrides, isolates: U+202A-U+202E and
+#: U+2066-U+2069). In user text they reverse what follows ("txt.exe" shows as
+#: "exe.txt"); pages drop them from every value they show. The stored text keeps them
+#: (the API and the audit trail return it as it was given).
+_BIDI = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+
+
+def _finalize(value: Any) -> Any:
+    if isinstance(value, str) and not value.isascii():
+        cleaned = value.translate(_BIDI)
+        return type(value)(cleaned) if isinstance(value, Markup) else cleaned
+    return value
+
 
 env = Environment(
     loader=FileSystemLoader(HERE / "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
     trim_blocks=True,
     lstrip_blocks=True,
+    finalize=_finalize,
 )
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost", "testserver"}
@@ -64,6 +81,7 @@ env.filters["day"] = _day
 env.filters["label"] = _label
 env.filters["urlpart"] = lambda v: quote(str(v), safe="")
 env.globals["version"] = __version__
+env.globals["may_read_audit"] = lambda me: me is not None and may_read_audit(me.roles)
 
 
 def secure_cookies(request: Request) -> bool:

@@ -6,6 +6,7 @@ does not load the database layer)::
 
     from assay.workflow import submit, approve, reject, comment, waive, recheck
     from assay.workflow import review, status, gate, GateDecision
+    from assay.workflow import update_model  # inventory fields, 'deployed' by the gate
     from assay.workflow.config import WorkflowConfig, parse_workflow
 
 The functions live in modules by concept (``submissions``, ``signoffs``,
@@ -34,6 +35,7 @@ _SERVICE = (
     "review",
     "status",
     "submit",
+    "update_model",
     "waive",
 )
 _CONFIG = ("WorkflowConfig", "parse_workflow")

@@ -7,7 +7,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from assay.registry import get_model, get_user, get_version, list_users, require_role
+from assay.registry import (
+    get_model,
+    get_user,
+    get_version,
+    list_users,
+    require_role,
+    update_model,
+)
 from assay.registry.tables import Certification, Model, ModelVersion, User
 
 __all__ = [
@@ -23,6 +30,7 @@ __all__ = [
     "require_role",
     "risk_assessment_digest",
     "settings_of",
+    "update_model",
     "username_of",
     "versions_of",
 ]

@@ -330,3 +330,10 @@ def gate(session: Session, model_name: str, version: str, *, now: datetime | Non
         .order_by(Condition.id))]
     d.allowed = sub.state == APPROVED and not d.reasons
     return d
+
+
+def update_model(session: Session, actor: Any, name: str, **fields: Any) -> Any:
+    """Change a model's inventory fields (:func:`assay.registry.update_model`), with the
+    deployment gate's word on ``deployment_status: deployed``: refused unless the gate
+    allows one of the model's versions."""
+    return reg.update_model(session, actor, name, gate=gate, **fields)

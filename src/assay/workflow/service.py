@@ -68,6 +68,7 @@ from assay.workflow.deployment import (
     latest_certification,
     newer_versions,
     recheck,
+    update_model,
     waiver_digest,
 )
 from assay.workflow.duties import signature_problems
@@ -104,6 +105,7 @@ __all__ = [
     "signature_problems",
     "status",
     "submit",
+    "update_model",
     "waive",
     "waiver_digest",
 ]

@@ -261,7 +261,8 @@ def status(session: Session, model_name: str, *, now: datetime | None = None,
                 user=names[c.user_id], text=c.body)
         for d in all_docs:
             add(d.added_at, "document", submission=d.submission_id, stage=d.stage,
-                user=names[d.added_by], text=f"{d.name} {d.digest}")
+                user=names[d.added_by], text=f"{d.name} {d.digest}", document=d.id,
+                name=d.name)
         for w in waivers:
             what = f"check {w.check_id}" if w.check_id else "certification"
             state = "expired" if _aware(w.expires_at) <= now else "valid"
