@@ -822,3 +822,65 @@ def test_shipped_policies_drive_to_deployment(env: Env, backend: str, policy_nam
         assert len(deployers) >= 2
     if policy_name == "credit-lending":
         assert "regulatory_review" in stages  # fair-lending review even for low tier
+
+
+# --------------------------------------------------------------------------- monitoring
+
+
+def _recertify_alert(env: Env, version: str = "1", rule: str = "performance.drop") -> int:
+    """A breached monitoring rule with ``action: recertify`` on the version, as
+    ``assay monitor run`` stores it (tests/test_monitor.py raises them from real data)."""
+    from assay.monitor.tables import MonitorAlert, MonitorEvaluation
+    from assay.store.db import utcnow
+
+    start = datetime(2026, 11, 2, tzinfo=UTC)
+    with env.store.transaction() as s:
+        mv = registry.get_version(s, MODEL, version)
+        common = dict(model_version_id=mv.id, period="daily", window_start=start,
+                      window_end=start + timedelta(days=1), rule=rule, rule_id=rule,
+                      metric="roc_auc", label="overall", value=0.12, ci_low=0.08,
+                      ci_high=0.16, threshold={"max": 0.05}, created_at=utcnow())
+        ev = MonitorEvaluation(policy_name="wf-test", tier="high", state="fail", n=5000,
+                               **common)
+        s.add(ev)
+        s.flush()
+        alert = MonitorAlert(evaluation_id=ev.id, severity="block", action="recertify",
+                             state="open", **common)
+        s.add(alert)
+        s.flush()
+        return alert.id
+
+
+def test_a_recertify_alert_closes_the_gate_until_a_waiver_or_a_new_certification(env: Env):
+    approved(env)
+    assert env.read(wf.gate, "1").allowed
+    first = _recertify_alert(env)
+    d = env.read(wf.gate, "1")
+    assert not d.allowed
+    assert [r for r in d.reasons if "monitoring" in r] == [
+        f"monitoring alert #{first}: rule performance.drop (overall) on the window from "
+        "2026-11-02 requires re-certification (action: recertify): certify again, or grant "
+        "a waiver"]
+    # nobody waives a passing certification, except to answer a monitoring alert: a waiver
+    # granted after the alert reopens the gate (by someone the policy allows)
+    with pytest.raises(PermissionDenied):
+        env.run("val", wf.waive, "1", justification="known seasonal dip",
+                expires=datetime.now(UTC) + timedelta(days=10))
+    env.run("rita", wf.waive, "1", justification="known seasonal dip; retraining booked",
+            expires=datetime.now(UTC) + timedelta(days=10))
+    assert env.read(wf.gate, "1").allowed
+    # an alert after the waiver closes it again; a new passing certification reopens it
+    second = _recertify_alert(env)
+    assert [r for r in env.read(wf.gate, "1").reasons if "monitoring" in r] == [
+        f"monitoring alert #{second}: rule performance.drop (overall) on the window from "
+        "2026-11-02 requires re-certification (action: recertify): certify again, or grant "
+        "a waiver"]
+    env.certify("1")
+    assert env.read(wf.gate, "1").allowed
+
+
+def test_without_a_monitoring_alert_a_passing_certification_has_nothing_to_waive(env: Env):
+    approved(env)
+    with pytest.raises(ConflictError, match="there is nothing to waive"):
+        env.run("rita", wf.waive, "1", justification="just in case",
+                expires=datetime.now(UTC) + timedelta(days=10))

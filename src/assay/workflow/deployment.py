@@ -217,6 +217,7 @@ def change_reasons(session: Session, model_name: str, version: str, *,
     cert = (session.get(reg.Certification, sub.certification_id)
             if sub.certification_id is not None else None)
     reasons = _drift_reasons(session, sub, mv, cert)
+    reasons.extend(monitoring_reasons(session, mv, sub.policy_name, sub.tier, now))
     latest = latest_certification(session, mv.id, sub.policy_name, sub.tier)
     if latest is not None and cert is not None and latest.id != cert.id \
             and latest.status not in PASSING:
@@ -233,6 +234,27 @@ def change_reasons(session: Session, model_name: str, version: str, *,
             reasons.append(f"newer version(s) {', '.join(newer)} registered: policy "
                            f"'{sub.policy_name}' ends the approval of older versions")
     return reasons
+
+
+def monitoring_reasons(session: Session, mv: Any, policy_name: str, tier: str,
+                       now: datetime) -> list[str]:
+    """Why monitoring puts the version back under change control: each unresolved
+    ``action: recertify`` alert raised since its latest certification and not covered by
+    a certification waiver granted after it (a new certification or such a waiver
+    reopens the gate)."""
+    from assay.monitor import open_recertify_alerts
+
+    alerts = open_recertify_alerts(session, mv.id)
+    if not alerts:
+        return []
+    granted = [_aware(w.granted_at) for w in _valid_waivers(session, mv.id, policy_name, tier,
+                                                             now) if w.scope == "certification"]
+    last = max(granted, default=None)
+    return [f"monitoring alert #{a.id}: rule {a.rule}"
+            + (f" ({a.label})" if a.label else "")
+            + f" on the window from {_aware(a.window_start):%Y-%m-%d} requires re-certification "
+            "(action: recertify): certify again, or grant a waiver"
+            for a in alerts if last is None or _aware(a.created_at) > last]
 
 
 def newer_versions(session: Session, model_name: str, version: str) -> list[str]:

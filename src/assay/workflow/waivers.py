@@ -28,6 +28,7 @@ from assay.workflow.deployment import (
     _check_ids,
     _failed_checks,
     latest_certification,
+    monitoring_reasons,
     waiver_digest,
 )
 from assay.workflow.policy import load_policy_info
@@ -74,7 +75,8 @@ def waive(session: Session, actor: Any, model_name: str, version: str, *, justif
         raise ConflictError(f"separation of duties: {actor.username} developed or submitted "
                             "this version and cannot waive its certification")
     cert = latest_certification(session, mv.id, info.name, tier)
-    if check_id is None and cert is not None and cert.status in PASSING:
+    if check_id is None and cert is not None and cert.status in PASSING \
+            and not monitoring_reasons(session, mv, info.name, tier, now):
         raise ConflictError(f"certification #{cert.id} of {_subject(model_name, version)} "
                             f"{cert.status}; there is nothing to waive")
     if check_id is not None and cert is not None:
