@@ -145,7 +145,8 @@ def test_cli_admin_cannot_grant_themself_roles(cli_env: Env, capsys) -> None:
     assert _grants(cli_env.store) == []
     # another admin may grant it; the trail says who did
     ok(capsys, "user", "grant", "root", "validator", "--as", "root2")
-    events = json.loads(ok(capsys, "audit", "list", "--action", "user.role_grant", "-f", "json"))
+    events = json.loads(ok(capsys, "audit", "list", "--action", "user.role_grant", "-f", "json",
+                           "--as", "root2"))
     assert [(e["actor"], e["subject_id"], e["payload"]["role"]) for e in events] == [
         ("root2", "root", "validator")]
 
