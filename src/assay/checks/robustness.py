@@ -51,7 +51,6 @@ class Baseline:
     X: pd.DataFrame
     y: pd.Series | None
     pred: np.ndarray
-    score: np.ndarray | None
     regression: bool
     tolerance: float  # absolute change that counts as a changed regression prediction
 
@@ -93,7 +92,7 @@ def _inputs(ctx: CheckContext) -> list[str]:
 
 
 def baseline(ctx: CheckContext, spec: CheckSpec) -> Baseline:
-    """The sample, the model's decisions on it and its scores (cached per sample and seed)."""
+    """The sample and the model's decisions on it (cached per sample and seed)."""
     if ctx.model is None:
         raise SkipCheck("no model was given")
     n = int_param(spec, "sample", SAMPLE_ROWS)
@@ -107,12 +106,9 @@ def baseline(ctx: CheckContext, spec: CheckSpec) -> Baseline:
         df = ctx.evaluation.sample(n, seed=seed, columns=cols).reset_index(drop=True)
         X = df[inputs]
         pred = np.asarray(ctx.model.predict(X))
-        score = None
-        if ctx.model.has_proba and ctx.roles.task == "classification":
-            score = ctx.model.predict_proba(X, positive_label=ctx.roles.positive_label)
         regression = ctx.roles.task == "regression"
         std = float(np.std(pred.astype(float))) if regression else 0.0
-        return Baseline(X, df[target] if target else None, pred, score, regression,
+        return Baseline(X, df[target] if target else None, pred, regression,
                         tol * std if regression else 0.0)
 
     return ctx.cached(f"robustness.baseline:{n}:{seed}:{tol}", build)
@@ -145,50 +141,67 @@ def _run(ctx: CheckContext, X: pd.DataFrame) -> tuple[np.ndarray | None, str | N
         return None, str(exc)
 
 
-#: Most rows predicted in one call when perturbed copies of the sample are stacked.
+#: Most copies of the sample whose changed rows are predicted in one call, in rows of the
+#: sample (25 copies of a 2,000-row sample).
 JOINT_ROWS = 50_000
 K = TypeVar("K")
 
 
-def _run_all(ctx: CheckContext, base: Baseline, variants: Iterable[tuple[K, pd.DataFrame]],
+def _run_all(ctx: CheckContext, base: Baseline,
+             variants: Iterable[tuple[K, pd.DataFrame, np.ndarray | None]],
              ) -> Iterator[tuple[K, np.ndarray | None, str | None]]:
     """The model's decisions on each perturbed copy of the sample, as :func:`_run` gives,
     with the key that came with it.
 
-    Copies are stacked under the unperturbed sample and predicted in one call
-    (at a few thousand rows a model's fixed cost per call outweighs its cost
-    per row), at most :data:`JOINT_ROWS` rows at a time; ``variants`` is read
-    only as far as that. Stacking assumes what scikit-learn's API promises, that
-    a row's prediction does not depend on the other rows of the call, and
-    checks it twice: the sample's own rows must get the baseline's decisions
-    and the first copy, predicted alone too, the same decisions as in the
-    stack. When either differs, or when the joint call fails, each copy is
-    predicted on its own, so a failure is attributed to the perturbation that
-    caused it.
+    Each variant is ``(key, X, rows)``: the perturbed copy and the mask of the
+    rows the perturbation changed (None: any row may have changed). Only
+    those rows are predicted, the changed rows of several copies stacked in
+    one call (at a few thousand rows a model's fixed cost per call outweighs
+    its cost per row); the other rows keep the baseline's decisions. That
+    relies on what scikit-learn's API promises, that a row's prediction does
+    not depend on the other rows of the call, and is checked on every call:
+    the first copy is also predicted alone, in full, and must get the same
+    decisions. When it does not, or when the joint call fails, each copy is
+    predicted alone, so a failure is attributed to the perturbation that
+    caused it. ``variants`` is read :data:`JOINT_ROWS` rows of copies at a time.
     """
-    per_call = max(1, JOINT_ROWS // max(len(base.X), 1) - 1)
+    per_call = max(1, JOINT_ROWS // max(len(base.X), 1))
     it = iter(variants)
     while chunk := list(itertools.islice(it, per_call)):
-        joint = _run_joint(ctx, base, [X for _, X in chunk]) if len(chunk) > 1 else None
-        for i, (key, X) in enumerate(chunk):
-            pred, err = joint[i] if joint is not None else _run(ctx, X)
+        joint = _run_joint(ctx, base, chunk) if len(chunk) > 1 else None
+        for i, (key, X, _) in enumerate(chunk):
+            pred, err = (joint[i], None) if joint is not None else _run(ctx, X)
             yield key, pred, err
 
 
 def _run_joint(ctx: CheckContext, base: Baseline,
-               chunk: list[pd.DataFrame]) -> list[tuple[np.ndarray, None]] | None:
-    n = len(base.X)
-    if any(len(X) != n or list(X.columns) != list(base.X.columns) for X in chunk):
+               chunk: list[tuple[Any, pd.DataFrame, np.ndarray | None]],
+               ) -> list[np.ndarray] | None:
+    n, columns = len(base.X), list(base.X.columns)
+    if any(len(X) != n or list(X.columns) != columns for _, X, _ in chunk):
         return None
-    pred, _ = _run(ctx, pd.concat([base.X, *chunk], ignore_index=True))
-    if pred is None or len(pred) != n * (len(chunk) + 1):
-        return None
-    blocks = [pred[n * i:n * (i + 1)] for i in range(len(chunk) + 1)]
-    first, _ = _run(ctx, chunk[0])
-    if first is None or not (_identical(base, blocks[0], base.pred)
-                             and _identical(base, blocks[1], first)):
-        return None
-    return [(block, None) for block in blocks[1:]]
+    masks = [np.ones(n, bool) if rows is None else np.asarray(rows, dtype=bool)
+             for _, _, rows in chunk]
+    counts = [int(m.sum()) for m in masks]
+    pred = base.pred[:0]
+    if sum(counts):
+        pred, _ = _run(ctx, pd.concat([X[m] for (_, X, _), m in zip(chunk, masks, strict=True)
+                                       if m.any()], ignore_index=True))
+        if pred is None or len(pred) != sum(counts):
+            return None
+    kind = np.result_type(base.pred, pred)
+    out, start = [], 0
+    for m, k in zip(masks, counts, strict=True):
+        full = base.pred.astype(kind, copy=True)
+        full[m] = pred[start:start + k]
+        start += k
+        out.append(full)
+    first = next((i for i, k in enumerate(counts) if k), None)
+    if first is not None:
+        alone, _ = _run(ctx, chunk[first][1])
+        if alone is None or not _identical(base, alone, out[first]):
+            return None
+    return out
 
 
 def _identical(base: Baseline, a: np.ndarray, b: np.ndarray) -> bool:
@@ -278,7 +291,7 @@ def category_swap(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     rng = np.random.default_rng(seed_param(ctx, spec))
     found: dict[str, list[Measurement]] = {}
 
-    def swapped() -> Iterator[tuple[tuple[str, np.ndarray], pd.DataFrame]]:
+    def swapped() -> Iterator[tuple[tuple[str, np.ndarray], pd.DataFrame, np.ndarray]]:
         for f in feats:
             codes, cats = pd.factorize(base.X[f])
             k = len(cats)
@@ -293,7 +306,7 @@ def category_swap(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
             X = base.X.copy()
             X[f] = pd.Series(np.asarray(cats, dtype=object)[new], index=X.index).where(
                 codes >= 0, base.X[f])
-            yield (f, rows), X
+            yield (f, rows), X, rows
 
     for (f, rows), pred, err in _run_all(ctx, base, swapped()):
         found[f] = _pair(base, spec, f, pred, err, rows)
@@ -311,7 +324,7 @@ def missing_injection(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     feats = _features(ctx, spec, base, None)
     rng = np.random.default_rng(seed_param(ctx, spec))
 
-    def masked() -> Iterator[tuple[tuple[str, np.ndarray], pd.DataFrame]]:
+    def masked() -> Iterator[tuple[tuple[str, np.ndarray], pd.DataFrame, np.ndarray]]:
         for f in feats:
             rows = rng.random(len(base.X)) < rate
             X = base.X.copy()
@@ -319,7 +332,7 @@ def missing_injection(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
                 X[f] = X[f].astype(float).mask(rows)
             else:
                 X[f] = X[f].astype(object).mask(rows, None)
-            yield (f, rows), X
+            yield (f, rows), X, rows
 
     ms: list[Measurement] = []
     for (f, rows), pred, err in _run_all(ctx, base, masked()):
@@ -353,7 +366,8 @@ def counterfactual_flip(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
         failed: str | None = None
         per_value: list[Measurement] = []
 
-        def flipped(s: str = s) -> Iterator[tuple[tuple[Any, np.ndarray], pd.DataFrame]]:
+        def flipped(s: str = s) -> Iterator[tuple[tuple[Any, np.ndarray], pd.DataFrame,
+                                                  np.ndarray]]:
             col = base.X[s]
             for v in _flip_values(col):
                 if pd.api.types.is_numeric_dtype(col):
@@ -364,7 +378,7 @@ def counterfactual_flip(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
                     continue
                 X = base.X.copy()
                 X.loc[rows, s] = v
-                yield (v, rows), X
+                yield (v, rows), X, rows
 
         for (v, rows), pred, err in _run_all(ctx, base, flipped()):
             if pred is None:
@@ -400,11 +414,12 @@ def monotonicity(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     base = baseline(ctx, spec)
     step = _float_param(spec, "step", 0.5, 0.0, 100.0)
     score_of: Callable[[pd.DataFrame], np.ndarray]
-    if base.score is not None:
-        before = base.score
+    if ctx.model.has_proba and ctx.roles.task == "classification":
 
         def score_of(X: pd.DataFrame) -> np.ndarray:
             return ctx.model.predict_proba(X, positive_label=ctx.roles.positive_label)
+
+        before = score_of(base.X)
     else:
         before = base.pred.astype(float)
 
