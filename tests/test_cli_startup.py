@@ -19,7 +19,7 @@ from pathlib import Path
 # Not pydantic: typer (0.29) itself imports it to coerce the options of any subcommand.
 HEAVY = ("numpy", "pandas", "pyarrow", "scipy", "sklearn", "sqlalchemy", "alembic",
          "psycopg", "matplotlib", "fastapi", "starlette", "uvicorn", "joblib", "jinja2",
-         "httpx", "cryptography", "argon2", "statsmodels", "PIL")
+         "httpx", "cryptography", "argon2", "statsmodels", "PIL", "yaml")
 
 PROBE = textwrap.dedent("""
     import contextlib, io, json, sys
