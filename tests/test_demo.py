@@ -156,3 +156,28 @@ def test_demo_output_that_is_a_file(tmp_path, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "taken: expected an output directory" in err
+
+
+def test_the_demo_model_trains_on_one_native_thread(monkeypatch):
+    """Training on a busy machine must not wait for OpenMP threads (seconds become minutes)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from assay.demo import build_model
+
+    seen: list[int] = []
+    fit = HistGradientBoostingClassifier.fit
+
+    def recording_fit(self, X, y, *args, **kwargs):
+        seen.append(max(p["num_threads"] for p in threadpool_info()
+                        if p["user_api"] in ("openmp", "blas")))
+        return fit(self, X, y, *args, **kwargs)
+
+    monkeypatch.setattr(HistGradientBoostingClassifier, "fit", recording_fit)
+    train, _ = load_adult(missing_as_nan=True)
+    with threadpool_limits(limits=2):
+        build_model(train.head(2000), max_iter=5)
+        after = max(p["num_threads"] for p in threadpool_info()
+                    if p["user_api"] in ("openmp", "blas"))
+    assert seen == [1]
+    assert after == 2  # the limit ends with the training

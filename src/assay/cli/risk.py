@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-import yaml
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -66,6 +65,8 @@ def _e(value: Any) -> str:
 def _read_mapping(path: Path, what: str) -> tuple[dict[str, Any], bytes]:
     if not path.is_file():
         raise InputError(f"{what} {path}: no such file")
+    import yaml
+
     raw = path.read_bytes()
     try:
         doc = yaml.safe_load(raw)  # YAML is a superset of JSON

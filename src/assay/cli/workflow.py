@@ -200,8 +200,8 @@ def _print_status(st: Any) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    from assay.workflow import service as wf
-    from assay.workflow.tables import Submission
+    # The workflow domain (and SQLAlchemy) is imported inside each command, so that
+    # `assay --help` and every command's --help stay fast.
 
     def _run(as_user: str | None, fn: Any) -> Any:
         """A change, made by the acting user, in one transaction."""
@@ -233,6 +233,8 @@ def register(app: typer.Typer) -> None:
         as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
     ) -> None:
         """Submit a model version for approval (opens the workflow)."""
+        from assay.workflow import service as wf
+
         sub = _run(as_user, lambda s, a, _: wf.submit(s, a, model, version, policy=policy))
         console.print(f"submitted {model}@{version} as submission #{sub.id} "
                       f"(tier {sub.tier}, policy {sub.policy_name}); "
@@ -246,6 +248,8 @@ def register(app: typer.Typer) -> None:
         as_user: str | None = typer.Option(None, "--as", help=READ_AS_HELP),
     ) -> None:
         """Show the current stage: what it needs and who may sign it."""
+        from assay.workflow import service as wf
+
         _check_format(fmt)
         info = _read(as_user, lambda s, a, settings: wf.review(s, model, version, actor=a,
                                                                settings=settings))
@@ -270,9 +274,13 @@ def register(app: typer.Typer) -> None:
         as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
     ) -> None:
         """Sign off a stage (with optional conditions, expiry, comment, documents)."""
+        from assay.workflow import service as wf
+
         when = parse_when(expires)
 
         def act(s: Any, a: Any, settings: Any) -> Any:
+            from assay.workflow.tables import Submission
+
             docs = _attach(settings, attach)
             so = wf.approve(s, a, model, version, stage=stage, role=role,
                             conditions=condition or [], expires=when, comment=comment,
@@ -301,6 +309,8 @@ def register(app: typer.Typer) -> None:
         as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
     ) -> None:
         """Reject a stage (closes the submission; fix and submit again)."""
+        from assay.workflow import service as wf
+
         so = _run(as_user, lambda s, a, _: wf.reject(s, a, model, version, stage=stage,
                                                       reason=reason, role=role))
         console.print(f"{so.stage}: rejected by {so.role}: {_e(so.reason)}")
@@ -316,6 +326,7 @@ def register(app: typer.Typer) -> None:
         as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
     ) -> None:
         """Comment on a submission or one of its stages, optionally attaching documents."""
+        from assay.workflow import service as wf
 
         def act(s: Any, a: Any, settings: Any) -> Any:
             return wf.comment(s, a, model, version, text, stage=stage,
@@ -333,6 +344,8 @@ def register(app: typer.Typer) -> None:
         as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
     ) -> None:
         """Record that a condition of an approval is met."""
+        from assay.workflow import service as wf
+
         c = _run(as_user, lambda s, a, _: wf.meet_condition(s, a, model, version, condition,
                                                              note=note))
         console.print(f"condition #{c.id} met: {_e(c.text)}")
@@ -352,6 +365,8 @@ def register(app: typer.Typer) -> None:
         as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
     ) -> None:
         """Grant a waiver with a justification and an expiry date."""
+        from assay.workflow import service as wf
+
         if bool(check) == certification:
             raise InputError("waive: give exactly one of --check ID or --certification")
         when = parse_when(expires)
@@ -371,6 +386,8 @@ def register(app: typer.Typer) -> None:
         as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
     ) -> None:
         """End a waiver now."""
+        from assay.workflow import service as wf
+
         w = _run(as_user, lambda s, a, _: wf.revoke_waiver(s, a, model, version, waiver,
                                                             reason=reason))
         console.print(f"waiver #{w.id} of {_e(model)}@{_e(version)} revoked")
@@ -382,6 +399,8 @@ def register(app: typer.Typer) -> None:
         as_user: str | None = typer.Option(None, "--as", help=READ_AS_HELP),
     ) -> None:
         """Timeline of every stage, sign-off, comment, condition and waiver, and the gate."""
+        from assay.workflow import service as wf
+
         _check_format(fmt)
         st = _read(as_user, lambda s, a, settings: wf.status(s, model, settings=settings))
         _emit_json(st.to_dict()) if fmt == "json" else _print_status(st)
@@ -394,6 +413,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Record change control: send an approved version back to certification if its
         policy, certification or approval changed."""
+        from assay.workflow import service as wf
+
         reasons = _run(as_user, lambda s, a, _: wf.recheck(s, a, model, version))
         if not reasons:
             console.print(f"{model}@{version}: no change requires recertification")
@@ -408,6 +429,8 @@ def register(app: typer.Typer) -> None:
         as_user: str | None = typer.Option(None, "--as", help=READ_AS_HELP),
     ) -> None:
         """The deployment gate: exit 0 if the version may be deployed, 1 if not."""
+        from assay.workflow import service as wf
+
         _check_format(fmt)
         d = _read(as_user, lambda s, a, settings: wf.gate(s, model, version, settings=settings))
         _emit_json(d.to_dict()) if fmt == "json" else _print_gate(d)

@@ -1,27 +1,29 @@
-"""Charts for the validation report, rendered by matplotlib to inline SVG.
+"""Charts for the validation report, written directly as inline SVG.
 
 Every function takes plain numbers (lists, dicts) as found in
 ``results.json`` and returns an ``<svg>`` element as a string, ready to be
-placed in the HTML page: no files, no network, no JavaScript. Text stays text
-(searchable, selectable) and every chart gets its own id prefix so several
-charts can share one page. Labels that come from the user's data are passed
-to matplotlib with math mode disabled and are escaped by its SVG writer.
+placed in the HTML page: no files, no network, no JavaScript, no ids (so any
+number of charts can share one page). Text stays text (searchable,
+selectable) and everything that comes from the user's data is escaped.
+
+The charts are few and simple (points with intervals, small multiples of
+them, a reliability curve with its histogram, a ROC curve, horizontal bars),
+so they are laid out here rather than by a plotting library: a report's
+thirty-odd charts take milliseconds instead of seconds, and the page does not
+depend on a plotting library being installed. Label widths are measured with
+the advance widths of DejaVu Sans, the widest of the fonts the page asks for,
+so labels never overlap the plot in the browsers' usual fallbacks.
 """
 
 from __future__ import annotations
 
 import functools
 import html
-import io
-import itertools
 import math
-import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-from matplotlib import rc_context
-from matplotlib.figure import Figure
 
 STATUS_COLOURS = {
     "pass": "#1a7f37",
@@ -37,20 +39,31 @@ GRID = "#d0d7de"
 ACCENT = "#0b5cad"
 MAX_ROWS = 40
 
-_counter = itertools.count(1)
+FONT_FAMILY = "'DejaVu Sans', Verdana, 'Segoe UI', Helvetica, Arial, sans-serif"
+#: Font sizes in px: tick labels and axis labels, titles, legends.
+TEXT, TITLE, SMALL = 12.0, 13.0, 10.0
+ROW = 26.0          # height of one row of a forest plot or a bar chart
+TICK = 4.0          # length of a tick mark
+PAD = 6.0           # space between a tick mark and its label, and around the chart
 
-_RC = {
-    "svg.fonttype": "none",
-    "font.family": "DejaVu Sans",
-    "font.size": 9,
-    "axes.edgecolor": GRID,
-    "axes.labelcolor": INK,
-    "axes.titlesize": 10,
-    "axes.titleweight": "bold",
-    "xtick.color": INK,
-    "ytick.color": INK,
-    "text.usetex": False,
-}
+# Advance widths of the printable ASCII characters (32 to 126) in DejaVu Sans and
+# DejaVu Sans Bold, in thousandths of an em (read from the fonts' hmtx tables).
+_WIDTHS = (
+    318, 401, 460, 838, 636, 950, 780, 275, 390, 390, 500, 838, 318, 361, 318, 337, 636, 636,
+    636, 636, 636, 636, 636, 636, 636, 636, 337, 337, 838, 838, 838, 531, 1000, 684, 686, 698,
+    770, 632, 575, 775, 752, 295, 295, 656, 557, 863, 748, 787, 603, 787, 695, 635, 611, 732,
+    684, 989, 685, 611, 685, 390, 337, 390, 838, 500, 500, 613, 635, 550, 635, 615, 352, 635,
+    634, 278, 278, 579, 278, 974, 634, 612, 635, 635, 411, 521, 392, 634, 592, 818, 592, 592,
+    525, 636, 337, 636, 838,
+)
+_BOLD_WIDTHS = (
+    348, 456, 521, 838, 696, 1002, 872, 306, 457, 457, 523, 838, 380, 415, 380, 365, 696, 696,
+    696, 696, 696, 696, 696, 696, 696, 696, 400, 400, 838, 838, 838, 580, 1000, 774, 762, 734,
+    830, 683, 683, 821, 837, 372, 372, 775, 637, 995, 837, 850, 733, 850, 770, 720, 682, 812,
+    774, 1103, 771, 724, 725, 457, 365, 457, 838, 500, 500, 675, 716, 593, 716, 678, 435, 716,
+    712, 343, 343, 665, 343, 1042, 712, 687, 716, 716, 493, 595, 478, 712, 652, 924, 645, 652,
+    582, 712, 365, 712, 838,
+)
 
 
 @dataclass
@@ -66,29 +79,32 @@ class Row:
 
 
 def plain(text: Any, limit: int = 40) -> str:
-    """A user-provided label safe for matplotlib: no math mode, bounded length."""
-    s = str(text)
+    """A user-provided label for a chart: one line, no control characters, bounded length."""
+    s = _printable(str(text))
     if len(s) > limit:
         s = s[: limit - 1] + "…"
-    return s.replace("$", r"\$")
+    return s
+
+
+def text_width(text: str, size: float = TEXT, *, bold: bool = False) -> float:
+    """Width in px of ``text`` set in DejaVu Sans at ``size`` px (an upper bound elsewhere)."""
+    table = _BOLD_WIDTHS if bold else _WIDTHS
+    total = 0
+    for ch in text:
+        code = ord(ch)
+        if 32 <= code <= 126:
+            total += table[code - 32]
+        elif unicodedata.combining(ch):
+            continue
+        elif unicodedata.east_asian_width(ch) in ("W", "F"):
+            total += 1000
+        else:
+            total += 700 if bold else 640
+    return total * size / 1000
 
 
 def _finite(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _svg(fig: Figure, label: str) -> str:
-    """The figure as an ``<svg>`` element; ``label`` describes it to screen readers."""
-    buf = io.StringIO()
-    with rc_context({**_RC, "svg.hashsalt": f"assay-chart-{next(_counter)}"}):
-        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
-    text = buf.getvalue()
-    start = text.find("<svg")
-    svg = _drop_unreferenced_ids(text[start:])
-    # The page's stylesheet scales charts down on narrow screens.
-    aria = html.escape(label, quote=True)
-    svg = svg.replace("<svg ", f'<svg class="chart" role="img" aria-label="{aria}" ', 1)
-    return svg
 
 
 def _never_fails(fn: Callable[..., str | None]) -> Callable[..., str | None]:
@@ -105,38 +121,232 @@ def _never_fails(fn: Callable[..., str | None]) -> Callable[..., str | None]:
     return wrapper
 
 
-def _drop_unreferenced_ids(svg: str) -> str:
-    """Remove the ids matplotlib puts on every group, keeping the referenced ones.
+# --------------------------------------------------------------------------- scales and ticks
 
-    Its structural ids (``figure_1``, ``axes_1``...) repeat in every chart and
-    would be duplicates in one HTML page; clip paths and markers, which are
-    referenced, carry hashed ids that differ between charts.
+
+def nice_ticks(lo: float, hi: float, target: int = 6) -> list[float]:
+    """Round tick values covering ``[lo, hi]``: steps of 1, 2, 2.5 or 5 times a power of ten.
+
+    The first tick is the largest round value <= ``lo`` and the last the
+    smallest >= ``hi``, so the ticks span the data; about ``target`` of them.
     """
-    used = set(re.findall(r"#([A-Za-z_][\w.-]*)", svg))
-    return re.sub(r'\sid="([^"]*)"', lambda m: m.group(0) if m.group(1) in used else "", svg)
+    if not (_finite(lo) and _finite(hi)):
+        raise ValueError(f"ticks need finite bounds, got {lo!r} and {hi!r}")
+    if hi < lo:
+        lo, hi = hi, lo
+    if hi == lo:
+        hi = lo + 1.0
+    raw = (hi - lo) / max(target, 1)
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw * (1 - 1e-9))
+    first = math.floor(lo / step + 1e-9) * step
+    count = math.ceil((hi - first) / step - 1e-9) + 1
+    return [_clean(first + i * step, step) for i in range(count)]
 
 
-def _figure(width: float, height: float) -> Figure:
-    with rc_context(_RC):
-        fig = Figure(figsize=(width, height), dpi=100)
-    return fig
+def _clean(value: float, step: float) -> float:
+    """``value`` rounded to the precision of ``step`` (no 0.30000000000000004)."""
+    digits = max(0, 1 - math.floor(math.log10(step))) + 1
+    out = round(value, digits)
+    return 0.0 if out == 0 else out
 
 
-def _style(ax: Any) -> None:
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    ax.grid(axis="x", color=GRID, linewidth=0.6)
-    ax.set_axisbelow(True)
+def tick_label(value: float, step: float) -> str:
+    """A tick's label with as many decimals as the step needs; a true minus sign."""
+    big = max(abs(value), step)
+    if big >= 1e6 or step < 1e-4:
+        text = f"{value:.3g}"
+    else:
+        decimals = 0
+        while decimals < 6 and abs(round(step, decimals) - step) > step * 1e-6:
+            decimals += 1
+        text = f"{value:.{decimals}f}"
+    if float(text) == 0:
+        text = text.lstrip("-")
+    return text.replace("-", "\u2212")
 
 
-def _threshold_lines(ax: Any, threshold: dict[str, float] | None) -> None:
+class Scale:
+    """A linear map from data values to pixels along one axis."""
+
+    def __init__(self, lo: float, hi: float, start: float, end: float) -> None:
+        if hi == lo:
+            hi = lo + 1.0
+        self.lo, self.hi, self.start, self.end = lo, hi, start, end
+
+    def __call__(self, value: float) -> float:
+        return self.start + (value - self.lo) / (self.hi - self.lo) * (self.end - self.start)
+
+
+def data_range(values: Sequence[float], *, margin: float = 0.05) -> tuple[float, float]:
+    """The range of ``values`` widened by ``margin`` of its span on each side."""
+    lo, hi = min(values), max(values)
+    if hi == lo:
+        pad = abs(lo) * 0.1 or 0.5
+        return lo - pad, hi + pad
+    span = hi - lo
+    return lo - margin * span, hi + margin * span
+
+
+def _axis_bounds(values: Sequence[float], length: float) -> tuple[float, float, list[float]]:
+    """Axis limits for ``values`` (with margins), and the ticks inside them for an axis
+    ``length`` px long (4 to 8 of them)."""
+    lo, hi = data_range(values)
+    target = max(4, min(8, round(length / 34)))
+    ticks = [t for t in nice_ticks(lo, hi, target) if lo - 1e-12 <= t <= hi + 1e-12]
+    return lo, hi, ticks
+
+
+# --------------------------------------------------------------------------- SVG writer
+
+
+def _f(x: float) -> str:
+    """A coordinate: one decimal, no trailing zero."""
+    text = f"{x:.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _e(text: Any) -> str:
+    """Text or attribute value for the SVG: escaped, without characters XML forbids."""
+    return html.escape(_printable(str(text)), quote=True)
+
+
+def _printable(s: str) -> str:
+    if s.isprintable():
+        return s
+    return "".join(ch if ch.isprintable() or ch == " " else " " for ch in s)
+
+
+class Canvas:
+    """The elements of one chart, in drawing order; :meth:`svg` closes it."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def line(self, x1: float, y1: float, x2: float, y2: float, *, colour: str = INK,
+             width: float = 1.0, dash: str | None = None) -> None:
+        extra = f' stroke-dasharray="{dash}"' if dash else ""
+        self.parts.append(f'<line x1="{_f(x1)}" y1="{_f(y1)}" x2="{_f(x2)}" y2="{_f(y2)}" '
+                          f'stroke="{colour}" stroke-width="{width:g}"{extra}/>')
+
+    def polyline(self, points: Sequence[tuple[float, float]], *, colour: str, width: float,
+                 dash: str | None = None) -> None:
+        pts = " ".join(f"{_f(x)},{_f(y)}" for x, y in points)
+        extra = f' stroke-dasharray="{dash}"' if dash else ""
+        self.parts.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" '
+                          f'stroke-width="{width:g}" stroke-linejoin="round"{extra}/>')
+
+    def circle(self, x: float, y: float, r: float, *, colour: str, fill: str | None = None,
+               width: float = 1.2, title: str | None = None) -> None:
+        body = f"<title>{_e(title)}</title>" if title else ""
+        tag = (f'<circle cx="{_f(x)}" cy="{_f(y)}" r="{r:g}" fill="{fill or colour}" '
+               f'stroke="{colour}" stroke-width="{width:g}"')
+        self.parts.append(f"{tag}>{body}</circle>" if body else f"{tag}/>")
+
+    def rect(self, x: float, y: float, w: float, h: float, *, fill: str,
+             opacity: float | None = None, stroke: str | None = None,
+             title: str | None = None) -> None:
+        extra = f' fill-opacity="{opacity:g}"' if opacity is not None else ""
+        if stroke:
+            extra += f' stroke="{stroke}" stroke-width="0.5"'
+        body = f"<title>{_e(title)}</title>" if title else ""
+        tag = (f'<rect x="{_f(x)}" y="{_f(y)}" width="{_f(max(w, 0.0))}" '
+               f'height="{_f(max(h, 0.0))}" fill="{fill}"{extra}')
+        self.parts.append(f"{tag}>{body}</rect>" if body else f"{tag}/>")
+
+    def text(self, x: float, y: float, text: str, *, size: float = TEXT,
+             anchor: str = "start", bold: bool = False, colour: str = INK,
+             rotate: bool = False, middle: bool = False) -> None:
+        """Text whose baseline is at ``y`` (or centred on ``y`` when ``middle``)."""
+        if middle:
+            y += size * 0.36
+        attrs = f'x="{_f(x)}" y="{_f(y)}"'
+        if size != TEXT:
+            attrs += f' font-size="{size:g}"'
+        if anchor != "start":
+            attrs += f' text-anchor="{anchor}"'
+        if bold:
+            attrs += ' font-weight="bold"'
+        if colour != INK:
+            attrs += f' fill="{colour}"'
+        if rotate:
+            attrs += f' transform="rotate(-90 {_f(x)} {_f(y)})"'
+        self.parts.append(f"<text {attrs}>{_e(text)}</text>")
+
+    def svg(self, width: float, height: float, label: str) -> str:
+        w, h = math.ceil(width), math.ceil(height)
+        head = (f'<svg class="chart" role="img" aria-label="{_e(label)}" '
+                f'xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+                f'viewBox="0 0 {w} {h}" font-family="{_e(FONT_FAMILY)}" '
+                f'font-size="{TEXT:g}" fill="{INK}">')
+        return "\n".join([head, *self.parts, "</svg>"])
+
+
+def _x_axis(c: Canvas, scale: Scale, ticks: Sequence[float], top: float, bottom: float, *,
+            grid: bool = True, labels: bool = True) -> None:
+    """Vertical grid lines at ``ticks`` from ``top`` to ``bottom``, tick marks and labels."""
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else abs(ticks[0]) if ticks and ticks[0] else 1.0
+    for t in ticks:
+        x = scale(t)
+        if grid:
+            c.line(x, top, x, bottom, colour=GRID, width=0.6)
+        c.line(x, bottom, x, bottom + TICK, colour=INK, width=0.8)
+        if labels:
+            c.text(x, bottom + TICK + PAD + TEXT * 0.72, tick_label(t, step), anchor="middle")
+
+
+def _y_axis(c: Canvas, scale: Scale, ticks: Sequence[float], left: float, right: float, *,
+            grid: bool = False, size: float = TEXT) -> None:
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else abs(ticks[0]) if ticks and ticks[0] else 1.0
+    for t in ticks:
+        y = scale(t)
+        if grid:
+            c.line(left, y, right, y, colour=GRID, width=0.6)
+        c.line(left - TICK, y, left, y, colour=INK, width=0.8)
+        c.text(left - TICK - PAD / 2, y, tick_label(t, step), anchor="end", middle=True,
+               size=size)
+
+
+def _frame(c: Canvas, left: float, top: float, right: float, bottom: float) -> None:
+    """The left and bottom spines (top and right are left open)."""
+    c.line(left, top, left, bottom, colour=GRID, width=0.8)
+    c.line(left, bottom, right, bottom, colour=GRID, width=0.8)
+
+
+def _title_place(title: str, left: float, width: float) -> tuple[float, float]:
+    """Where a chart's title starts, and the chart's width once it fits.
+
+    The title starts above the plot's left edge when it fits there, further
+    left when it does not, and widens the chart only if it is longer than that.
+    """
+    w = text_width(title, TITLE, bold=True)
+    x = min(left, max(PAD, width - PAD - w))
+    return x, max(width, x + w + PAD)
+
+
+def _legend_width(entries: Sequence[tuple[str, str, str | None]]) -> float:
+    return sum(22 + text_width(label, SMALL) + 14 for label, _, _ in entries)
+
+
+def _legend(c: Canvas, x: float, y: float, entries: Sequence[tuple[str, str, str | None]], *,
+            anchor: str = "start") -> None:
+    """One line of legend entries (label, colour, dash pattern) starting at (x, y)."""
+    if anchor == "end":
+        x -= _legend_width(entries) - 14
+    for label, colour, dash in entries:
+        c.line(x, y, x + 18, y, colour=colour, width=1.4, dash=dash)
+        c.text(x + 22, y, label, size=SMALL, middle=True)
+        x += 22 + text_width(label, SMALL) + 14
+
+
+def _threshold_entries(threshold: dict[str, float] | None) -> list[tuple[str, float]]:
     if not threshold:
-        return
-    lo, hi = threshold.get("min"), threshold.get("max")
-    for bound, name in ((lo, "min"), (hi, "max")):
-        if _finite(bound):
-            ax.axvline(bound, color=STATUS_COLOURS["fail"], linestyle="--", linewidth=1,
-                       label=f"threshold {name} {bound:g}")
+        return []
+    return [(f"threshold {name} {bound:g}", bound) for name in ("min", "max")
+            if _finite(bound := threshold.get(name))]
+
+
+# --------------------------------------------------------------------------- charts
 
 
 @_never_fails
@@ -160,33 +370,68 @@ def forest(rows: Sequence[Row], *, title: str = "", xlabel: str = "",
         chosen = sorted(ranked[:MAX_ROWS])
         title = f"{title} ({MAX_ROWS} of {len(rows)} rows: failures and warnings first)"
         rows = [rows[i] for i in chosen]
-    with rc_context(_RC):
-        fig = _figure(6.4, 0.9 + 0.3 * len(rows))
-        ax = fig.add_subplot(1, 1, 1)
-        ys = list(range(len(rows)))[::-1]
-        for y, r in zip(ys, rows, strict=True):
-            colour = STATUS_COLOURS.get(r.status if r.judged else None, STATUS_COLOURS[None])
-            if _finite(r.lo) and _finite(r.hi):
-                ax.plot([r.lo, r.hi], [y, y], color=colour, linewidth=1.6,
-                        solid_capstyle="butt")
-                ax.plot([r.lo, r.lo], [y - 0.15, y + 0.15], color=colour, linewidth=1)
-                ax.plot([r.hi, r.hi], [y - 0.15, y + 0.15], color=colour, linewidth=1)
-            ax.plot([r.value], [y], marker="o", markersize=6, color=colour,
-                    markerfacecolor=colour if r.judged else "white", markeredgewidth=1.4)
-        if reference is not None:
-            ax.axvline(reference, color=INK, linewidth=0.8)
-        _threshold_lines(ax, threshold)
-        ax.set_yticks(ys)
-        ax.set_yticklabels([plain(r.label) for r in rows])
-        ax.set_ylim(-0.7, len(rows) - 0.3)
-        if xlabel:
-            ax.set_xlabel(plain(xlabel, 80))
-        if title:
-            ax.set_title(plain(title, 90), loc="left")
-        _style(ax)
-        if threshold and any(_finite(threshold.get(k)) for k in ("min", "max")):
-            ax.legend(loc="best", fontsize=7, frameon=False)
-        return _svg(fig, title or "forest plot")
+    bounds = _threshold_entries(threshold)
+    values = [v for r in rows for v in (r.value, r.lo, r.hi) if _finite(v)]
+    values += [b for _, b in bounds] + ([reference] if _finite(reference) else [])
+    plot_w = 440.0
+    lo, hi, ticks = _axis_bounds(values, plot_w)
+
+    labels = [plain(r.label) for r in rows]
+    title = plain(title, 90)
+    left = PAD + max(text_width(s) for s in labels) + TICK + PAD
+    top = PAD + (TITLE + 10 if title else 4)
+    first = top + ROW * 0.7  # the first row's centre: some air above and below the rows
+    bottom = first + ROW * (len(rows) - 0.3)
+    height = bottom + TICK + PAD + TEXT + PAD
+    if xlabel:
+        height += TEXT + 4
+    legend = [(name, STATUS_COLOURS["fail"], "5,3") for name, _ in bounds]
+    if legend:
+        height += SMALL + 10
+    width = max(left + plot_w + 2 * PAD + 12, left + _legend_width(legend) + PAD)
+    title_x, width = _title_place(title, left, width)
+    x = Scale(lo, hi, left, left + plot_w)
+
+    c = Canvas()
+    _x_axis(c, x, ticks, top, bottom)
+    _frame(c, left, top, left + plot_w, bottom)
+    if _finite(reference):
+        c.line(x(reference), top, x(reference), bottom, colour=INK, width=0.8)
+    for _, bound in bounds:
+        c.line(x(bound), top, x(bound), bottom, colour=STATUS_COLOURS["fail"], width=1.0,
+               dash="5,3")
+    for i, (r, label) in enumerate(zip(rows, labels, strict=True)):
+        y = first + ROW * i
+        colour = STATUS_COLOURS.get(r.status if r.judged else None, STATUS_COLOURS[None])
+        c.line(left - TICK, y, left, y, colour=INK, width=0.8)
+        c.text(left - TICK - PAD / 2, y, label, anchor="end", middle=True)
+        tip = f"{r.label}: {r.value:.4g}"
+        if _finite(r.lo) and _finite(r.hi):
+            c.line(x(r.lo), y, x(r.hi), y, colour=colour, width=1.6)
+            c.line(x(r.lo), y - 4, x(r.lo), y + 4, colour=colour, width=1.0)
+            c.line(x(r.hi), y - 4, x(r.hi), y + 4, colour=colour, width=1.0)
+            tip += f" [{r.lo:.4g}, {r.hi:.4g}]"
+        if not r.judged:
+            tip += " (not judged)"
+        c.circle(x(r.value), y, 4.0, colour=colour, fill=colour if r.judged else "#fff",
+                 width=1.4, title=tip)
+    if title:
+        c.text(title_x, PAD + TITLE, title, size=TITLE, bold=True)
+    y = bottom + TICK + PAD + TEXT + PAD
+    if xlabel:
+        y += TEXT
+        c.text(left + plot_w / 2, y, plain(xlabel, 80), anchor="middle")
+        y += 4
+    if legend:
+        _legend(c, left, y + SMALL / 2 + 4, legend)
+    return c.svg(width, height, title or "forest plot")
+
+
+def _metric(group: dict[str, Any], metric: str) -> tuple[Any, Any]:
+    entry = (group.get("metrics") or {}).get(metric)
+    if isinstance(entry, dict):
+        return entry.get("value"), entry.get("ci")
+    return entry, None
 
 
 @_never_fails
@@ -203,41 +448,66 @@ def group_metrics(groups: dict[str, dict[str, Any]], *, attribute: str,
                if any(_finite(_metric(groups[g], m)[0]) for g in names)][:6]
     if not names or not metrics:
         return None
-    with rc_context(_RC):
-        width = min(2.3 * len(metrics) + 1.2, 10.5)
-        fig = _figure(width, 1.0 + 0.3 * len(names))
-        axes = fig.subplots(1, len(metrics), sharey=True, squeeze=False)[0]
-        ys = list(range(len(names)))[::-1]
-        for ax, metric in zip(axes, metrics, strict=True):
-            for y, g in zip(ys, names, strict=True):
-                value, ci = _metric(groups[g], metric)
-                if not _finite(value):
-                    continue
-                judged = groups[g].get("judged", True) is not False
-                colour = ACCENT if judged else STATUS_COLOURS[None]
-                if ci and _finite(ci[0]) and _finite(ci[1]):
-                    ax.plot([ci[0], ci[1]], [y, y], color=colour, linewidth=1.5)
-                ax.plot([value], [y], marker="o", markersize=5, color=colour,
-                        markerfacecolor=colour if judged else "white")
-            if reference is not None:
-                ax.axvline(reference, color=INK, linewidth=0.8)
-            ax.set_title(plain(metric.replace("_", " "), 30), loc="left", fontsize=9)
-            _style(ax)
-        if title:
-            fig.suptitle(plain(title, 100), x=0.01, y=1.0, ha="left", va="bottom",
-                         fontsize=10, fontweight="bold")
-        axes[0].set_yticks(ys)
-        axes[0].set_yticklabels([plain(f"{g}") for g in names])
-        axes[0].set_ylim(-0.7, len(names) - 0.3)
-        axes[0].set_ylabel(plain(attribute))
-        return _svg(fig, title or f"Metrics by {attribute}")
+    labels = [plain(g) for g in names]
+    title = plain(title, 100) if title else ""
+    axis_label = plain(attribute)
+    panel_w, gap = 170.0, 26.0
+    left = PAD + TEXT + PAD + max(text_width(s) for s in labels) + TICK + PAD
+    top = PAD + (TITLE + 8 if title else 0) + TEXT + 8
+    first = top + ROW * 0.7
+    bottom = first + ROW * (len(names) - 0.3)
+    height = bottom + TICK + PAD + TEXT + PAD
+    width = max(left + len(metrics) * (panel_w + gap) - gap + PAD + 12,
+                PAD + text_width(title, TITLE, bold=True) + PAD)
+
+    c = Canvas()
+    if title:
+        c.text(PAD, PAD + TITLE, title, size=TITLE, bold=True)
+    for i, label in enumerate(labels):
+        c.text(left - TICK - PAD / 2, first + ROW * i, label, anchor="end", middle=True)
+    c.text(PAD + TEXT * 0.8, (top + bottom) / 2, axis_label, anchor="middle", rotate=True)
+    for k, metric in enumerate(metrics):
+        x0 = left + k * (panel_w + gap)
+        values = []
+        for g in names:
+            value, ci = _metric(groups[g], metric)
+            if _finite(value):
+                values.append(value)
+                if ci and len(ci) == 2 and _finite(ci[0]) and _finite(ci[1]):
+                    values += [ci[0], ci[1]]
+        if _finite(reference):
+            values.append(reference)
+        lo, hi, ticks = _axis_bounds(values, panel_w)
+        x = Scale(lo, hi, x0, x0 + panel_w)
+        _x_axis(c, x, ticks, top, bottom)
+        _frame(c, x0, top, x0 + panel_w, bottom)
+        c.text(x0, top - 8, plain(metric.replace("_", " "), 30), bold=True)
+        for i, g in enumerate(names):
+            y = first + ROW * i
+            if k == 0:
+                c.line(x0 - TICK, y, x0, y, colour=INK, width=0.8)
+            value, ci = _metric(groups[g], metric)
+            if not _finite(value):
+                continue
+            judged = groups[g].get("judged", True) is not False
+            colour = ACCENT if judged else STATUS_COLOURS[None]
+            tip = f"{g}, {metric}: {value:.4g}"
+            if ci and len(ci) == 2 and _finite(ci[0]) and _finite(ci[1]):
+                c.line(x(ci[0]), y, x(ci[1]), y, colour=colour, width=1.5)
+                tip += f" [{ci[0]:.4g}, {ci[1]:.4g}]"
+            c.circle(x(value), y, 3.5, colour=colour, fill=colour if judged else "#fff",
+                     title=tip)
+        if _finite(reference):
+            c.line(x(reference), top, x(reference), bottom, colour=INK, width=0.8)
+    return c.svg(width, height, title or f"Metrics by {attribute}")
 
 
-def _metric(group: dict[str, Any], metric: str) -> tuple[Any, Any]:
-    entry = (group.get("metrics") or {}).get(metric)
-    if isinstance(entry, dict):
-        return entry.get("value"), entry.get("ci")
-    return entry, None
+def _unit_axes(left: float, top: float, size_x: float, size_y: float) -> tuple[Scale, Scale]:
+    """Scales of a [0, 1] x [0, 1] plot whose top-left corner is at (left, top)."""
+    return Scale(0.0, 1.0, left, left + size_x), Scale(0.0, 1.0, top + size_y, top)
+
+
+UNIT_TICKS = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
 
 
 @_never_fails
@@ -246,39 +516,60 @@ def reliability(calibration: dict[str, Any]) -> str | None:
     pred = calibration.get("mean_predicted") or []
     obs = calibration.get("fraction_positive") or []
     count = calibration.get("count") or [None] * len(pred)
-    pts = [(p, o, c) for p, o, c in zip(pred, obs, count, strict=False)
+    pts = [(p, o, n) for p, o, n in zip(pred, obs, count, strict=False)
            if _finite(p) and _finite(o)]
     if not pts:
         return None
-    with rc_context(_RC):
-        fig = _figure(4.6, 4.6)
-        gs = fig.add_gridspec(2, 1, height_ratios=(3.2, 1), hspace=0.08)
-        ax = fig.add_subplot(gs[0])
-        ax.plot([0, 1], [0, 1], color=GRID, linewidth=1, linestyle="--",
-                label="perfectly calibrated")
-        ax.plot([p for p, _, _ in pts], [o for _, o, _ in pts], marker="o", markersize=4,
-                color=ACCENT, linewidth=1.4, label="model")
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
-        ax.set_ylabel("observed fraction positive")
-        ax.set_title("Reliability (calibration)", loc="left")
-        ax.legend(loc="upper left", fontsize=7, frameon=False)
-        ax.tick_params(labelbottom=False)
-        _style(ax)
-        ax.grid(axis="y", color=GRID, linewidth=0.6)
-        hx = fig.add_subplot(gs[1], sharex=ax)
-        edges = calibration.get("bin_edges") or []
-        counts = calibration.get("count") or []
-        if len(edges) == len(counts) + 1 and counts:
-            widths = [b - a for a, b in itertools.pairwise(edges)]
-            hx.bar(edges[:-1], counts, width=widths, align="edge", color=ACCENT, alpha=0.35,
-                   edgecolor="white", linewidth=0.4)
-        hx.set_xlabel("mean predicted score")
-        hx.set_ylabel("rows", fontsize=8)
-        hx.tick_params(axis="y", labelsize=7)
-        for side in ("top", "right"):
-            hx.spines[side].set_visible(False)
-        return _svg(fig, "Reliability (calibration) curve")
+    edges = calibration.get("bin_edges") or []
+    counts = calibration.get("count") or []
+    bars: list[tuple[float, float, float]] = []
+    if len(edges) == len(counts) + 1 and counts:
+        bars = [(float(a), float(b), float(n))
+                for a, b, n in zip(edges[:-1], edges[1:], counts, strict=True)]
+    left, top, size = PAD + TEXT + PAD + 34.0, PAD + TITLE + 12, 330.0
+    main_h, gap, hist_h = 250.0, 10.0, 70.0
+    width = left + size + PAD + 14
+    height = top + main_h + gap + hist_h + TICK + PAD + TEXT * 2 + PAD + 6
+    c = Canvas()
+    x, y = _unit_axes(left, top, size, main_h)
+    for t in UNIT_TICKS:
+        c.line(x(t), top, x(t), top + main_h, colour=GRID, width=0.6)
+        c.line(left, y(t), left + size, y(t), colour=GRID, width=0.6)
+    _y_axis(c, y, UNIT_TICKS, left, left + size)
+    _frame(c, left, top, left + size, top + main_h)
+    c.line(x(0), y(0), x(1), y(1), colour=GRID, width=1.0, dash="5,3")
+    line = [(x(_clip(p)), y(_clip(o))) for p, o, _ in pts]
+    c.polyline(line, colour=ACCENT, width=1.4)
+    for (px, py), (p, o, n) in zip(line, pts, strict=True):
+        tip = f"mean score {p:.3g}, observed {o:.3g}" + (f", {n:g} rows" if _finite(n) else "")
+        c.circle(px, py, 3.0, colour=ACCENT, title=tip)
+    c.text(left, PAD + TITLE, "Reliability (calibration)", size=TITLE, bold=True)
+    _legend(c, left + 8, top + 12, [("perfectly calibrated", GRID, "5,3")])
+    _legend(c, left + 8, top + 28, [("model", ACCENT, None)])
+    c.text(PAD + TEXT * 0.8, top + main_h / 2, "observed fraction positive", anchor="middle",
+           rotate=True)
+    # the histogram of scores under it, on the same x axis
+    h_top = top + main_h + gap
+    h_bottom = h_top + hist_h
+    if bars:
+        peak = max(n for _, _, n in bars) or 1.0
+        h_ticks = [t for t in nice_ticks(0.0, peak, 3) if t <= peak]
+        hy = Scale(0.0, max(peak, h_ticks[-1]) * 1.05, h_bottom, h_top)
+        _y_axis(c, hy, h_ticks, left, left + size, size=SMALL)
+        for a, b, n in bars:
+            c.rect(x(_clip(a)), hy(n), x(_clip(b)) - x(_clip(a)), h_bottom - hy(n),
+                   fill=ACCENT, opacity=0.35, stroke="#fff", title=f"{a:.2g} to {b:.2g}: {n:g}")
+    _frame(c, left, h_top, left + size, h_bottom)
+    _x_axis(c, x, UNIT_TICKS, h_top, h_bottom, grid=False)
+    c.text(PAD + TEXT * 0.8, (h_top + h_bottom) / 2, "rows", anchor="middle", rotate=True,
+           size=SMALL)
+    c.text(left + size / 2, h_bottom + TICK + PAD + TEXT * 2 + 4, "mean predicted score",
+           anchor="middle")
+    return c.svg(width, height, "Reliability (calibration) curve")
+
+
+def _clip(v: float) -> float:
+    return min(max(float(v), 0.0), 1.0)
 
 
 @_never_fails
@@ -287,22 +578,29 @@ def roc(fpr: Sequence[float], tpr: Sequence[float], *, auc: float | None = None)
     pts = [(f, t) for f, t in zip(fpr, tpr, strict=False) if _finite(f) and _finite(t)]
     if len(pts) < 2:
         return None
-    with rc_context(_RC):
-        fig = _figure(4.6, 4.2)
-        ax = fig.add_subplot(1, 1, 1)
-        ax.plot([0, 1], [0, 1], color=GRID, linewidth=1, linestyle="--", label="chance")
-        label = f"model (AUC {auc:.3f})" if _finite(auc) else "model"
-        ax.plot([f for f, _ in pts], [t for _, t in pts], color=ACCENT, linewidth=1.6,
-                label=label)
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1.01)
-        ax.set_xlabel("false positive rate")
-        ax.set_ylabel("true positive rate")
-        ax.set_title("ROC curve", loc="left")
-        ax.legend(loc="lower right", fontsize=7, frameon=False)
-        _style(ax)
-        ax.grid(axis="y", color=GRID, linewidth=0.6)
-        return _svg(fig, "ROC curve")
+    left, top, size_x, size_y = PAD + TEXT + PAD + 34.0, PAD + TITLE + 12, 330.0, 300.0
+    width = left + size_x + PAD + 14
+    height = top + size_y + TICK + PAD + TEXT * 2 + PAD + 6
+    c = Canvas()
+    x, y = _unit_axes(left, top, size_x, size_y)
+    for t in UNIT_TICKS:
+        c.line(x(t), top, x(t), top + size_y, colour=GRID, width=0.6)
+        c.line(left, y(t), left + size_x, y(t), colour=GRID, width=0.6)
+    _x_axis(c, x, UNIT_TICKS, top, top + size_y, grid=False)
+    _y_axis(c, y, UNIT_TICKS, left, left + size_x)
+    _frame(c, left, top, left + size_x, top + size_y)
+    c.line(x(0), y(0), x(1), y(1), colour=GRID, width=1.0, dash="5,3")
+    c.polyline([(x(_clip(f)), y(_clip(t))) for f, t in pts], colour=ACCENT, width=1.6)
+    label = f"model (AUC {auc:.3f})" if _finite(auc) else "model"
+    right = left + size_x - 8
+    _legend(c, right, top + size_y - 28, [("chance", GRID, "5,3")], anchor="end")
+    _legend(c, right, top + size_y - 12, [(label, ACCENT, None)], anchor="end")
+    c.text(left, PAD + TITLE, "ROC curve", size=TITLE, bold=True)
+    c.text(PAD + TEXT * 0.8, top + size_y / 2, "true positive rate", anchor="middle",
+           rotate=True)
+    c.text(left + size_x / 2, top + size_y + TICK + PAD + TEXT * 2 + 4, "false positive rate",
+           anchor="middle")
+    return c.svg(width, height, "ROC curve")
 
 
 PSI_MODERATE = 0.1
@@ -316,24 +614,35 @@ def psi_bars(psi: dict[str, float]) -> str | None:
     items = items[:MAX_ROWS]
     if not items:
         return None
-    with rc_context(_RC):
-        fig = _figure(6.4, 0.9 + 0.26 * len(items))
-        ax = fig.add_subplot(1, 1, 1)
-        ys = list(range(len(items)))[::-1]
-        colours = [STATUS_COLOURS["fail"] if v >= PSI_MAJOR else
-                   STATUS_COLOURS["warn"] if v >= PSI_MODERATE else STATUS_COLOURS["pass"]
-                   for _, v in items]
-        ax.barh(ys, [v for _, v in items], color=colours, height=0.62)
-        ax.axvline(PSI_MODERATE, color=STATUS_COLOURS["warn"], linestyle="--", linewidth=1,
-                   label="0.1 moderate shift")
-        ax.axvline(PSI_MAJOR, color=STATUS_COLOURS["fail"], linestyle="--", linewidth=1,
-                   label="0.25 major shift")
-        ax.set_yticks(ys)
-        ax.set_yticklabels([plain(k) for k, _ in items])
-        ax.set_ylim(-0.7, len(items) - 0.3)
-        ax.set_xlim(0, max(PSI_MAJOR * 1.2, max(v for _, v in items) * 1.08))
-        ax.set_xlabel("PSI (evaluation against reference)")
-        ax.set_title("Drift per feature", loc="left")
-        ax.legend(loc="lower right", fontsize=7, frameon=False)
-        _style(ax)
-        return _svg(fig, "Population stability index per feature")
+    labels = [plain(k) for k, _ in items]
+    hi = max(PSI_MAJOR * 1.2, max(v for _, v in items) * 1.08)
+    ticks = [t for t in nice_ticks(0.0, hi) if t <= hi + 1e-12]
+    left = PAD + max(text_width(s) for s in labels) + TICK + PAD
+    top = PAD + TITLE + 10
+    plot_w = 440.0
+    row = ROW * 0.85
+    bottom = top + row * len(items)
+    legend = [("0.1 moderate shift", STATUS_COLOURS["warn"], "5,3"),
+              ("0.25 major shift", STATUS_COLOURS["fail"], "5,3")]
+    height = bottom + TICK + PAD + TEXT + PAD + TEXT + 4 + SMALL + 10
+    width = max(left + plot_w + 2 * PAD + 12, left + _legend_width(legend) + PAD)
+    x = Scale(0.0, hi, left, left + plot_w)
+    c = Canvas()
+    _x_axis(c, x, ticks, top, bottom)
+    _frame(c, left, top, left + plot_w, bottom)
+    for i, ((name, v), label) in enumerate(zip(items, labels, strict=True)):
+        y = top + row * (i + 0.5)
+        colour = (STATUS_COLOURS["fail"] if v >= PSI_MAJOR else
+                  STATUS_COLOURS["warn"] if v >= PSI_MODERATE else STATUS_COLOURS["pass"])
+        c.rect(left, y - row * 0.31, x(max(v, 0.0)) - left, row * 0.62, fill=colour,
+               title=f"{name}: PSI {v:.4g}")
+        c.line(left - TICK, y, left, y, colour=INK, width=0.8)
+        c.text(left - TICK - PAD / 2, y, label, anchor="end", middle=True)
+    for value, colour in ((PSI_MODERATE, STATUS_COLOURS["warn"]),
+                          (PSI_MAJOR, STATUS_COLOURS["fail"])):
+        c.line(x(value), top, x(value), bottom, colour=colour, width=1.0, dash="5,3")
+    c.text(left, PAD + TITLE, "Drift per feature", size=TITLE, bold=True)
+    y = bottom + TICK + PAD + TEXT + PAD + TEXT
+    c.text(left + plot_w / 2, y, "PSI (evaluation against reference)", anchor="middle")
+    _legend(c, left, y + 4 + SMALL / 2 + 4, legend)
+    return c.svg(width, height, "Population stability index per feature")

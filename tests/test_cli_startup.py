@@ -1,0 +1,89 @@
+"""`assay --help` and every command's --help load nothing heavy.
+
+Help must be instant on any machine, so the command line imports the domain
+(and with it NumPy, pandas, SQLAlchemy...) only inside the command that runs.
+The test runs in a fresh interpreter: it walks the whole command tree, asks
+every command and subcommand for its help, and records which heavy package
+each one loaded. It asserts behaviour (what is imported), not timings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+# Not pydantic: typer (0.29) itself imports it to coerce the options of any subcommand.
+HEAVY = ("numpy", "pandas", "pyarrow", "scipy", "sklearn", "sqlalchemy", "alembic",
+         "psycopg", "matplotlib", "fastapi", "starlette", "uvicorn", "joblib", "jinja2",
+         "httpx", "cryptography", "argon2", "statsmodels", "PIL", "yaml")
+
+PROBE = textwrap.dedent("""
+    import contextlib, io, json, sys
+
+    HEAVY = set(sys.argv[1].split(","))
+
+    def heavy():
+        return sorted({name.split(".")[0] for name in sys.modules} & HEAVY)
+
+    from assay.cli import app, main
+    report = {"import assay.cli": heavy(), "helps": {}, "bad": {}}
+
+    import typer.main
+
+    def walk(command, path):
+        yield path
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            yield from walk(sub, [*path, name])
+
+    paths = list(walk(typer.main.get_command(app), []))
+    for path in [*paths, ["--version"]]:
+        args = path if path == ["--version"] else [*path, "--help"]
+        out = io.StringIO()
+        code = 0
+        with contextlib.redirect_stdout(out):
+            try:
+                main(args)
+            except SystemExit as exc:
+                code = exc.code
+        text = out.getvalue()
+        key = " ".join(["assay", *args])
+        report["helps"][key] = heavy()
+        expected = "assay" if path == ["--version"] else "Usage"
+        if code not in (0, None) or expected not in text:
+            report["bad"][key] = [code, text[-500:]]
+    print(json.dumps(report))
+""")
+
+
+def _probe() -> dict:
+    src = Path(__file__).resolve().parent.parent / "src"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), env.get("PYTHONPATH")) if p)
+    env["COLUMNS"] = "100"
+    proc = subprocess.run([sys.executable, "-c", PROBE, ",".join(HEAVY)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_help_of_every_command_imports_nothing_heavy():
+    report = _probe()
+    assert report["import assay.cli"] == [], \
+        f"importing the command line loads {report['import assay.cli']}"
+    helps = report["helps"]
+    # the walk reached every group and subcommand (a vacuous walk would pass)
+    for key in ("assay --help", "assay certify --help", "assay policy show --help",
+                "assay model register --help", "assay risk assess --help",
+                "assay audit verify --help", "assay token create --help",
+                "assay approve --help", "assay serve --help", "assay --version"):
+        assert key in helps, sorted(helps)
+    assert len(helps) >= 50, sorted(helps)
+    assert report["bad"] == {}, report["bad"]
+    # modules only accumulate: report the first command whose help loaded something
+    loaded = {key: mods for key, mods in helps.items() if mods}
+    first = next(iter(loaded.items()), None)
+    assert first is None, f"{first[0]} imports {first[1]}"
