@@ -20,7 +20,10 @@ import pytest
 
 HEAVY = ("pydantic", "numpy", "pandas", "pyarrow", "scipy", "sklearn", "sqlalchemy", "alembic",
          "psycopg", "matplotlib", "fastapi", "starlette", "uvicorn", "joblib", "jinja2",
-         "httpx", "cryptography", "argon2", "statsmodels", "PIL", "yaml")
+         "httpx", "cryptography", "argon2", "statsmodels", "PIL", "yaml",
+         # typer's help formatter imports these for markdown help and pretty tracebacks,
+         # which assay does not use; rich.progress is for certify's progress bar only
+         "markdown_it", "pygments", "rich.markdown", "rich.traceback", "rich.progress")
 
 PROBE = textwrap.dedent("""
     import contextlib, io, json, sys
@@ -28,7 +31,8 @@ PROBE = textwrap.dedent("""
     HEAVY = set(sys.argv[1].split(","))
 
     def heavy():
-        return sorted({name.split(".")[0] for name in sys.modules} & HEAVY)
+        return sorted(name for name in sys.modules
+                      if name in HEAVY or name.split(".")[0] in HEAVY)
 
     from assay.cli import app, main
     report = {"import assay.cli": heavy(), "helps": {}, "bad": {}}
@@ -40,8 +44,7 @@ PROBE = textwrap.dedent("""
         except SystemExit:
             pass
     report["root help modules"] = sorted(
-        name for name in sys.modules
-        if name.startswith("assay.cli.") or name.split(".")[0] in HEAVY)
+        name for name in sys.modules if name.startswith("assay.cli.")) + heavy()
 
     import typer.main
 
@@ -143,3 +146,33 @@ def test_assay_help_is_the_help_of_the_full_command_tree(capsys, monkeypatch):
     assert "certify" in lazy and "Approval workflow" in lazy and "Monitoring" in lazy
     assert "--version" in lazy
     assert lazy == eager
+
+
+def test_the_help_formatter_still_renders_markdown_and_tracebacks_when_asked():
+    """``rich.markdown`` and ``rich.traceback`` are imported on first use, not dropped."""
+    code = textwrap.dedent("""
+        import contextlib, io, sys
+        from assay.cli import main
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            try:
+                main(["--help"])
+            except SystemExit:
+                pass
+        assert "Usage" in out.getvalue()
+        assert "rich.markdown" not in sys.modules and "rich.traceback" not in sys.modules
+        import typer.rich_utils as ru
+        from rich.markdown import Markdown
+        from rich.traceback import Traceback
+        assert isinstance(ru._make_rich_text(text="*x*", markup_mode="markdown"), Markdown)
+        try:
+            1 / 0
+        except ZeroDivisionError as exc:
+            tb = ru.Traceback.from_exception(type(exc), exc, exc.__traceback__)
+        assert isinstance(tb, Traceback)
+        print("ok")
+    """)
+    src = Path(__file__).resolve().parent.parent / "src"
+    env = dict(os.environ, PYTHONPATH=str(src))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import types
 from typing import Any
 
 import typer
@@ -23,8 +24,66 @@ from assay import __version__
 from assay.errors import AssayError
 
 
+class _DeferredMarkdown:
+    """Stands for ``rich.markdown.Markdown`` in typer's help formatter until it is used."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        from rich.markdown import Markdown
+
+        return Markdown(*args, **kwargs)
+
+
+class _DeferredTraceback:
+    """Stands for ``rich.traceback.Traceback`` in typer's help formatter until it is used."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        from rich.traceback import Traceback
+
+        return Traceback(*args, **kwargs)
+
+    @classmethod
+    def from_exception(cls, *args: Any, **kwargs: Any) -> Any:
+        from rich.traceback import Traceback
+
+        return Traceback.from_exception(*args, **kwargs)
+
+
+def _import_help_formatter() -> None:
+    """Import ``typer.rich_utils`` (typer's rich help and error formatter) without the
+    modules it imports only for markdown help and pretty tracebacks, neither of which
+    assay uses: ``rich.markdown`` (with markdown-it and Pygments) and ``rich.traceback``
+    are half the time of ``assay --help``. They are imported on first use instead; the
+    help looks the same. If typer's formatter needs more of them than the two names, it
+    is imported the ordinary way."""
+    if "typer.rich_utils" in sys.modules:
+        return
+    deferred = {"rich.markdown": ("Markdown", _DeferredMarkdown),
+                "rich.traceback": ("Traceback", _DeferredTraceback)}
+    stand_ins = {}
+    for module, (attr, cls) in deferred.items():
+        if module not in sys.modules:
+            stand_in = types.ModuleType(module)
+            setattr(stand_in, attr, cls)
+            stand_ins[module] = sys.modules[module] = stand_in
+    try:
+        importlib.import_module("typer.rich_utils")
+    except ImportError:
+        sys.modules.pop("typer.rich_utils", None)
+    finally:
+        for module, stand_in in stand_ins.items():
+            if sys.modules.get(module) is stand_in:
+                del sys.modules[module]
+    if "typer.rich_utils" not in sys.modules:
+        importlib.import_module("typer.rich_utils")
+
+
 class _FlagsWithoutType:
-    """Help that shows no value placeholder (``<bool>``) for a flag, which takes no value."""
+    """Help that shows no value placeholder (``<bool>``) for a flag, which takes no value;
+    typer's help formatter imported without what assay's help does not use."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        _import_help_formatter()
+        super().format_help(ctx, formatter)  # type: ignore[misc]
 
     def get_params(self, ctx: Any) -> list[Any]:
         params = super().get_params(ctx)  # type: ignore[misc]
