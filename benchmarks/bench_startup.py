@@ -26,6 +26,16 @@ set to the source tree measured, so the installed copy does not matter.
 with ``git archive`` into a temporary directory) in the same rounds, so a
 before/after comparison is of runs side by side on the same machine load.
 
+Bytecode: a ``pip install`` compiles every module to bytecode, so a user's
+``assay`` never compiles its sources at start-up. The measured children run
+with ``PYTHONDONTWRITEBYTECODE`` removed from their environment, after one
+warm-up run of every command of every source tree measured (which writes the
+``__pycache__`` files, also into the ``--before`` tree's temporary copy):
+every figure is of a run that finds its bytecode cached, the peers' and
+assay's alike. Without this, an environment that sets
+``PYTHONDONTWRITEBYTECODE=1`` would recompile assay's sources on every run
+and measure the compiler, not assay.
+
 The data set and the model are built once, in a separate process, before any
 measurement.
 """
@@ -78,6 +88,7 @@ def run(argv: Sequence[str], src: Path | None = None, *,
         ok: Sequence[int] = (0,)) -> tuple[float, float]:
     """Wall-clock seconds and CPU seconds (user + system) of one child process."""
     env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: bytecode cached (see above)
     if src is not None:
         env["PYTHONPATH"] = str(src)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -103,6 +114,7 @@ def certify_argv(tmp: Path, out: Path) -> list[str]:
 
 def render_once(src: Path, results: Path) -> dict[str, float]:
     env = dict(os.environ, PYTHONPATH=str(src))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     proc = subprocess.run([sys.executable, "-c", RENDER, str(results)], env=env,
                           capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -157,6 +169,14 @@ def main() -> None:
             times.setdefault(key, []).append(value[0])
             cpus.setdefault(key, []).append(value[1])
 
+        # one warm-up run of everything, so every measured run finds its bytecode cached
+        run(peers["help"])
+        run(peers["certify"])
+        for label, src in trees.items():
+            run([sys.executable, "-c", CLI, "--help"], src)
+            run([sys.executable, "-c", CLI, "certify", "--help"], src)
+            run(certify_argv(tmp, tmp / "warm-up"), src, ok=(0, 1))
+            render_once(src, tmp / "warm-up" / "results.json")
         renders: dict[str, list[dict[str, float]]] = {label: [] for label in trees}
         for r in range(args.rounds):
             add("python -c pass", run(peers["help"]))
