@@ -172,7 +172,7 @@ def main() -> None:
         # one warm-up run of everything, so every measured run finds its bytecode cached
         run(peers["help"])
         run(peers["certify"])
-        for label, src in trees.items():
+        for src in trees.values():
             run([sys.executable, "-c", CLI, "--help"], src)
             run([sys.executable, "-c", CLI, "certify", "--help"], src)
             run(certify_argv(tmp, tmp / "warm-up"), src, ok=(0, 1))
