@@ -22,9 +22,10 @@ Every command runs in a child process with the wall clock measured by
 ``python -c "from assay.cli import main; main()" ...`` with ``PYTHONPATH``
 set to the source tree measured, so the installed copy does not matter.
 
-``--before REV`` also measures the source tree of a git revision (extracted
-with ``git archive`` into a temporary directory) in the same rounds, so a
-before/after comparison is of runs side by side on the same machine load.
+``--before REV`` (repeatable) also measures the source tree of a git revision
+(extracted with ``git archive`` into a temporary directory) in the same
+rounds, so a before/after comparison is of runs side by side on the same
+machine load.
 
 Bytecode: a ``pip install`` compiles every module to bytecode, so a user's
 ``assay`` never compiles its sources at start-up. The measured children run
@@ -139,17 +140,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=7, help="rounds of every measurement")
     ap.add_argument("--rows", type=int, default=10_000, help="rows of evaluation data")
-    ap.add_argument("--before", metavar="GIT_REV",
-                    help="also measure this git revision's source tree, side by side")
+    ap.add_argument("--before", metavar="GIT_REV", action="append", default=[],
+                    help="also measure this git revision's source tree, side by side "
+                         "(repeatable)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         trees = {"assay": ROOT / "src"}
-        if args.before:
-            (tmp / "before").mkdir()
-            trees = {"assay": ROOT / "src",
-                     f"assay @ {args.before}": extract(args.before, tmp / "before")}
+        for i, rev in enumerate(args.before):
+            (tmp / f"before-{i}").mkdir()
+            trees[f"assay @ {rev}"] = extract(rev, tmp / f"before-{i}")
         t0 = time.perf_counter()
         built = subprocess.run([sys.executable, "-c", BUILD, str(tmp), str(args.rows)],
                                env=dict(os.environ, PYTHONPATH=str(ROOT / "src")),
