@@ -1,7 +1,12 @@
 """The ``assay`` command line.
 
 Each command group lives in its own module with a ``register(app)`` function;
-commands only parse input, call the domain layer and render output. Errors
+commands only parse input, call the domain layer and render output. A new
+top-level command or group also gets a line in :data:`COMMANDS` (its name, its
+modules, its help panel and the first paragraph of its help): ``assay --help``
+is drawn from that table and a command module is imported only when one of its
+commands runs; ``tests/test_cli_startup.py`` fails when the table and the
+modules disagree. Errors
 deriving from :class:`assay.errors.AssayError` are printed on one line (no
 traceback) and exit with their exit code (2 for bad input).
 """
