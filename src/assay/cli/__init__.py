@@ -19,6 +19,7 @@ import types
 from typing import Any
 
 import typer
+import typer.core
 import typer.main
 from rich.console import Console
 from rich.markup import escape
@@ -60,7 +61,7 @@ def _import_help_formatter() -> None:
     are half the time of ``assay --help``. They are imported on first use instead; the
     help looks the same. If typer's formatter needs more of them than the two names, it
     is imported the ordinary way."""
-    if "typer.rich_utils" in sys.modules:
+    if "typer.rich_utils" in sys.modules or not typer.core.HAS_RICH:
         return
     deferred = {"rich.markdown": ("Markdown", _DeferredMarkdown),
                 "rich.traceback": ("Traceback", _DeferredTraceback)}
