@@ -22,9 +22,20 @@ Every command runs in a child process with the wall clock measured by
 ``python -c "from assay.cli import main; main()" ...`` with ``PYTHONPATH``
 set to the source tree measured, so the installed copy does not matter.
 
-``--before REV`` also measures the source tree of a git revision (extracted
-with ``git archive`` into a temporary directory) in the same rounds, so a
-before/after comparison is of runs side by side on the same machine load.
+``--before REV`` (repeatable) also measures the source tree of a git revision
+(extracted with ``git archive`` into a temporary directory) in the same
+rounds, so a before/after comparison is of runs side by side on the same
+machine load.
+
+Bytecode: a ``pip install`` compiles every module to bytecode, so a user's
+``assay`` never compiles its sources at start-up. The measured children run
+with ``PYTHONDONTWRITEBYTECODE`` removed from their environment, after one
+warm-up run of every command of every source tree measured (which writes the
+``__pycache__`` files, also into the ``--before`` tree's temporary copy):
+every figure is of a run that finds its bytecode cached, the peers' and
+assay's alike. Without this, an environment that sets
+``PYTHONDONTWRITEBYTECODE=1`` would recompile assay's sources on every run
+and measure the compiler, not assay.
 
 The data set and the model are built once, in a separate process, before any
 measurement.
@@ -78,6 +89,7 @@ def run(argv: Sequence[str], src: Path | None = None, *,
         ok: Sequence[int] = (0,)) -> tuple[float, float]:
     """Wall-clock seconds and CPU seconds (user + system) of one child process."""
     env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: bytecode cached (see above)
     if src is not None:
         env["PYTHONPATH"] = str(src)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -103,6 +115,7 @@ def certify_argv(tmp: Path, out: Path) -> list[str]:
 
 def render_once(src: Path, results: Path) -> dict[str, float]:
     env = dict(os.environ, PYTHONPATH=str(src))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     proc = subprocess.run([sys.executable, "-c", RENDER, str(results)], env=env,
                           capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -127,17 +140,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=7, help="rounds of every measurement")
     ap.add_argument("--rows", type=int, default=10_000, help="rows of evaluation data")
-    ap.add_argument("--before", metavar="GIT_REV",
-                    help="also measure this git revision's source tree, side by side")
+    ap.add_argument("--before", metavar="GIT_REV", action="append", default=[],
+                    help="also measure this git revision's source tree, side by side "
+                         "(repeatable)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         trees = {"assay": ROOT / "src"}
-        if args.before:
-            (tmp / "before").mkdir()
-            trees = {"assay": ROOT / "src",
-                     f"assay @ {args.before}": extract(args.before, tmp / "before")}
+        for i, rev in enumerate(args.before):
+            (tmp / f"before-{i}").mkdir()
+            trees[f"assay @ {rev}"] = extract(rev, tmp / f"before-{i}")
         t0 = time.perf_counter()
         built = subprocess.run([sys.executable, "-c", BUILD, str(tmp), str(args.rows)],
                                env=dict(os.environ, PYTHONPATH=str(ROOT / "src")),
@@ -157,6 +170,14 @@ def main() -> None:
             times.setdefault(key, []).append(value[0])
             cpus.setdefault(key, []).append(value[1])
 
+        # one warm-up run of everything, so every measured run finds its bytecode cached
+        run(peers["help"])
+        run(peers["certify"])
+        for src in trees.values():
+            run([sys.executable, "-c", CLI, "--help"], src)
+            run([sys.executable, "-c", CLI, "certify", "--help"], src)
+            run(certify_argv(tmp, tmp / "warm-up"), src, ok=(0, 1))
+            render_once(src, tmp / "warm-up" / "results.json")
         renders: dict[str, list[dict[str, float]]] = {label: [] for label in trees}
         for r in range(args.rounds):
             add("python -c pass", run(peers["help"]))

@@ -113,8 +113,9 @@ def _command_paths() -> list[list[str]]:
 
     def walk(cmd: object, path: list[str]) -> list[list[str]]:
         found = [path]
-        for name, sub in sorted((getattr(cmd, "commands", None) or {}).items()):
-            found += walk(sub, [*path, name])
+        if hasattr(cmd, "list_commands"):
+            for name in sorted(cmd.list_commands(None)):
+                found += walk(cmd.get_command(None, name), [*path, name])
         return found
 
     return walk(typer.main.get_command(app), [])
@@ -367,7 +368,7 @@ def test_the_default_output_folders_are_ignored_by_git():
     ignored = {line.strip().rstrip("/") for line in (root / ".gitignore").read_text().splitlines()}
     cli = typer.main.get_command(app)
     for name in ("demo", "certify"):
-        out = next(p for p in cli.commands[name].params if p.name == "out")
+        out = next(p for p in cli.get_command(None, name).params if p.name == "out")
         assert str(out.default) in ignored, (name, out.default)
 
 

@@ -1,7 +1,12 @@
 """The ``assay`` command line.
 
 Each command group lives in its own module with a ``register(app)`` function;
-commands only parse input, call the domain layer and render output. Errors
+commands only parse input, call the domain layer and render output. A new
+top-level command or group also gets a line in :data:`COMMANDS` (its name, its
+modules, its help panel and the first paragraph of its help): ``assay --help``
+is drawn from that table and a command module is imported only when one of its
+commands runs; ``tests/test_cli_startup.py`` fails when the table and the
+modules disagree. Errors
 deriving from :class:`assay.errors.AssayError` are printed on one line (no
 traceback) and exit with their exit code (2 for bad input).
 """
@@ -10,9 +15,12 @@ from __future__ import annotations
 
 import importlib
 import sys
+import types
 from typing import Any
 
 import typer
+import typer.core
+import typer.main
 from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
@@ -22,8 +30,66 @@ from assay import __version__
 from assay.errors import AssayError
 
 
+class _DeferredMarkdown:
+    """Stands for ``rich.markdown.Markdown`` in typer's help formatter until it is used."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        from rich.markdown import Markdown
+
+        return Markdown(*args, **kwargs)
+
+
+class _DeferredTraceback:
+    """Stands for ``rich.traceback.Traceback`` in typer's help formatter until it is used."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        from rich.traceback import Traceback
+
+        return Traceback(*args, **kwargs)
+
+    @classmethod
+    def from_exception(cls, *args: Any, **kwargs: Any) -> Any:
+        from rich.traceback import Traceback
+
+        return Traceback.from_exception(*args, **kwargs)
+
+
+def _import_help_formatter() -> None:
+    """Import ``typer.rich_utils`` (typer's rich help and error formatter) without the
+    modules it imports only for markdown help and pretty tracebacks, neither of which
+    assay uses: ``rich.markdown`` (with markdown-it and Pygments) and ``rich.traceback``
+    are half the time of ``assay --help``. They are imported on first use instead; the
+    help looks the same. If typer's formatter needs more of them than the two names, it
+    is imported the ordinary way."""
+    if "typer.rich_utils" in sys.modules or not typer.core.HAS_RICH:
+        return
+    deferred = {"rich.markdown": ("Markdown", _DeferredMarkdown),
+                "rich.traceback": ("Traceback", _DeferredTraceback)}
+    stand_ins = {}
+    for module, (attr, cls) in deferred.items():
+        if module not in sys.modules:
+            stand_in = types.ModuleType(module)
+            setattr(stand_in, attr, cls)
+            stand_ins[module] = sys.modules[module] = stand_in
+    try:
+        importlib.import_module("typer.rich_utils")
+    except ImportError:
+        sys.modules.pop("typer.rich_utils", None)
+    finally:
+        for module, stand_in in stand_ins.items():
+            if sys.modules.get(module) is stand_in:
+                del sys.modules[module]
+    if "typer.rich_utils" not in sys.modules:
+        importlib.import_module("typer.rich_utils")
+
+
 class _FlagsWithoutType:
-    """Help that shows no value placeholder (``<bool>``) for a flag, which takes no value."""
+    """Help that shows no value placeholder (``<bool>``) for a flag, which takes no value;
+    typer's help formatter imported without what assay's help does not use."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        _import_help_formatter()
+        super().format_help(ctx, formatter)  # type: ignore[misc]
 
     def get_params(self, ctx: Any) -> list[Any]:
         params = super().get_params(ctx)  # type: ignore[misc]
@@ -31,6 +97,15 @@ class _FlagsWithoutType:
             if getattr(param, "is_flag", False) and param.metavar is None:
                 param.metavar = ""
         return params
+
+    def get_help_option(self, ctx: Any) -> Any:
+        # typer leaves the default of ``--help`` at None, and coerces None through a
+        # pydantic adapter whenever a command runs without --help (importing pydantic,
+        # 40-60 ms): a flag that is not given is False.
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None and option.default is None:
+            option.default = False
+        return option
 
 
 class AssayCommand(_FlagsWithoutType, TyperCommand):
@@ -41,15 +116,72 @@ class AssayGroup(_FlagsWithoutType, TyperGroup):
     """``assay`` and its command groups (``assay policy``, ``assay user``...)."""
 
 
-app = typer.Typer(
-    name="assay",
-    cls=AssayGroup,
-    help="Certify, govern and monitor machine-learning models with evidence.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+# Every top-level command: its name, the command modules that register it (in this
+# order), its help panel and the first paragraph of its help, in the order of --help.
+# ``assay --help`` is drawn from this table; a command module is imported and its
+# command built only when that command runs (or shows its own help), so help and
+# start-up do not pay for the ~140 commands' parameters. tests/test_cli_startup.py
+# checks the table against what the modules register.
+COMMANDS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
+    ("certify", ("certify",), None,
+     "Certify a model against a policy tier; write results.json and report.html."),
+    ("demo", ("certify",), None,
+     "Train a model on the shipped UCI Adult data and certify it end to end."),
+    ("report", ("certify",), None,
+     "Render the HTML validation report again from a results.json file."),
+    ("checks", ("certify",), None,
+     "List the checks a policy can name, with their parameters."),
+    ("inventory", ("governance",), None,
+     "Every model by tier, status and review date, with overdue reviews flagged."),
+    ("submit", ("workflow",), "Approval workflow",
+     "Submit a model version for approval (opens the workflow)."),
+    ("review", ("workflow",), "Approval workflow",
+     "Show the current stage: what it needs and who may sign it."),
+    ("approve", ("workflow",), "Approval workflow",
+     "Sign off a stage (with optional conditions, expiry, comment, documents)."),
+    ("reject", ("workflow",), "Approval workflow",
+     "Reject a stage (closes the submission; fix and submit again)."),
+    ("comment", ("workflow",), "Approval workflow",
+     "Comment on a submission or one of its stages, optionally attaching documents."),
+    ("condition-met", ("workflow",), "Approval workflow",
+     "Record that a condition of an approval is met."),
+    ("waive", ("workflow",), "Approval workflow",
+     "Grant a waiver with a justification and an expiry date."),
+    ("revoke-waiver", ("workflow",), "Approval workflow",
+     "End a waiver now."),
+    ("status", ("workflow",), "Approval workflow",
+     "Timeline of every stage, sign-off, comment, condition and waiver, and the gate."),
+    ("recheck", ("workflow",), "Approval workflow",
+     "Record change control: send an approved version back to certification if its\n"
+     "policy, certification or approval changed."),
+    ("gate", ("workflow",), "Approval workflow",
+     "The deployment gate: exit 0 if the version may be deployed, 1 if not."),
+    ("serve", ("server",), None,
+     "Serve the REST API and the web UI (API reference at /docs)."),
+    ("init", ("server",), None,
+     "Create the store and the first admin; print the admin's one-time password."),
+    ("policy", ("certify",), None,
+     "Inspect, validate and register policies."),
+    ("db", ("governance",), None,
+     "Create and upgrade the database."),
+    ("user", ("governance", "server"), None,
+     "Users and their roles."),
+    ("model", ("governance",), None,
+     "The model inventory: models, versions, certifications."),
+    ("audit", ("governance",), None,
+     "The tamper-evident audit trail."),
+    ("evidence", ("governance",), None,
+     "The content-addressed evidence store."),
+    ("risk", ("risk",), None,
+     "Risk tiering, the risk register and the mitigation backlog."),
+    ("monitor", ("monitor",), "Monitoring",
+     "Monitor models in production: windows, rules, alerts."),
+    ("alert", ("monitor",), "Monitoring",
+     "Alerts raised by monitoring: list, acknowledge, resolve."),
+    ("token", ("server",), None,
+     "Create, list and revoke API tokens."),
 )
-err_console = Console(stderr=True)
+_COMMAND_INDEX = {entry[0]: entry for entry in COMMANDS}
 
 # Command modules, in the order their commands appear in --help.
 COMMAND_MODULES = [
@@ -60,6 +192,74 @@ COMMAND_MODULES = [
     "assay.cli.monitor",
     "assay.cli.server",
 ]
+
+
+def _registered_name(info: Any) -> str | None:
+    if info.name:
+        return info.name
+    callback = getattr(info, "callback", None)
+    return typer.main.get_command_name(callback.__name__) if callback else None
+
+
+def build_command(name: str) -> Any:
+    """The click command (or command group) ``assay NAME``, built from its modules only."""
+    _, modules, _, _ = _COMMAND_INDEX[name]
+    partial = typer.Typer(cls=AssayGroup, add_completion=False)
+    for module in modules:
+        importlib.import_module(f"assay.cli.{module}").register(partial)
+    partial.registered_commands = [c for c in partial.registered_commands
+                                   if _registered_name(c) == name]
+    partial.registered_groups = [g for g in partial.registered_groups if g.name == name]
+    _use_assay_classes(partial)
+    return typer.main.get_group(partial).commands[name]
+
+
+class AssayRootGroup(AssayGroup):
+    """``assay`` itself: lists its commands from :data:`COMMANDS` and builds one only when
+    it is asked for (to run it or to show its help)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._built: dict[str, Any] = {}
+        self._listing = False
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [entry[0] for entry in COMMANDS]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        entry = _COMMAND_INDEX.get(cmd_name)
+        if entry is None:
+            return None
+        if self._listing:  # the list in ``assay --help``: name, panel, one-line help
+            return _summary(entry)
+        if cmd_name not in self._built:
+            self._built[cmd_name] = build_command(cmd_name)
+        return self._built[cmd_name]
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+
+def _summary(entry: tuple[str, tuple[str, ...], str | None, str]) -> Any:
+    name, _, panel, help_text = entry
+    command = TyperCommand(name, help=help_text, short_help=help_text,
+                           rich_help_panel=panel)
+    return command
+
+
+app = typer.Typer(
+    name="assay",
+    cls=AssayRootGroup,
+    help="Certify, govern and monitor machine-learning models with evidence.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err_console = Console(stderr=True)
 
 
 def _version(value: bool) -> None:
@@ -76,16 +276,16 @@ def _root(
     """Certify, govern and monitor machine-learning models with evidence."""
 
 
-def _load_commands() -> None:
+def build_app() -> typer.Typer:
+    """Every command registered at once on one typer app, as the modules define them (for
+    checking :data:`COMMANDS`; the command line itself builds only what runs)."""
+    full = typer.Typer(name="assay", cls=AssayGroup, help=app.info.help,
+                       no_args_is_help=True, add_completion=False)
+    full.callback()(_root)
     for name in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # that command group is not built yet
-                continue
-            raise
-        mod.register(app)
-    _use_assay_classes(app)
+        importlib.import_module(name).register(full)
+    _use_assay_classes(full)
+    return full
 
 
 def _use_assay_classes(group: typer.Typer) -> None:
@@ -99,9 +299,6 @@ def _use_assay_classes(group: typer.Typer) -> None:
         if isinstance(sub.cls, DefaultPlaceholder) or sub.cls in (None, TyperGroup):
             sub.cls = AssayGroup
         _use_assay_classes(sub.typer_instance)
-
-
-_load_commands()
 
 
 def _usage_error_types() -> tuple[type[Exception], ...]:

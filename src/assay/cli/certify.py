@@ -16,23 +16,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.padding import Padding
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from assay.errors import AssayError, InputError, PolicyError, choice_error
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 STATUS_STYLE = {
     "pass": ("✓", "green"),
@@ -152,6 +147,16 @@ def rich_progress(console: Console, *, enabled: bool = True) -> Iterator[RichPro
     if not enabled:
         yield None
         return
+    # imported here: rich.progress is of no use to any other command, nor to --help
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
