@@ -11,6 +11,7 @@ says what is missing instead of failing. All text that comes from the user
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shlex
 from collections import defaultdict
@@ -18,7 +19,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from jinja2 import ChainableUndefined, Environment, PackageLoader, select_autoescape
+from jinja2 import (
+    BytecodeCache,
+    ChainableUndefined,
+    Environment,
+    FileSystemBytecodeCache,
+    PackageLoader,
+    select_autoescape,
+)
 
 from assay.errors import InputError
 from assay.report import charts
@@ -56,24 +64,49 @@ CHART_METRICS = 4
 _env: Environment | None = None
 
 
+class _TemplateCache(FileSystemBytecodeCache):
+    """Jinja2's cache of compiled templates, in its private per-user directory
+    (created mode 0700 under the temporary directory and refused if anyone else owns
+    it). Compiling the report's template costs more than rendering it; a cached
+    entry is used only while the template's source is unchanged (Jinja2 checks its
+    checksum). A cache that cannot be written is no error: the template is compiled.
+    """
+
+    def dump_bytecode(self, bucket: Any) -> None:
+        with contextlib.suppress(OSError):
+            super().dump_bytecode(bucket)
+
+
+def _template_cache() -> BytecodeCache | None:
+    try:
+        return _TemplateCache(pattern="assay-%s.cache")
+    except (OSError, RuntimeError):  # no safe private directory: compile every time
+        return None
+
+
 def _environment() -> Environment:
     global _env
     if _env is None:
-        env = Environment(
-            loader=PackageLoader("assay.report", "templates"),
-            autoescape=select_autoescape(default=True, default_for_string=True),
-            trim_blocks=True,
-            lstrip_blocks=True,
-            undefined=ChainableUndefined,
-        )
-        env.filters["num"] = fmt_num
-        env.filters["ci"] = fmt_ci
-        env.filters["threshold"] = fmt_threshold
-        env.filters["symbol"] = lambda s: STATUS_SYMBOLS.get(str(s), "?")
-        env.filters["word"] = lambda s: STATUS_WORDS.get(str(s), str(s))
-        env.filters["short"] = lambda d: (str(d)[:12] + "…") if d and len(str(d)) > 12 else d
-        _env = env
+        _env = _new_environment(_template_cache())
     return _env
+
+
+def _new_environment(cache: BytecodeCache | None) -> Environment:
+    env = Environment(
+        loader=PackageLoader("assay.report", "templates"),
+        bytecode_cache=cache,
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=ChainableUndefined,
+    )
+    env.filters["num"] = fmt_num
+    env.filters["ci"] = fmt_ci
+    env.filters["threshold"] = fmt_threshold
+    env.filters["symbol"] = lambda s: STATUS_SYMBOLS.get(str(s), "?")
+    env.filters["word"] = lambda s: STATUS_WORDS.get(str(s), str(s))
+    env.filters["short"] = lambda d: (str(d)[:12] + "…") if d and len(str(d)) > 12 else d
+    return env
 
 
 def fmt_num(x: Any, digits: int = 4) -> str:
