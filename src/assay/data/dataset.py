@@ -36,6 +36,11 @@ if TYPE_CHECKING:
     from assay.data.model import ModelAdapter
 
 DEFAULT_BATCH_SIZE = 65_536
+#: A Parquet file whose decoded columns take at most this many bytes (by its metadata)
+#: keeps each column in memory once read: the checks read the same columns many times,
+#: and decoding them again cost more than the checks' own work on 10,000 rows.
+#: Larger files are streamed on every read, as before, so memory stays bounded.
+KEEP_PARQUET_BYTES = 64 * 1024 * 1024
 #: Fields that the CSV reader takes as missing in number columns (Arrow's defaults).
 _ARROW_NULL_VALUES: tuple[str, ...] = tuple(pacsv.ConvertOptions().null_values)
 
@@ -150,6 +155,12 @@ class Dataset:
             except (pa.ArrowException, OSError) as exc:
                 raise InputError(f"{name}: not a readable Parquet file ({exc})") from None
             self._num_rows = self._pf.metadata.num_rows
+            meta = self._pf.metadata
+            self._keep: dict[int, dict[str, list[pa.Array]]] | None = (
+                {} if sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+                <= KEEP_PARQUET_BYTES else None)
+            self._kept_metadata: dict[bytes, bytes] | None = None
+            self._kept_fields: dict[str, pa.Field] = {}
         if kind == "parquet-dir":
             import pyarrow.dataset as pads
 
@@ -260,6 +271,9 @@ class Dataset:
             yield from table.to_batches(max_chunksize=batch_size)
             return
         if self.kind == "parquet":
+            if self._keep is not None and columns != []:
+                yield from self._kept_batches(columns, batch_size)
+                return
             for batch in self._pf.iter_batches(batch_size=batch_size, columns=columns):
                 yield batch
             return
@@ -274,6 +288,28 @@ class Dataset:
             else:
                 for start in range(0, batch.num_rows, batch_size):
                     yield batch.slice(start, batch_size)
+
+    def _kept_batches(self, columns: Sequence[str] | None,
+                      batch_size: int) -> Iterator[pa.RecordBatch]:
+        """The batches that ``iter_batches`` yields for a small Parquet file, from the
+        columns kept in memory (each column is read from the file once per batch size)."""
+        assert self._keep is not None
+        names = list(columns) if columns is not None else self.column_names
+        kept = self._keep.setdefault(batch_size, {})
+        missing = [c for c in names if c not in kept]
+        if missing:
+            read: dict[str, list[pa.Array]] = {c: [] for c in missing}
+            for batch in self._pf.iter_batches(batch_size=batch_size, columns=missing):
+                self._kept_metadata = batch.schema.metadata
+                for c in missing:
+                    self._kept_fields[c] = batch.schema.field(c)
+                    read[c].append(batch.column(c))
+            kept.update(read)
+        if not kept[names[0]]:  # no rows
+            return
+        schema = pa.schema([self._kept_fields[c] for c in names], metadata=self._kept_metadata)
+        for i in range(len(kept[names[0]])):
+            yield pa.RecordBatch.from_arrays([kept[c][i] for c in names], schema=schema)
 
     def to_arrow(self, columns: Sequence[str] | None = None, limit: int | None = None) -> pa.Table:
         """Read into one Arrow table (all rows, or the first ``limit``)."""
