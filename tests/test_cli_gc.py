@@ -21,7 +21,7 @@ def test_threshold_raised_during_a_command_and_restored(monkeypatch: pytest.Monk
     before = gc.get_threshold()
     monkeypatch.setattr(cli, "app", command)
     cli.main(["--version"])
-    assert seen == [(max(before[0], cli.GC_THRESHOLD), *before[1:])]
+    assert seen == [tuple(max(a, b) for a, b in zip(before, cli.GC_THRESHOLDS, strict=True))]
     assert gc.get_threshold() == before
 
 
@@ -41,9 +41,9 @@ def test_a_higher_threshold_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[int] = []
     before = gc.get_threshold()
     monkeypatch.setattr(cli, "app", lambda *a, **k: seen.append(gc.get_threshold()[0]) or 0)
-    gc.set_threshold(cli.GC_THRESHOLD * 3, *before[1:])
+    gc.set_threshold(cli.GC_THRESHOLDS[0] * 3, *before[1:])
     try:
         cli.main(["--version"])
     finally:
         gc.set_threshold(*before)
-    assert seen == [cli.GC_THRESHOLD * 3]
+    assert seen == [cli.GC_THRESHOLDS[0] * 3]
