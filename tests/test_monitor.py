@@ -333,30 +333,13 @@ def test_without_a_time_column_rows_go_to_the_window_start_and_weeks_merge_days(
 
 
 def test_monitoring_tables_match_the_migration(db: Store) -> None:
-    from alembic.autogenerate import compare_metadata
-    from alembic.runtime.migration import MigrationContext
-
     import assay.monitor.tables  # noqa: F401
+    from _schema import schema_diffs
     from assay.store.db import Base
 
     ours = {t for t in Base.metadata.tables if t.startswith("monitor_")}
     assert len(ours) == 6
-
-    def mine(diff) -> bool:
-        item = diff[0] if isinstance(diff, list) else diff
-        for part in item[1:]:
-            table = getattr(part, "table", None)
-            name = getattr(table, "name", None) or getattr(part, "name", None)
-            if isinstance(part, str):
-                name = part
-            if name in ours:
-                return True
-        return False
-
-    with db.engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
-        diffs = [d for d in compare_metadata(ctx, Base.metadata) if mine(d)]
-    assert diffs == []
+    assert schema_diffs(db.engine, ours) == []
 
 
 KILLED = """

@@ -131,27 +131,10 @@ CORE_TABLES = {"users", "user_roles", "models", "model_versions", "certification
 
 
 def test_core_tables_match_the_migration(db: Store) -> None:
-    from alembic.autogenerate import compare_metadata
-    from alembic.runtime.migration import MigrationContext
-
+    from _schema import schema_diffs
     from assay.registry.tables import User
     from assay.store.audit import AuditEvent
     from assay.store.db import Base
 
     assert {User.__table__, AuditEvent.__table__} <= set(Base.metadata.tables.values())
-
-    def ours(diff) -> bool:
-        item = diff[0] if isinstance(diff, list) else diff
-        for part in item[1:]:
-            table = getattr(part, "table", None)
-            name = getattr(table, "name", None) or getattr(part, "name", None)
-            if isinstance(part, str):
-                name = part
-            if name in CORE_TABLES:
-                return True
-        return False
-
-    with db.engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
-        diffs = [d for d in compare_metadata(ctx, Base.metadata) if ours(d)]
-    assert diffs == []
+    assert schema_diffs(db.engine, CORE_TABLES) == []
