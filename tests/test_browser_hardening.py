@@ -13,12 +13,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher, profiles
 
+from _sample import sample_store
 from assay.api.process import start_server, stop_server
-from assay.api.sample import populate, sample_results
-from assay.config import Settings
-from assay.store import open_store
+from assay.api.sample import sample_results
 
 pytestmark = pytest.mark.browser
 
@@ -45,16 +43,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     from assay.workflow import service as wf
 
     home = tmp_path_factory.mktemp("browser-hardening-home")
-    url = f"sqlite:///{home / 'assay.db'}"
-    store = open_store(Settings(home=home, database_url=url))
-    import assay.auth.secrets as sec
-
-    saved = sec._hasher
-    sec._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)  # fast test passwords
-    try:
-        populate(store, password=PASSWORD, models=1, reports=False)
-    finally:
-        sec._hasher = saved
+    store, url = sample_store(home, password=PASSWORD, models=1, reports=False)
     artifact = "sha256:" + hashlib.sha256(b"credit-scoring-1.0").hexdigest()
     results = sample_results(home / "sample-policy.yaml", tier="high", artifact=artifact,
                              status="passed")

@@ -13,12 +13,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher, profiles
 
+from _sample import sample_store
 from assay.api.process import start_server, stop_server
-from assay.api.sample import populate
-from assay.config import Settings
-from assay.store import open_store
 
 pytestmark = pytest.mark.browser
 
@@ -35,16 +32,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     home = tmp_path_factory.mktemp("browser-home")
-    url = f"sqlite:///{home / 'assay.db'}"
-    store = open_store(Settings(home=home, database_url=url))
-    import assay.auth.secrets as sec
-
-    saved = sec._hasher
-    sec._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)  # fast test passwords
-    try:
-        populate(store, password=PASSWORD, models=3)
-    finally:
-        sec._hasher = saved
+    store, url = sample_store(home, password=PASSWORD, models=3)
     store.dispose()
     proc, base = start_server({"ASSAY_HOME": str(home), "ASSAY_DATABASE_URL": url})
     yield base

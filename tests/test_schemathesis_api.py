@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from argon2 import PasswordHasher, profiles
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
@@ -21,12 +20,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from _sample import sample_store
 from assay.api.process import start_server, stop_server
-from assay.api.sample import populate
 from assay.auth import service as auth
-from assay.config import Settings
 from assay.registry import get_user
-from assay.store import open_store
 
 pytestmark = pytest.mark.slow
 
@@ -36,17 +33,8 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory):
-    import assay.auth.secrets as sec
-
     home = tmp_path_factory.mktemp("schemathesis-home")
-    url = f"sqlite:///{home / 'assay.db'}"
-    store = open_store(Settings(home=home, database_url=url))
-    saved = sec._hasher
-    sec._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
-    try:
-        populate(store, password="unused password 1", models=2, reports=False)
-    finally:
-        sec._hasher = saved
+    store, url = sample_store(home, password="unused password 1", models=2, reports=False)
     with store.transaction() as s:
         token = auth.create_token(s, get_user(s, "admin"), "vic", "fuzz")[1]
     store.dispose()
