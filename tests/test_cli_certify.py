@@ -171,6 +171,17 @@ def test_policy_list_and_show(capsys):
     assert code == 2 and "nope" in err
 
 
+def test_policy_show_lists_each_tiers_monitoring_rules(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = run(["policy", "show", "credit-lending", "--tier", "high"], capsys)
+    assert code == 0
+    assert "tier high: monitoring" in out
+    section = out[out.index("tier high: monitoring"):]
+    for rule in ("drift.feature", "performance.drop", "fairness.gap"):
+        assert rule in section
+    assert "recertify" in section and "against=training" in section
+
+
 def test_policy_check_accepts_a_valid_file(tmp_path, capsys):
     p = policy_file(tmp_path, registered("performance."), "{min: 0.7}")
     code, out, _ = run(["policy", "check", p], capsys)

@@ -377,7 +377,37 @@ def _policy_table(policy: Any, tier: str | None = None) -> list[Table]:
                 escape(", ".join(f"{k}={v}" for k, v in params.items())),
             )
         tables.append(table)
+        plan = getattr(t, "monitoring", None)
+        if plan is not None and plan.rules:
+            tables.append(_monitoring_table(str(name), plan))
     return tables
+
+
+def _monitoring_table(tier: str, plan: Any) -> Table:
+    """A tier's monitoring plan: window, retention and each rule's alerting options."""
+    table = Table(title=f"tier {escape(tier)}: monitoring, {escape(str(plan.window))} windows, "
+                        f"rows kept {plan.retention_days} days",
+                  title_justify="left", header_style="bold")
+    for col in ("rule", "threshold", "judged on", "severity", "alert", "params"):
+        table.add_column(col)
+    for rule in plan.rules:
+        spec = rule.spec
+        th = spec.threshold.to_dict() if getattr(spec, "threshold", None) else None
+        alert = f"after {rule.consecutive} window(s)"
+        if rule.cooldown:
+            alert += f", cool-down {rule.cooldown}"
+        alert += f"; {rule.action}"
+        params = getattr(spec, "params", None) or {}
+        table.add_row(
+            escape(str(spec.id)) + (f"\n[dim]{escape(str(spec.name))}[/]"
+                                    if getattr(spec, "name", None) else ""),
+            escape(_fmt_threshold(th)),
+            str(getattr(spec, "judge_on", "point")),
+            str(getattr(spec, "severity", "block")),
+            escape(alert),
+            escape(", ".join(f"{k}={v}" for k, v in params.items())),
+        )
+    return table
 
 
 # ---------------------------------------------------------------------------
