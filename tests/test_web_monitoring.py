@@ -101,8 +101,8 @@ def test_the_monitoring_tab_draws_each_rule_and_tabulates_the_same_numbers(
     assert "Not measured on 1 window: no previous window to compare with" in html
     # the version's alerts, with a way to act on them
     alerts = html[html.index('id="version-alerts"'):]
-    assert re.search(r"<td>drift.feature</td><td><bdi>income</bdi></td><td>2026-03-05</td>",
-                     alerts)
+    assert re.search(r'<td class="rule">drift.feature</td><td class="wide"><bdi>income</bdi>'
+                     r"</td><td>2026-03-05</td>", alerts)
     assert "/alerts?model=credit-scoring&amp;version=2.0" in alerts
 
 
