@@ -45,7 +45,7 @@ def _chart(rule: dict[str, Any], lab: dict[str, Any]) -> str | None:
 @router.get("/models/{name}/monitoring", response_class=HTMLResponse)
 def monitoring_tab(request: Request, name: str = Path(..., max_length=200),
                    version: str = Query("", max_length=100),
-                   all: str = Query("", max_length=200, alias="all"),
+                   show_all: str = Query("", max_length=200, alias="all"),
                    period: str = Query("", max_length=10)) -> Response:
     from assay.api import views
     from assay.monitor.views import alert_page, series
@@ -62,14 +62,15 @@ def monitoring_tab(request: Request, name: str = Path(..., max_length=200),
     rules = []
     for rule in (data or {}).get("rules", []):
         labels = rule["labels"]
-        shown = labels if all == rule["rule"] or len(labels) <= WORST + 1 else labels[:WORST]
+        shown = labels if show_all == rule["rule"] or len(labels) <= WORST + 1 else \
+            labels[:WORST]
         rules.append({**rule, "shown": [{**lab, "chart": _chart(rule, lab)} for lab in shown],
                       "hidden": len(labels) - len(shown)})
     base = f"/models/{quote(name, safe='')}/monitoring?" + urlencode(
         {"version": selected, **({"period": period} if period else {})})
     return page(request, "monitoring.html", model=model, versions=versions, selected=selected,
                 data=data, rules=rules, alerts=alerts, base=base, tab="monitoring",
-                show_all=all, worst=WORST)
+                show_all=show_all, worst=WORST)
 
 
 @router.get("/alerts", response_class=HTMLResponse)
