@@ -23,6 +23,7 @@ import math
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 STATUS_COLOURS = {
@@ -224,8 +225,9 @@ class Canvas:
         self.parts: list[str] = []
 
     def line(self, x1: float, y1: float, x2: float, y2: float, *, colour: str = INK,
-             width: float = 1.0, dash: str | None = None) -> None:
+             width: float = 1.0, dash: str | None = None, cls: str | None = None) -> None:
         extra = f' stroke-dasharray="{dash}"' if dash else ""
+        extra += f' class="{cls}"' if cls else ""
         self.parts.append(f'<line x1="{_f(x1)}" y1="{_f(y1)}" x2="{_f(x2)}" y2="{_f(y2)}" '
                           f'stroke="{colour}" stroke-width="{width:g}"{extra}/>')
 
@@ -237,11 +239,20 @@ class Canvas:
                           f'stroke-width="{width:g}" stroke-linejoin="round"{extra}/>')
 
     def circle(self, x: float, y: float, r: float, *, colour: str, fill: str | None = None,
-               width: float = 1.2, title: str | None = None) -> None:
+               width: float = 1.2, title: str | None = None, cls: str | None = None) -> None:
         body = f"<title>{_e(title)}</title>" if title else ""
         tag = (f'<circle cx="{_f(x)}" cy="{_f(y)}" r="{r:g}" fill="{fill or colour}" '
                f'stroke="{colour}" stroke-width="{width:g}"')
+        if cls:
+            tag += f' class="{cls}"'
         self.parts.append(f"{tag}>{body}</circle>" if body else f"{tag}/>")
+
+    def polygon(self, points: Sequence[tuple[float, float]], *, fill: str,
+                opacity: float | None = None, cls: str | None = None) -> None:
+        pts = " ".join(f"{_f(x)},{_f(y)}" for x, y in points)
+        extra = f' fill-opacity="{opacity:g}"' if opacity is not None else ""
+        extra += f' class="{cls}"' if cls else ""
+        self.parts.append(f'<polygon points="{pts}" fill="{fill}" stroke="none"{extra}/>')
 
     def rect(self, x: float, y: float, w: float, h: float, *, fill: str,
              opacity: float | None = None, stroke: str | None = None,
@@ -273,13 +284,16 @@ class Canvas:
             attrs += f' transform="rotate(-90 {_f(x)} {_f(y)})"'
         self.parts.append(f"<text {attrs}>{_e(text)}</text>")
 
-    def svg(self, width: float, height: float, label: str) -> str:
+    def svg(self, width: float, height: float, label: str, desc: str | None = None) -> str:
+        """The chart; with ``desc``, also a ``<title>`` and a ``<desc>`` for assistive
+        technology (what the chart shows, in words)."""
         w, h = math.ceil(width), math.ceil(height)
         head = (f'<svg class="chart" role="img" aria-label="{_e(label)}" '
                 f'xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
                 f'viewBox="0 0 {w} {h}" font-family="{_e(FONT_FAMILY)}" '
                 f'font-size="{TEXT:g}" fill="{INK}">')
-        return "\n".join([head, *self.parts, "</svg>"])
+        about = [f"<title>{_e(label)}</title>", f"<desc>{_e(desc)}</desc>"] if desc else []
+        return "\n".join([head, *about, *self.parts, "</svg>"])
 
 
 def _x_axis(c: Canvas, scale: Scale, ticks: Sequence[float], top: float, bottom: float, *,
@@ -646,3 +660,184 @@ def psi_bars(psi: dict[str, float]) -> str | None:
     c.text(left + plot_w / 2, y, "PSI (evaluation against reference)", anchor="middle")
     _legend(c, left, y + 4 + SMALL / 2 + 4, legend)
     return c.svg(width, height, "Population stability index per feature")
+
+
+# --------------------------------------------------------------------------- time series
+
+
+@dataclass
+class TimePoint:
+    """One window of a monitored rule: its first day, value, interval and state."""
+
+    day: date
+    value: float | None
+    lo: float | None = None
+    hi: float | None = None
+    status: str | None = None
+
+
+#: Points drawn as markers when there are at most this many (else only breaches and
+#: warnings are marked; the line carries the rest).
+MAX_MARKERS = 62
+
+
+def _months_between(a: date, b: date) -> int:
+    return (b.year - a.year) * 12 + b.month - a.month
+
+
+def date_ticks(first: date, last: date, target: int = 7) -> list[tuple[date, str]]:
+    """Round dates covering ``first``..``last`` with their labels: days, weeks (on the
+    first day's weekday), or the first days of months (1, 2, 3, 6 or 12 apart)."""
+    span = (last - first).days
+    if span <= 0:
+        return [(first, first.isoformat())]
+    if span <= 14 * target:  # days or weeks
+        step = next(s for s in (1, 2, 7, 14) if span / s <= target)
+        return [(first + timedelta(days=i), (first + timedelta(days=i)).isoformat())
+                for i in range(0, span + 1, step)]
+    months = _months_between(first, last)
+    step = next((s for s in (1, 2, 3, 6, 12) if months / s <= target), 12 * math.ceil(
+        months / 12 / target))
+    out = []
+    y, m = first.year, first.month
+    d = date(y, m, 1)
+    if d < first:
+        m += 1
+        y, m = y + (m - 1) // 12, (m - 1) % 12 + 1
+    while True:
+        d = date(y, m, 1)
+        if d > last:
+            break
+        if (_months_between(date(first.year, 1, 1), d)) % step == 0 or step == 1:
+            out.append((d, f"{d.year}-{d.month:02d}" if step < 12 else str(d.year)))
+        m += 1
+        y, m = y + (m - 1) // 12, (m - 1) % 12 + 1
+    return out or [(first, first.isoformat())]
+
+
+def _runs(flags: Sequence[bool]) -> list[tuple[int, int]]:
+    """The [start, end) index ranges where ``flags`` is true."""
+    out, start = [], None
+    for i, f in enumerate(flags):
+        if f and start is None:
+            start = i
+        elif not f and start is not None:
+            out.append((start, i))
+            start = None
+    if start is not None:
+        out.append((start, len(flags)))
+    return out
+
+
+@_never_fails
+def timeseries(points: Sequence[TimePoint], *, title: str, ylabel: str = "",
+               threshold: dict[str, float] | None = None, desc: str = "",
+               width: float = 680.0) -> str | None:
+    """A monitored value per window over time: the line of values, the interval as a
+    shaded band, the threshold as dashed lines and breached windows marked.
+
+    Windows without a value break the line and the band. Failed windows are
+    red dots (``class="breach"``), warnings amber; with few windows every
+    window gets a dot. The chart carries a ``<title>`` and a ``<desc>``
+    (``desc``, or a sentence made from the numbers) for screen readers; the
+    page's table of values is the full alternative. Returns None when no
+    window has a value.
+    """
+    pts = sorted(points, key=lambda p: p.day)
+    finite = [p for p in pts if _finite(p.value)]
+    if not finite:
+        return None
+    bounds = _threshold_entries(threshold)
+    values = [v for p in finite for v in (p.value, p.lo, p.hi) if _finite(v)]
+    values += [b for _, b in bounds]
+    plot_h = 170.0
+    lo, hi, yticks = _axis_bounds(values, plot_h * 1.6)
+    step = yticks[1] - yticks[0] if len(yticks) > 1 else 1.0
+    ylabels = [tick_label(t, step) for t in yticks]
+    title = plain(title, 100)
+    left = PAD + (TEXT + PAD if ylabel else 0) + max(text_width(s) for s in ylabels) + TICK + PAD
+    right_pad = 40.0  # room for the last date label
+    plot_w = max(240.0, width - left - right_pad)
+    top = PAD + TITLE + 12
+    bottom = top + plot_h
+    first, last = pts[0].day, pts[-1].day
+    if first == last:
+        first, last = first - timedelta(days=1), last + timedelta(days=1)
+    x = Scale(float(first.toordinal()), float(last.toordinal()), left, left + plot_w)
+    y = Scale(lo, hi, bottom, top)
+    legend = [("value", ACCENT, None), ("interval", ACCENT, "1,0")]
+    legend += [(name, STATUS_COLOURS["fail"], "5,3") for name, _ in bounds]
+    height = bottom + TICK + PAD + TEXT + PAD + SMALL + 12
+    c = Canvas()
+    _y_axis(c, y, yticks, left, left + plot_w, grid=True)
+    for d, label in date_ticks(first, last, max(3, min(8, round(plot_w / 95)))):
+        px = x(float(d.toordinal()))
+        c.line(px, bottom, px, bottom + TICK, colour=INK, width=0.8)
+        c.text(px, bottom + TICK + PAD + TEXT * 0.72, label, anchor="middle")
+    _frame(c, left, top, left + plot_w, bottom)
+
+    def px(p: TimePoint) -> float:
+        return x(float(p.day.toordinal()))
+
+    def py(v: float) -> float:
+        return y(min(max(v, lo), hi))
+
+    has_band = [_finite(p.value) and _finite(p.lo) and _finite(p.hi) for p in pts]
+    for a, b in _runs(has_band):
+        run = pts[a:b]
+        if len(run) == 1:  # a lone interval: a short vertical bar
+            p = run[0]
+            c.line(px(p), py(p.lo), px(p), py(p.hi), colour=ACCENT, width=3.0)
+            continue
+        upper = [(px(p), py(p.hi)) for p in run]
+        lower = [(px(p), py(p.lo)) for p in reversed(run)]
+        c.polygon(upper + lower, fill=ACCENT, opacity=0.18, cls="band")
+    for _, bound in bounds:
+        c.line(left, y(bound), left + plot_w, y(bound), colour=STATUS_COLOURS["fail"],
+               width=1.2, dash="5,3", cls="threshold")
+    for a, b in _runs([_finite(p.value) for p in pts]):
+        run = pts[a:b]
+        if len(run) > 1:
+            c.polyline([(px(p), py(p.value)) for p in run], colour=ACCENT, width=1.5)
+    every = len(finite) <= MAX_MARKERS
+    breaches = 0
+    for p in finite:
+        status = p.status or None
+        if status == "fail":
+            breaches += 1
+        if not every and status not in ("fail", "warn"):
+            continue
+        tip = f"{p.day.isoformat()}: {p.value:.4g}"
+        if _finite(p.lo) and _finite(p.hi):
+            tip += f" [{p.lo:.4g}, {p.hi:.4g}]"
+        tip += f" ({status or 'not judged'})"
+        colour = STATUS_COLOURS.get(status, STATUS_COLOURS[None])
+        big = status in ("fail", "warn")
+        c.circle(px(p), py(p.value), 4.0 if big else 2.5, colour=colour, title=tip,
+                 cls="breach" if status == "fail" else status if big else None)
+    if title:
+        c.text(left, PAD + TITLE, title, size=TITLE, bold=True)
+    if ylabel:
+        c.text(PAD + TEXT * 0.8, (top + bottom) / 2, plain(ylabel, 30), anchor="middle",
+               rotate=True)
+    ly = bottom + TICK + PAD + TEXT + PAD + SMALL / 2 + 4
+    lx = left
+    for label, colour, dash in legend:
+        if label == "interval":
+            c.rect(lx, ly - 5, 18, 10, fill=colour, opacity=0.18)
+        else:
+            c.line(lx, ly, lx + 18, ly, colour=colour, width=1.4, dash=dash)
+        c.text(lx + 22, ly, label, size=SMALL, middle=True)
+        lx += 22 + text_width(label, SMALL) + 14
+    c.circle(lx + 4, ly, 4.0, colour=STATUS_COLOURS["fail"])
+    c.text(lx + 12, ly, "breached", size=SMALL, middle=True)
+    lx += 12 + text_width("breached", SMALL) + 14
+    total_w = max(left + plot_w + right_pad, lx + PAD, left + text_width(title, TITLE, bold=True)
+                  + PAD)
+    if not desc:
+        vals = [p.value for p in finite]
+        desc = (f"{len(pts)} windows from {pts[0].day.isoformat()} to "
+                f"{pts[-1].day.isoformat()}; values from {min(vals):.4g} to {max(vals):.4g}, "
+                f"latest {finite[-1].value:.4g}; {breaches} window(s) breached the threshold"
+                + (f" ({', '.join(n for n, _ in bounds)})" if bounds else ""))
+    return c.svg(total_w, height, title or "value per window", desc=desc)

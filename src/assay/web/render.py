@@ -76,7 +76,33 @@ def _label(value: Any) -> str:
     return str(value or "").replace("_", " ")
 
 
+def _num(value: Any) -> str:
+    """A measured value: four significant digits, a true minus sign, a dash when absent."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return "—"
+    return f"{value:.4g}".replace("-", "\u2212")
+
+
+def _interval(ci: Any) -> str:
+    if not ci or len(ci) != 2:
+        return "—"
+    return f"{_num(ci[0])} to {_num(ci[1])}"
+
+
+def _threshold(threshold: Any) -> str:
+    """A rule's threshold as the policy reads (``<= 0.1``, ``between 0.2 and 0.8``)."""
+    if not isinstance(threshold, dict) or not threshold:
+        return "—"
+    lo, hi = threshold.get("min"), threshold.get("max")
+    if lo is not None and hi is not None:
+        return f"between {lo:g} and {hi:g}"
+    return f">= {lo:g}" if lo is not None else f"<= {hi:g}" if hi is not None else "—"
+
+
 env.filters["when"] = _when
+env.filters["num"] = _num
+env.filters["interval"] = _interval
+env.filters["threshold"] = _threshold
 env.filters["day"] = _day
 env.filters["label"] = _label
 env.filters["urlpart"] = lambda v: quote(str(v), safe="")
