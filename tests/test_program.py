@@ -1,0 +1,363 @@
+"""Program metrics on a seeded history, against figures computed by hand, on SQLite and
+PostgreSQL; bad periods; role checks; CSV export; the CLI.
+
+The history (period 2026-11-02 to 2026-11-29, read at 2026-11-29 12:00 UTC):
+
+* submissions approved in the period after 5, 7.5, 10 and 15 days (tiers high, high,
+  medium, low); three rejected in the period (two "Scope document missing", one "AUC
+  below threshold"), one rejected before it;
+* alerts: three ``block`` (taken in hand after 2, 6 and 4 hours; resolved after 24 and
+  4 hours, one unresolved), one ``warn`` still open, one ``warn`` before the period;
+* risks whose open score is 16, 25, 8, 33 and 25 at the five points of the burn-down;
+* certifications covering 2 of 6 models (high 1/2, medium 1/2, low 0/1, unassessed 0/1).
+
+Figures are written out as numbers in the tests: linear-interpolation quantiles by hand
+(p90 of [5, 7.5, 10, 15]: rank 0.9 x 3 = 2.7, 10 + 0.7 x 5 = 13.5).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from assay import registry
+from assay.errors import InputError, PermissionDenied
+from assay.operate import program_report, record_export
+from assay.operate.render import render_html, to_csv
+from assay.registry.tables import Certification, Model, ModelVersion
+from assay.risk import service as risk
+from assay.store import Store
+from assay.store.audit import AuditEvent
+from assay.workflow.tables import SignOff, StageState, Submission
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+SINCE, UNTIL = "2026-11-02", "2026-11-29"
+
+
+def t(month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=UTC)
+
+
+class Clock:
+    """The audit trail's clock, set by the test (its events carry the real time)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import assay.store.audit as audit
+
+        self.now = NOW
+        monkeypatch.setattr(audit, "utcnow", lambda: self.now)
+
+    @contextmanager
+    def at(self, when: datetime):
+        saved, self.now = self.now, when
+        try:
+            yield
+        finally:
+            self.now = saved
+
+
+def _submission(s, user_id: int, vid: int, tier: str, submitted: datetime,
+                stages: list[tuple[str, str, datetime | None]], *, state: str,
+                approved: datetime | None = None, closed: datetime | None = None,
+                expires: datetime | None = None) -> Submission:
+    sub = Submission(model_version_id=vid, policy_name="p", policy_version="1",
+                     policy_digest="sha256:" + "0" * 64, policy_source="default", tier=tier,
+                     state=state, current_stage=None, deployment_stage="deployment_approval",
+                     submitted_by=user_id, submitted_at=submitted, updated_at=submitted,
+                     approved_at=approved, closed_at=closed, expires_at=expires)
+    s.add(sub)
+    s.flush()
+    for pos, (stage, status, done) in enumerate(stages):
+        s.add(StageState(submission_id=sub.id, position=pos, stage=stage, title=stage,
+                         status=status, roles=["validator"], approvers=1, evidence=[],
+                         independent=False, completed_at=done))
+    s.flush()
+    return sub
+
+
+def _reject(s, sub: Submission, user_id: int, stage: str, reason: str, when: datetime) -> None:
+    s.add(SignOff(submission_id=sub.id, stage=stage, user_id=user_id, role="validator",
+                  decision="reject", reason=reason, evidence={}, created_at=when))
+
+
+def _alert(s, vid: int, severity: str, raised: datetime, ack: datetime | None,
+           resolved: datetime | None) -> None:
+    from assay.monitor.tables import MonitorAlert, MonitorEvaluation
+
+    ev = MonitorEvaluation(model_version_id=vid, policy_name="p", tier="high", period="day",
+                           window_start=raised, window_end=raised, rule="r", rule_id="r",
+                           state="fail", created_at=raised)
+    s.add(ev)
+    s.flush()
+    s.add(MonitorAlert(model_version_id=vid, evaluation_id=ev.id, rule="r", rule_id="r",
+                       period="day", window_start=raised, window_end=raised,
+                       severity=severity, state="resolved" if resolved else
+                       "acknowledged" if ack else "open", created_at=raised,
+                       acknowledged_at=ack, resolved_at=resolved))
+
+
+def _cert(s, vid: int, tier: str, status: str, when: datetime, user_id: int) -> None:
+    s.add(Certification(model_version_id=vid, policy_name="p", policy_digest="sha256:x",
+                        tier=tier, status=status, results_digest="sha256:y", created_by=user_id,
+                        created_at=when))
+
+
+@pytest.fixture
+def history(db: Store, people, monkeypatch: pytest.MonkeyPatch) -> Store:
+    clock = Clock(monkeypatch)
+    with db.transaction() as s:
+        dana, rita = registry.get_user(s, "dana"), registry.get_user(s, "rita")
+        tiers = {"m1": "high", "m2": "high", "m3": "medium", "m4": "low", "m5": "medium",
+                 "m6": "high", "m7": None}
+        for name, tier in tiers.items():
+            registry.register_model(s, dana, name, owner="dana", decision_type="automated",
+                                    criticality="medium")
+            if name != "m7":
+                registry.add_version(s, dana, name, "1")
+            if tier:
+                registry.set_model_tier(s, rita, name, tier)
+        registry.add_version(s, dana, "m5", "2")
+        registry.add_version(s, dana, "m4", "0.9", parent_version=None)
+    with db.transaction() as s:
+        vid = {(m.name, v.version): v.id for v, m in s.execute(
+            select(ModelVersion, Model).join(Model, Model.id == ModelVersion.model_id))}
+        models = {m.name: m for m in s.scalars(select(Model))}
+        for m in models.values():  # registered before the period
+            m.created_at = t(10, 1)
+        for v in s.scalars(select(ModelVersion)):
+            v.created_at = t(10, 1)
+        models["m1"].next_review_at = t(11, 20)          # 9 days overdue at NOW
+        models["m2"].next_review_at = t(12, 31)
+        models["m6"].next_review_at = t(11, 1)           # retired: not counted
+        models["m6"].deployment_status = "retired"
+        uid = registry.get_user(s, "victor").id
+        D = "deployment_approval"
+        _submission(s, uid, vid["m1", "1"], "high", t(11, 3), [
+            ("scope", "approved", t(11, 4)), ("validation", "approved", t(11, 6)),
+            (D, "approved", t(11, 8))], state="approved", approved=t(11, 8),
+            expires=t(12, 31, 23))
+        _submission(s, uid, vid["m2", "1"], "high", t(11, 5), [
+            ("scope", "approved", t(11, 6, 12)), ("validation", "skipped", None),
+            (D, "approved", t(11, 12, 12))], state="approved", approved=t(11, 12, 12),
+            expires=t(12, 31, 23))
+        _submission(s, uid, vid["m3", "1"], "medium", t(11, 10), [
+            ("scope", "approved", t(11, 11)), ("validation", "approved", t(11, 13)),
+            (D, "approved", t(11, 20))], state="approved", approved=t(11, 20),
+            expires=t(11, 25))                           # approval expired at NOW
+        _submission(s, uid, vid["m4", "1"], "low", t(10, 20), [
+            ("scope", "approved", t(10, 21)), ("validation", "approved", t(11, 3)),
+            (D, "approved", t(11, 4))], state="approved", approved=t(11, 4),
+            expires=t(12, 31, 23))
+        s5 = _submission(s, uid, vid["m5", "1"], "medium", t(11, 16), [
+            ("scope", "rejected", t(11, 18))], state="rejected", closed=t(11, 18))
+        _reject(s, s5, uid, "scope", "Scope document missing", t(11, 18))
+        s6 = _submission(s, uid, vid["m5", "2"], "medium", t(11, 23), [
+            ("scope", "approved", t(11, 23, 6)), ("validation", "rejected", t(11, 24))],
+            state="rejected", closed=t(11, 24))
+        _reject(s, s6, uid, "validation", "AUC below threshold", t(11, 24))
+        s7 = _submission(s, uid, vid["m6", "1"], "high", t(11, 24), [
+            ("scope", "rejected", t(11, 25))], state="rejected", closed=t(11, 25))
+        _reject(s, s7, uid, "scope", "Scope document missing", t(11, 25))
+        s8 = _submission(s, uid, vid["m4", "0.9"], "low", t(10, 10), [
+            ("scope", "rejected", t(10, 15))], state="rejected", closed=t(10, 15))
+        _reject(s, s8, uid, "scope", "Before the period", t(10, 15))
+
+        _alert(s, vid["m1", "1"], "block", t(11, 10), t(11, 10, 2), t(11, 11))
+        _alert(s, vid["m1", "1"], "block", t(11, 12), t(11, 12, 6), None)
+        _alert(s, vid["m2", "1"], "block", t(11, 20), None, t(11, 20, 4))
+        _alert(s, vid["m2", "1"], "warn", t(11, 21), None, None)
+        _alert(s, vid["m2", "1"], "warn", t(10, 1), t(10, 1, 1), None)
+
+        _cert(s, vid["m1", "1"], "high", "passed", t(11, 1), uid)
+        _cert(s, vid["m2", "1"], "high", "passed", t(11, 1), uid)
+        _cert(s, vid["m2", "1"], "high", "failed", t(11, 15), uid)  # newest: not covered
+        _cert(s, vid["m3", "1"], "medium", "passed_with_warnings", t(11, 1), uid)
+        _cert(s, vid["m4", "1"], "medium", "passed", t(11, 1), uid)  # not the model's tier
+        _cert(s, vid["m5", "1"], "medium", "passed", t(11, 1), uid)  # not the newest version
+
+    def act(when: datetime, fn, *args, **kw):
+        with clock.at(when), db.transaction() as s:
+            return fn(s, registry.get_user(s, "rita"), *args, now=when, **kw)
+
+    r4 = act(t(10, 1), risk.add_risk, "m4", title="old", category="privacy", likelihood=2,
+             impact=2)
+    act(t(10, 15), risk.update_risk, r4.id, status="closed", resolution="fixed")
+    r1 = act(t(10, 20), risk.add_risk, "m1", title="gap", category="fairness_bias",
+             likelihood=4, impact=4)
+    r2 = act(t(11, 5, 9), risk.add_risk, "m2", title="drift", category="privacy",
+             likelihood=3, impact=3)
+    act(t(11, 10, 9), risk.update_risk, r1.id, likelihood=2)
+    act(t(11, 12, 9), risk.update_risk, r2.id, status="accepted", resolution="low impact")
+    act(t(11, 17, 9), risk.add_risk, "m3", title="big", category="privacy", likelihood=5,
+        impact=5)
+    act(t(11, 20, 9), risk.update_risk, r1.id, status="mitigating")
+    act(t(11, 25, 9), risk.update_risk, r1.id, status="closed", resolution="reweighed")
+    return db
+
+
+def _report(db: Store, **kw):
+    with db.transaction() as s:
+        return program_report(s, since=kw.pop("since", SINCE), until=kw.pop("until", UNTIL),
+                              now=kw.pop("now", NOW), **kw).to_dict()
+
+
+def test_time_to_approve_by_tier_stage_and_week(history: Store):
+    r = _report(history)["time_to_approve"]
+    assert r["overall"] == {"count": 4, "median": 8.75, "p90": 13.5, "unit": "days"}
+    assert r["by_tier"]["high"] == {"count": 2, "median": 6.25, "p90": 7.25, "unit": "days"}
+    assert r["by_tier"]["medium"] == {"count": 1, "median": 10.0, "p90": 10.0, "unit": "days"}
+    assert r["by_tier"]["low"] == {"count": 1, "median": 15.0, "p90": 15.0, "unit": "days"}
+    # scope: 1, 1.5, 1 and 0.25 (the rejected m5@2 passed scope first); the skipped
+    # validation of m2 does not count, and m2's deployment is timed from its scope
+    assert r["by_stage"]["scope"] == {"count": 4, "median": 1.0, "p90": 1.35, "unit": "days"}
+    assert r["by_stage"]["validation"] == {"count": 3, "median": 2.0, "p90": 10.8,
+                                           "unit": "days"}
+    assert r["by_stage"]["deployment_approval"] == {"count": 4, "median": 4.0, "p90": 6.7,
+                                                    "unit": "days"}
+    assert list(r["by_stage"]) == ["scope", "validation", "deployment_approval"]
+    assert [(w["week"], w["count"], w["median"]) for w in r["by_week"]] == [
+        ("2026-11-02", 2, 10.0), ("2026-11-09", 1, 7.5), ("2026-11-16", 1, 10.0),
+        ("2026-11-23", 0, None)]
+
+
+def test_approval_rate_and_rejections(history: Store):
+    r = _report(history)["approvals"]
+    assert (r["approved"], r["rejected"], r["rate"]) == (4, 3, 0.5714)
+    assert [(w["week"], w["approved"], w["rejected"], w["rate"]) for w in r["by_week"]] == [
+        ("2026-11-02", 2, 0, 1.0), ("2026-11-09", 1, 0, 1.0), ("2026-11-16", 1, 1, 0.5),
+        ("2026-11-23", 0, 2, 0.0)]
+    assert r["rejections_by_reason"] == [{"reason": "Scope document missing", "count": 2},
+                                         {"reason": "AUC below threshold", "count": 1}]
+    assert r["rejections_by_stage"] == [{"stage": "scope", "count": 2},
+                                        {"stage": "validation", "count": 1}]
+
+
+def test_alert_response_times_by_severity(history: Store):
+    r = _report(history)["responses"]
+    assert r["sources"] == ["monitoring_alert"]
+    block, warn = r["by_severity"]["block"], r["by_severity"]["warn"]
+    assert (block["raised"], block["unacknowledged"], block["unresolved"]) == (3, 0, 1)
+    assert block["acknowledge"] == {"count": 3, "median": 4.0, "p90": 5.6, "unit": "hours"}
+    assert block["resolve"] == {"count": 2, "median": 14.0, "p90": 22.0, "unit": "hours"}
+    assert (warn["raised"], warn["unacknowledged"], warn["unresolved"]) == (1, 1, 1)
+    assert warn["acknowledge"]["count"] == 0 and warn["acknowledge"]["median"] is None
+
+
+def test_overdue_reviews(history: Store):
+    r = _report(history)["overdue_reviews"]
+    assert r["count"] == 2
+    assert [(i["model"], i["kind"], i["days_overdue"]) for i in r["items"]] == [
+        ("m1", "periodic_review", 9), ("m3", "approval_expired", None)]
+
+
+def test_burn_down_replays_the_register(history: Store):
+    r = _report(history)["burn_down"]
+    assert [(p["at"], p["open_score"], p["open_entries"]) for p in r] == [
+        ("2026-11-02T00:00:00Z", 16, 1), ("2026-11-09T00:00:00Z", 25, 2),
+        ("2026-11-16T00:00:00Z", 8, 1), ("2026-11-23T00:00:00Z", 33, 2),
+        ("2026-11-29T12:00:00Z", 25, 1)]
+
+
+def test_certification_coverage_by_tier(history: Store):
+    r = _report(history)["coverage"]
+    assert (r["models"], r["covered"], r["share"]) == (6, 2, 0.3333)
+    assert r["by_tier"] == {
+        "high": {"models": 2, "covered": 1, "share": 0.5},
+        "medium": {"models": 2, "covered": 1, "share": 0.5},
+        "low": {"models": 1, "covered": 0, "share": 0.0},
+        "unassessed": {"models": 1, "covered": 0, "share": 0.0}}
+
+
+def test_a_shorter_period_counts_only_its_days(history: Store):
+    r = _report(history, since="2026-11-09", until="2026-11-15")
+    assert r["time_to_approve"]["overall"]["count"] == 1  # m2 only (7.5 days)
+    assert r["time_to_approve"]["overall"]["median"] == 7.5
+    assert (r["approvals"]["approved"], r["approvals"]["rejected"]) == (1, 0)
+    assert r["responses"]["by_severity"]["block"]["raised"] == 2
+    assert [p["open_score"] for p in r["burn_down"]] == [25, 8]  # 11-09 and 11-16 00:00
+
+
+@pytest.mark.parametrize(("since", "until", "message"), [
+    ("2026-11-20", "2026-11-10", "since 2026-11-20 is after until 2026-11-10"),
+    ("2026-12-01", None, "since: 2026-12-01 is in the future (today is 2026-11-29 UTC)"),
+    (None, "2027-01-01", "until: 2027-01-01 is in the future"),
+    ("yesterday", None, "since: expected a date as YYYY-MM-DD, got 'yesterday'"),
+    ("2026-02-30", None, "since: expected a date as YYYY-MM-DD, got '2026-02-30'"),
+])
+def test_bad_periods_are_refused(db: Store, since, until, message):
+    with db.transaction() as s, pytest.raises(InputError) as err:
+        program_report(s, since=since, until=until, now=NOW)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_only_program_readers_may_read_and_export(history: Store):
+    with history.transaction() as s:
+        for name in ("audrey", "cora", "rita", "ada"):
+            program_report(s, since=SINCE, until=UNTIL, now=NOW,
+                           actor=registry.get_user(s, name))
+        for name in ("dana", "victor", "bo", "sean"):
+            with pytest.raises(PermissionDenied, match="may not read the program report"):
+                program_report(s, since=SINCE, until=UNTIL, now=NOW,
+                               actor=registry.get_user(s, name))
+    with history.transaction() as s:
+        before = s.scalar(select(func.count()).select_from(AuditEvent))
+        report = program_report(s, since=SINCE, until=UNTIL, now=NOW)
+        record_export(s, registry.get_user(s, "audrey"), report, "csv")
+        with pytest.raises(PermissionDenied):
+            record_export(s, registry.get_user(s, "dana"), report, "csv")
+    with history.transaction() as s:
+        events = s.scalars(select(AuditEvent).where(AuditEvent.seq > before)).all()
+    assert [(e.action, e.actor, e.payload["format"]) for e in events] == [
+        ("program.export", "audrey", "csv")]
+
+
+def test_csv_export_holds_the_figures(history: Store):
+    rows = list(csv.DictReader(io.StringIO(to_csv(_report(history)))))
+    got = {(r["section"], r["group"], r["measure"]): r["value"] for r in rows}
+    assert got["time_to_approve", "all", "median_days"] == "8.75"
+    assert got["time_to_approve", "tier:high", "p90_days"] == "7.25"
+    assert got["approvals", "all", "rate"] == "0.5714"
+    assert got["rejections", "reason:Scope document missing", "count"] == "2"
+    assert got["alerts", "severity:block", "resolve_median_hours"] == "14.0"
+    assert got["burn_down", "at:2026-11-23T00:00:00Z", "open_score"] == "33"
+    assert got["coverage", "tier:low", "share"] == "0.0"
+    assert got["overdue_reviews", "model:m1", "periodic_review"] == "9"
+    assert got["time_to_approve", "week:2026-11-23", "median_days"] == ""
+
+
+def test_csv_cells_never_start_a_formula(history: Store):
+    with history.transaction() as s:
+        sub = s.scalars(select(Submission).where(Submission.state == "rejected")).first()
+        _reject(s, sub, registry.get_user(s, "victor").id, "other", "=HYPERLINK(\"x\")",
+                t(11, 26))
+    rows = list(csv.reader(io.StringIO(to_csv(_report(history)))))
+    assert ["rejections", 'reason:=HYPERLINK("x")', "count", "1"] in rows
+    cells = [c for row in rows for c in row]
+    assert not [c for c in cells if c[:1] in ("=", "+", "@")]
+    assert not [c for c in cells if c.startswith("-") and not c[1:2].isdigit()]
+
+
+def test_html_page_is_standalone_with_charts(history: Store):
+    page = render_html(_report(history))
+    assert page.count("<svg") == 5
+    assert "<script" not in page and "http://" not in page.replace(
+        "http://www.w3.org/2000/svg", "")
+    assert "Scope document missing" in page and "8.75" in page
+
+
+def test_empty_store_gives_empty_figures(db: Store):
+    r = _report(db)
+    assert r["time_to_approve"]["overall"] == {"count": 0, "median": None, "p90": None,
+                                               "unit": "days"}
+    assert r["approvals"]["rate"] is None
+    assert r["coverage"]["share"] is None
+    assert all(p["open_score"] == 0 for p in r["burn_down"])
+    json.dumps(r)
+    assert "<svg" in render_html(r)
