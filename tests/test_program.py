@@ -361,3 +361,96 @@ def test_empty_store_gives_empty_figures(db: Store):
     assert all(p["open_score"] == 0 for p in r["burn_down"])
     json.dumps(r)
     assert "<svg" in render_html(r)
+
+
+# --------------------------------------------------------------------------- the CLI
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from assay.cli import main
+
+    capsys.readouterr()
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _events(db: Store) -> int:
+    with db.transaction() as s:
+        return s.scalar(select(func.count()).select_from(AuditEvent))
+
+
+PAST = ("--since", SINCE, "--until", "2026-11-28")
+
+
+def test_cli_json_and_table(history: Store, capsys):
+    before = _events(history)
+    code, out, err = cli(capsys, "program", "report", *PAST, "--format", "json",
+                         "--as", "audrey")
+    assert code == 0, err
+    r = json.loads(out)
+    assert r["time_to_approve"]["overall"]["median"] == 8.75
+    assert r["approvals"]["rate"] == 0.5714
+    assert r["coverage"]["by_tier"]["high"]["share"] == 0.5
+    code, out, err = cli(capsys, "program", "report", *PAST, "--as", "rita")
+    assert code == 0, err
+    assert "Time from submission to approval" in out and "8.75" in out
+    assert "approval rate 57% (4 approved, 3 rejected)" in out
+    assert _events(history) == before  # reading is not an export
+
+
+def test_cli_exports_are_written_whole_and_audited(history: Store, capsys, tmp_path):
+    before = _events(history)
+    target = tmp_path / "program.csv"
+    code, out, err = cli(capsys, "program", "report", *PAST, "--format", "csv", "--out",
+                         str(target), "--as", "cora")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(target.read_text())))
+    assert {"section": "approvals", "group": "all", "measure": "rate",
+            "value": "0.5714"} in rows
+    code, out, err = cli(capsys, "program", "report", *PAST, "--format", "html",
+                         "--as", "cora")
+    assert code == 0 and out.startswith("<!doctype html>") and out.count("<svg") == 5
+    with history.transaction() as s:
+        events = s.scalars(select(AuditEvent).where(AuditEvent.seq > before)
+                           .order_by(AuditEvent.seq)).all()
+    assert [(e.action, e.actor, e.payload["format"]) for e in events] == [
+        ("program.export", "cora", "csv"), ("program.export", "cora", "html")]
+    assert events[0].evidence["export"].startswith("sha256:")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--since", "2026-11-20", "--until", "2026-11-10"),
+     "--since 2026-11-20 is after --until 2026-11-10: expected since <= until"),
+    (("--since", "2999-01-01"), "--since: 2999-01-01 is in the future"),
+    (("--until", "2999-01-01"), "--until: 2999-01-01 is in the future"),
+    (("--since", "11/02/2026"), "--since: expected a date as YYYY-MM-DD, got '11/02/2026'"),
+    (("--format", "pdf"), "--format: expected one of 'table', 'json', 'html', 'csv', got 'pdf'"),
+])
+def test_cli_bad_input_is_one_line_exit_2_and_changes_nothing(history: Store, capsys,
+                                                              tmp_path, args, message):
+    before = _events(history)
+    target = tmp_path / "out.csv"
+    code, _out, err = cli(capsys, "program", "report", *args, "--format", "csv", "--out",
+                         str(target), "--as", "audrey") if "--format" not in args else cli(
+        capsys, "program", "report", *args, "--as", "audrey")
+    assert code == 2
+    assert message in err.replace("\n", " ") and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not target.exists()
+    assert _events(history) == before
+
+
+def test_cli_readers_only(history: Store, capsys, tmp_path):
+    before = _events(history)
+    target = tmp_path / "out.csv"
+    for user in ("dana", "victor", "bo"):
+        code, _out, err = cli(capsys, "program", "report", *PAST, "--format", "csv",
+                             "--out", str(target), "--as", user)
+        assert code == 2 and "may not read the program report" in err
+    assert not target.exists() and _events(history) == before
+    code, _out, err = cli(capsys, "program", "report", *PAST, "--as", "nobody")
+    assert code != 0 and "nobody" in err
