@@ -454,3 +454,88 @@ def test_cli_readers_only(history: Store, capsys, tmp_path):
     assert not target.exists() and _events(history) == before
     code, _out, err = cli(capsys, "program", "report", *PAST, "--as", "nobody")
     assert code != 0 and "nobody" in err
+
+
+# --------------------------------------------------------------------------- the REST API
+
+@pytest.fixture
+def api(history: Store, monkeypatch: pytest.MonkeyPatch):
+    from argon2 import PasswordHasher, profiles
+    from fastapi.testclient import TestClient
+
+    import assay.auth.secrets as sec
+    from assay.api.app import create_app
+    from assay.auth import service as auth
+
+    monkeypatch.setattr(sec, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
+    client = TestClient(create_app(history.settings, store=history))
+    tokens = {}
+    with history.transaction() as s:
+        admin = registry.get_user(s, "ada")
+        for name in ("ada", "audrey", "cora", "rita", "dana", "victor", "bo", "sean"):
+            tokens[name] = auth.create_token(s, admin, name, "tests")[1]
+
+    def call(user: str | None, path: str, **params):
+        headers = {"Authorization": f"Bearer {tokens[user]}"} if user else {}
+        return client.get(path, params=params, headers=headers)
+
+    return call
+
+
+QUERY = {"since": SINCE, "until": "2026-11-28"}
+
+
+def test_api_report_and_csv(api, history: Store):
+    before = _events(history)
+    resp = api("audrey", "/api/program", **QUERY)
+    assert resp.status_code == 200, resp.text
+    r = resp.json()
+    assert r["time_to_approve"]["overall"] == {"count": 4, "median": 8.75, "p90": 13.5,
+                                               "unit": "days"}
+    assert r["approvals"]["rejections_by_reason"][0] == {"reason": "Scope document missing",
+                                                         "count": 2}
+    assert r["coverage"]["share"] == 0.3333
+    assert _events(history) == before
+    resp = api("rita", "/api/program.csv", **QUERY)
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["content-type"].startswith("text/csv")
+    assert 'filename="assay-program-2026-11-02-2026-11-28.csv"' in \
+        resp.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(resp.text)))
+    assert {"section": "time_to_approve", "group": "stage:validation",
+            "measure": "p90_days", "value": "10.8"} in rows
+    with history.transaction() as s:
+        events = s.scalars(select(AuditEvent).where(AuditEvent.seq > before)).all()
+    assert [(e.action, e.actor, e.payload["format"]) for e in events] == [
+        ("program.export", "rita", "csv")]
+
+
+@pytest.mark.parametrize("user", ["dana", "victor", "bo", "sean"])
+def test_api_roles_that_may_not_read_get_403(api, history: Store, user):
+    before = _events(history)
+    for path in ("/api/program", "/api/program.csv"):
+        resp = api(user, path, **QUERY)
+        assert resp.status_code == 403, resp.text
+        assert "needs one of the roles" in resp.json()["error"]["message"]
+    assert _events(history) == before
+
+
+def test_api_needs_credentials(api):
+    for path in ("/api/program", "/api/program.csv"):
+        assert api(None, path).status_code == 401
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"since": "2026-11-20", "until": "2026-11-10"},
+     "query.since: since 2026-11-20 is after until 2026-11-10"),
+    ({"since": "2999-01-01"}, "query.since: since: 2999-01-01 is in the future"),
+    ({"until": "2999-01-01"}, "query.until: until: 2999-01-01 is in the future"),
+    ({"until": "soon"}, "query.until: until: expected a date as YYYY-MM-DD, got 'soon'"),
+])
+def test_api_bad_dates_are_422_and_change_nothing(api, history: Store, params, message):
+    before = _events(history)
+    for path in ("/api/program", "/api/program.csv"):
+        resp = api("ada", path, **params)
+        assert resp.status_code == 422, resp.text
+        assert resp.json()["error"]["message"].startswith(message)
+    assert _events(history) == before
