@@ -1,9 +1,11 @@
 """The program dashboard in headless Chromium against the real app served on loopback.
 
-An auditor finds the Dashboard in the navigation, reads the headline figures and the
-charts, changes the period, and exports the CSV (recorded in the audit trail); a bad
-period is refused on the page; a validator sees no Dashboard link and is refused the
-page. Screenshots go to test-artifacts/screenshots/ (kept by CI, not in git).
+The store holds the API's sample history and the seeded history of
+tests/_program_history.py (November 2026). An auditor finds the Dashboard in the
+navigation, reads the figures of November and their charts, and exports the CSV
+(recorded in the audit trail); a bad period is refused on the page; a validator sees no
+Dashboard link and is refused the page. Screenshots go to test-artifacts/screenshots/
+(kept by CI, not in git).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from _program_history import seed
 from _sample import sample_store
 from assay.api.process import start_server, stop_server
 
@@ -35,6 +38,8 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     home = tmp_path_factory.mktemp("program-browser-home")
     store, url = sample_store(home, password=PASSWORD, models=3)
+    with pytest.MonkeyPatch.context() as mp:
+        seed(store, mp, developer="dana", validator="vic", risk_officer="rita")
     store.dispose()
     proc, base = start_server({"ASSAY_HOME": str(home), "ASSAY_DATABASE_URL": url})
     yield base, home, url
@@ -98,25 +103,32 @@ def test_auditor_reads_the_dashboard_and_exports_csv(page, server, tmp_path) -> 
     page.get_by_role("link", name="Dashboard").click()
     page.wait_for_load_state()
     assert page.locator("h1").inner_text() == "Dashboard"
+    page.get_by_label("First day").fill("2026-11-02")
+    page.get_by_label("Last day").fill("2026-11-28")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_load_state()
     headline = page.locator("#headline").inner_text()
-    assert "approval rate" in headline and "overdue reviews" in headline
-    # the sample: three models, two certified passing (credit-scoring high, fraud-alerts
-    # medium), churn-propensity (low) not certified
-    assert "67%" in headline and "2 of 3 models" in headline
-    for chart in ("time_to_approve", "approval_rate", "burn_down", "coverage"):
+    # figures of tests/test_program.py; coverage also counts the sample's three models,
+    # certified after the period: 2 of 9
+    assert "8.75\nmedian days to approve" in headline
+    assert "13.5\np90 days to approve" in headline
+    assert "57%\napproval rate (4 of 7)" in headline
+    assert "2\noverdue reviews" in headline
+    assert "25\nopen risk score" in headline
+    assert "22%\ncertified (2 of 9 models)" in headline
+    for chart in ("time_to_approve", "approval_rate", "burn_down", "coverage", "alerts"):
         assert page.locator(f"#chart-{chart} svg").count() == 1, chart
-    coverage = page.locator("#coverage").inner_text()
-    assert "high" in coverage and "100%" in coverage
-    # the burn-down ends at the sample's open risk score: 4x4 + 3x3 = 25
-    assert "25" in page.locator("#chart-burn_down").inner_text()
+    assert page.locator("#chart-burn_down circle").count() == 5
+    assert "Scope document missing" in page.locator("#rejections").inner_text()
+    assert "m1" in page.locator("#overdue").inner_text()
     shot(page, "program-dashboard", tmp_path)
 
     with page.expect_download() as info:
         page.locator("#export-csv").click()
-    text = Path(info.value.path()).read_text()
-    rows = list(csv.DictReader(io.StringIO(text)))
-    assert {"section": "coverage", "group": "all", "measure": "covered",
-            "value": "2"} in rows
+    assert info.value.suggested_filename == "assay-program-2026-11-02-2026-11-28.csv"
+    rows = list(csv.DictReader(io.StringIO(Path(info.value.path()).read_text())))
+    assert {"section": "time_to_approve", "group": "all", "measure": "median_days",
+            "value": "8.75"} in rows
     assert ("aud", "csv") in _exports(server)
 
 
@@ -125,7 +137,8 @@ def test_bad_period_is_refused_on_the_page(page, tmp_path) -> None:
     resp = page.goto("/dashboard?since=2026-11-20&until=2026-11-10")
     assert resp is not None and resp.status == 422
     assert page.locator("#period-error").inner_text() == (
-        "From 2026-11-20 is after To 2026-11-10: expected since <= until")
+        "First day 2026-11-20 is after Last day 2026-11-10: the period must start on or "
+        "before its last day")
     resp = page.goto("/dashboard?since=2999-01-01")
     assert resp is not None and resp.status == 422
     assert "2999-01-01 is in the future" in page.locator("#period-error").inner_text()

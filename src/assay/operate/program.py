@@ -108,7 +108,7 @@ def period(since: str | date | None = None, until: str | date | None = None, *,
     start = start or max(stop - timedelta(days=DEFAULT_DAYS - 1), date(1970, 1, 1))
     if start > stop:
         raise InputError(f"{{since}} {start.isoformat()} is after {{until}} "
-                         f"{stop.isoformat()}: expected since <= until",
+                         f"{stop.isoformat()}: the period must start on or before its last day",
                          fields=["since", "until"])
     return Period(start, stop)
 

@@ -473,7 +473,7 @@ def dashboard_page(request: Request, since: str = Query("", max_length=40),
         p = period(since or None, until or None)
     except InputError as exc:
         return page(request, "dashboard.html", report=None, f=form, http_status=422,
-                    error=exc.render({"since": "From", "until": "To"}), max_day=_today())
+                    error=exc.render({"since": "First day", "until": "Last day"}), max_day=_today())
     with reading(request) as s:
         report = program_report(s, since=p.since, until=p.until).to_dict()
     link = "/api/program.csv?" + urlencode({"since": report["since"], "until": report["until"]})
