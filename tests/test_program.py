@@ -381,3 +381,36 @@ def test_api_bad_dates_are_422_and_change_nothing(api, history: Store, params, m
         assert resp.status_code == 422, resp.text
         assert resp.json()["error"]["message"].startswith(message)
     assert _events(history) == before
+
+
+# --------------------------------------------------------------------------- the charts
+
+def _circles(svg: str) -> list[tuple[float, float]]:
+    import re
+
+    return [(float(x), float(y)) for x, y in re.findall(r'<circle cx="([\d.]+)" cy="([\d.]+)"',
+                                                         svg)]
+
+
+def test_trend_puts_points_on_their_scale_and_leaves_gaps():
+    from assay.report.charts import trend
+
+    svg = trend([("w1", 0.0), ("w2", None), ("w3", 1.0), ("w4", 0.5)], title="rate",
+                lo=0.0, hi=1.0)
+    (x1, y1), (x3, y3), (x4, y4) = _circles(svg)
+    assert x1 < x3 < x4 and y3 < y4 < y1  # higher values sit higher
+    assert abs((y1 + y3) / 2 - y4) < 0.11  # 0.5 is half-way between 0 and 1
+    assert svg.count("<polyline") == 1  # w3-w4 only: no line across the missing week
+    assert "no data" not in svg
+    empty = trend([("w1", None), ("w2", None)], title="rate")
+    assert "no data in the period" in empty and "<circle" not in empty
+
+
+def test_bars_escape_labels_and_say_when_a_value_is_missing():
+    from assay.report.charts import bars
+
+    svg = bars([("<b>high</b>", 0.5), ("low", None)], title="coverage", hi=1.0,
+               fmt="{:.0%}")
+    assert "<b>" not in svg and "&lt;b&gt;high&lt;/b&gt;" in svg
+    assert "50%" in svg and "no data" in svg
+    assert svg.count("<rect") == 1

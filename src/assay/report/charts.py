@@ -674,7 +674,8 @@ def trend(points: Sequence[tuple[str, float | None]], *, title: str, ylabel: str
     bottom = top + plot_h
     labels = [plain(label, 12) for label, _ in points]
     every = max(1, math.ceil(len(points) / 8))  # at most eight labels on the axis
-    plot_w = max(step * len(points), 160.0)
+    plot_w = max(step * len(points), 380.0)
+    step = plot_w / len(points)
     x0 = left + step / 2
     y = Scale(lo_v, hi_v, bottom, top)
     c = Canvas()
@@ -697,6 +698,9 @@ def trend(points: Sequence[tuple[str, float | None]], *, title: str, ylabel: str
             c.text(x, bottom + TICK + PAD + SMALL, short, size=SMALL, anchor="middle")
         if _finite(v):
             c.circle(x, y(v), 3.2, colour=colour, title=f"{label}: {v:.4g}")
+    if not values:
+        c.text(left + plot_w / 2, (top + bottom) / 2, "no data in the period",
+               anchor="middle", middle=True, colour=STATUS_COLOURS[None])
     if ylabel:
         c.text(PAD + TEXT * 0.8, (top + bottom) / 2, plain(ylabel), anchor="middle",
                rotate=True)
