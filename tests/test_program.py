@@ -414,3 +414,17 @@ def test_bars_escape_labels_and_say_when_a_value_is_missing():
     assert "<b>" not in svg and "&lt;b&gt;high&lt;/b&gt;" in svg
     assert "50%" in svg and "no data" in svg
     assert svg.count("<rect") == 1
+
+
+def test_cli_export_that_cannot_be_written_leaves_no_event(history: Store, capsys, tmp_path):
+    before = _events(history)
+    target = tmp_path / "missing" / "program.html"
+    code, _out, err = cli(capsys, "program", "report", *PAST, "--format", "html", "--out",
+                          str(target), "--as", "audrey")
+    assert code == 2 and "does not exist" in err and len(err.strip().splitlines()) == 1
+    assert not target.exists() and _events(history) == before
+    code, _out, err = cli(capsys, "program", "report", *PAST, "--format", "json", "--out",
+                          str(tmp_path / "program.json"), "--as", "audrey")
+    assert code == 0, err
+    assert json.loads((tmp_path / "program.json").read_text())["approvals"]["approved"] == 4
+    assert _events(history) == before + 1
