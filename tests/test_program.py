@@ -428,3 +428,49 @@ def test_cli_export_that_cannot_be_written_leaves_no_event(history: Store, capsy
     assert code == 0, err
     assert json.loads((tmp_path / "program.json").read_text())["approvals"]["approved"] == 4
     assert _events(history) == before + 1
+
+
+# --------------------------------------------------------------------------- end to end
+
+def test_figures_from_the_workflow_itself(db: Store, tmp_path):
+    """Submissions, sign-offs and a rejection made through the workflow's own functions
+    (with ``now=``), not written as rows: the report reads what the workflow writes."""
+    from assay.workflow import service as wf
+    from test_workflow import doc, make_env
+
+    env = make_env(db, tmp_path)
+    env.certify("1")
+    t0 = t(11, 3, 9)
+
+    def at(days: float):
+        from datetime import timedelta
+
+        return t0 + timedelta(days=days)
+
+    env.run("alice", wf.submit, "1", policy=str(env.policy), now=at(0))
+    env.run("bea", wf.approve, "1", stage="scope", documents=doc(), now=at(1))
+    env.run("val", wf.approve, "1", stage="validation", now=at(3))
+    env.run("rita", wf.approve, "1", stage="deployment_approval", now=at(4))
+    env.run("bea", wf.approve, "1", stage="deployment_approval", now=at(5))
+    with db.transaction() as s:
+        registry.add_version(s, registry.get_user(s, "alice"), "scorer", "2",
+                             artifact_digest="sha256:" + "b" * 64)
+    env.certify("2")
+    env.run("alice", wf.submit, "2", policy=str(env.policy), now=at(6))
+    env.run("bea", wf.approve, "2", stage="scope", documents=doc(), now=at(6.5))
+    env.run("val", wf.reject, "2", stage="validation", reason="Calibration off in the tail",
+            now=at(7))
+    r = _report(db)
+    tta = r["time_to_approve"]
+    assert tta["overall"] == {"count": 1, "median": 5.0, "p90": 5.0, "unit": "days"}
+    assert list(tta["by_tier"]["high"].values()) == [1, 5.0, 5.0, "days"]
+    assert tta["by_stage"]["scope"] == {"count": 2, "median": 0.75, "p90": 0.95,
+                                        "unit": "days"}
+    assert tta["by_stage"]["validation"]["median"] == 2.0
+    assert tta["by_stage"]["deployment_approval"] == {"count": 1, "median": 2.0,
+                                                      "p90": 2.0, "unit": "days"}
+    ap = r["approvals"]
+    assert (ap["approved"], ap["rejected"], ap["rate"]) == (1, 1, 0.5)
+    assert ap["rejections_by_reason"] == [{"reason": "Calibration off in the tail",
+                                           "count": 1}]
+    assert ap["rejections_by_stage"] == [{"stage": "validation", "count": 1}]
