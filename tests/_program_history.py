@@ -69,7 +69,7 @@ def _reject(s, sub: Submission, user_id: int, stage: str, reason: str, when: dat
                   decision="reject", reason=reason, evidence={}, created_at=when))
 
 
-def _alert(s, vid: int, severity: str, raised: datetime, ack: datetime | None,
+def add_alert(s, vid: int, severity: str, raised: datetime, ack: datetime | None,
            resolved: datetime | None) -> None:
     from assay.monitor.tables import MonitorAlert, MonitorEvaluation
 
@@ -153,11 +153,11 @@ def seed(db: Store, monkeypatch: pytest.MonkeyPatch, *, developer: str = "dana",
             ("scope", "rejected", t(10, 15))], state="rejected", closed=t(10, 15))
         _reject(s, s8, uid, "scope", "Before the period", t(10, 15))
 
-        _alert(s, vid["m1", "1"], "block", t(11, 10), t(11, 10, 2), t(11, 11))
-        _alert(s, vid["m1", "1"], "block", t(11, 12), t(11, 12, 6), None)
-        _alert(s, vid["m2", "1"], "block", t(11, 20), None, t(11, 20, 4))
-        _alert(s, vid["m2", "1"], "warn", t(11, 21), None, None)
-        _alert(s, vid["m2", "1"], "warn", t(10, 1), t(10, 1, 1), None)
+        add_alert(s, vid["m1", "1"], "block", t(11, 10), t(11, 10, 2), t(11, 11))
+        add_alert(s, vid["m1", "1"], "block", t(11, 12), t(11, 12, 6), None)
+        add_alert(s, vid["m2", "1"], "block", t(11, 20), None, t(11, 20, 4))
+        add_alert(s, vid["m2", "1"], "warn", t(11, 21), None, None)
+        add_alert(s, vid["m2", "1"], "warn", t(10, 1), t(10, 1, 1), None)
 
         _cert(s, vid["m1", "1"], "high", "passed", t(11, 1), uid)
         _cert(s, vid["m2", "1"], "high", "passed", t(11, 1), uid)

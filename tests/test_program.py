@@ -24,7 +24,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from _program_history import NOW, seed, t
+from _program_history import NOW, add_alert, seed, t
 from assay import registry
 from assay.errors import InputError, PermissionDenied
 from assay.operate import program_report, record_export
@@ -474,3 +474,27 @@ def test_figures_from_the_workflow_itself(db: Store, tmp_path):
     assert ap["rejections_by_reason"] == [{"reason": "Calibration off in the tail",
                                            "count": 1}]
     assert ap["rejections_by_stage"] == [{"stage": "validation", "count": 1}]
+
+
+def test_alert_times_from_the_monitor_service(history: Store, monkeypatch):
+    """An alert acknowledged and resolved through the monitor service (its clock set by
+    the test) is timed from what the service records."""
+    from assay.monitor import service as monitor
+    from assay.monitor.tables import MonitorAlert
+    from assay.registry.tables import ModelVersion
+
+    clock = {"now": t(11, 26, 8)}
+    monkeypatch.setattr(monitor, "utcnow", lambda: clock["now"])
+    with history.transaction() as s:
+        vid = s.scalars(select(ModelVersion.id).order_by(ModelVersion.id)).first()
+        add_alert(s, vid, "warn", t(11, 26), None, None)
+        alert_id = s.scalar(select(func.max(MonitorAlert.id)))
+    with history.transaction() as s:
+        monitor.acknowledge(s, registry.get_user(s, "rita"), alert_id, note="looking")
+    clock["now"] = t(11, 27, 12)
+    with history.transaction() as s:
+        monitor.resolve(s, registry.get_user(s, "cora"), alert_id, note="fixed")
+    warn = _report(history)["responses"]["by_severity"]["warn"]
+    assert (warn["raised"], warn["unacknowledged"], warn["unresolved"]) == (2, 1, 1)
+    assert warn["acknowledge"] == {"count": 1, "median": 8.0, "p90": 8.0, "unit": "hours"}
+    assert warn["resolve"] == {"count": 1, "median": 36.0, "p90": 36.0, "unit": "hours"}
