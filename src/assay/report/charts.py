@@ -841,3 +841,110 @@ def timeseries(points: Sequence[TimePoint], *, title: str, ylabel: str = "",
                 f"latest {finite[-1].value:.4g}; {breaches} window(s) breached the threshold"
                 + (f" ({', '.join(n for n, _ in bounds)})" if bounds else ""))
     return c.svg(total_w, height, title or "value per window", desc=desc)
+
+
+# --------------------------------------------------------------------------- trends and bars
+
+
+@_never_fails
+def trend(points: Sequence[tuple[str, float | None]], *, title: str, ylabel: str = "",
+          lo: float | None = None, hi: float | None = None,
+          colour: str = ACCENT) -> str | None:
+    """A line over labelled steps (weeks, days): one point per step, a gap where a step
+    has no value. ``lo``/``hi`` fix the vertical range (0 to 1 for a rate)."""
+    values = [v for _, v in points if _finite(v)]
+    if not points:
+        return None
+    title = plain(title, 100)
+    plot_h, step = 150.0, 44.0
+    lo_v = lo if lo is not None else min([0.0, *values])
+    hi_v = hi if hi is not None else max([*values, lo_v + 1.0])
+    if hi_v <= lo_v:
+        hi_v = lo_v + 1.0
+    ticks = [t for t in nice_ticks(lo_v, hi_v, 5) if lo_v - 1e-12 <= t <= hi_v + 1e-12]
+    step_ = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
+    left = PAD + (TEXT + PAD if ylabel else 0) + max(
+        (text_width(tick_label(t, step_)) for t in ticks), default=0) + TICK + PAD
+    top = PAD + TITLE + 12
+    bottom = top + plot_h
+    labels = [plain(label, 12) for label, _ in points]
+    every = max(1, math.ceil(len(points) / 8))  # at most eight labels on the axis
+    plot_w = max(step * len(points), 380.0)
+    step = plot_w / len(points)
+    x0 = left + step / 2
+    y = Scale(lo_v, hi_v, bottom, top)
+    c = Canvas()
+    _y_axis(c, y, ticks, left, left + plot_w, grid=True)
+    _frame(c, left, top, left + plot_w, bottom)
+    run: list[tuple[float, float]] = []
+    for i, (_, v) in enumerate(points):
+        if _finite(v):
+            run.append((x0 + step * i, y(v)))
+        elif run:
+            if len(run) > 1:
+                c.polyline(run, colour=colour, width=1.8)
+            run = []
+    if len(run) > 1:
+        c.polyline(run, colour=colour, width=1.8)
+    for i, ((label, v), short) in enumerate(zip(points, labels, strict=True)):
+        x = x0 + step * i
+        c.line(x, bottom, x, bottom + TICK, colour=INK, width=0.8)
+        if i % every == 0:
+            c.text(x, bottom + TICK + PAD + SMALL, short, size=SMALL, anchor="middle")
+        if _finite(v):
+            c.circle(x, y(v), 3.2, colour=colour, title=f"{label}: {v:.4g}")
+    if not values:
+        c.text(left + plot_w / 2, (top + bottom) / 2, "no data in the period",
+               anchor="middle", middle=True, colour=STATUS_COLOURS[None])
+    if ylabel:
+        c.text(PAD + TEXT * 0.8, (top + bottom) / 2, plain(ylabel), anchor="middle",
+               rotate=True)
+    tx, width = _title_place(title, left, left + plot_w + PAD + 12)
+    c.text(tx, PAD + TITLE, title, size=TITLE, bold=True)
+    height = bottom + TICK + PAD + SMALL + PAD + 4
+    return c.svg(width, height, title)
+
+
+@_never_fails
+def bars(items: Sequence[tuple[str, float | None]], *, title: str, xlabel: str = "",
+         hi: float | None = None, colours: Sequence[str] | None = None,
+         fmt: str = "{:.4g}") -> str | None:
+    """Horizontal bars, one per labelled value, in the given order, each with its value
+    written at its end. ``hi`` fixes the axis maximum (1 for shares)."""
+    items = list(items)[:MAX_ROWS]
+    if not items:
+        return None
+    title = plain(title, 100)
+    labels = [plain(k) for k, _ in items]
+    values = [v for _, v in items if _finite(v)]
+    top_v = hi if hi is not None else max([*values, 1.0]) * 1.1
+    ticks = [t for t in nice_ticks(0.0, top_v, 5) if t <= top_v + 1e-12]
+    left = PAD + max(text_width(s) for s in labels) + TICK + PAD
+    top = PAD + TITLE + 10
+    plot_w = 320.0
+    row = ROW * 0.9
+    bottom = top + row * len(items)
+    x = Scale(0.0, top_v, left, left + plot_w)
+    c = Canvas()
+    _x_axis(c, x, ticks, top, bottom)
+    _frame(c, left, top, left + plot_w, bottom)
+    for i, ((name, v), label) in enumerate(zip(items, labels, strict=True)):
+        yc = top + row * (i + 0.5)
+        c.line(left - TICK, yc, left, yc, colour=INK, width=0.8)
+        c.text(left - TICK - PAD / 2, yc, label, anchor="end", middle=True)
+        if not _finite(v):
+            c.text(left + PAD, yc, "no data", size=SMALL, middle=True,
+                   colour=STATUS_COLOURS[None])
+            continue
+        colour = colours[i % len(colours)] if colours else ACCENT
+        end = x(min(max(v, 0.0), top_v))
+        c.rect(left, yc - row * 0.3, end - left, row * 0.6, fill=colour,
+               title=f"{name}: {fmt.format(v)}")
+        c.text(end + PAD / 2, yc, fmt.format(v), size=SMALL, middle=True)
+    height = bottom + TICK + PAD + TEXT + (PAD + TEXT if xlabel else 0) + PAD
+    if xlabel:
+        c.text(left + plot_w / 2, bottom + TICK + PAD + TEXT + PAD + TEXT, plain(xlabel),
+               anchor="middle")
+    tx, width = _title_place(title, left, left + plot_w + PAD + 40)
+    c.text(tx, PAD + TITLE, title, size=TITLE, bold=True)
+    return c.svg(width, height, title)

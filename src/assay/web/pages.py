@@ -456,6 +456,38 @@ def audit_verify(request: Request, csrf_token: str = Form("")) -> Response:
     return see_other("/audit?verified=1#verify-result")
 
 
+# -- program dashboard --------------------------------------------------------
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard_page(request: Request, since: str = Query("", max_length=40),
+                   until: str = Query("", max_length=40)) -> Response:
+    from markupsafe import Markup
+
+    from assay.api.deps import require_roles
+    from assay.operate import PROGRAM_READERS, period, program_report
+    from assay.operate.render import render_fragment
+
+    require_roles(signed_in(request), *PROGRAM_READERS)
+    form = {"since": since, "until": until}
+    try:
+        p = period(since or None, until or None)
+    except InputError as exc:
+        return page(request, "dashboard.html", report=None, f=form, http_status=422,
+                    error=exc.render({"since": "First day", "until": "Last day"}), max_day=_today())
+    with reading(request) as s:
+        report = program_report(s, since=p.since, until=p.until).to_dict()
+    link = "/api/program.csv?" + urlencode({"since": report["since"], "until": report["until"]})
+    return page(request, "dashboard.html", report=report, f={"since": report["since"],
+                "until": report["until"]}, body=Markup(render_fragment(report)),
+                csv_link=link, max_day=_today())
+
+
+def _today() -> str:
+    from assay.store.db import utcnow
+
+    return utcnow().date().isoformat()
+
+
 # -- administration -----------------------------------------------------------
 
 @router.get("/admin/users", response_class=HTMLResponse)

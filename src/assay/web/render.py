@@ -39,6 +39,12 @@ env = Environment(
     finalize=_finalize,
 )
 
+def _program_readers() -> tuple[str, ...]:
+    from assay.operate import PROGRAM_READERS
+
+    return PROGRAM_READERS
+
+
 LOOPBACK = {"127.0.0.1", "::1", "localhost", "testserver"}
 
 
@@ -108,6 +114,8 @@ env.filters["label"] = _label
 env.filters["urlpart"] = lambda v: quote(str(v), safe="")
 env.globals["version"] = __version__
 env.globals["may_read_audit"] = lambda me: me is not None and may_read_audit(me.roles)
+env.globals["may_read_program"] = lambda me: me is not None and bool(
+    set(me.roles) & set(_program_readers()))
 
 
 def secure_cookies(request: Request) -> bool:
