@@ -107,6 +107,8 @@ def notify(session: Session, actor: User | str, event_kind: str, subject: str,
         if subscribers and ch.name not in chosen and takes(ch, event_kind):
             chosen[ch.name] = ch
 
+    if not chosen and not note.deliveries:
+        return note  # no channel is set up for this event: nothing to send, nothing to record
     people, no_address = _role_users(session, roles)
     for name in dict.fromkeys(users):
         u = session.scalars(select(User).where(User.username == name)).first()
@@ -151,7 +153,7 @@ def notify(session: Session, actor: User | str, event_kind: str, subject: str,
             note.deliveries.append(NotifyDelivery(recipient=addr, recipient_user=username,
                                                   state="pending", note=missing, **base))
     if not note.deliveries and not note.problems:
-        return note  # no channel takes this event and nobody was named: nothing to record
+        return note
     session.add_all(note.deliveries)
     session.flush()
     append_event(session, actor=actor_name, action="notify.queued", subject_type="notification",

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from assay.notify import Notification, notify
-from assay.workflow._common import _stages, _subject
-from assay.workflow.tables import IN_REVIEW, Submission
+from assay.workflow._common import OPEN_STATES, _stages, _subject
+from assay.workflow.tables import Submission
 
 EVENT = "approval.awaiting"
 
@@ -23,7 +23,7 @@ EVENT = "approval.awaiting"
 def notify_awaiting(session: Session, actor: Any, sub: Submission, model_name: str,
                     version: str) -> Notification | None:
     """Queue ``approval.awaiting`` for the submission's current stage, if it has one."""
-    if sub.state != IN_REVIEW or sub.current_stage is None:
+    if sub.state not in OPEN_STATES or sub.current_stage is None:
         return None
     st = next((s for s in _stages(session, sub.id) if s.stage == sub.current_stage), None)
     if st is None:

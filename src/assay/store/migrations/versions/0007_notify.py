@@ -21,7 +21,7 @@ def upgrade() -> None:
     op.create_table(
         "notify_channels",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("name", sa.String(100), nullable=False, unique=True),
+        sa.Column("name", sa.String(100), nullable=False),
         sa.Column("kind", sa.String(20), nullable=False),
         sa.Column("config", sa.JSON, nullable=False),
         sa.Column("secret", sa.Text),
@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("created_by", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
         sa.Column("created_at", TZ, nullable=False),
         sa.Column("updated_at", TZ, nullable=False),
+        sa.UniqueConstraint("name", name="uq_notify_channels_name"),
     )
     op.create_table(
         "notify_deliveries",
