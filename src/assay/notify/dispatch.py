@@ -16,6 +16,7 @@ log and in the audit trail, and an admin may retry it.
 
 from __future__ import annotations
 
+import email.policy
 import hashlib
 import hmac
 import json
@@ -303,7 +304,8 @@ def _send_email(job: _Job) -> _Outcome:
         code, reply = smtp.rcpt(job.recipient)
         if code not in (250, 251):
             return _Outcome(False, code, _text(reply), f"recipient refused: {code}")
-        code, reply = smtp.data(msg.as_bytes())
+        # CRLF line ends: smtplib sends bytes as they are, and SMTP limits a line to 1,000
+        code, reply = smtp.data(msg.as_bytes(policy=email.policy.SMTP))
         if code != 250:
             return _Outcome(False, code, _text(reply), f"message refused: {code}")
         return _Outcome(True, code, _text(reply))
