@@ -379,3 +379,65 @@ def test_two_dispatchers_at_once_send_each_delivery_once(db: Store, people: dict
         assert sorted(delivered) == sorted(set(delivered)) and len(delivered) == 12
         ids = sorted(a["delivery"] for a in hook.accepted)
         assert ids == sorted(set(ids)) and len(ids) == 12
+
+
+POLICY = """\
+name: t
+version: "1"
+tiers:
+  high:
+    checks:
+    - id: performance.roc_auc
+      threshold: {min: 0.5}
+    monitoring:
+      notify: %s
+      rules:
+      - id: volume.rows
+        threshold: {min: 100}
+      - id: quality.schema
+        notify: {channels: [ops-hook], roles: [compliance]}
+"""
+
+
+@pytest.mark.parametrize("notify_entry, error", [
+    ("{roles: [validator, risk_oficer]}",
+     r"p\.yaml:9:\d+: tiers\.high\.monitoring\.notify\.roles: unknown role 'risk_oficer' "
+     r"\(expected one of data_scientist, validator"),
+    ("[validator]", r"p\.yaml:9:\d+: tiers\.high\.monitoring\.notify: expected a mapping "
+                    r"with 'roles' and/or 'channels'"),
+    ("{channels: [bad name]}", r"p\.yaml:9:\d+: .*channel name 'bad name'"),
+    ("{rols: [validator]}", r"p\.yaml:9:\d+: .*rols.*did you mean 'roles'"),
+])
+def test_policy_notify_errors_name_the_line(tmp_path, notify_entry: str, error: str) -> None:
+    from assay.errors import PolicyError
+    from assay.policy import load_policy
+
+    path = tmp_path / "p.yaml"
+    path.write_text(POLICY % notify_entry)
+    with pytest.raises(PolicyError, match=error):
+        load_policy(path)
+
+
+def test_a_rule_notify_replaces_the_tier_notify(tmp_path) -> None:
+    from assay.policy import load_policy
+
+    path = tmp_path / "p.yaml"
+    path.write_text(POLICY % "{roles: [validator, risk_officer]}")
+    plan = load_policy(path).tier("high").monitoring
+    assert plan.notify.roles == ("validator", "risk_officer")
+    assert plan.rule("volume.rows").notify == plan.notify
+    assert plan.rule("quality.schema").notify.roles == ("compliance",)
+    assert plan.rule("quality.schema").notify.channels == ("ops-hook",)
+
+
+@pytest.mark.parametrize("name", ["default", "credit-lending"])
+def test_shipped_policies_say_who_hears_of_alerts(name: str) -> None:
+    from assay.policy import load_policy
+
+    pol = load_policy(name)
+    for tier in ("low", "medium", "high"):
+        plan = pol.tier(tier).monitoring
+        assert "validator" in plan.notify.roles
+        for rule in plan.rules:
+            if rule.action == "recertify":
+                assert "compliance" in rule.notify.roles
