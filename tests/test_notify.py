@@ -236,6 +236,19 @@ def test_email_reaches_the_role_users_with_an_address(db: Store, people: dict) -
     assert d["recipient_user"] in ("rhea", "vera")
 
 
+def test_a_subject_with_line_breaks_is_sent_on_one_line(db: Store, people: dict) -> None:
+    with smtp_server() as box:
+        _mail(db, box.port, max_attempts=1)
+        with db.transaction() as s:
+            reg.add_user(s, reg.get_user(s, "ada"), "vera", email="vera@bank.test")
+            notify(s, reg.get_user(s, "victor"), "monitor.alert",
+                   "pd@1: feature 'a\r\nBcc: eve@evil.test' drifted", {}, users=["vera"])
+        assert dispatch_due(db).ok
+        [(rcpts, msg)] = box.messages
+        assert rcpts == ["vera@bank.test"] and msg["Bcc"] is None
+        assert msg["Subject"] == "[assay] pd@1: feature 'a Bcc: eve@evil.test' drifted"
+
+
 def test_nobody_to_reach_and_unknown_channels_are_failed_deliveries(
         db: Store, people: dict) -> None:
     with smtp_server() as box:

@@ -272,7 +272,8 @@ def email_message(job: _Job) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = job.config["sender"]
     msg["To"] = job.recipient
-    msg["Subject"] = f"[assay] {job.subject}"
+    # one line: a line break in a header would be refused (or inject headers)
+    msg["Subject"] = "[assay] " + " ".join(job.subject.split())
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = make_msgid(domain=job.config["sender"].rsplit("@", 1)[-1])
     msg["X-Assay-Event"] = job.event_kind
