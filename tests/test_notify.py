@@ -454,3 +454,19 @@ def test_shipped_policies_say_who_hears_of_alerts(name: str) -> None:
         for rule in plan.rules:
             if rule.action == "recertify":
                 assert "compliance" in rule.notify.roles
+
+
+def test_a_claim_left_by_a_dead_dispatcher_is_taken_over_when_its_lease_ends(
+        db: Store, people: dict) -> None:
+    from sqlalchemy import update
+
+    with webhook_receiver(SECRET) as hook:
+        _hook(db, hook.url)
+        did = _queue(db, now=T0).deliveries[0].id
+        with db.transaction() as s:  # a dispatcher claimed it, then died before sending
+            s.execute(update(NotifyDelivery).values(claim="dead", claimed_until=T0 + timedelta(
+                seconds=300)))
+        assert dispatch_due(db, now=T0 + timedelta(seconds=299)).delivered == []
+        assert hook.requests == []
+        assert dispatch_due(db, now=T0 + timedelta(seconds=301)).delivered == [did]
+        assert len(hook.accepted) == 1
