@@ -29,6 +29,7 @@ API_ROUTERS = [
     "assay.api.routes_workflow",
     "assay.api.routes_audit",
     "assay.api.routes_program",
+    "assay.api.routes_notify",
 ]
 
 _ERRORS = {

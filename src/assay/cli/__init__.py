@@ -181,6 +181,10 @@ COMMANDS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
      "Monitor models in production: windows, rules, alerts."),
     ("alert", ("monitor",), "Monitoring",
      "Alerts raised by monitoring: list, acknowledge, resolve."),
+    ("channel", ("notify",), "Monitoring",
+     "Notification channels: SMTP e-mail and signed webhooks."),
+    ("notify", ("notify",), "Monitoring",
+     "The notification log: list, show, dispatch, retry."),
     ("token", ("server",), None,
      "Create, list and revoke API tokens."),
 )
@@ -194,6 +198,7 @@ COMMAND_MODULES = [
     "assay.cli.program",
     "assay.cli.workflow",
     "assay.cli.monitor",
+    "assay.cli.notify",
     "assay.cli.server",
 ]
 

@@ -203,6 +203,10 @@ def register(app: typer.Typer) -> None:
 
         _format(fmt)
         res = _change(as_user, lambda s, a: run(s, a, model, version, policy=policy, tier=tier))
+        if res.alerts:
+            from assay.cli.notify import after_commit
+
+            after_commit(_actor_name(as_user))
         if fmt == "json":
             _emit(res.to_dict())
         else:

@@ -70,6 +70,13 @@ def _attach(settings: Any, paths: list[Path] | None) -> dict[str, str]:
     return docs
 
 
+def _notify_after(as_user: str | None) -> None:
+    """A stage now awaits its approvers: send their notifications (best effort)."""
+    from assay.cli.notify import after_commit
+
+    after_commit(_actor_name(as_user))
+
+
 def _check_format(fmt: str) -> None:
     if fmt not in ("text", "json"):
         raise InputError(f"--format: expected text or json, got {fmt!r}")
@@ -239,6 +246,7 @@ def register(app: typer.Typer) -> None:
         console.print(f"submitted {model}@{version} as submission #{sub.id} "
                       f"(tier {sub.tier}, policy {sub.policy_name}); "
                       f"first stage: {sub.current_stage}")
+        _notify_after(as_user)
 
     @app.command("review", rich_help_panel="Approval workflow")
     def review_cmd(
@@ -289,6 +297,8 @@ def register(app: typer.Typer) -> None:
 
         so, sub = _run(as_user, act)
         console.print(f"{so.stage}: approved as {so.role}")
+        if sub.current_stage != so.stage:
+            _notify_after(as_user)
         if sub.current_stage == so.stage:
             console.print(f"stage {so.stage} needs more sign-offs (assay review {_e(model)} "
                           f"{_e(version)})")

@@ -40,6 +40,7 @@ from assay.monitor.tables import (
     MonitorRow,
     MonitorWindow,
 )
+from assay.notify import notify
 from assay.policy import Policy, load_policy
 from assay.policy.monitoring import Monitoring, MonitorRule
 from assay.registry import get_version, latest_certification, require_role
@@ -357,6 +358,9 @@ def _maybe_alert(session: Session, actor: User, mv: ModelVersion, rule: MonitorR
     session.flush()
     append_event(session, actor=actor, action="monitor.alert", subject_type="monitor_alert",
                  subject_id=alert.id, payload=alert_to_dict(alert, mv))
+    # queued in this transaction: the alert and its notifications commit together
+    notify(session, actor, "monitor.alert", f"{mv.model.name}@{mv.version}: {message}",
+           alert_to_dict(alert, mv), roles=rule.notify.roles, channels=rule.notify.channels)
     return alert
 
 

@@ -68,6 +68,18 @@ RULE_KINDS: dict[str, RuleKind] = {k.id: k for k in (
 COMMON_PARAMS = ("seed",)
 
 
+@dataclass(frozen=True)
+class NotifyTargets:
+    """Who hears of an alert: users holding ``roles`` (by e-mail) and the named
+    ``channels`` (besides the channels that subscribe to alerts)."""
+
+    roles: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.roles or self.channels)
+
+
 @dataclass
 class MonitorRule:
     """One validated rule: the check-style spec plus its alerting options."""
@@ -76,6 +88,8 @@ class MonitorRule:
     consecutive: int = 1
     cooldown: int = 0
     action: str = "alert"
+    #: the rule's own ``notify``, else the tier's
+    notify: NotifyTargets = field(default_factory=NotifyTargets)
 
     @property
     def key(self) -> str:
@@ -98,6 +112,7 @@ class Monitoring:
     window: str = "daily"
     retention_days: int = 90
     rules: list[MonitorRule] = field(default_factory=list)
+    notify: NotifyTargets = field(default_factory=NotifyTargets)
 
     def rule(self, key: str) -> MonitorRule:
         for r in self.rules:
@@ -112,6 +127,7 @@ def build_monitoring(model: Any, loc: tuple[str | int, ...],
     """Validate a ``MonitoringModel`` (rule ids, parameters, their values) into a plan."""
     rules: list[MonitorRule] = []
     keys: dict[str, int] = {}
+    tier_notify = _targets(model.notify)
     for i, r in enumerate(model.rules):
         at = (*loc, "rules", i)
         kind = RULE_KINDS.get(r.id)
@@ -144,8 +160,17 @@ def build_monitoring(model: Any, loc: tuple[str | int, ...],
             name=r.name, rationale=r.rationale, regulations=list(r.regulations),
             source=where(*at))
         rules.append(MonitorRule(spec=spec, consecutive=r.consecutive, cooldown=r.cooldown,
-                                 action=r.action))
-    return Monitoring(window=model.window, retention_days=model.retention_days, rules=rules)
+                                 action=r.action,
+                                 notify=tier_notify if r.notify is None else _targets(r.notify)))
+    return Monitoring(window=model.window, retention_days=model.retention_days, rules=rules,
+                      notify=tier_notify)
+
+
+def _targets(model: Any) -> NotifyTargets:
+    if model is None:
+        return NotifyTargets()
+    return NotifyTargets(roles=tuple(dict.fromkeys(model.roles)),
+                         channels=tuple(dict.fromkeys(model.channels)))
 
 
 def _check_value(rule: str, pname: str, value: Any, kind: RuleKind,

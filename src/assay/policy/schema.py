@@ -8,6 +8,7 @@ turns the result into :class:`assay.policy.Policy`, whose tiers carry the
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -87,12 +88,63 @@ class CheckModel(_Strict):
         return self.name or self.id
 
 
+#: Roles a ``notify:`` entry may name: those of :mod:`assay.registry.roles` (the policy
+#: sits below the registry; tests/test_notify.py keeps the two lists equal).
+NOTIFY_ROLES = ("data_scientist", "validator", "risk_officer", "compliance", "security",
+                "business_owner", "auditor", "admin")
+#: What a channel name looks like (``assay channel add NAME``).
+CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class NotifyModel(_Strict):
+    """Who hears of an alert: ``notify: {roles: [...], channels: [...]}``
+    (docs/notifications.md)."""
+
+    roles: list[str] = Field(default_factory=list)
+    channels: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, data: Any) -> Any:
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise ValueError("expected a mapping with 'roles' and/or 'channels' (e.g. "
+                             f"{{roles: [validator], channels: [ops-hook]}}), got {data!r}")
+        return data
+
+    @field_validator("roles", "channels", mode="before")
+    @classmethod
+    def _none_is_empty(cls, v: Any) -> Any:
+        return [] if v is None else v
+
+    @field_validator("roles")
+    @classmethod
+    def _roles(cls, v: list[str]) -> list[str]:
+        for role in v:
+            if role not in NOTIFY_ROLES:
+                raise ValueError(f"unknown role '{role}' (expected one of "
+                                 + ", ".join(NOTIFY_ROLES) + ")")
+        return v
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not CHANNEL_NAME.match(name):
+                raise ValueError(f"channel name {name!r}: expected letters, digits, '.', '_' "
+                                 "or '-' (as given to `assay channel add`)")
+        return v
+
+
 class MonitorRuleModel(CheckModel):
     """One monitoring rule: a check entry plus when a breach becomes an alert."""
 
     consecutive: int = Field(1, ge=1, le=365)
     cooldown: int = Field(0, ge=0, le=365)
     action: Literal["alert", "recertify"] = "alert"
+    #: who hears of this rule's alerts, instead of the tier's ``notify``
+    notify: NotifyModel | None = None
 
 
 class MonitoringModel(_Strict):
@@ -101,6 +153,8 @@ class MonitoringModel(_Strict):
     window: Literal["daily", "weekly", "monthly"] = "daily"
     retention_days: int = Field(90, ge=1, le=3650)
     rules: list[MonitorRuleModel] = Field(default_factory=list)
+    #: who hears of the tier's alerts (a rule's own ``notify`` replaces it)
+    notify: NotifyModel | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -171,7 +225,7 @@ def field_names() -> set[str]:
     """Every field name the policy schema knows (for "did you mean" hints)."""
     names: set[str] = set(RESERVED_SECTIONS)
     for model in (BootstrapSettings, Settings, ThresholdModel, CheckModel, TierModel, PolicyModel,
-                  MonitoringModel, MonitorRuleModel):
+                  MonitoringModel, MonitorRuleModel, NotifyModel):
         names.update(model.model_fields)
     return names
 
@@ -199,7 +253,7 @@ def fields_of(loc: tuple[str | int, ...]) -> set[str]:
             continue
         info = model.model_fields.get(str(part))
         ann = info.annotation if info else None
-        model = next((m for m in (Settings, BootstrapSettings, ThresholdModel)
+        model = next((m for m in (Settings, BootstrapSettings, ThresholdModel, NotifyModel)
                       if ann is m or (ann is not None and m in getattr(ann, "__args__", ()))),
                      None)
         i += 1

@@ -37,6 +37,7 @@ from assay.workflow.duties import (
     _required_signers,
     _separation_of_duties,
 )
+from assay.workflow.notices import notify_awaiting
 from assay.workflow.policy import load_policy_info
 from assay.workflow.submissions import (
     _advance_model_status,
@@ -188,6 +189,8 @@ def approve(session: Session, actor: Any, model_name: str, version: str, *, stag
     sub.updated_at = now  # bumps the row version: a concurrent action on this row loses
     _flush(session, "approve")
     _audit(session, actor, "workflow.approve", model_name, version, payload, ev)
+    if done:
+        notify_awaiting(session, actor, sub, model_name, version)
     return so
 
 

@@ -25,6 +25,7 @@ from assay.workflow._common import (
 )
 from assay.workflow.config import TIERS
 from assay.workflow.deployment import change_reasons
+from assay.workflow.notices import notify_awaiting
 from assay.workflow.policy import PolicyInfo, load_policy_info
 from assay.workflow.tables import (
     APPROVED,
@@ -132,6 +133,7 @@ def submit(session: Session, actor: Any, model_name: str, version: str, *,
             "tier": tier, "stages": [s.id for s in wf.stages], "first_stage": sub.current_stage,
             "superseded": superseded, "deployment_status": moved},
            _evidence(artifact=getattr(mv, "artifact_digest", None), policy=info.digest))
+    notify_awaiting(session, actor, sub, model_name, version)
     return sub
 
 
