@@ -97,7 +97,7 @@ def plan_of(session: Session, mv: ModelVersion, *, policy: str | Policy | None =
             raise InputError(f"{name} has no certification to take the policy from: pass "
                              "--policy (and --tier unless the model has a risk tier)")
         try:
-            pol = load_policy(cert.policy_name)
+            pol = _certified_policy(session, cert)
         except PolicyError as exc:
             raise InputError(f"{name} was certified under policy '{cert.policy_name}', which "
                              f"cannot be loaded here ({exc}); pass --policy") from None
@@ -111,6 +111,18 @@ def plan_of(session: Session, mv: ModelVersion, *, policy: str | Policy | None =
         raise PolicyError(f"{pol.source}: tier '{tier}' has no monitoring rules (add a "
                           "'monitoring:' section with rules to the tier)")
     return pol, tier, t.monitoring
+
+
+def _certified_policy(session: Session, cert: Any) -> Policy:
+    """The policy file a certification was recorded under (shipped or registered, by its
+    digest); a store that does not know the digest falls back to the shipped name."""
+    from assay.registry.policies import known_policy
+
+    try:
+        return known_policy(session, {"name": cert.policy_name, "version": cert.policy_version,
+                                      "sha256": cert.policy_digest})
+    except (ConflictError, InputError, NotFoundError):
+        return load_policy(cert.policy_name)
 
 
 def certified_values(session: Session, mv: ModelVersion) -> dict[str, float]:
@@ -435,6 +447,14 @@ def list_alerts(session: Session, *, model: str | None = None, version: str | No
                              f"{', '.join(ALERT_STATES)}")
         stmt = stmt.where(MonitorAlert.state.in_(states))
     return [alert_to_dict(a, mv) for a, mv in session.execute(stmt)]
+
+
+def get_alert(session: Session, alert_id: int) -> dict[str, Any]:
+    """One alert, as :func:`list_alerts` shows it; NotFoundError if there is none."""
+    a = session.get(MonitorAlert, int(alert_id))
+    if a is None:
+        raise NotFoundError(f"unknown alert #{alert_id} (see `assay alert list`)")
+    return alert_to_dict(a, session.get(ModelVersion, a.model_version_id))
 
 
 def _alert(session: Session, alert_id: int) -> MonitorAlert:
