@@ -103,5 +103,5 @@ def ingest_days(db: Store, days: dict[int, pd.DataFrame], user: str = "dana") ->
 
     for i, df in days.items():
         with db.transaction() as s:
-            ingest(s, reg.get_user(s, user), "pd", "1", df, name=f"day{i}",
+            ingest(s, reg.get_user(s, user), "pd", "1", df.drop(columns="y"), name=f"day{i}",
                    time_column="ts", id_column="row", score="p")
