@@ -31,6 +31,7 @@ API_ROUTERS = [
     "assay.api.routes_workflow",
     "assay.api.routes_audit",
     "assay.api.routes_monitor",
+    "assay.api.routes_metrics",
 ]
 
 _ERRORS = {
