@@ -319,7 +319,10 @@ def rows_table(raw: bytes, source: str) -> Any:
                              f"{seen} and {_kind(values[first])} (first at row {first + 1})")
         try:
             arrays[key] = pa.array(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+        except OverflowError:
+            raise InputError(f"{source}: column '{key}': a whole number does not fit in 64 "
+                             "bits (send it as a decimal number or as text)") from None
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise InputError(f"{source}: column '{key}': {str(exc).splitlines()[0]}") from None
     return pa.table(arrays)
 
