@@ -254,12 +254,12 @@ async def _multipart(request: Request, folder: FilePath, source: str | None
     if len(data) > MAX_BATCH_BYTES:
         raise _too_large()
     if not data:
-        raise InputError(f"file {name or ''}: empty".replace("  ", " "))
+        raise InputError(f"file {name}: empty" if name else "file: empty")
     label = source or name or "uploaded file"
     lower = name.lower()
     if data[:4] == PARQUET_MAGIC:
         kind = "parquet"
-    elif lower.endswith((".json", ".jsonl")) or (upload.content_type or "").endswith("json"):
+    elif lower.endswith(".json") or (upload.content_type or "").endswith("json"):
         return rows_table(data, label), label
     elif lower.endswith((".csv", ".txt", ".tsv")) or (upload.content_type or "").startswith(
             "text/"):
@@ -286,7 +286,11 @@ def rows_table(raw: bytes, source: str) -> Any:
                          f"{exc.msg})") from None
     rows = doc.get("rows") if isinstance(doc, dict) else doc
     if not isinstance(rows, list):
-        got = "an object without rows" if isinstance(doc, dict) else type(doc).__name__
+        if isinstance(doc, dict):
+            got = (f"'rows' holding {type(rows).__name__}" if "rows" in doc
+                   else "an object without 'rows'")
+        else:
+            got = type(doc).__name__
         raise InputError(f"{source}: expected a list of row objects or {{\"rows\": [...]}}, "
                          f"got {got}")
     if not rows:
