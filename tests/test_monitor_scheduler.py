@@ -67,6 +67,50 @@ def test_the_lease_has_one_holder_at_a_time(db: Store) -> None:
         other.dispose()
 
 
+def test_a_killed_holder_leaves_the_lease_free(db: Store, tmp_path: Path) -> None:
+    """The holder's process is killed mid-run: the lease is free again, with no expiry to
+    wait for (PostgreSQL drops the dead connection's lock, the kernel the dead process's
+    flock)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    ready = tmp_path / "held"
+    code = ("import sys, time\n"
+            "from pathlib import Path\n"
+            "from assay.config import Settings\n"
+            "from assay.store import open_store\n"
+            "from assay.store.lease import exclusive\n"
+            "store = open_store(Settings(home=Path(sys.argv[1]), database_url=sys.argv[2]))\n"
+            "with exclusive(store, 'job:monitor.run') as held:\n"
+            "    assert held\n"
+            "    Path(sys.argv[3]).write_text('yes')\n"
+            "    time.sleep(120)\n")
+    child = subprocess.Popen([sys.executable, "-c", code, str(db.settings.home),
+                              db.settings.database_url, str(ready)])
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists() and time.monotonic() < deadline:
+            assert child.poll() is None, "the holder exited early"
+            time.sleep(0.05)
+        with exclusive(db, "job:monitor.run") as held:
+            assert not held
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(30)
+        deadline = time.monotonic() + 30
+        while True:  # the server notices the closed connection within moments
+            with exclusive(db, "job:monitor.run") as held:
+                if held or time.monotonic() > deadline:
+                    break
+            time.sleep(0.1)
+        assert held
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(30)
+
+
 def test_two_runners_at_once_one_evaluates_the_other_skips(db: Store, people: dict,
                                                            tmp_path: Path) -> None:
     _monitored(db, tmp_path)
