@@ -18,7 +18,7 @@ from assay.registry import get_user
 PUBLIC = {"/api/health"}
 PARAMS = {"name": "credit-scoring", "version": "1.0", "stage": "validation", "risk_id": "1",
           "mitigation_id": "1", "cert_id": "1", "key_id": "000000000000", "username": "vic",
-          "document_id": "1", "delivery_id": "1"}
+          "document_id": "1", "delivery_id": "1", "alert_id": "1"}
 #: What the read-only auditor may still change: their own tokens and password.
 SELF_SERVICE = {("POST", "/api/tokens"), ("DELETE", "/api/tokens/{key_id}"),
                 ("POST", "/api/users/{username}/password")}
@@ -102,6 +102,11 @@ def test_the_read_only_auditor_cannot_change_anything(app_env) -> None:
         "/api/channels/{name}": {"enabled": False},
         "/api/channels/{name}/test": {},
         "/api/notifications/{delivery_id}/retry": {},
+        "/api/models/{name}/versions/{version}/monitoring/batches": [{"x": 1, "p": 0.5}],
+        "/api/models/{name}/versions/{version}/monitoring/labels": [{"id": "a", "y": 1}],
+        "/api/monitoring/run": {},
+        "/api/alerts/{alert_id}/ack": {"note": "mine now"},
+        "/api/alerts/{alert_id}/resolve": {"note": "done"},
     }
     files = {"/api/models/{name}/versions/{version}/certifications":
              {"results": ("r.json", b'{"status": "passed", "policy": {}, "checks": []}')},
@@ -112,6 +117,8 @@ def test_the_read_only_auditor_cannot_change_anything(app_env) -> None:
         if method == "GET" or (method, path) in SELF_SERVICE:
             continue
         kw = {"files": files[path]} if path in files else {"json": bodies[path]}
+        if path.endswith("/monitoring/labels"):
+            kw["params"] = {"id_column": "id", "target": "y"}
         resp = client.request(method, _fill(path), headers=h, **kw)
         assert resp.status_code == 403, (method, path, resp.status_code, resp.text)
         checked += 1

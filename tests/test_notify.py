@@ -470,3 +470,25 @@ def test_a_claim_left_by_a_dead_dispatcher_is_taken_over_when_its_lease_ends(
         assert hook.requests == []
         assert dispatch_due(db, now=T0 + timedelta(seconds=301)).delivered == [did]
         assert len(hook.accepted) == 1
+
+
+def test_the_services_periodic_job_delivers_what_is_due(db: Store, people: dict,
+                                                         tmp_path) -> None:
+    from assay.api.scheduler import run_job, service_jobs
+    from assay.config import Settings
+
+    jobs = {j.name: j for j in service_jobs(Settings(home=tmp_path, database_url="sqlite://",
+                                                     notify_interval=5))}
+    assert set(jobs) == {"notify.dispatch"}
+    with webhook_receiver(SECRET) as hook:
+        _hook(db, hook.url)
+        note = _queue(db)
+        record = run_job(db, jobs["notify.dispatch"])
+        assert record.outcome == "ran", record.error
+        assert record.result.delivered == [note.deliveries[0].id]
+        assert len(hook.accepted) == 1
+    [d] = _deliveries(db)
+    assert d["state"] == "delivered"
+    with db.transaction() as s:
+        last = s.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
+        assert last.action == "notify.delivered" and last.actor == "assay-dispatcher"

@@ -9,6 +9,8 @@ with the authenticated user as the actor, and render the result (JSON under
 from __future__ import annotations
 
 import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import Depends, FastAPI
@@ -30,6 +32,8 @@ API_ROUTERS = [
     "assay.api.routes_audit",
     "assay.api.routes_program",
     "assay.api.routes_notify",
+    "assay.api.routes_monitor",
+    "assay.api.routes_metrics",
 ]
 
 _ERRORS = {
@@ -96,7 +100,22 @@ def create_app(settings: Settings | None = None, *, store=None,
     from assay.store import open_store
 
     settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """The periodic jobs (scheduled monitoring runs ...) live as long as the app."""
+        from assay.api.scheduler import Scheduler, service_jobs
+
+        scheduler = Scheduler(app.state.store, service_jobs(app.state.settings))
+        app.state.scheduler = scheduler
+        scheduler.start()
+        try:
+            yield
+        finally:
+            await scheduler.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="assay",
         version=__version__,
         description="Certify, govern and monitor machine-learning models with evidence. "

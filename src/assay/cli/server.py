@@ -61,6 +61,13 @@ def serve(
                          "(set ASSAY_DATABASE_URL)")
     console.print(f"assay serving {settings.database_url.split('@')[-1]} on "
                   f"http://{host}:{port} (API reference at /docs)", highlight=False)
+    if settings.monitor_interval > 0:
+        console.print(f"closed monitoring windows are evaluated every "
+                      f"{settings.monitor_interval:g} s (ASSAY_MONITOR_INTERVAL; 0 turns it off)",
+                      highlight=False)
+    if settings.notify_interval > 0:
+        console.print(f"due notifications are delivered every {settings.notify_interval:g} s "
+                      "(ASSAY_NOTIFY_INTERVAL; 0 turns it off)", highlight=False)
     if workers > 1:  # each worker process builds its own app from the environment
         if secure_cookies is not None:
             os.environ["ASSAY_SECURE_COOKIES"] = "1" if secure_cookies else "0"

@@ -13,12 +13,18 @@ from assay.registry.roles import (
     COMPLIANCE,
     DATA_SCIENTIST,
     RISK_OFFICER,
+    ROLES,
     VALIDATOR,
 )
 
+#: May read monitoring through a token (``GET /metrics``): anyone holding a role, auditors
+#: included. A user without any role reads no metrics.
+READERS: tuple[str, ...] = ROLES
+
 #: May send production batches and label batches.
 INGESTERS: tuple[str, ...] = (DATA_SCIENTIST, BUSINESS_OWNER, VALIDATOR, RISK_OFFICER, ADMIN)
-#: May run the evaluation of closed windows (the scheduler acts as one of them).
+#: May run the evaluation of closed windows (the service's scheduler runs them as itself:
+#: :data:`assay.monitor.service.SCHEDULER`, no user).
 RUNNERS: tuple[str, ...] = (DATA_SCIENTIST, VALIDATOR, RISK_OFFICER, ADMIN)
 #: May acknowledge an alert (take it in hand).
 ACKNOWLEDGERS: tuple[str, ...] = (DATA_SCIENTIST, VALIDATOR, RISK_OFFICER, COMPLIANCE,

@@ -44,6 +44,7 @@ from assay.notify import notify
 from assay.policy import Policy, load_policy
 from assay.policy.monitoring import Monitoring, MonitorRule
 from assay.registry import get_version, latest_certification, require_role
+from assay.registry.roles import SCHEDULER_ACTOR
 from assay.registry.tables import Model, ModelVersion, User, _iso
 from assay.store.audit import append_event
 from assay.store.db import as_utc, utcnow
@@ -98,7 +99,7 @@ def plan_of(session: Session, mv: ModelVersion, *, policy: str | Policy | None =
             raise InputError(f"{name} has no certification to take the policy from: pass "
                              "--policy (and --tier unless the model has a risk tier)")
         try:
-            pol = load_policy(cert.policy_name)
+            pol = _certified_policy(session, cert)
         except PolicyError as exc:
             raise InputError(f"{name} was certified under policy '{cert.policy_name}', which "
                              f"cannot be loaded here ({exc}); pass --policy") from None
@@ -112,6 +113,18 @@ def plan_of(session: Session, mv: ModelVersion, *, policy: str | Policy | None =
         raise PolicyError(f"{pol.source}: tier '{tier}' has no monitoring rules (add a "
                           "'monitoring:' section with rules to the tier)")
     return pol, tier, t.monitoring
+
+
+def _certified_policy(session: Session, cert: Any) -> Policy:
+    """The policy file a certification was recorded under (shipped or registered, by its
+    digest); a store that does not know the digest falls back to the shipped name."""
+    from assay.registry.policies import known_policy
+
+    try:
+        return known_policy(session, {"name": cert.policy_name, "version": cert.policy_version,
+                                      "sha256": cert.policy_digest})
+    except (ConflictError, InputError, NotFoundError):
+        return load_policy(cert.policy_name)
 
 
 def certified_values(session: Session, mv: ModelVersion) -> dict[str, float]:
@@ -178,6 +191,32 @@ def run(session: Session, actor: User, model: str | None = None, version: str | 
         now: datetime | None = None) -> RunResult:
     """Evaluate every closed window not yet evaluated and raise alerts (idempotent)."""
     require_role(actor, *RUNNERS, action="run monitoring evaluations")
+    return _run(session, actor, model, version, policy=policy, tier=tier, now=now)
+
+
+#: The audit actor of the service's scheduled evaluations. It is no user: nobody can sign
+#: in as it or hold a token for it, and no user may be created under its name.
+SCHEDULER = SCHEDULER_ACTOR
+
+
+def run_scheduled(session: Session, model: str, version: str, *,
+                  now: datetime | None = None) -> RunResult:
+    """The service's scheduled evaluation of one version, recorded as :data:`SCHEDULER`.
+
+    Not reachable with anyone's credentials: only the service's own periodic
+    job calls it (``ASSAY_MONITOR_INTERVAL``), with the version's own plan
+    (the policy and tier of its latest certification, else its risk tier).
+    """
+    return _run(session, SCHEDULER, model, version, policy=None, tier=None, now=now)
+
+
+def monitored_versions(session: Session) -> list[tuple[str, str]]:
+    """(model, version) of every version that has monitoring data, in registration order."""
+    return [(mv.model.name, mv.version) for mv in _versions(session, None, None)]
+
+
+def _run(session: Session, actor: User | str, model: str | None, version: str | None, *,
+         policy: str | Policy | None, tier: str | None, now: datetime | None) -> RunResult:
     now = as_utc(now) if now is not None else utcnow()
     out = []
     for mv in _versions(session, model, version):
@@ -185,7 +224,7 @@ def run(session: Session, actor: User, model: str | None = None, version: str | 
     return RunResult(out)
 
 
-def _run_version(session: Session, actor: User, mv: ModelVersion, *,
+def _run_version(session: Session, actor: User | str, mv: ModelVersion, *,
                  policy: str | Policy | None, tier: str | None, now: datetime) -> VersionRun:
     pol, tier_name, plan = plan_of(session, mv, policy=policy, tier=tier)
     name = f"{mv.model.name}@{mv.version}"
@@ -315,7 +354,7 @@ def _finite(x: Any) -> float | None:
     return x if x == x and x not in (float("inf"), float("-inf")) else None
 
 
-def _maybe_alert(session: Session, actor: User, mv: ModelVersion, rule: MonitorRule,
+def _maybe_alert(session: Session, actor: User | str, mv: ModelVersion, rule: MonitorRule,
                  ev: MonitorEvaluation, period: str, p: date) -> MonitorAlert | None:
     if rule.consecutive > 1:
         earlier = session.execute(
@@ -364,7 +403,7 @@ def _maybe_alert(session: Session, actor: User, mv: ModelVersion, rule: MonitorR
     return alert
 
 
-def _purge(session: Session, actor: User, mv: ModelVersion, retention_days: int,
+def _purge(session: Session, actor: User | str, mv: ModelVersion, retention_days: int,
            now: datetime) -> int:
     cutoff = at_midnight(day_of(now) - timedelta(days=retention_days))
     n = session.execute(delete(MonitorRow).where(MonitorRow.model_version_id == mv.id,
@@ -441,6 +480,14 @@ def list_alerts(session: Session, *, model: str | None = None, version: str | No
     return [alert_to_dict(a, mv) for a, mv in session.execute(stmt)]
 
 
+def get_alert(session: Session, alert_id: int) -> dict[str, Any]:
+    """One alert, as :func:`list_alerts` shows it; NotFoundError if there is none."""
+    a = session.get(MonitorAlert, int(alert_id))
+    if a is None:
+        raise NotFoundError(f"unknown alert #{alert_id} (see `assay alert list`)")
+    return alert_to_dict(a, session.get(ModelVersion, a.model_version_id))
+
+
 def _alert(session: Session, alert_id: int) -> MonitorAlert:
     a = session.get(MonitorAlert, int(alert_id), with_for_update=True)
     if a is None:
@@ -500,6 +547,7 @@ def open_recertify_alerts(session: Session, version_id: int) -> list[MonitorAler
     return alerts
 
 
-__all__ = ["RunResult", "VersionRun", "acknowledge", "alert_to_dict", "list_alerts",
-           "open_recertify_alerts", "plan_of", "resolve", "run", "status"]
+__all__ = ["SCHEDULER", "RunResult", "VersionRun", "acknowledge", "alert_to_dict", "get_alert",
+           "list_alerts", "monitored_versions", "open_recertify_alerts", "plan_of", "resolve",
+           "run", "run_scheduled", "status"]
 

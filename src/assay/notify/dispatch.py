@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from assay import __version__
 from assay.notify.secrets import unseal
 from assay.notify.tables import NotifyAttempt, NotifyChannel, NotifyDelivery
+from assay.registry.roles import DISPATCHER_ACTOR
 from assay.store.audit import append_event
 from assay.store.db import as_utc, transaction, utcnow
 
@@ -47,7 +48,7 @@ MAX_DELAY = 6 * 3600
 #: Seconds to wait for a webhook receiver or an SMTP server.
 TIMEOUT = 15.0
 #: The audit trail's actor for deliveries when no user runs the dispatcher.
-DISPATCHER = "assay-dispatcher"
+DISPATCHER = DISPATCHER_ACTOR
 SIGNATURE_HEADER = "X-Assay-Signature"
 TIMESTAMP_HEADER = "X-Assay-Timestamp"
 

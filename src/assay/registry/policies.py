@@ -32,6 +32,7 @@ __all__ = [
     "RegisteredPolicy",
     "known_policy",
     "list_registered_policies",
+    "policy_named",
     "register_policy",
     "settings_of",
     "shipped_policy_records",
@@ -177,6 +178,27 @@ def known_policy(session: Session, claimed: Mapping[str, Any], *,
             f"{where}: the results name policy {label}, but the policy file {digest} is "
             f"'{policy.name}' version {policy.version}")
     return policy
+
+
+def policy_named(session: Session, name: str, *, settings: Settings | None = None) -> Policy:
+    """The policy called ``name`` that the store knows: the newest registered version of
+    that name, else the shipped one. Never a file path (the API names policies, it does
+    not point at files on the server); NotFoundError lists the known names."""
+    from assay.errors import NotFoundError
+    from assay.evidence import open_artifact
+
+    row = session.scalars(select(RegisteredPolicy).where(RegisteredPolicy.name == name)
+                          .order_by(RegisteredPolicy.id.desc()).limit(1)).first()
+    if row is not None:
+        return parse_policy(open_artifact(settings_of(session, settings), row.digest),
+                            source=row.source)
+    for raw, file_name in _shipped().values():
+        policy = parse_policy(raw, source=file_name, path=SHIPPED_DIR / file_name)
+        if policy.name == name or file_name.rsplit(".", 1)[0] == name:
+            return policy
+    known = sorted({n for n, _, _ in _named(session)})
+    raise NotFoundError(f"policy '{name}': not a policy this store knows (known: "
+                        f"{', '.join(known)}); {REGISTER_HINT}")
 
 
 def _named(session: Session) -> list[tuple[str, str, str]]:

@@ -40,6 +40,14 @@ ROLE_TITLES: dict[str, str] = {
     ADMIN: "Administrator",
 }
 
+#: The service's own actor in the audit trail (scheduled monitoring runs and other
+#: periodic jobs of ``assay serve``). It is no user: no user may be created under a name
+#: of this set, so nobody can sign in as it, hold a token for it, or be mistaken for it.
+SCHEDULER_ACTOR = "assay-scheduler"
+#: The actor the notification dispatcher records delivery outcomes under.
+DISPATCHER_ACTOR = "assay-dispatcher"
+SERVICE_ACTORS: frozenset[str] = frozenset({SCHEDULER_ACTOR, DISPATCHER_ACTOR})
+
 #: Roles that may register models and add versions.
 MODEL_WRITERS: tuple[str, ...] = (DATA_SCIENTIST, BUSINESS_OWNER, RISK_OFFICER, ADMIN)
 #: Roles that read the audit trail as a whole (every event, any filter) and export it;

@@ -88,6 +88,9 @@ def add_user(session: Session, actor: User | None, username: str, *, display_nam
     if not _USERNAME.match(name):
         raise InputError(f"user name '{username}': expected 1-100 characters of a-z, 0-9, "
                          "'.', '_', '-', '@', starting with a letter or digit")
+    if name in R.SERVICE_ACTORS:
+        raise InputError(f"user name '{name}' is reserved: the service records its own "
+                         "scheduled work under it in the audit trail")
     role_list = _check_roles(roles)
     if actor is None:
         if session.scalar(select(func.count()).select_from(User)):
