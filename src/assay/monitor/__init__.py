@@ -25,6 +25,7 @@ from assay.monitor.service import (
     run,
     status,
 )
+from assay.monitor.views import alert_page, series
 
 __all__ = [
     "IngestResult",
@@ -33,6 +34,7 @@ __all__ = [
     "VersionRun",
     "acknowledge",
     "add_labels",
+    "alert_page",
     "get_alert",
     "ingest",
     "list_alerts",
@@ -40,5 +42,6 @@ __all__ = [
     "plan_of",
     "resolve",
     "run",
+    "series",
     "status",
 ]
