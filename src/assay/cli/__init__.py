@@ -179,6 +179,9 @@ COMMANDS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
      "Monitor models in production: windows, rules, alerts."),
     ("alert", ("monitor",), "Monitoring",
      "Alerts raised by monitoring: list, acknowledge, resolve."),
+    ("release", ("release",), "Monitoring",
+     "Releases per environment: shadow, canary, full; promotion, rollback,\n"
+     "champion-challenger."),
     ("token", ("server",), None,
      "Create, list and revoke API tokens."),
 )
@@ -191,6 +194,7 @@ COMMAND_MODULES = [
     "assay.cli.risk",
     "assay.cli.workflow",
     "assay.cli.monitor",
+    "assay.cli.release",
     "assay.cli.server",
 ]
 

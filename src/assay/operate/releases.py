@@ -185,11 +185,12 @@ def _share(mode: str, share: float | None) -> float | None:
     return None
 
 
-def _mode(mode: str) -> str:
+def _mode(mode: str, what: str = "mode") -> str:
     if mode not in MODES:
-        from assay.errors import choice_error
+        from assay.errors import did_you_mean
 
-        raise choice_error("mode", mode, MODES)
+        raise InputError(f"{{{what}}}: expected one of " + ", ".join(f"'{m}'" for m in MODES)
+                         + f", got {mode!r}" + did_you_mean(mode, MODES), fields=[what])
     return mode
 
 
@@ -358,7 +359,7 @@ def promote(session: Session, actor: User, model_name: str, version: str, *,
     shadow/canary -> full. To full, the incumbent is replaced and the release rule is
     applied to a comparison of the two over the period since the version started
     serving (or ``since``)."""
-    to = _mode(to)
+    to = _mode(to, "to")
     if to == "shadow":
         raise InputError("{to}: a promotion goes to canary or full, not shadow", fields=["to"])
     share = _share(to, share)
