@@ -28,6 +28,7 @@ API_ROUTERS = [
     "assay.api.routes_certifications",
     "assay.api.routes_workflow",
     "assay.api.routes_audit",
+    "assay.api.routes_releases",
 ]
 
 _ERRORS = {
