@@ -124,3 +124,26 @@ def test_compare_route(api: Api, env: Env, tmp_path: Path) -> None:  # noqa: F81
     assert r.status_code == 409 and "refused by the release rule" in body["message"]
     assert body["details"]["rule"]["allowed"] is False
     assert events(env) == 2
+
+
+def test_model_page_shows_which_version_serves_where(api: Api, env: Env) -> None:  # noqa: F811
+    from assay.api.deps import SESSION_COOKIE
+
+    approved(env, "1")
+    approved(env, "2")
+    page_client = TestClient(api.client.app, headers={"accept": "text/html"})
+    with env.store.transaction() as s:
+        raw, _ = auth.open_session(s, registry.get_user(s, "aud"))
+    page_client.cookies.set(SESSION_COOKIE, raw)
+    html = page_client.get("/models/scorer").text
+    assert 'id="h-releases"' in html and "No release recorded" in html
+    api("bea", "POST", f"{V}/1/releases", json={"mode": "full"})
+    api("bea", "POST", f"{V}/2/releases", json={"mode": "canary", "share": 0.15})
+    api("bea", "POST", f"{V}/1/releases", json={"mode": "full", "environment": "eu-prod"})
+    html = page_client.get("/models/scorer").text
+    section = html.split('id="h-releases"')[1].split("</section>")[0]
+    rows = [r for r in section.split("<tr>")[2:]]
+    assert '<th scope="row">eu-prod</th>' in rows[0] and "<td>1</td>" in rows[0]
+    assert '<th scope="row">production</th>' in rows[1] and "2 at 15%" in rows[1]
+    today = datetime.now(UTC).date().isoformat()
+    assert f"<td>{today}</td>" in rows[1]
