@@ -313,3 +313,9 @@ def test_comparison_refuses_bad_periods(env: Env, tmp_path: Path):
         env.read(compare, "1", "3")
     with env.store.transaction() as s:
         assert s.scalar(select(func.count()).select_from(ReleaseEvent)) == 2
+
+
+def test_the_release_table_matches_its_migration(db: Store) -> None:
+    from _schema import schema_diffs
+
+    assert schema_diffs(db.engine, {"release_events"}) == []
