@@ -149,19 +149,28 @@ def test_steps_out_of_order_are_refused_and_change_nothing(env: Env):
             else:
                 env.run("bea", fn, version, **kw)
     assert events(env) == 0
+    env.run("bea", record, "2", mode="shadow")
+    with pytest.raises(ConflictError, match="no version serves full in 'production': a "
+                       "canary runs next to the incumbent"):
+        env.run("bea", promote, "2", to="canary", share=0.1)
+    with pytest.raises(InputError, match="to: a promotion goes to canary or full"):
+        env.run("bea", promote, "2", to="shadow")
+    assert events(env) == 1
     env.run("bea", record, "1", mode="full")
     with pytest.raises(ConflictError, match="serves full in 'production': replace it"):
-        env.run("bea", record, "2", mode="full")
+        env.run("bea", record, "3", mode="full")
     with pytest.raises(ConflictError, match="already serves as full"):
         env.run("bea", record, "1", mode="shadow")
     with pytest.raises(ConflictError, match="already serves full"):
         env.run("bea", promote, "1", to="full")
     with pytest.raises(ConflictError, match="nothing to roll back to"):
         env.run("bea", rollback, to="1")
-    env.run("bea", record, "2", mode="canary", share=0.2)
+    with pytest.raises(ConflictError, match="already serves as shadow"):
+        env.run("bea", record, "2", mode="canary", share=0.2)
+    env.run("bea", promote, "2", to="canary", share=0.2)
     with pytest.raises(ConflictError, match="already the canary"):
         env.run("bea", record, "3", mode="canary", share=0.1)
-    assert events(env) == 2
+    assert events(env) == 3
 
 
 def test_bad_input_dates_shares_and_environments(env: Env):
