@@ -291,6 +291,11 @@ def _write(session: Session, actor: User, model: Model, mv: ModelVersion, enviro
     append_event(session, actor=actor, action=f"release.{action}",
                  subject_type="model_version", subject_id=f"{model.name}@{mv.version}",
                  payload=payload, evidence={"gate": digest})
+    if mode == "full" and model.deployment_status != "deployed":
+        # the inventory follows: a version serving full traffic means the model is deployed
+        from assay.workflow import update_model
+
+        update_model(session, actor, model.name, deployment_status="deployed")
     return ev
 
 
