@@ -331,3 +331,54 @@ def test_the_release_table_matches_its_migration(db: Store) -> None:
     from _schema import schema_diffs
 
     assert schema_diffs(db.engine, {"release_events"}) == []
+
+
+def test_canary_on_other_rows_is_judged_by_the_bootstrap(env: Env, tmp_path: Path):
+    """A canary serves different rows than the incumbent: no pairing; the rule reads the
+    bootstrap intervals of the window statistics."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    days = [today - timedelta(days=d) for d in (4, 3, 2)]
+    approved(env, "2")
+    approved(env, "3")
+    env.run("bea", record, "2", mode="full", at=today - timedelta(days=10))
+    env.run("dave", record, "3", mode="canary", share=0.2, at=today - timedelta(days=6))
+    _ingest(env, "2", _batch(1, 1.2, days), tmp_path)
+    worse = _batch(2, 0.4, days)
+    worse["row"] = "canary-" + worse["row"]
+    _ingest(env, "3", worse, tmp_path)
+    c = env.read(compare, "2", "3")
+    assert not c.paired and c.rows["paired"] == 0 and not c.tests
+    auc = c.metric("roc_auc")
+    assert auc.method.startswith("unpaired: bootstrap") and auc.ci[1] < 0
+    with pytest.raises(ConflictError, match=r"roc_auc: champion .* \(unpaired: bootstrap"):
+        env.run("bea", promote, "3", to="full")
+    assert serving_in(env)["canary"]["version"] == "3"
+
+
+def test_concurrent_full_releases_in_one_environment_leave_one(env: Env):
+    """Two people record a full release of different versions at the same moment: the
+    model row is locked for the step, so the second sees the first and is refused."""
+    import threading
+
+    approved(env, "1")
+    approved(env, "2")
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def go(version: str) -> None:
+        barrier.wait()
+        try:
+            env.run("bea", record, version, mode="full")
+            outcomes.append("ok")
+        except ConflictError as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=go, args=(v,)) for v in ("1", "2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(outcomes) == 2 and outcomes.count("ok") == 1, outcomes
+    refused = next(o for o in outcomes if o != "ok")
+    assert "serves full in 'production': replace it" in refused
+    assert events(env) == 1

@@ -323,8 +323,8 @@ def record(session: Session, actor: User, model_name: str, version: str, *,
     share = _share(mode, share)
     require_role(actor, *(FULL_RELEASERS if mode == "full" else CANARY_RELEASERS),
                  action=f"record a {mode} release")
-    now = as_utc(now) if now is not None else utcnow()
     model = _lock_model(session, model_name)
+    now = as_utc(now) if now is not None else utcnow()  # read once the model is locked
     mv = get_version(session, model_name, version)
     plan, policy = _plan(session, mv)
     env = _environment(environment, plan, policy)
@@ -370,8 +370,8 @@ def promote(session: Session, actor: User, model_name: str, version: str, *,
     share = _share(to, share)
     require_role(actor, *(FULL_RELEASERS if to == "full" else CANARY_RELEASERS),
                  action=f"promote a version to {to}")
-    now = as_utc(now) if now is not None else utcnow()
     model = _lock_model(session, model_name)
+    now = as_utc(now) if now is not None else utcnow()  # read once the model is locked
     mv = get_version(session, model_name, version)
     plan, policy = _plan(session, mv)
     env = _environment(environment, plan, policy)
@@ -446,8 +446,8 @@ def rollback(session: Session, actor: User, model_name: str, *,
     before and whose approval is still valid (else refused with the gate's reasons). The
     current full version and any canary stop serving; shadow versions keep running."""
     require_role(actor, *FULL_RELEASERS, action="roll back a release")
-    now = as_utc(now) if now is not None else utcnow()
     model = _lock_model(session, model_name)
+    now = as_utc(now) if now is not None else utcnow()  # read once the model is locked
     mv = get_version(session, model_name, to)
     plan, policy = _plan(session, mv)
     env = _environment(environment, plan, policy)
