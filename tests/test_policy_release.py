@@ -97,3 +97,15 @@ def test_shipped_policies_have_a_release_rule_in_every_tier(name):
         assert "roc_auc" in [r.metric for r in plan.promote_if]
     assert pol.tier("high").release.require_comparison
     assert pol.tier("high").release.independent_full
+
+
+def test_policy_show_lists_the_release_rule(capsys):
+    from test_workflow_cli import ok
+
+    out = ok(capsys, "policy", "show", "credit-lending", "--tier", "high")
+    rule = out.split("tier high: release")[1]
+    assert "someone other than the developer" in rule
+    assert "at least 2000; a comparison is required" in rule
+    for metric, margin in (("roc_auc", 0.01), ("accuracy", 0.015), ("recall", 0.02)):
+        assert f"promote if {metric}" in rule and f"not worse than {margin:g} (alpha 0.05)" \
+            in rule
