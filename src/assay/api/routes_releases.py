@@ -136,6 +136,7 @@ def record_release(body: RecordIn, request: Request, name: str = NAME, version: 
     from assay.operate import record
 
     with acting(request, principal) as (s, actor):
+        s.info["settings"] = request.app.state.settings  # the gate reads evidence there
         return record(s, actor, name, version, environment=body.environment, mode=body.mode,
                       share=body.share, at=body.at, note=body.note)
 
@@ -150,6 +151,7 @@ def promote_release(body: PromoteIn, request: Request, name: str = NAME,
     from assay.operate import promote
 
     with acting(request, principal) as (s, actor):
+        s.info["settings"] = request.app.state.settings  # the gate reads evidence there
         return promote(s, actor, name, version, environment=body.environment, to=body.to,
                        share=body.share, at=body.at, note=body.note)
 
@@ -162,6 +164,7 @@ def rollback_release(body: RollbackIn, request: Request, name: str = NAME,
     from assay.operate import rollback
 
     with acting(request, principal) as (s, actor):
+        s.info["settings"] = request.app.state.settings  # the gate reads evidence there
         return rollback(s, actor, name, environment=body.environment, to=body.to,
                         at=body.at, note=body.note)
 
