@@ -96,6 +96,9 @@ def test_the_read_only_auditor_cannot_change_anything(app_env) -> None:
         "/api/users/{username}": {"grant": ["admin"]},
         "/api/models/{name}/versions/{version}/certifications/run": {
             "policy": "default", "tier": "low", "target": "y", "prediction": "p"},
+        "/api/models/{name}/versions/{version}/releases": {"mode": "shadow"},
+        "/api/models/{name}/versions/{version}/releases/promote": {},
+        "/api/models/{name}/releases/rollback": {"to": "1.0"},
     }
     files = {"/api/models/{name}/versions/{version}/certifications":
              {"results": ("r.json", b'{"status": "passed", "policy": {}, "checks": []}')},
