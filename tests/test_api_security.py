@@ -107,6 +107,9 @@ def test_the_read_only_auditor_cannot_change_anything(app_env) -> None:
         "/api/monitoring/run": {},
         "/api/alerts/{alert_id}/ack": {"note": "mine now"},
         "/api/alerts/{alert_id}/resolve": {"note": "done"},
+        "/api/models/{name}/versions/{version}/releases": {"mode": "shadow"},
+        "/api/models/{name}/versions/{version}/releases/promote": {},
+        "/api/models/{name}/releases/rollback": {"to": "1.0"},
     }
     files = {"/api/models/{name}/versions/{version}/certifications":
              {"results": ("r.json", b'{"status": "passed", "policy": {}, "checks": []}')},

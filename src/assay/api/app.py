@@ -34,6 +34,7 @@ API_ROUTERS = [
     "assay.api.routes_notify",
     "assay.api.routes_monitor",
     "assay.api.routes_metrics",
+    "assay.api.routes_releases",
 ]
 
 _ERRORS = {

@@ -185,6 +185,9 @@ COMMANDS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
      "Notification channels: SMTP e-mail and signed webhooks."),
     ("notify", ("notify",), "Monitoring",
      "The notification log: list, show, dispatch, retry."),
+    ("release", ("release",), "Monitoring",
+     "Releases per environment: shadow, canary, full; promotion, rollback,\n"
+     "champion-challenger."),
     ("token", ("server",), None,
      "Create, list and revoke API tokens."),
 )
@@ -199,6 +202,7 @@ COMMAND_MODULES = [
     "assay.cli.workflow",
     "assay.cli.monitor",
     "assay.cli.notify",
+    "assay.cli.release",
     "assay.cli.server",
 ]
 

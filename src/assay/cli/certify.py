@@ -380,7 +380,29 @@ def _policy_table(policy: Any, tier: str | None = None) -> list[Table]:
         plan = getattr(t, "monitoring", None)
         if plan is not None and plan.rules:
             tables.append(_monitoring_table(str(name), plan))
+        release = getattr(t, "release", None)
+        if release is not None and release.promote_if:
+            tables.append(_release_table(str(name), release))
     return tables
+
+
+def _release_table(tier: str, plan: Any) -> Table:
+    """A tier's release rule (docs/releases.md): environments, who takes a version to full,
+    and when a challenger may replace the champion."""
+    table = Table(title=f"tier {escape(tier)}: release", title_justify="left",
+                  header_style="bold")
+    for col in ("release", "value"):
+        table.add_column(col)
+    table.add_row("environments", escape(", ".join(plan.environments)))
+    table.add_row("full traffic", "someone other than the developer" if plan.independent_full
+                  else "anyone allowed, the developer too")
+    table.add_row("test", escape(str(plan.test)))
+    table.add_row("labelled rows", f"at least {plan.min_rows}"
+                  + ("; a comparison is required" if plan.require_comparison else ""))
+    for rule in plan.promote_if:
+        table.add_row(f"promote if {escape(rule.label)}",
+                      f"not worse than {rule.margin:g} (alpha {rule.alpha:g})")
+    return table
 
 
 def _monitoring_table(tier: str, plan: Any) -> Table:

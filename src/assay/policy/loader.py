@@ -28,6 +28,7 @@ from assay.checks.base import REGISTRY, CheckDef, CheckSpec, JudgeOn, Severity, 
 from assay.errors import PolicyError, did_you_mean
 from assay.policy._yaml import Path_, Position, format_path, load_yaml_with_lines, position_of
 from assay.policy.monitoring import Monitoring, build_monitoring
+from assay.policy.release import DEFAULT_PLAN, ReleasePlan, build_release
 from assay.policy.schema import (
     RESERVED_SECTIONS,
     CheckModel,
@@ -53,6 +54,8 @@ class Tier:
     extends: str | None = None
     #: the tier's monitoring plan (its own, else the one of the tier it extends)
     monitoring: Monitoring | None = None
+    #: the tier's release plan (its own, else the one of the tier it extends)
+    release: ReleasePlan = DEFAULT_PLAN
 
     def check(self, key: str) -> CheckSpec:
         """The check entry named ``key`` (its ``name`` or, without one, its ``id``)."""
@@ -301,6 +304,10 @@ def _resolve_tiers(model: PolicyModel, source: str,
         while model.tiers[owner].monitoring is None and model.tiers[owner].extends is not None:
             owner = model.tiers[owner].extends  # type: ignore[assignment]
         plan = model.tiers[owner].monitoring
+        rowner = tname
+        while model.tiers[rowner].release is None and model.tiers[rowner].extends is not None:
+            rowner = model.tiers[rowner].extends  # type: ignore[assignment]
+        release = model.tiers[rowner].release
         tiers[tname] = Tier(
             name=tname,
             description=tmodel.description,
@@ -309,6 +316,8 @@ def _resolve_tiers(model: PolicyModel, source: str,
             extends=tmodel.extends,
             monitoring=None if plan is None else build_monitoring(
                 plan, ("tiers", owner, "monitoring"), where, _did_you_mean),
+            release=DEFAULT_PLAN if release is None else build_release(
+                release, ("tiers", rowner, "release"), where, _did_you_mean),
         )
     return tiers
 

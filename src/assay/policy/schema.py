@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from assay.policy.release import PromoteIfModel, ReleaseModel
+
 #: Top-level sections that other parts of assay own (workflow stages and
 #: sign-offs, risk tiering rules, monitoring thresholds). The policy loader
 #: keeps them raw in ``Policy.extra_sections``; their owners validate them.
@@ -193,6 +195,7 @@ class TierModel(_Strict):
     checks: list[CheckModel] = Field(default_factory=list)
     drop: list[str] = Field(default_factory=list)
     monitoring: MonitoringModel | None = None
+    release: ReleaseModel | None = None
 
     @field_validator("checks", "drop", mode="before")
     @classmethod
@@ -225,7 +228,7 @@ def field_names() -> set[str]:
     """Every field name the policy schema knows (for "did you mean" hints)."""
     names: set[str] = set(RESERVED_SECTIONS)
     for model in (BootstrapSettings, Settings, ThresholdModel, CheckModel, TierModel, PolicyModel,
-                  MonitoringModel, MonitorRuleModel, NotifyModel):
+                  MonitoringModel, MonitorRuleModel, NotifyModel, ReleaseModel, PromoteIfModel):
         names.update(model.model_fields)
     return names
 
@@ -250,6 +253,12 @@ def fields_of(loc: tuple[str | int, ...]) -> set[str]:
             continue
         if model is MonitoringModel and part == "rules":
             model, i = MonitorRuleModel, i + 2
+            continue
+        if model is TierModel and part == "release":
+            model, i = ReleaseModel, i + 1
+            continue
+        if model is ReleaseModel and part == "promote_if":
+            model, i = PromoteIfModel, i + 2
             continue
         info = model.model_fields.get(str(part))
         ann = info.annotation if info else None

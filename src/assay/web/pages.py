@@ -335,6 +335,7 @@ def model_page(request: Request, name: str = Path(..., max_length=200),
                kind: str = Query("ok", max_length=10),
                tpage: int | None = Query(None, ge=1, le=10**6)) -> Response:
     from assay.api import views
+    from assay.operate import serving_summary
     from assay.workflow import service as wf
 
     principal = signed_in(request)
@@ -347,6 +348,7 @@ def model_page(request: Request, name: str = Path(..., max_length=200),
             raise NotFoundError(f"model '{name}' has no version '{selected}'")
         cert = views.certification_view(settings, s, name, selected) if selected else None
         risk = views.risk_view(s, name)
+        releases = serving_summary(s, name)
         wf_status = wf.status(s, name, settings=settings).to_dict()
         vs = next((v for v in wf_status["versions"] if v["version"] == selected), None)
         action = None
@@ -367,6 +369,7 @@ def model_page(request: Request, name: str = Path(..., max_length=200),
     timeline = views.timeline_page(vs["timeline"] if vs else [], tpage)
     return page(request, "model.html", model=model, versions=versions, selected=selected,
                 cert=cert, risk=risk, wf=vs, gate=vs["gate"] if vs else None, action=action,
+                releases=releases,
                 timeline=timeline,
                 can_submit=can_submit, can_waive=can_waive,
                 back=f"/models/{quote(name, safe='')}?version={quote(selected, safe='')}",
