@@ -200,8 +200,8 @@ def main() -> None:
                     run([sys.executable, "-c", CLI, "certify", "--help"], src))
             add("python -c pass", run(peers["help"]))
             add("import sklearn, pandas", run(peers["certify"]))
-            for label, src in trees.items():
-                out = tmp / f"out-{r}-{len(times)}"
+            for i, (label, src) in enumerate(trees.items()):
+                out = tmp / f"out-{r}-{i}"  # one folder per round and tree
                 add(f"{label}: assay certify", run(certify_argv(tmp, out), src, ok=(0, 1)))
                 renders[label].append(render_once(src, out / "results.json"))
                 last[label] = out / "results.json"
@@ -245,6 +245,12 @@ def main() -> None:
                       + ("DIFFERENT (beyond created_at and duration_seconds)" if label in differ
                          else "identical apart from created_at and duration_seconds"))
         if differ:
+            import difflib
+
+            for label in differ:
+                theirs = comparable(last[label], trees[label])
+                print("".join(list(difflib.unified_diff(
+                    theirs.splitlines(True), ours.splitlines(True), label, "assay", n=1))[:40]))
             raise SystemExit(1)
 
 
