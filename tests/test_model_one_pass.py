@@ -191,3 +191,21 @@ def test_streamed_model_outputs_are_unchanged(adult, tmp_path) -> None:
     X = adult[1][list(model.feature_names_in_)]
     assert np.array_equal(frame[MODEL_PREDICTION].to_numpy(), model.predict(X))
     assert np.array_equal(frame[MODEL_SCORE].to_numpy(), model.predict_proba(X)[:, 1])
+
+
+def test_a_multi_output_classifier_is_called_twice(adult) -> None:
+    """Two targets with different class counts: ``classes_`` is a list of arrays; the
+    adapter does not decide from the probabilities, it calls the model twice, which
+    reports what it reported before (one score per row cannot come from this model)."""
+    train = adult[0].dropna().head(1_000)
+    X = train[NUM]
+    y = np.column_stack([train["income"], train["race"]])
+    model = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)
+    adapter = ModelAdapter.from_estimator(model)
+    assert adapter._one_pass(X) is None
+    watched = _Watched(model)
+    with pytest.raises(ModelLoadError) as one:
+        adapter.predict_and_proba(X.head(50))
+    with pytest.raises(ModelLoadError) as apart:
+        adapter.predict_proba(X.head(50))
+    assert watched.calls == 1 and str(one.value) == str(apart.value)

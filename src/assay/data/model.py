@@ -196,8 +196,8 @@ class ModelAdapter:
                 return None
         if _qualname(est) not in DECIDES_BY_PROBA or not self.has_proba:
             return None
-        classes = getattr(est, "classes_", None)
-        if classes is None or np.ndim(classes) != 1 or len(classes) < 2:
+        classes = getattr(est, "classes_", None)  # a list of arrays for several outputs
+        if not isinstance(classes, np.ndarray) or classes.ndim != 1 or len(classes) < 2:
             return None
         X = self._frame(df)
         try:
