@@ -25,7 +25,10 @@ set to the source tree measured, so the installed copy does not matter.
 ``--before REV`` (repeatable) also measures the source tree of a git revision
 (extracted with ``git archive`` into a temporary directory) in the same
 rounds, so a before/after comparison is of runs side by side on the same
-machine load.
+machine load. The ``results.json`` each tree wrote in the last round must be
+the same, byte for byte, apart from ``created_at`` and ``duration_seconds``
+(and the tree's own location in the shipped policy's path): the script says
+so, and exits with status 1 when they differ.
 
 Bytecode: a ``pip install`` compiles every module to bytecode, so a user's
 ``assay`` never compiles its sources at start-up. The measured children run
@@ -136,6 +139,15 @@ def med(xs: list[float]) -> float:
     return statistics.median(xs)
 
 
+def comparable(results: Path, src: Path) -> str:
+    """The text of a ``results.json`` without the lines that differ between any two runs
+    (``created_at``, ``duration_seconds``), the source tree's location written as ``SRC``
+    (the shipped policy's path)."""
+    lines = results.read_text(encoding="utf-8").replace(str(src), "SRC").splitlines(True)
+    return "".join(line for line in lines
+                   if not line.startswith(('  "created_at": ', '  "duration_seconds": ')))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=7, help="rounds of every measurement")
@@ -179,6 +191,7 @@ def main() -> None:
             run(certify_argv(tmp, tmp / "warm-up"), src, ok=(0, 1))
             render_once(src, tmp / "warm-up" / "results.json")
         renders: dict[str, list[dict[str, float]]] = {label: [] for label in trees}
+        last: dict[str, Path] = {}  # each tree's results.json of the last round
         for r in range(args.rounds):
             add("python -c pass", run(peers["help"]))
             for label, src in trees.items():
@@ -187,10 +200,11 @@ def main() -> None:
                     run([sys.executable, "-c", CLI, "certify", "--help"], src))
             add("python -c pass", run(peers["help"]))
             add("import sklearn, pandas", run(peers["certify"]))
-            for label, src in trees.items():
-                out = tmp / f"out-{r}-{len(times)}"
+            for i, (label, src) in enumerate(trees.items()):
+                out = tmp / f"out-{r}-{i}"  # one folder per round and tree
                 add(f"{label}: assay certify", run(certify_argv(tmp, out), src, ok=(0, 1)))
                 renders[label].append(render_once(src, out / "results.json"))
+                last[label] = out / "results.json"
             add("import sklearn, pandas", run(peers["certify"]))
 
         width = max(len(k) for k in times) + 2
@@ -220,6 +234,24 @@ def main() -> None:
             print(f"  {'report: render_report':<38} {first:6.3f}s  import + render "
                   f"{med([x['import'] + x['render'] for x in rs]):.3f}s (target <= 0.5 s); "
                   f"{int(rs[-1]['charts'])} charts, {rs[-1]['bytes'] / 1024:,.0f} KiB")
+        # a faster certification must certify the same: results.json byte for byte, apart
+        # from when it ran and how long it took
+        ours = comparable(last["assay"], trees["assay"])
+        differ = [label for label, src in trees.items()
+                  if label != "assay" and comparable(last[label], src) != ours]
+        for label in trees:
+            if label != "assay":
+                print(f"\nresults.json of assay and {label}: "
+                      + ("DIFFERENT (beyond created_at and duration_seconds)" if label in differ
+                         else "identical apart from created_at and duration_seconds"))
+        if differ:
+            import difflib
+
+            for label in differ:
+                theirs = comparable(last[label], trees[label])
+                print("".join(list(difflib.unified_diff(
+                    theirs.splitlines(True), ours.splitlines(True), label, "assay", n=1))[:40]))
+            raise SystemExit(1)
 
 
 if __name__ == "__main__":

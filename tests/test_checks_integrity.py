@@ -305,3 +305,32 @@ tiers:
     summary = {group_label(["race", "sex"], g) for g in r["metrics"]["groups"]["race x sex"]}
     assert summary == represented
     assert not any("&" in label for label in represented | measured | fair | summary)
+
+
+def _encode_with_pandas(values: pd.Series, y: np.ndarray, seed: int) -> np.ndarray:
+    """The leakage screen's out-of-fold target rate, written with a pandas group-by."""
+    rng = np.random.default_rng(seed)
+    fold = rng.integers(0, 2, size=len(values))
+    key = values.astype(str).where(values.notna(), "(missing)").to_numpy()
+    out = np.empty(len(values), dtype=np.float64)
+    prior = float(y.mean())
+    for f in (0, 1):
+        train = fold != f
+        rates = pd.Series(y[train]).groupby(key[train]).mean()
+        out[~train] = pd.Series(key[~train]).map(rates).fillna(prior).to_numpy()
+    return out
+
+
+@pytest.mark.parametrize("rows", [7, 60, 2_000, 32_561])
+def test_out_of_fold_encoding_is_bit_for_bit_the_group_by(rows: int) -> None:
+    """Counted with bincount, the rates are the same floats as the group-by means
+    (categories seen in one half only get the prior; missing values are a category)."""
+    from assay.checks.integrity import _encode_out_of_fold
+
+    train = load_adult(missing_as_nan=True)[0]
+    for seed in range(3):
+        d = train.sample(rows, random_state=seed)
+        y = (d["income"] == ">50K").to_numpy()
+        for c in d.columns:
+            want = _encode_with_pandas(d[c], y, seed)
+            assert _encode_out_of_fold(d[c], y, seed).tobytes() == want.tobytes(), (c, seed)

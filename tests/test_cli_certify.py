@@ -143,6 +143,29 @@ def test_json_format_prints_results_json(data, capsys, tmp_path):
     assert code == (1 if printed["status"] == "blocked" else 0)
 
 
+def test_results_are_built_once_and_printed_as_written(data, capsys, tmp_path, monkeypatch):
+    """The command builds the results document once: the file, the report and the printed
+    JSON come from it (rendering the report leaves it as it was)."""
+    from assay.certification import Certification
+
+    built: list[dict] = []
+    to_dict = Certification.to_dict
+
+    def counted(self: Certification) -> dict:
+        built.append(to_dict(self))
+        return built[-1]
+
+    monkeypatch.setattr(Certification, "to_dict", counted)
+    out = tmp_path / "out"
+    run(["certify", "--policy", "default", "--tier", "high", "--format", "json",
+         "--data", data["test"], "--target", "label", "--score", "score",
+         "--sensitive", "sex", "--out", out, "--no-progress"], capsys)
+    assert len(built) == 1
+    written = (out / "results.json").read_text()
+    assert json.loads(written) == built[0]
+    assert written == json.dumps(built[0], indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
 def test_certify_with_a_model_file(data, capsys, tmp_path):
     out = tmp_path / "out"
     code, _, err = run(["certify", "-p", "default", "-t", "low", "-m", data["model"],

@@ -47,3 +47,36 @@ def test_a_higher_threshold_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     finally:
         gc.set_threshold(*before)
     assert seen == [cli.GC_THRESHOLDS[0] * 3]
+
+
+def test_objects_are_frozen_at_exit_not_during_the_run() -> None:
+    """At exit the collector's permanent generation holds the process's objects, so the
+    shutdown's full collections do not traverse them; an in-process caller of ``main``
+    is not frozen while it runs."""
+    import subprocess
+    import sys
+
+    script = (
+        "import atexit, gc\n"
+        # registered before main(): atexit runs it after assay's own handler
+        "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0))\n"
+        "import assay.cli as cli\n"
+        "cli.main(['--version'])\n"
+        "print('frozen after main:', gc.get_freeze_count() > 0)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert proc.stdout.splitlines()[-2:] == ["frozen after main: False",
+                                             "frozen at exit: True"], proc.stdout + proc.stderr
+
+
+def test_registered_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import atexit
+
+    registered: list[object] = []
+    monkeypatch.setattr(cli, "_EXIT_FREEZE", False)
+    monkeypatch.setattr(atexit, "register", registered.append)
+    monkeypatch.setattr(cli, "app", lambda *a, **k: 0)
+    cli.main(["--version"])
+    cli.main(["--version"])
+    assert registered == [gc.freeze]

@@ -96,3 +96,39 @@ def test_a_failure_is_attributed_to_the_copy_that_caused_it(adult, logreg):  # n
     assert "the model failed" in notes["age: changed decisions"]
     assert notes["occupation: changed decisions"] is None
     assert notes["workclass: changed decisions"] is None
+
+
+def test_rows_are_checked_independent_once_per_model(adult, logreg):  # noqa: F811
+    """The first joint call also predicts its first copy alone; the next joint calls of
+    the same certification, by the same or another check, rely on that check."""
+    model = Counted(logreg)
+    ctx = Ctx(open_dataset(adult[1], ROLES), None, ModelAdapter.from_estimator(model), ROLES)
+    run(ctx, "robustness.missing_injection", Threshold(max=0.5), rate=0.2,
+        features=["workclass", "occupation", "relationship", "sex"])
+    baseline, joint, alone = model.calls
+    assert baseline == alone == 2_000 and 0 < joint < 4 * 2_000
+    model.calls.clear()
+    flips = run(ctx, "robustness.counterfactual_flip", Threshold(max=0.5))
+    # one joint call per protected attribute (sex, race) and no copy predicted alone
+    # (each flip of sex changes the rows of the other sex: 2,000 rows in all)
+    assert model.calls == [2_000, 8_000]
+    # the same measurements as a certification that checks every joint call
+    fresh = Ctx(open_dataset(adult[1], ROLES), None, ModelAdapter.from_estimator(logreg), ROLES)
+    again = run(fresh, "robustness.counterfactual_flip", Threshold(max=0.5))
+    assert [(m.label, m.value, m.n) for m in flips.measurements] == \
+        [(m.label, m.value, m.n) for m in again.measurements]
+
+
+def test_a_failed_independence_check_is_repeated(adult):  # noqa: F811
+    """A model whose rows depend on each other never passes the check: every check
+    predicts its copies one by one, with the results of one call per copy."""
+    ctx = Ctx(open_dataset(adult[1], ROLES), None, ModelAdapter.from_estimator(BatchMedian()),
+              ROLES)
+    params = {"rate": 0.3, "features": ["age", "workclass", "occupation"]}
+    first = run(ctx, "robustness.missing_injection", Threshold(max=0.5), **params)
+    second = run(ctx, "robustness.missing_injection", Threshold(max=0.5), seed=7, **params)
+    assert not ctx._cache["robustness.row_independence"]
+    alone = _measurements(BatchMedian(), adult, "robustness.missing_injection", seed=7,
+                          **params)
+    assert [(m.label, m.value, m.n, m.note, m.judged) for m in second.measurements] == alone
+    assert first.measurements

@@ -252,18 +252,22 @@ class Certification:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
 
-    def write(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+    def write(self, out_dir: str | os.PathLike[str], *,
+              results: dict[str, Any] | None = None) -> dict[str, Path]:
         """Write ``results.json`` and ``report.html`` into ``out_dir``; return their paths.
 
-        Each file is written to a temporary file in the same folder and
-        renamed, so a reader never sees half a file.
+        ``results`` is this certification's :meth:`to_dict`, when the caller has
+        built it already (it is built here otherwise). Each file is written to a
+        temporary file in the same folder and renamed, so a reader never sees half
+        a file.
         """
         out = Path(out_dir)
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InputError(f"{out}: cannot create the output folder ({exc.strerror})") from None
-        results = self.to_dict()
+        if results is None:
+            results = self.to_dict()
         texts = {"results.json": json.dumps(results, indent=2, ensure_ascii=False,
                                             allow_nan=False) + "\n"}
         render = _report_renderer()

@@ -494,12 +494,17 @@ def _encode_out_of_fold(values: pd.Series, y: np.ndarray, seed: int) -> np.ndarr
     rng = np.random.default_rng(seed)
     fold = rng.integers(0, 2, size=len(values))
     key = values.astype(str).where(values.notna(), "(missing)").to_numpy()
+    codes = pd.factorize(key)[0]
+    k = int(codes.max(initial=-1)) + 1
+    hits = np.asarray(y, dtype=np.float64)  # 0/1: the sums per category are exact
     out = np.empty(len(values), dtype=np.float64)
     prior = float(y.mean())
     for f in (0, 1):
         train = fold != f
-        rates = pd.Series(y[train]).groupby(key[train]).mean()
-        out[~train] = pd.Series(key[~train]).map(rates).fillna(prior).to_numpy()
+        n = np.bincount(codes[train], minlength=k)
+        rates = np.bincount(codes[train], weights=hits[train], minlength=k) / np.maximum(n, 1)
+        held = codes[~train]
+        out[~train] = np.where(n[held] > 0, rates[held], prior)  # unseen category: the prior
     return out
 
 

@@ -159,11 +159,13 @@ def _run_all(ctx: CheckContext, base: Baseline,
     one call (at a few thousand rows a model's fixed cost per call outweighs
     its cost per row); the other rows keep the baseline's decisions. That
     relies on what scikit-learn's API promises, that a row's prediction does
-    not depend on the other rows of the call, and is checked on every call:
-    the first copy is also predicted alone, in full, and must get the same
-    decisions. When it does not, or when the joint call fails, each copy is
-    predicted alone, so a failure is attributed to the perturbation that
-    caused it. ``variants`` is read :data:`JOINT_ROWS` rows of copies at a time.
+    not depend on the other rows of the call, and is checked once per model
+    and certification: on the first joint call, the first copy is also
+    predicted alone, in full, and must get the same decisions (later joint
+    calls, of this check or another, rely on that). Until that check has
+    passed, and whenever the joint call fails, each copy is predicted alone,
+    so a failure is attributed to the perturbation that caused it.
+    ``variants`` is read :data:`JOINT_ROWS` rows of copies at a time.
     """
     per_call = max(1, JOINT_ROWS // max(len(base.X), 1))
     it = iter(variants)
@@ -197,11 +199,19 @@ def _run_joint(ctx: CheckContext, base: Baseline,
         start += k
         out.append(full)
     first = next((i for i, k in enumerate(counts) if k), None)
-    if first is not None:
+    checked = _row_independence(ctx)
+    if first is not None and not checked.get("rows independent"):
         alone, _ = _run(ctx, chunk[first][1])
         if alone is None or not _identical(base, alone, out[first]):
             return None
+        checked["rows independent"] = True
     return out
+
+
+def _row_independence(ctx: CheckContext) -> dict[str, bool]:
+    """What is known, in this certification, of whether the model's prediction of a row
+    depends on the other rows of the call."""
+    return ctx.cached("robustness.row_independence", dict)
 
 
 def _identical(base: Baseline, a: np.ndarray, b: np.ndarray) -> bool:

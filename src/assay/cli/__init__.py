@@ -13,6 +13,7 @@ traceback) and exit with their exit code (2 for bad input).
 
 from __future__ import annotations
 
+import atexit
 import gc
 import importlib
 import sys
@@ -358,8 +359,30 @@ def _print_error(exc: AssayError) -> None:
 GC_THRESHOLDS = (10_000, 50, 100)
 
 
+def _freeze_at_exit() -> None:
+    """At interpreter exit, move every object to the collector's permanent generation.
+
+    Python's shutdown runs full collections over every object still alive: after a
+    certification (scikit-learn, SciPy, pandas and the rest imported) they took
+    about 0.3 s of a 10,000-row ``assay certify``, after the results were written.
+    Frozen objects are not traversed, so the process ends at once. Nothing is lost:
+    assay closes and syncs what it writes explicitly, and ``atexit`` handlers
+    registered before this one (logging's flush among them) still run after it.
+    Registered at most once per process, and only at exit: a process that calls
+    :func:`main` in-process keeps collecting as before until it ends.
+    """
+    global _EXIT_FREEZE
+    if not _EXIT_FREEZE:
+        atexit.register(gc.freeze)
+        _EXIT_FREEZE = True
+
+
+_EXIT_FREEZE = False
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``assay`` console script."""
+    _freeze_at_exit()
     thresholds = gc.get_threshold()
     gc.set_threshold(*(max(now, ours) for now, ours in zip(thresholds, GC_THRESHOLDS,
                                                            strict=False)))

@@ -309,8 +309,8 @@ def run_certification(console: Console, *, out_dir: Path, output: OutputFormat,
         if out_dir.exists() and not out_dir.is_dir():
             raise InputError(f"{out_dir}: expected an output directory, got a file")
         cert = certify(progress=progress, **kwargs)
-        written = _written_paths(cert, out_dir, cert.write(out_dir))
-    results = cert.to_dict()
+        results = cert.to_dict()
+        written = _written_paths(cert, out_dir, cert.write(out_dir, results=results))
     if output is OutputFormat.json:
         sys.stdout.write(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     else:

@@ -387,14 +387,18 @@ class Dataset:
         start = 0
         for batch in self.batches(read, batch_size=batch_size):
             frame = batch.select(inputs).to_pandas()
-            pred = adapter.predict(frame, rows=(start, start + batch.num_rows))
+            span = (start, start + batch.num_rows)
+            score = None
+            if adapter.has_proba:  # one pass of the model where that gives the same
+                pred, score = adapter.predict_and_proba(
+                    frame, positive_label=roles.positive_label, rows=span)
+            else:
+                pred = adapter.predict(frame, rows=span)
             arrays = [batch.column(c) for c in keep]
             names = list(keep)
             arrays.append(pa.array(pred))
             names.append(out_roles.prediction)
-            if adapter.has_proba:
-                score = adapter.predict_proba(frame, positive_label=roles.positive_label,
-                                              rows=(start, start + batch.num_rows))
+            if score is not None:
                 arrays.append(pa.array(score, type=pa.float64()))
                 names.append(out_roles.score)
             start += batch.num_rows

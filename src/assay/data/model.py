@@ -26,6 +26,26 @@ from assay.errors import InputError, ModelLoadError
 #: gradient-boosting pipeline then takes seconds instead of milliseconds.
 SINGLE_THREAD_ROWS = 100_000
 
+#: Classifiers whose ``predict`` is, by its definition in scikit-learn, the class of
+#: highest ``predict_proba`` (binary: the positive class when its probability is above
+#: one half, which is what a raw score above 0 means for the boosting and linear
+#: models). For these (exact classes, not subclasses, alone or as the last step of a
+#: ``Pipeline``) :meth:`ModelAdapter.predict_and_proba` takes the decisions from the
+#: probabilities instead of running the model a second time.
+DECIDES_BY_PROBA = frozenset({
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+    "sklearn.ensemble._gb.GradientBoostingClassifier",
+    "sklearn.ensemble._forest.RandomForestClassifier",
+    "sklearn.ensemble._forest.ExtraTreesClassifier",
+    "sklearn.tree._classes.DecisionTreeClassifier",
+    "sklearn.linear_model._logistic.LogisticRegression",
+})
+
+#: A row whose two highest probabilities are closer than this is not decided from the
+#: probabilities (rounding could put it on either side): if any row is that close,
+#: ``predict`` is called after all.
+DECISION_MARGIN = 1e-9
+
 
 class ModelAdapter:
     """A fitted estimator with ``predict`` (and usually ``predict_proba``).
@@ -143,8 +163,74 @@ class ModelAdapter:
         except Exception as exc:
             raise ModelLoadError(f"{self.name}: predict_proba() failed{_where(rows)}: "
                                  f"{type(exc).__name__}: {exc}") from None
+        return self._positive(proba, len(X), positive_label, rows)
+
+    def predict_and_proba(self, df: Any, *, positive_label: Any = None,
+                          rows: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(predict(df), predict_proba(df, positive_label=...))``, the same arrays as the
+        two calls give, computed with one pass of the model where that is exact.
+
+        For a classifier of :data:`DECIDES_BY_PROBA` (or a ``Pipeline`` ending in one:
+        its transformers run once, as ``Pipeline.predict`` runs them) the decisions are
+        the classes of highest probability; when two probabilities of a row are within
+        :data:`DECISION_MARGIN` of each other, ``predict`` decides. Any other model, and
+        any failure, goes through ``predict`` and ``predict_proba`` as called apart (so
+        an error names the method that failed).
+        """
+        one = self._one_pass(df)
+        if one is None:
+            return (self.predict(df, rows=rows),
+                    self.predict_proba(df, positive_label=positive_label, rows=rows))
+        pred, proba, n = one
+        return (self._check_len(pred, n, "predict", rows),
+                self._positive(proba, n, positive_label, rows))
+
+    def _one_pass(self, df: Any) -> tuple[np.ndarray, np.ndarray, int] | None:
+        """Decisions and the probability matrix from one ``predict_proba`` of the final
+        estimator, or None when that is not known to equal ``predict``."""
+        est, steps = self.estimator, []
+        if _qualname(est) == "sklearn.pipeline.Pipeline":
+            try:
+                *steps, (_, est) = list(est.steps)
+            except (AttributeError, TypeError, ValueError):
+                return None
+        if _qualname(est) not in DECIDES_BY_PROBA or not self.has_proba:
+            return None
+        classes = getattr(est, "classes_", None)  # a list of arrays for several outputs
+        if not isinstance(classes, np.ndarray) or classes.ndim != 1 or len(classes) < 2:
+            return None
+        X = self._frame(df)
+        try:
+            with self._threads(len(X)):
+                Xt = X
+                for _, step in steps:  # what Pipeline.predict runs before its last step
+                    if step is not None and not (isinstance(step, str)
+                                                 and step == "passthrough"):
+                        Xt = step.transform(Xt)
+                proba = np.asarray(est.predict_proba(Xt), dtype=np.float64)
+                if proba.ndim != 2 or proba.shape != (len(X), len(classes)):
+                    return None
+                top = np.argmax(proba, axis=1)
+                if len(classes) == 2:
+                    gap = np.abs(proba[:, 1] - proba[:, 0])
+                else:
+                    part = np.partition(proba, -2, axis=1)
+                    gap = part[:, -1] - part[:, -2]
+                if np.any(~(gap > DECISION_MARGIN)):  # a near tie (or NaN): ask predict
+                    pred = np.asarray(est.predict(Xt))
+                else:
+                    pred = np.asarray(classes)[top]
+        except Exception:
+            return None
+        if pred.ndim != 1:
+            return None
+        return pred, proba, len(X)
+
+    def _positive(self, proba: np.ndarray, n: int, positive_label: Any,
+                  rows: tuple[int, int] | None) -> np.ndarray:
+        """The positive class's column of a ``predict_proba`` result on ``n`` rows."""
         if proba.ndim == 1:
-            return self._check_len(proba, len(X), "predict_proba", rows)
+            return self._check_len(proba, n, "predict_proba", rows)
         col = proba.shape[1] - 1
         classes = self.classes
         if positive_label is not None and classes is not None:
@@ -154,7 +240,7 @@ class ModelAdapter:
                     f"{self.name}: the positive label {positive_label!r} is not one of the "
                     f"model's classes {classes}")
             col = classes.index(hit)
-        return self._check_len(proba[:, col], len(X), "predict_proba", rows)
+        return self._check_len(proba[:, col], n, "predict_proba", rows)
 
     def _check_len(self, out: np.ndarray, n: int, what: str,
                    rows: tuple[int, int] | None) -> np.ndarray:
@@ -162,6 +248,11 @@ class ModelAdapter:
             raise ModelLoadError(f"{self.name}: {what}() returned {len(out)} values for "
                                  f"{n} rows{_where(rows)}")
         return out
+
+
+def _qualname(obj: Any) -> str:
+    cls = type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _where(rows: tuple[int, int] | None) -> str:
