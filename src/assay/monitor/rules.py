@@ -17,7 +17,7 @@ import numpy as np
 
 from assay.checks.base import Measurement, SkipCheck
 from assay.metrics import ClassificationStats
-from assay.metrics.drift import category_bins, compare_feature, js_distance, psi
+from assay.metrics.drift import category_bins, compare_feature, js_rows, psi_rows
 from assay.metrics.profile import CATEGORICAL, NUMERIC, OTHER, FeatureStats, Profile
 from assay.monitor.estimate import estimate
 from assay.monitor.state import WindowState
@@ -104,13 +104,13 @@ def _drift(ref: FeatureStats, cur: FeatureStats, metric: str, ctx: RuleContext,
                            note="p-value of the chi-squared homogeneity test")
     value = out[metric]
     r, c = _counts(ref, cur)
-    fn = psi if metric == "psi" else js_distance
+    fn = psi_rows if metric == "psi" else js_rows
     ci = None
     if ctx.n_boot > 0:
         rng = np.random.default_rng(ctx.seed)
         n = int(c.sum())
         draws = rng.multinomial(n, c / n, size=min(ctx.n_boot, 400))
-        reps = np.array([fn(r, d) for d in draws])
+        reps = fn(r, draws)
         alpha = (1 - ctx.confidence) / 2
         lo, hi = np.quantile(reps, [alpha, 1 - alpha])
         ci = (float(min(lo, value)), float(max(hi, value)))
