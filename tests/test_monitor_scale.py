@@ -270,3 +270,29 @@ def test_evaluating_one_more_window_reads_the_same_whatever_the_history(
     assert long.blobs == short.blobs == 3
     assert long.statements == short.statements
     assert long.rows == short.rows
+
+
+@pytest.mark.parametrize("metric", ["psi", "js"])
+def test_feature_drift_is_the_value_the_drift_summary_gives(metric: str) -> None:
+    """The rule measures PSI and JS on their own; the value is compare_feature's."""
+    from assay.checks.base import CheckSpec, Threshold
+    from assay.metrics.drift import compare_feature
+    from assay.metrics.profile import profile
+    from assay.monitor.rules import RuleContext, measure
+    from assay.monitor.state import WindowState
+    from assay.policy.monitoring import MonitorRule
+
+    ref = profile(_frame(-1, 4000).drop(columns=["ts", "row", "group"]))
+    cur = WindowState.empty(ref.bins)
+    cur.profile = profile(_frame(3, 2500, shift=0.3), ref.bins)
+    rule = MonitorRule(spec=CheckSpec(id="drift.feature", threshold=Threshold(max=0.1),
+                                      params={"metric": metric}))
+    ctx = RuleContext(reference=ref, current=cur, previous=None, first=None,
+                      min_group_size=20, n_boot=100, confidence=0.95, seed=0, baseline={})
+    got = {m.label: m for m in measure(rule, ctx)}
+    assert set(got) == set(ref.features)
+    for name, st in ref.features.items():
+        want = compare_feature(st, cur.profile.features[name])[metric]
+        assert got[name].value == want, name
+        lo, hi = got[name].ci
+        assert lo <= want <= hi
