@@ -383,7 +383,7 @@ def ingest(session: Session, actor: User, model: str, version: str, data: Any, *
     kept_rows = 0
     if kept is not None:
         for chunk in kept.rows(batch_row.id, 5000):
-            session.execute(insert(MonitorRow), chunk)
+            session.execute(insert(MonitorRow.__table__), chunk)  # Core: no ORM bookkeeping
             kept_rows += len(chunk)
     result = IngestResult(batch_id=batch_row.id, source=src, rows=n_rows, windows=windows,
                           kept_rows=kept_rows, labeled_rows=labeled, extra_columns=extra)
