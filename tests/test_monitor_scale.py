@@ -173,8 +173,9 @@ def test_drift_intervals_of_all_draws_at_once_equal_those_draw_by_draw() -> None
 
 def test_a_batch_streamed_in_parts_stores_and_judges_what_one_pass_does(
         db: Store, people: dict, tmp_path: Path) -> None:
-    """Three days in one Parquet file read in small record batches, against the same rows
-    sent as one in-memory table per day: the same statistics and the same evaluations."""
+    """Three days shuffled in one Parquet file, read in several record batches (of 65,536
+    rows) that each hold every day, against the same rows sent as one in-memory table per
+    day: the same statistics and the same evaluations."""
     from assay.metrics.profile import profile
     from assay.monitor.batches import reference_of
     from assay.monitor.state import WindowState
@@ -182,10 +183,10 @@ def test_a_batch_streamed_in_parts_stores_and_judges_what_one_pass_does(
 
     policy = _version(db, tmp_path, "parts")
     _version(db, tmp_path, "whole")
-    days = [_frame(i, 3000, shift=0.4 * (i == 2)) for i in range(3)]
+    days = [_frame(i, 25_000, shift=0.4 * (i == 2)) for i in range(3)]
     both = pd.concat(days, ignore_index=True).sample(frac=1.0, random_state=1)
     path = tmp_path / "three-days.parquet"
-    pq.write_table(pa.Table.from_pandas(both, preserve_index=False), path, row_group_size=700)
+    pq.write_table(pa.Table.from_pandas(both, preserve_index=False), path, row_group_size=10_000)
     _ingest(db, "parts", path, id_column="row")
     for frame in days:
         _ingest(db, "whole", frame, id_column="row")
