@@ -166,6 +166,7 @@ def main() -> None:
         child(Path(args.folder), args.child == "yes")
         return
     folder = Path(args.folder or tempfile.mkdtemp(prefix="bench-monitor-memory-"))
+    folder.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if args.folder and (folder / "batch.parquet").exists():  # reuse the files written before
         import shutil
