@@ -265,8 +265,8 @@ def _pending(session: Session, mv: ModelVersion, plan: Monitoring, now: datetime
     Daily windows are found by the database (a window is pending when one of the plan's
     rules has no evaluation on it, or a rule that reads labels none on its current
     number of labelled rows), so only pending windows are read, however long the
-    history. Weekly and monthly windows are merges of days: one small row per day and
-    per evaluated window is read to find them.
+    history. Weekly and monthly windows are merges of days: one small row per day, and
+    one per evaluated window and rule, are read to find them.
     """
     period = plan.window
     ev = MonitorEvaluation
@@ -287,7 +287,7 @@ def _pending(session: Session, mv: ModelVersion, plan: Monitoring, now: datetime
         if not pending:
             return [], {}
         starts = [at_midnight(p) for p, _ in pending]
-        query = select(ev.window_start, ev.rule, ev.basis).where(
+        query = select(ev.window_start, ev.rule, func.max(ev.basis)).where(
             ev.model_version_id == mv.id, ev.period == period, ev.window_start.in_(starts))
     else:
         groups: dict[date, int] = {}
@@ -298,10 +298,11 @@ def _pending(session: Session, mv: ModelVersion, plan: Monitoring, now: datetime
             groups[p] = groups.get(p, 0) + int(lab)
         pending = [(p, lab) for p, lab in sorted(groups.items())
                    if at_midnight(period_end(p, period)) <= now]
-        query = select(ev.window_start, ev.rule, ev.basis).where(
+        query = select(ev.window_start, ev.rule, func.max(ev.basis)).where(
             ev.model_version_id == mv.id, ev.period == period)
     done: dict[tuple[date, str], int] = {}
-    for ws, rule_key, basis in session.execute(query.distinct()):
+    # one row per window and rule (not per measured feature or group)
+    for ws, rule_key, basis in session.execute(query.group_by(ev.window_start, ev.rule)):
         k = (day_of(ws), rule_key)
         done[k] = max(done.get(k, -1), int(basis))
     return pending, done
