@@ -480,6 +480,10 @@ def _extrapolate(k1: int, t1: float, k2: int, t2: float, windows: int) -> float:
     if k2 >= windows or k1 == k2:
         return t2
     per = (t2 - t1) / (k2 - k1)
+    if per <= 0:  # the machine's noise exceeds the cost of the extra windows
+        print(f"  warning: {k2} windows took no longer than {k1}; the extrapolation uses the "
+              f"average cost per window at {k2} windows instead: measure more windows")
+        return t2 / k2 * windows
     return t2 + per * (windows - k2)
 
 
