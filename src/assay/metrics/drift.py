@@ -77,6 +77,27 @@ def js_distance(reference: np.ndarray, current: np.ndarray) -> float:
     return float(jensenshannon(p, q, base=2.0))
 
 
+def psi_rows(reference: np.ndarray, currents: np.ndarray, *,
+             epsilon: float = PSI_EPSILON) -> np.ndarray:
+    """:func:`psi` of ``reference`` against each row of ``currents`` (e.g. bootstrap draws)."""
+    p = np.maximum(_fractions(reference), epsilon)
+    c = np.asarray(currents, dtype=np.float64)
+    total = c.sum(axis=1, keepdims=True)
+    q = np.divide(c, total, out=np.zeros_like(c), where=total > 0)
+    q = np.maximum(q, epsilon)
+    return np.sum((q - p) * np.log(q / p), axis=1)
+
+
+def js_rows(reference: np.ndarray, currents: np.ndarray) -> np.ndarray:
+    """:func:`js_distance` of ``reference`` against each row of ``currents``."""
+    p = _fractions(reference)
+    c = np.asarray(currents, dtype=np.float64)
+    total = c.sum(axis=1, keepdims=True)
+    q = np.divide(c, total, out=np.zeros_like(c), where=total > 0)
+    return np.asarray(jensenshannon(np.broadcast_to(p, q.shape), q, base=2.0, axis=1),
+                      dtype=np.float64)
+
+
 def chi2_homogeneity(reference: np.ndarray, current: np.ndarray) -> tuple[float, float, int]:
     """Chi-squared test that both count vectors come from one distribution.
 

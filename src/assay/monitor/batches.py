@@ -283,11 +283,13 @@ def ingest(session: Session, actor: User, model: str, version: str, data: Any, *
               if s.kind == NUMERIC and s.count}
     columns = list(dict.fromkeys([*bins, *roles, *sensitive]))
     states: dict[int, WindowState] = {}
-    ids_seen: set[str] = set()
-    rows_out: list[dict[str, Any]] = []
+    kept = _KeptRows(mv.id, sensitive) if id_column else None
     n_rows = 0
     labeled = 0
     today = now.astimezone(UTC).date()
+    # One pass over the batch, record batch by record batch (streamed from files): each
+    # batch's statistics are merged into its days' states, and only the rows kept for
+    # late labels (row id, day, outputs, group cell) stay in memory, as compact arrays.
     for batch in ds.batches(columns):
         n = batch.num_rows
         if n == 0:
@@ -321,80 +323,78 @@ def ingest(session: Session, actor: User, model: str, version: str, data: Any, *
         sens = {c: _text(batch.column(c)) for c in sensitive}
         ids = None
         if id_column:
-            ids = np.array([None if v is None else str(v)
-                            for v in batch.column(id_column).to_pylist()], dtype=object)
-            if any(v is None or v == "" for v in ids):
-                raise InputError(f"{src}: column '{id_column}': expected a row id on every row, "
-                                 "got empty values")
-            _check_ids(ids, ids_seen, id_column, src)
-        for d in np.unique(days):
-            idx = np.flatnonzero(days == d)
-            sub = batch.take(pa.array(idx))
-            st = states.setdefault(int(d), WindowState.empty(bins))
+            ids = _ids(batch.column(id_column), id_column, src)
+        first_day, last_day = int(days.min()), int(days.max())
+        one_day = first_day == last_day
+        for d in [first_day] if one_day else np.unique(days).tolist():
+            if one_day:  # the whole batch is one day: nothing to split
+                idx = None
+                sub = batch
+            else:
+                idx = np.flatnonzero(days == d)
+                sub = batch.take(pa.array(idx))
+            k = n if idx is None else int(idx.size)
+
+            def pick(a: np.ndarray, idx: np.ndarray | None = idx) -> np.ndarray:
+                return a if idx is None else a[idx]
+
             part = WindowState.empty(bins)
             part.profile.update_batch(sub.select(list(bins)))
-            part.rows = len(idx)
-            sd = None if s is None else s[idx]
-            sub_sens = {c: v[idx] for c, v in sens.items()}
+            part.rows = k
+            sd = None if s is None else pick(s)
+            pd_ = pick(pred)
+            sub_sens = {c: pick(v) for c, v in sens.items()}
             part.outputs = ClassificationStats.from_arrays(
-                pred[idx], pred[idx], score=sd, sensitive=sub_sens, n_bins=SCORE_BINS)
+                pd_, pd_, score=sd, sensitive=sub_sens, n_bins=SCORE_BINS)
             if y is not None:
                 part.labeled = ClassificationStats.from_arrays(
-                    y[idx], pred[idx], score=sd, sensitive=sub_sens, n_bins=SCORE_BINS)
+                    pick(y), pd_, score=sd, sensitive=sub_sens, n_bins=SCORE_BINS)
             if sd is not None:
                 part.scores = FeatureStats(bins=score_bins())
                 part.scores.update(pa.array(sd))
             else:
                 part.scores = FeatureStats(bins=_prediction_bins())
-                part.scores.update(pa.array(pred[idx].astype(str)))
+                part.scores.update(pa.array(pd_.astype(str)))
             for c, (lo, hi) in ranges.items():
                 x = np.asarray(pc.cast(sub.column(c), pa.float64()).to_numpy(
                     zero_copy_only=False), dtype=np.float64)
-                k = int(((x < lo) | (x > hi)).sum())
-                if k:
-                    part.out_of_range[c] = k
-            part.extra = {c: len(idx) for c in extra}
-            states[int(d)] = st.merge(part)
-            if ids is not None:
-                day = at_midnight(_day(d))
-                k = len(idx)
-                scs = [None] * k if sd is None else sd.tolist()
-                labs = [None] * k if y is None else y[idx].tolist()
-                cells = ([dict(zip(sub_sens, vals, strict=True))
-                          for vals in zip(*(v.tolist() for v in sub_sens.values()), strict=True)]
-                         if sub_sens else [{} for _ in range(k)])
-                rows_out.extend(
-                    {"model_version_id": mv.id, "row_id": rid, "day": day, "prediction": pr,
-                     "score": sc, "cell": cell, "label": lab}
-                    for rid, pr, sc, cell, lab in zip(ids[idx].tolist(), pred[idx].tolist(),
-                                                      scs, cells, labs, strict=True))
+                out = int(((x < lo) | (x > hi)).sum())
+                if out:
+                    part.out_of_range[c] = out
+            part.extra = {c: k for c in extra}
+            st = states.get(d)
+            states[d] = part if st is None else st.merge(part)
+            if kept is not None and ids is not None:
+                kept.add(ids if idx is None else ids.take(pa.array(idx)), d, pd_, sd,
+                         None if y is None else pick(y), sub_sens)
         n_rows += n
         labeled += 0 if y is None else n
     if n_rows == 0:
         raise InputError(f"{src}: the batch has no rows")
-    if ids_seen:
-        _check_stored_ids(session, mv.id, ids_seen, id_column or "", src)
+    if kept is not None:
+        kept.check_unique(id_column or "", src)
+        _check_stored_ids(session, mv.id, kept.ids(_CHUNK), id_column or "", src)
     batch_row = MonitorBatch(model_version_id=mv.id, kind="outputs", digest=digest, source=src,
                              rows=n_rows, accepted=n_rows, summary={}, created_by=actor.id,
                              created_at=utcnow())
     session.add(batch_row)
     session.flush()
-    windows = _merge_windows(session, mv.id, states)
-    if rows_out:
-        for r in rows_out:
-            r["batch_id"] = batch_row.id
-        for i in range(0, len(rows_out), 5000):
-            session.execute(insert(MonitorRow), rows_out[i:i + 5000])
+    windows = _merge_windows(session, mv.id, states, bins)
+    kept_rows = 0
+    if kept is not None:
+        for chunk in kept.rows(batch_row.id, 5000):
+            session.execute(insert(MonitorRow.__table__), chunk)  # Core: no ORM bookkeeping
+            kept_rows += len(chunk)
     result = IngestResult(batch_id=batch_row.id, source=src, rows=n_rows, windows=windows,
-                          kept_rows=len(rows_out), labeled_rows=labeled, extra_columns=extra)
-    batch_row.summary = {"windows": windows, "extra_columns": extra, "kept_rows": len(rows_out),
+                          kept_rows=kept_rows, labeled_rows=labeled, extra_columns=extra)
+    batch_row.summary = {"windows": windows, "extra_columns": extra, "kept_rows": kept_rows,
                          "labeled_rows": labeled, "columns": {
                              "time": time_column, "id": id_column, "prediction": prediction,
                              "score": score, "target": target, "sensitive": sensitive}}
     append_event(session, actor=actor, action="monitor.ingest", subject_type="model_version",
                  subject_id=f"{model}@{version}",
                  payload={"batch_id": batch_row.id, "rows": n_rows, "windows": windows,
-                          "kept_rows": len(rows_out), "labeled_rows": labeled,
+                          "kept_rows": kept_rows, "labeled_rows": labeled,
                           "extra_columns": extra, "source": src},
                  evidence={"batch": digest})
     return result
@@ -417,35 +417,102 @@ def _parse_day(value: date | datetime | str) -> date:
         raise InputError(f"window start: expected a date YYYY-MM-DD, got {value!r}") from None
 
 
-def _check_ids(ids: np.ndarray, seen: set[str], column: str, source: str) -> None:
-    uniq, counts = np.unique(ids.astype(str), return_counts=True)
-    dup = uniq[counts > 1].tolist() + [v for v in uniq.tolist() if v in seen]
-    if dup:
-        raise InputError(f"{source}: column '{column}': {len(dup)} duplicate row id(s) in the "
-                         f"batch (e.g. {', '.join(map(repr, dup[:3]))}); nothing was stored")
-    seen.update(uniq.tolist())
+def _ids(arr: Any, column: str, source: str) -> pa.Array:
+    """The row ids of a batch as an Arrow text array (ids of other types as ``str(value)``)."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if pa.types.is_large_string(arr.type):
+        arr = pc.cast(arr, pa.string())
+    if not pa.types.is_string(arr.type):
+        arr = pa.array([None if v is None else str(v) for v in arr.to_pylist()], pa.string())
+    if arr.null_count or (len(arr) and pc.any(pc.equal(pc.utf8_length(arr), 0)).as_py()):
+        raise InputError(f"{source}: column '{column}': expected a row id on every row, "
+                         "got empty values")
+    return arr
 
 
-def _check_stored_ids(session: Session, version_id: int, ids: set[str], column: str,
-                      source: str) -> None:
+class _KeptRows:
+    """The rows of a batch kept for late labels, as compact arrays until they are written:
+    Arrow text ids, one byte per prediction and label, the scores, and each group cell as
+    codes into its values (never one Python object per row)."""
+
+    def __init__(self, version_id: int, sensitive: Sequence[str]) -> None:
+        self.version_id = version_id
+        self.names = list(sensitive)
+        self._parts: list[tuple[pa.Array, int, np.ndarray, np.ndarray | None,
+                                np.ndarray | None, list[tuple[np.ndarray, np.ndarray]]]] = []
+
+    def add(self, ids: pa.Array, day: int, pred: np.ndarray, score: np.ndarray | None,
+            label: np.ndarray | None, sens: dict[str, np.ndarray]) -> None:
+        cells = []
+        for c in self.names:
+            values, codes = np.unique(sens[c], return_inverse=True)
+            cells.append((values, codes.astype(np.int32)))
+        self._parts.append((ids, day, pred.astype(np.int8),
+                            None if score is None else score.copy(),
+                            None if label is None else label.astype(np.int8), cells))
+
+    def _all_ids(self) -> pa.ChunkedArray:
+        return pa.chunked_array([p[0] for p in self._parts], type=pa.string())
+
+    def check_unique(self, column: str, source: str) -> None:
+        counts = pc.value_counts(self._all_ids())
+        dup = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
+        if len(dup):
+            shown = sorted(dup.slice(0, 1000).to_pylist())[:3]
+            raise InputError(f"{source}: column '{column}': {len(dup)} duplicate row id(s) in "
+                             f"the batch (e.g. {', '.join(map(repr, shown))}); nothing was "
+                             "stored")
+
+    def ids(self, chunk: int) -> Iterable[list[str]]:
+        for ids, *_ in self._parts:
+            for i in range(0, len(ids), chunk):
+                yield ids.slice(i, chunk).to_pylist()
+
+    def rows(self, batch_id: int, chunk: int) -> Iterable[list[dict[str, Any]]]:
+        """The rows to insert, ``chunk`` at a time."""
+        for ids, day, pred, score, label, cells in self._parts:
+            at = at_midnight(_day(day))
+            for i in range(0, len(ids), chunk):
+                j = min(len(ids), i + chunk)
+                k = j - i
+                scs = [None] * k if score is None else score[i:j].tolist()
+                labs = [None] * k if label is None else label[i:j].tolist()
+                if cells:
+                    cols = [values[codes[i:j]].tolist() for values, codes in cells]
+                    cell_list = [dict(zip(self.names, vals, strict=True))
+                                 for vals in zip(*cols, strict=True)]
+                else:
+                    cell_list = [{} for _ in range(k)]
+                yield [{"model_version_id": self.version_id, "row_id": rid, "day": at,
+                        "prediction": pr, "score": sc, "cell": cell, "label": lab,
+                        "batch_id": batch_id}
+                       for rid, pr, sc, cell, lab in zip(
+                           ids.slice(i, k).to_pylist(), pred[i:j].tolist(), scs, cell_list,
+                           labs, strict=True)]
+
+
+def _check_stored_ids(session: Session, version_id: int, ids: Iterable[list[str]],
+                      column: str, source: str) -> None:
+    if session.scalars(select(MonitorRow.row_id).where(
+            MonitorRow.model_version_id == version_id).limit(1)).first() is None:
+        return  # nothing kept yet for this version: no id can be taken
     found: list[str] = []
-    listed = sorted(ids)
-    for i in range(0, len(listed), _CHUNK):
+    for chunk in ids:
         found += session.scalars(select(MonitorRow.row_id).where(
             MonitorRow.model_version_id == version_id,
-            MonitorRow.row_id.in_(listed[i:i + _CHUNK]))).all()
+            MonitorRow.row_id.in_(chunk))).all()
     if found:
         raise InputError(f"{source}: column '{column}': {len(found)} row id(s) were already "
                          f"ingested (e.g. {', '.join(map(repr, sorted(found)[:3]))}); "
                          "nothing was stored")
 
 
-def _merge_windows(session: Session, version_id: int, states: dict[int, WindowState]
-                   ) -> dict[str, int]:
+def _merge_windows(session: Session, version_id: int, states: dict[int, WindowState],
+                   bins: dict[str, FeatureBins]) -> dict[str, int]:
     """Merge day states into the stored windows (locked for the update)."""
-    ref = session.get(MonitorReference, version_id)
-    assert ref is not None
-    bins = {k: v.bins for k, v in reference_from_blob(ref.state).features.items()}
     starts = [at_midnight(_day(d)) for d in sorted(states)]
     stored = {_key(w.start): w for w in session.scalars(
         select(MonitorWindow).where(MonitorWindow.model_version_id == version_id,

@@ -17,7 +17,14 @@ import numpy as np
 
 from assay.checks.base import Measurement, SkipCheck
 from assay.metrics import ClassificationStats
-from assay.metrics.drift import category_bins, compare_feature, js_distance, psi
+from assay.metrics.drift import (
+    category_bins,
+    compare_feature,
+    js_distance,
+    js_rows,
+    psi,
+    psi_rows,
+)
 from assay.metrics.profile import CATEGORICAL, NUMERIC, OTHER, FeatureStats, Profile
 from assay.monitor.estimate import estimate
 from assay.monitor.state import WindowState
@@ -95,22 +102,24 @@ def _drift(ref: FeatureStats, cur: FeatureStats, metric: str, ctx: RuleContext,
     if cur.count == 0 or ref.count == 0:
         return Measurement(label=label, value=None, n=cur.count, judged=False,
                            note="no non-missing values in the window or the reference")
-    out = compare_feature(ref, cur)
-    if metric == "wasserstein":
-        return Measurement(label=label, value=out["wasserstein_norm"], n=cur.count,
-                           note="Wasserstein-1 / reference std (binned)")
-    if metric == "chi2":
+    if metric in ("wasserstein", "chi2"):
+        out = compare_feature(ref, cur)
+        if metric == "wasserstein":
+            return Measurement(label=label, value=out["wasserstein_norm"], n=cur.count,
+                               note="Wasserstein-1 / reference std (binned)")
         return Measurement(label=label, value=out["chi2_p"], n=cur.count,
                            note="p-value of the chi-squared homogeneity test")
-    value = out[metric]
+    # PSI and JS on the bins compare_feature uses (the coarse bins, the reference's
+    # categories), without computing every other measure it gives
     r, c = _counts(ref, cur)
-    fn = psi if metric == "psi" else js_distance
+    value = psi(r, c) if metric == "psi" else js_distance(r, c)
+    fn = psi_rows if metric == "psi" else js_rows
     ci = None
     if ctx.n_boot > 0:
         rng = np.random.default_rng(ctx.seed)
         n = int(c.sum())
         draws = rng.multinomial(n, c / n, size=min(ctx.n_boot, 400))
-        reps = np.array([fn(r, d) for d in draws])
+        reps = fn(r, draws)
         alpha = (1 - ctx.confidence) / 2
         lo, hi = np.quantile(reps, [alpha, 1 - alpha])
         ci = (float(min(lo, value)), float(max(hi, value)))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from assay.checks.base import JudgeOn, SkipCheck, Status, judge
@@ -233,65 +233,51 @@ def _run_version(session: Session, actor: User | str, mv: ModelVersion, *,
         return result
     _lock(session, mv.id)
     period = plan.window
-    days = session.execute(select(MonitorWindow.start, MonitorWindow.labeled)
-                           .where(MonitorWindow.model_version_id == mv.id)
-                           .order_by(MonitorWindow.start)).all()
-    groups: dict[date, list[date]] = {}
-    labeled: dict[date, int] = {}
-    for start, lab in days:
-        d = day_of(start)
-        p = period_start(d, period)
-        groups.setdefault(p, []).append(d)
-        labeled[p] = labeled.get(p, 0) + int(lab)
-    today_end = now
-    closed = [p for p in sorted(groups) if at_midnight(period_end(p, period)) <= today_end]
-    done: dict[tuple[date, str], int] = {}
-    for ws, rule_key, basis in session.execute(
-            select(MonitorEvaluation.window_start, MonitorEvaluation.rule,
-                   MonitorEvaluation.basis)
-            .where(MonitorEvaluation.model_version_id == mv.id,
-                   MonitorEvaluation.period == period)):
-        k = (day_of(ws), rule_key)
-        done[k] = max(done.get(k, -1), int(basis))
+    pending, done = _pending(session, mv, plan, now)
     _, ref_features = reference_of(session, mv)
     from assay.metrics.profile import Profile
 
     reference = Profile(ref_features, rows=0)
     bins = {k: v.bins for k, v in ref_features.items()}
-    cache: dict[date, WindowState] = {}
+    cache: dict[date, WindowState | None] = {}
 
-    def state(p: date) -> WindowState:
+    def state(p: date) -> WindowState | None:
+        """The merged days of the window starting on ``p`` (None without data)."""
         if p not in cache:
-            starts = [at_midnight(d) for d in groups[p]]
             merged: WindowState | None = None
-            for w in session.scalars(select(MonitorWindow).where(
-                    MonitorWindow.model_version_id == mv.id, MonitorWindow.start.in_(starts))):
-                st = WindowState.from_blob(w.state, bins)
+            for blob in session.scalars(select(MonitorWindow.state).where(
+                    MonitorWindow.model_version_id == mv.id,
+                    MonitorWindow.start >= at_midnight(p),
+                    MonitorWindow.start < at_midnight(period_end(p, period)))
+                    .order_by(MonitorWindow.start)):
+                st = WindowState.from_blob(blob, bins)
                 merged = st if merged is None else merged.merge(st)
-            assert merged is not None
             cache[p] = merged
         return cache[p]
 
+    first_day = session.scalar(select(func.min(MonitorWindow.start)).where(
+        MonitorWindow.model_version_id == mv.id))
+    first_p = period_start(day_of(first_day), period) if first_day is not None else None
     settings = pol.settings
     baseline = certified_values(session, mv)
-    ordered = sorted(groups)
-    for p in closed:
+    for p, labeled_p in pending:
         todo = [r for r in plan.rules
-                if (p, r.key) not in done or (needs_labels(r) and done[(p, r.key)] != labeled[p])]
+                if (p, r.key) not in done or (needs_labels(r) and done[(p, r.key)] != labeled_p)]
         if not todo:
             continue
-        prev_p = period_start(p - timedelta(days=1), period)
+        current = state(p)
+        assert current is not None
         ctx = RuleContext(
-            reference=reference, current=state(p),
-            previous=state(prev_p) if prev_p in groups else None,
-            first=state(ordered[0]) if ordered[0] != p else None,
+            reference=reference, current=current,
+            previous=state(period_start(p - timedelta(days=1), period)),
+            first=state(first_p) if first_p is not None and first_p != p else None,
             min_group_size=settings.min_group_size,
             n_boot=min(settings.bootstrap.replicates, 1000),
             confidence=settings.bootstrap.confidence, seed=settings.bootstrap.seed,
             baseline=baseline)
         fails = 0
         for rule in todo:
-            evs = _evaluate(session, mv, pol, tier_name, period, p, rule, ctx, labeled[p])
+            evs = _evaluate(session, mv, pol, tier_name, period, p, rule, ctx, labeled_p)
             for ev in evs:
                 if ev.state != Status.FAIL:
                     continue
@@ -309,6 +295,57 @@ def _run_version(session: Session, actor: User | str, mv: ModelVersion, *,
     result.purged_rows = _purge(session, actor, mv, plan.retention_days, now)
     session.flush()
     return result
+
+
+def _pending(session: Session, mv: ModelVersion, plan: Monitoring, now: datetime
+             ) -> tuple[list[tuple[date, int]], dict[tuple[date, str], int]]:
+    """The closed windows with a rule to evaluate, with their labelled rows, in order;
+    and what was evaluated on them (rule -> labelled rows it saw).
+
+    Daily windows are found by the database (a window is pending when one of the plan's
+    rules has no evaluation on it, or a rule that reads labels none on its current
+    number of labelled rows), so only pending windows are read, however long the
+    history. Weekly and monthly windows are merges of days: one small row per day, and
+    one per evaluated window and rule, are read to find them.
+    """
+    period = plan.window
+    ev = MonitorEvaluation
+    if period == "daily":
+        missing = []
+        for rule in plan.rules:
+            cond = [ev.model_version_id == mv.id, ev.period == period,
+                    ev.window_start == MonitorWindow.start, ev.rule == rule.key]
+            if needs_labels(rule):
+                cond.append(ev.basis == MonitorWindow.labeled)
+            missing.append(~exists().where(*cond))
+        rows = session.execute(
+            select(MonitorWindow.start, MonitorWindow.labeled)
+            .where(MonitorWindow.model_version_id == mv.id,
+                   MonitorWindow.end <= now, or_(*missing))
+            .order_by(MonitorWindow.start)).all()
+        pending = [(day_of(start), int(lab)) for start, lab in rows]
+        if not pending:
+            return [], {}
+        starts = [at_midnight(p) for p, _ in pending]
+        query = select(ev.window_start, ev.rule, func.max(ev.basis)).where(
+            ev.model_version_id == mv.id, ev.period == period, ev.window_start.in_(starts))
+    else:
+        groups: dict[date, int] = {}
+        for start, lab in session.execute(select(MonitorWindow.start, MonitorWindow.labeled)
+                                          .where(MonitorWindow.model_version_id == mv.id)
+                                          .order_by(MonitorWindow.start)):
+            p = period_start(day_of(start), period)
+            groups[p] = groups.get(p, 0) + int(lab)
+        pending = [(p, lab) for p, lab in sorted(groups.items())
+                   if at_midnight(period_end(p, period)) <= now]
+        query = select(ev.window_start, ev.rule, func.max(ev.basis)).where(
+            ev.model_version_id == mv.id, ev.period == period)
+    done: dict[tuple[date, str], int] = {}
+    # one row per window and rule (not per measured feature or group)
+    for ws, rule_key, basis in session.execute(query.group_by(ev.window_start, ev.rule)):
+        k = (day_of(ws), rule_key)
+        done[k] = max(done.get(k, -1), int(basis))
+    return pending, done
 
 
 def _evaluate(session: Session, mv: ModelVersion, pol: Policy, tier: str, period: str,

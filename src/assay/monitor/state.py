@@ -24,6 +24,7 @@ import json
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -168,4 +169,11 @@ def reference_blob(profile: Profile) -> bytes:
 
 
 def reference_from_blob(blob: bytes) -> Profile:
+    """The reference profile stored as ``blob``; the same (read-only) object for the same
+    bytes, so its bins' lookup tables are built once, not at every batch and run."""
+    return _reference(bytes(blob))
+
+
+@lru_cache(maxsize=16)
+def _reference(blob: bytes) -> Profile:
     return Profile.from_dict(json.loads(zlib.decompress(blob)))
