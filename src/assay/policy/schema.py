@@ -14,9 +14,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 #: Top-level sections that other parts of assay own (workflow stages and
-#: sign-offs, risk tiering rules, monitoring thresholds). The policy loader
+#: sign-offs, risk tiering rules, monitoring thresholds, incidents). The policy loader
 #: keeps them raw in ``Policy.extra_sections``; their owners validate them.
-RESERVED_SECTIONS: set[str] = {"workflow", "risk", "monitoring"}
+RESERVED_SECTIONS: set[str] = {"workflow", "risk", "monitoring", "incidents"}
 
 
 class _Strict(BaseModel):
