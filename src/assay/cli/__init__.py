@@ -185,6 +185,8 @@ COMMANDS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
      "Notification channels: SMTP e-mail and signed webhooks."),
     ("notify", ("notify",), "Monitoring",
      "The notification log: list, show, dispatch, retry."),
+    ("incident", ("incident",), "Monitoring",
+     "Incidents: deadlines, playbooks, post-mortems and escalation."),
     ("token", ("server",), None,
      "Create, list and revoke API tokens."),
 )
@@ -199,6 +201,7 @@ COMMAND_MODULES = [
     "assay.cli.workflow",
     "assay.cli.monitor",
     "assay.cli.notify",
+    "assay.cli.incident",
     "assay.cli.server",
 ]
 

@@ -146,6 +146,12 @@ def _text(field: str, value: Any, *, required: bool = False, limit: int = MAX_TE
     return value
 
 
+def _choice(field: str, given: object, choices: Iterable[object]) -> InputError:
+    """``{field}: expected one of ..., got ...; did you mean ...?`` naming the field as each
+    face names it (``--state`` on the command line)."""
+    return InputError(choice_error("{" + field + "}", given, choices).message, fields=[field])
+
+
 def _policy(session: Session, name: str | Policy) -> Policy:
     if isinstance(name, Policy):
         return name
@@ -274,13 +280,13 @@ def open_incident(session: Session, actor: User, model: str, version: str, *,
     title = _text("title", title, required=True, limit=MAX_TITLE)
     description = _text("description", description)
     if kind not in INCIDENT_KINDS:
-        raise choice_error("kind", kind, INCIDENT_KINDS)
+        raise _choice("kind", kind, INCIDENT_KINDS)
     if serious is not None and serious not in SERIOUS_CASES:
-        raise choice_error("serious", serious, SERIOUS_CASES)
+        raise _choice("serious", serious, SERIOUS_CASES)
     plan = plan_for(session, mv, policy=policy, tier=tier)
     rules = plan.rules
     if severity not in rules.severities:
-        raise choice_error("severity", severity, rules.severities)
+        raise _choice("severity", severity, rules.severities)
     affected = [_text("group", g, required=True, limit=200) for g in groups]
     owner_user = actor
     if owner:
@@ -536,7 +542,7 @@ def update(session: Session, actor: User, incident_id: int, *, step: int | None 
     if severity is not None and severity != inc.severity:
         plan = plan_for(session, mv, policy=inc.policy_name, tier=inc.tier)
         if severity not in plan.rules.severities:
-            raise choice_error("severity", severity, plan.rules.severities)
+            raise _choice("severity", severity, plan.rules.severities)
         new_severity = (severity, plan)
     note = _text("note", note)
     if step is None and not links and not note and new_severity is None:
@@ -759,7 +765,7 @@ def list_incidents(session: Session, *, state: str | Iterable[str] | None = None
         states = [state] if isinstance(state, str) else list(state)
         for s in states:
             if s not in INCIDENT_STATES:
-                raise choice_error("state", s, INCIDENT_STATES)
+                raise _choice("state", s, INCIDENT_STATES)
         stmt = stmt.where(Incident.state.in_(states))
     if model is not None:
         from assay.registry import get_model
