@@ -174,13 +174,26 @@ def plan_for(session: Session, mv: ModelVersion, *, policy: str | Policy | None 
     """The policy and tier of the version's latest certification (else the model's risk
     tier under the ``default`` policy) and the incident rules they give."""
     cert = latest_certification(session, mv.id)
-    if policy is None:
-        policy = cert.policy_name if cert is not None else "default"
-    pol = _policy(session, policy)
+    if policy is None and cert is not None:
+        pol = _certified_policy(session, cert)
+    else:
+        pol = _policy(session, policy or "default")
     tier = tier or (cert.tier if cert is not None else None) or mv.model.tier
     if tier is not None and tier not in pol.tiers:
         pol.tier(tier)  # PolicyError naming the tiers
     return Plan(pol, tier, incident_rules(pol).for_tier(tier))
+
+
+def _certified_policy(session: Session, cert: Any) -> Policy:
+    """The policy file a certification was recorded under (by its digest), else the
+    policy of that name the store knows."""
+    from assay.registry.policies import known_policy
+
+    try:
+        return known_policy(session, {"name": cert.policy_name, "version": cert.policy_version,
+                                      "sha256": cert.policy_digest})
+    except (ConflictError, InputError, NotFoundError):
+        return _policy(session, cert.policy_name)
 
 
 def _rules_snapshot(rules: IncidentRules, severity: str) -> dict[str, Any]:
@@ -491,10 +504,12 @@ def _lateness(inc: Incident, step: str, at: datetime) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class EvidenceFile:
-    """A document attached to a playbook step: its name and its bytes or path."""
+    """A document attached to a playbook step: its name and its bytes or path, or the
+    digest of a file already in the evidence store (``POST /api/evidence``)."""
 
     name: str
-    source: bytes | str | Path
+    source: bytes | str | Path | None = None
+    digest: str | None = None
 
 
 def update(session: Session, actor: User, incident_id: int, *, step: int | None = None,
@@ -544,6 +559,16 @@ def update(session: Session, actor: User, incident_id: int, *, step: int | None 
         if severity not in plan.rules.severities:
             raise _choice("severity", severity, plan.rules.severities)
         new_severity = (severity, plan)
+    names = [(_text("evidence", e.name, required=True, limit=300), e) for e in evidence]
+    if step is not None and names:
+        from assay.evidence import has_artifact, normalise_digest
+        from assay.registry.policies import settings_of
+
+        for _, e in names:
+            if e.digest is not None and not has_artifact(settings_of(session),
+                                                         normalise_digest(e.digest)):
+                raise NotFoundError(f"evidence {e.digest}: not in the evidence store (upload "
+                                    "it first: POST /api/evidence)")
     note = _text("note", note)
     if step is None and not links and not note and new_severity is None:
         raise InputError("nothing to update: give --step with --done or --evidence, a link, "
@@ -551,12 +576,11 @@ def update(session: Session, actor: User, incident_id: int, *, step: int | None 
 
     changes: dict[str, Any] = {}
     if step is not None:
-        from assay.evidence import store_artifact
         from assay.registry.policies import settings_of
 
         settings = settings_of(session)
-        attached = [{"name": _text("evidence", e.name, required=True, limit=300),
-                     "digest": store_artifact(settings, e.source)} for e in evidence]
+        attached = [{"name": name, "digest": _evidence_digest(settings, e)}
+                     for name, e in names]
         row = session.get(IncidentStep, (inc.id, int(step)))
         if row is None:
             row = IncidentStep(incident_id=inc.id, step=int(step), evidence=[], note="")
@@ -589,6 +613,16 @@ def update(session: Session, actor: User, incident_id: int, *, step: int | None 
                      for i, e in enumerate(changes["step"]["evidence"])}
            if "step" in changes and changes["step"]["evidence"] else None)
     return inc
+
+
+def _evidence_digest(settings: Any, e: EvidenceFile) -> str:
+    from assay.evidence import normalise_digest, store_artifact
+
+    if e.digest is not None:
+        return normalise_digest(e.digest)
+    if e.source is None:
+        raise InputError(f"evidence '{e.name}': give its file or its digest")
+    return store_artifact(settings, e.source)
 
 
 def _mitigation(session: Session, mv: ModelVersion, mitigation_id: int) -> int:
