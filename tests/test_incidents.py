@@ -543,3 +543,36 @@ def test_the_service_escalates_as_a_periodic_job(db: Store, model: str, monkeypa
     assert [(e["incident"], e["step"]) for e in record.result] == [
         (iid, "acknowledge"), (iid, "mitigate"), (iid, "report")]
     assert run_job(db, jobs["incident.escalate"]).result == []
+
+
+def test_two_escalation_runs_at_once_notify_once(db: Store, model: str) -> None:
+    """Cron and the service's job running together: one of them escalates, the other finds
+    nothing left to do (PostgreSQL: row locks; SQLite: the write lock taken first)."""
+    import threading
+
+    iid = _open(db)
+    at = AWARE_UTC + timedelta(days=3)
+    results: list = []
+    errors: list = []
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            results.append(escalate_overdue(db, at))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    assert errors == []
+    assert sorted(len(r) for r in results) == [0, 3]
+    with db.transaction() as s:
+        rows = s.scalars(select(IncidentEscalation).where(
+            IncidentEscalation.incident_id == iid)).all()
+        assert sorted(r.step for r in rows) == ["acknowledge", "mitigate", "report"]
+        assert s.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "incident.escalate")) == 3

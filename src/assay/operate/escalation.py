@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from assay.notify import notify
@@ -54,6 +54,11 @@ def escalate_overdue(session_or_store: Any, now: datetime | None = None, *,
 def _escalate(session: Session, now: datetime | None, actor: User | str
               ) -> list[dict[str, Any]]:
     now = as_utc(now) if now is not None else utcnow()
+    if session.get_bind().dialect.name == "sqlite":
+        # take the database's write lock before reading what was escalated, so that two
+        # runs at once (cron and the service) wait for each other instead of both sending
+        session.execute(update(Incident).where(Incident.id == -1)
+                        .values(state=Incident.state))
     candidates = session.scalars(
         select(Incident).where(or_(
             (Incident.state == "open") & (Incident.acknowledge_due < now),
