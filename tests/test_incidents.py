@@ -409,6 +409,9 @@ def _risk_defaults(risk_cls, now: datetime) -> dict:
     (lambda db, iid: _open(db, who="audrey"), PermissionDenied, r"may not open incidents"),
     (lambda db, iid: _act(db, update_incident, "victor", iid, step=7, done=True),
      InputError, r"^step: expected 1 to 2 \(the steps of the drift playbook\), got 7$"),
+    (lambda db, iid: _act(db, update_incident, "victor", iid, step=1, done=True),
+     InputError, r"^step 1 of incident #\d+ needs its evidence attached before it is done "
+                 r"\(monitoring status export\): attach a document to the step$"),
     (lambda db, iid: _act(db, record_report, "cora", iid, reference="AI-1",
                           at="2030-01-01T00:00:00Z"), InputError, r"^at: .* is in the future"),
 ])

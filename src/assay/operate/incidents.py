@@ -540,6 +540,12 @@ def update(session: Session, actor: User, incident_id: int, *, step: int | None 
         if not done and not evidence:
             raise InputError("{step}: say what happened to it: mark it done or attach evidence",
                              fields=["step"])
+        wanted = inc.playbook[int(step) - 1].get("evidence") or []
+        held = session.get(IncidentStep, (inc.id, int(step)))
+        if done and wanted and not evidence and not (held and held.evidence):
+            raise InputError(f"step {step} of incident #{inc.id} needs its evidence attached "
+                             f"before it is done ({', '.join(wanted)}): attach a document to "
+                             "the step")
     links: list[tuple[str, str, str]] = []
     if link_mitigation is not None:
         links.append(("mitigation", str(_mitigation(session, mv, link_mitigation)), ""))
