@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 
 from assay.notify import notify
 from assay.operate.incident_tables import Incident, IncidentEscalation
-from assay.operate.incidents import ESCALATORS, _version, incident_summary, overdue_steps
+from assay.operate.incident_views import _version, incident_summary, overdue_steps
+from assay.operate.incidents import ESCALATORS
 from assay.registry import require_role
 from assay.registry.roles import SCHEDULER_ACTOR
 from assay.registry.tables import User, _iso
