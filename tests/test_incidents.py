@@ -406,6 +406,8 @@ def _risk_defaults(risk_cls, now: datetime) -> dict:
     (lambda db, iid: _open(db, kind="drfit"), InputError,
      r"^kind: expected one of .*, got 'drfit'; did you mean 'drift'\?$"),
     (lambda db, iid: _open(db, title="  "), InputError, r"^title: must not be empty$"),
+    (lambda db, iid: _open(db, title="Drift\nBcc: x@evil.test"), InputError,
+     r"^title: expected one line"),
     (lambda db, iid: _open(db, who="audrey"), PermissionDenied, r"may not open incidents"),
     (lambda db, iid: _act(db, update_incident, "victor", iid, step=7, done=True),
      InputError, r"^step: expected 1 to 2 \(the steps of the drift playbook\), got 7$"),

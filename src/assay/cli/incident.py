@@ -207,7 +207,8 @@ def register(app: typer.Typer) -> None:
         except InputError as exc:
             raise exc.rename({"aware_at": "--aware-at", "owner": "--owner", "kind": "--kind",
                               "severity": "--severity", "serious": "--serious",
-                              "title": "--title"}) from None
+                              "title": "--title", "group": "--group",
+                              "description": "--description"}) from None
         _after(as_user)
         if fmt == "json":
             _emit(out)

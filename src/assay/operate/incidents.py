@@ -259,6 +259,9 @@ def open_incident(session: Session, actor: User, model: str, version: str, *,
     now = as_utc(now) if now is not None else utcnow()
     mv = get_version(session, model, version)
     title = _text("title", title, required=True, limit=MAX_TITLE)
+    if any(ch in title for ch in "\r\n"):
+        raise InputError("{title}: expected one line (the subject of the notifications); put "
+                         "the rest in the description", fields=["title"])
     description = _text("description", description)
     if kind not in INCIDENT_KINDS:
         raise _choice("kind", kind, INCIDENT_KINDS)
@@ -280,7 +283,9 @@ def open_incident(session: Session, actor: User, model: str, version: str, *,
 
     linked: list[MonitorAlert] = []
     for alert_id in dict.fromkeys(int(a) for a in alerts):
-        a = session.get(MonitorAlert, alert_id) if 0 < alert_id < 2**31 else None
+        # locked: two incidents opened at once from one alert wait for each other
+        a = (session.get(MonitorAlert, alert_id, with_for_update=True)
+             if 0 < alert_id < 2**31 else None)
         if a is None:
             raise NotFoundError(f"unknown alert #{alert_id} (see `assay alert list`)")
         if a.model_version_id != mv.id:
