@@ -1,5 +1,5 @@
-"""Operating the model-risk program: program metrics computed from the store, incidents
-with their escalation (and, later, releases)."""
+"""Operating the model-risk program: program metrics computed from the store (and, later,
+incidents and releases)."""
 
 from assay.operate.escalation import escalate_overdue
 from assay.operate.incidents import (
