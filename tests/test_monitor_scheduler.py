@@ -197,6 +197,7 @@ def test_settings_turn_the_schedule_on_and_guard_their_values(monkeypatch, tmp_p
     monkeypatch.delenv("ASSAY_MONITOR_INTERVAL", raising=False)
     monkeypatch.delenv("ASSAY_METRICS_TOKEN", raising=False)
     monkeypatch.delenv("ASSAY_NOTIFY_INTERVAL", raising=False)
+    monkeypatch.setenv("ASSAY_ESCALATION_INTERVAL", "0")  # tests/test_incidents.py tests it
     assert load_settings(tmp_path).monitor_interval == 300
     assert load_settings(tmp_path).notify_interval == 30
     assert [j.name for j in service_jobs(load_settings(tmp_path))] == ["monitor.run",

@@ -15,6 +15,9 @@ from assay.errors import InputError
 DEFAULT_MONITOR_INTERVAL = 300.0
 #: Seconds between the service's deliveries of due notifications (``ASSAY_NOTIFY_INTERVAL``).
 DEFAULT_NOTIFY_INTERVAL = 30.0
+#: Seconds between the service's escalations of overdue incident steps
+#: (``ASSAY_ESCALATION_INTERVAL``).
+DEFAULT_ESCALATION_INTERVAL = 300.0
 #: Shortest ``ASSAY_METRICS_TOKEN`` accepted.
 MIN_METRICS_TOKEN = 16
 
@@ -33,6 +36,10 @@ class Settings:
     #: alerts and approvals, retries after back-off); 0 turns them off. Off in settings
     #: made in code; :func:`load_settings` reads ``ASSAY_NOTIFY_INTERVAL``.
     notify_interval: float = 0.0
+    #: Seconds between the service's escalations of overdue incident steps; 0 turns them
+    #: off. Off in settings made in code; :func:`load_settings` reads
+    #: ``ASSAY_ESCALATION_INTERVAL``.
+    escalation_interval: float = 0.0
 
     @property
     def evidence_dir(self) -> Path:
@@ -60,8 +67,8 @@ def load_settings(home: str | os.PathLike[str] | None = None,
 
     ``ASSAY_HOME`` defaults to ``./.assay``; the database defaults to a SQLite
     file inside it, so nothing needs to be set up. ``ASSAY_MONITOR_INTERVAL``
-    defaults to 300 seconds, ``ASSAY_NOTIFY_INTERVAL`` to 30; ``ASSAY_METRICS_TOKEN``
-    to none.
+    defaults to 300 seconds, ``ASSAY_NOTIFY_INTERVAL`` to 30,
+    ``ASSAY_ESCALATION_INTERVAL`` to 300; ``ASSAY_METRICS_TOKEN`` to none.
     """
     h = Path(home or os.environ.get("ASSAY_HOME") or ".assay").expanduser().resolve()
     url = database_url or os.environ.get("ASSAY_DATABASE_URL") or f"sqlite:///{h / 'assay.db'}"
@@ -76,4 +83,8 @@ def load_settings(home: str | os.PathLike[str] | None = None,
                     notify_interval=_interval(os.environ.get("ASSAY_NOTIFY_INTERVAL"),
                                               name="ASSAY_NOTIFY_INTERVAL",
                                               default=DEFAULT_NOTIFY_INTERVAL,
-                                              what="the scheduled deliveries"))
+                                              what="the scheduled deliveries"),
+                    escalation_interval=_interval(
+                        os.environ.get("ASSAY_ESCALATION_INTERVAL"),
+                        name="ASSAY_ESCALATION_INTERVAL", default=DEFAULT_ESCALATION_INTERVAL,
+                        what="the scheduled escalations"))

@@ -33,6 +33,7 @@ API_ROUTERS = [
     "assay.api.routes_program",
     "assay.api.routes_notify",
     "assay.api.routes_monitor",
+    "assay.api.routes_incidents",
     "assay.api.routes_metrics",
     "assay.api.routes_releases",
 ]

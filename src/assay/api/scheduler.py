@@ -62,6 +62,12 @@ def _notify_dispatch(store: Any) -> Any:
     return dispatch_due(store)
 
 
+def _escalate(store: Any) -> Any:
+    from assay.operate import escalate_overdue
+
+    return escalate_overdue(store)
+
+
 def service_jobs(settings: Any) -> list[PeriodicJob]:
     """The jobs of ``assay serve``, with the intervals the settings give."""
     jobs = [
@@ -70,6 +76,9 @@ def service_jobs(settings: Any) -> list[PeriodicJob]:
         # behind, and retries whose back-off has passed
         PeriodicJob("notify.dispatch", float(getattr(settings, "notify_interval", 0.0)),
                     _notify_dispatch),
+        # overdue incident steps notify the next role of the escalation chain, once each
+        PeriodicJob("incident.escalate", float(getattr(settings, "escalation_interval", 0.0)),
+                    _escalate),
     ]
     return [j for j in jobs if j.interval > 0]
 

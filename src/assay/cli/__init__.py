@@ -176,8 +176,6 @@ COMMANDS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
      "The content-addressed evidence store."),
     ("risk", ("risk",), None,
      "Risk tiering, the risk register and the mitigation backlog."),
-    ("program", ("program",), None,
-     "Program metrics computed from the store: time to approve, coverage, burn-down."),
     ("monitor", ("monitor",), "Monitoring",
      "Monitor models in production: windows, rules, alerts."),
     ("alert", ("monitor",), "Monitoring",
@@ -186,9 +184,13 @@ COMMANDS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
      "Notification channels: SMTP e-mail and signed webhooks."),
     ("notify", ("notify",), "Monitoring",
      "The notification log: list, show, dispatch, retry."),
-    ("release", ("release",), "Monitoring",
+    ("program", ("program",), "Operating models",
+     "Program metrics computed from the store: time to approve, coverage, burn-down."),
+    ("release", ("release",), "Operating models",
      "Releases per environment: shadow, canary, full; promotion, rollback,\n"
      "champion-challenger."),
+    ("incident", ("incident",), "Operating models",
+     "Incidents: deadlines, playbooks, post-mortems and escalation."),
     ("token", ("server",), None,
      "Create, list and revoke API tokens."),
 )
@@ -199,11 +201,12 @@ COMMAND_MODULES = [
     "assay.cli.certify",
     "assay.cli.governance",
     "assay.cli.risk",
-    "assay.cli.program",
     "assay.cli.workflow",
     "assay.cli.monitor",
     "assay.cli.notify",
+    "assay.cli.program",
     "assay.cli.release",
+    "assay.cli.incident",
     "assay.cli.server",
 ]
 

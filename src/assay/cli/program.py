@@ -118,7 +118,7 @@ def register(app: typer.Typer) -> None:
     program = typer.Typer(help="Program metrics computed from the store: time to approve, "
                                 "coverage, burn-down.",
                           no_args_is_help=True)
-    app.add_typer(program, name="program")
+    app.add_typer(program, name="program", rich_help_panel="Operating models")
 
     @program.command("report")
     def report_cmd(

@@ -130,7 +130,7 @@ def _print_comparison(c: dict[str, Any]) -> None:
 def register(app: typer.Typer) -> None:
     release = typer.Typer(help="Releases per environment: shadow, canary, full; promotion, "
                                "rollback,\nchampion-challenger.", no_args_is_help=True)
-    app.add_typer(release, name="release", rich_help_panel="Monitoring")
+    app.add_typer(release, name="release", rich_help_panel="Operating models")
 
     @release.command("record")
     def record_cmd(

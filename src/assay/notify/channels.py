@@ -28,7 +28,8 @@ from assay.store.audit import append_event
 from assay.store.db import utcnow
 
 #: Event kinds assay sends. A channel subscribes with ``*``, a kind, or ``prefix.*``.
-EVENT_KINDS: tuple[str, ...] = ("monitor.alert", "approval.awaiting", "channel.test")
+EVENT_KINDS: tuple[str, ...] = ("monitor.alert", "approval.awaiting", "channel.test",
+                                 "incident.opened", "incident.overdue")
 #: What an e-mail channel's configuration holds (``port`` defaults to 25).
 EMAIL_KEYS = ("host", "port", "sender", "starttls", "username", "to")
 WEBHOOK_KEYS = ("url",)

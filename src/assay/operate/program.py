@@ -7,8 +7,9 @@ packages keep (docs/program.md defines each one precisely):
   (``wf_submissions``, ``wf_stages``);
 * approval rate, and rejections by reason and by stage (``wf_submissions``,
   ``wf_signoffs``);
-* time to acknowledge and to resolve alerts, by severity (:mod:`assay.operate.responses`:
-  monitoring alerts today, incidents later);
+* time to acknowledge and to resolve alerts and incidents, by severity
+  (:mod:`assay.operate.responses`: monitoring alerts by their rule's severity, incidents by
+  their policy severity, SEV1 ...);
 * overdue reviews: periodic review dates passed and approvals expired
   (:func:`assay.registry.inventory`, the rule of ``assay inventory``);
 * mitigation burn-down: the open risk score at the start of each week, reconstructed
@@ -218,9 +219,10 @@ DEFINITIONS = {
     "quantiles": "median and p90 with linear interpolation (numpy's default, type 7)",
     "approval_rate": "approved / (approved + rejected) among submissions decided in the "
                      "period",
-    "responses": "monitoring alerts raised in the period; acknowledge = hours to the "
-                 "acknowledgement (or to the resolution if never acknowledged); resolve = "
-                 "hours to the resolution",
+    "responses": "monitoring alerts raised, and incidents the organisation became aware "
+                 "of, in the period (alerts by block/warn, incidents by their policy "
+                 "severity); acknowledge = hours to the acknowledgement (or to the "
+                 "resolution if never acknowledged); resolve = hours to the resolution",
     "overdue_reviews": "models (not retired) whose periodic review date has passed, and "
                        "models whose latest version's approval has expired, as of as_of",
     "burn_down": "sum of likelihood x impact over register entries open or mitigating at "
@@ -328,7 +330,7 @@ def _rate(ok: int, no: int) -> float | None:
 # --------------------------------------------------------------------------- responses
 
 def response_times(session: Session, p: Period) -> dict[str, Any]:
-    """Alerts (and, later, incidents) raised in the period by severity: how many, how many
+    """Alerts and incidents raised in the period by severity: how many, how many
     still open, and hours to acknowledge and to resolve."""
     from assay.operate.responses import responses
 

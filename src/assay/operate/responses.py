@@ -1,9 +1,9 @@
 """What the program metrics count as *responses*: things raised that someone must take in
 hand (acknowledge) and close (resolve), with a severity.
 
-Today the only source is monitoring alerts (``monitor_alerts``). Incidents, when they
-exist, are one more function in :data:`SOURCES` that returns the same
-:class:`Response` records; the program report then counts them with no other change.
+The sources are monitoring alerts (``monitor_alerts``) and incidents (``incidents``,
+timed from the awareness time, by their policy severity: SEV1...); each is a function in
+:data:`SOURCES` that returns the same :class:`Response` records.
 """
 
 from __future__ import annotations
@@ -48,9 +48,24 @@ def monitoring_alerts(session: Session, start: datetime, end: datetime) -> list[
             for rid, sev, raised, ack, res in rows]
 
 
-#: Every source of responses, by name. Incidents (``assay.operate``) plug in here.
+def incidents(session: Session, start: datetime, end: datetime) -> list[Response]:
+    """Incidents the organisation became aware of in ``[start, end)``: raised at the
+    awareness time (the clocks of the policy start there), taken in hand when
+    acknowledged, closed when resolved."""
+    from assay.operate.incident_tables import Incident as I
+
+    rows = session.execute(
+        select(I.id, I.severity, I.aware_at, I.acknowledged_at, I.resolved_at)
+        .where(I.aware_at >= start, I.aware_at < end).order_by(I.id))
+    return [Response("incident", rid, str(sev), as_utc(raised),
+                     as_utc(ack) if ack else None, as_utc(res) if res else None)
+            for rid, sev, raised, ack, res in rows]
+
+
+#: Every source of responses, by name.
 SOURCES: dict[str, Callable[[Session, datetime, datetime], list[Response]]] = {
     "monitoring_alert": monitoring_alerts,
+    "incident": incidents,
 }
 
 

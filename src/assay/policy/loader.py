@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from assay.checks.base import REGISTRY, CheckDef, CheckSpec, JudgeOn, Severity, Threshold
 from assay.errors import PolicyError, did_you_mean
 from assay.policy._yaml import Path_, Position, format_path, load_yaml_with_lines, position_of
+from assay.policy.incidents import incident_rules
 from assay.policy.monitoring import Monitoring, build_monitoring
 from assay.policy.release import DEFAULT_PLAN, ReleasePlan, build_release
 from assay.policy.schema import (
@@ -182,7 +183,7 @@ def parse_policy(text: str | bytes, *, source: str = "<policy>",
     except ValidationError as exc:
         raise _from_validation(exc, source, positions) from None
     tiers = _resolve_tiers(model, source, positions)
-    return Policy(
+    policy = Policy(
         name=model.name,
         version=model.version,
         description=model.description,
@@ -194,6 +195,8 @@ def parse_policy(text: str | bytes, *, source: str = "<policy>",
         extra_sections=extra,
         positions=positions,
     )
+    incident_rules(policy)  # the incidents section is checked with the file's lines too
+    return policy
 
 
 # --------------------------------------------------------------------------- checks registry

@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from assay.policy.release import PromoteIfModel, ReleaseModel
 
 #: Top-level sections that other parts of assay own (workflow stages and
-#: sign-offs, risk tiering rules, monitoring thresholds). The policy loader
+#: sign-offs, risk tiering rules, monitoring thresholds, incidents). The policy loader
 #: keeps them raw in ``Policy.extra_sections``; their owners validate them.
-RESERVED_SECTIONS: set[str] = {"workflow", "risk", "monitoring"}
+RESERVED_SECTIONS: set[str] = {"workflow", "risk", "monitoring", "incidents"}
 
 
 class _Strict(BaseModel):
