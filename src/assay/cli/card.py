@@ -202,13 +202,15 @@ def register(app: typer.Typer) -> None:
         for col in ("id", "kind", "format", "digest", "narrative", "certification", "by", "at"):
             table.add_column(col)
         for r in rows:
-            table.add_row(str(r["id"]) + (" (current)" if r["id"] == current else ""), r["kind"],
+            table.add_row(str(r["id"]) + ("*" if r["id"] == current else ""), r["kind"],
                           r["format"], r["digest"], str(r["narrative_revision"] or "—"),
                           str(r["certification_id"] or "—"), escape(r["generated_by"]),
                           r["generated_at"] or "")
         console.print(table)
         if current is None:
             console.print(f"no current card: {escape(reason)}")
+        else:
+            console.print(f"current card: #{current} (marked *)")
 
     @app.command("reproduce")
     def reproduce_cmd(
