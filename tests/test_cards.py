@@ -572,3 +572,74 @@ def test_workflow_config_accepts_the_new_evidence_kinds():
     from assay.workflow.config import EvidenceKind
 
     assert {"model_card", "reproduction"} <= {k.value for k in EvidenceKind}
+
+
+# --------------------------------------------------------------------------- API
+
+
+class Api:
+    def __init__(self, store: Store) -> None:
+        from fastapi.testclient import TestClient
+
+        from assay.api.app import create_app
+        from assay.auth import service as auth
+        from conftest import PEOPLE
+
+        self.client = TestClient(create_app(store.settings, store=store))
+        with store.transaction() as s:
+            ada = registry.get_user(s, "ada")
+            self.tokens = {name: auth.create_token(s, ada, name, "tests")[1]
+                           for name in PEOPLE.values()}
+
+    def __call__(self, user: str | None, method: str, path: str, **kw: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.tokens[user]}"} if user else {}
+        return self.client.request(method, path, headers=headers, **kw)
+
+
+V = f"/api/models/{MODEL}/versions/{VERSION}"
+
+
+def test_api_narrative_generate_download_and_role_checks(store: Store):
+    import yaml
+
+    api = Api(store)
+    fields = yaml.safe_load(NARRATIVE)
+    # nobody signed in reads nothing; the auditor, the validator and security edit nothing
+    assert api(None, "GET", f"{V}/card").status_code == 401
+    assert api(None, "PUT", f"{V}/card/narrative", json={"fields": fields}).status_code == 401
+    for user in ("audrey", "victor", "sean"):
+        r = api(user, "PUT", f"{V}/card/narrative", json={"fields": fields})
+        assert r.status_code == 403, r.text
+    r = api("audrey", "POST", f"{V}/cards", json={"format": "md"})
+    assert r.status_code == 403
+    assert api("audrey", "GET", f"{V}/card/narrative").json() == {"current": None,
+                                                                  "history": []}
+    # unknown fields and wrong types are refused before the domain
+    r = api("dana", "PUT", f"{V}/card/narrative", json={"fields": {"nope": "x"}})
+    assert r.status_code == 422
+    r = api("dana", "PUT", f"{V}/card/narrative", json={"fields": fields,
+                                                         "expected_revision": 0})
+    assert r.status_code == 200, r.text
+    assert r.json()["revision"] == 1
+    r = api("bo", "PUT", f"{V}/card/narrative", json={"fields": fields,
+                                                       "expected_revision": 0})
+    assert r.status_code == 409
+    # anyone signed in reads the card; the auditor too
+    card = api("audrey", "GET", f"{V}/card").json()
+    assert card["model_details"]["assay"]["narrative"]["revision"] == 1
+    r = api("victor", "POST", f"{V}/cards", json={"format": "pdf"})
+    assert r.status_code == 201, r.text
+    rec = r.json()
+    listing = api("audrey", "GET", f"{V}/cards").json()
+    assert listing["current"] == rec["id"] and listing["reason"] == ""
+    r = api("audrey", "GET", f"{V}/cards/{rec['id']}/download")
+    assert r.status_code == 200 and r.content.startswith(b"%PDF")
+    assert api("audrey", "GET", f"{V}/cards/999/download").status_code == 404
+    r = api("victor", "POST", f"{V}/cards", json={"format": "html", "kind": "notice"})
+    assert r.status_code == 201
+    r = api("audrey", "GET", f"{V}/cards/{r.json()['id']}/download")
+    assert "sandbox" in r.headers["Content-Security-Policy"]
+    assert api("audrey", "GET", f"{V}/reproductions").json() == []
+    with store.transaction() as s:
+        assert s.query(CardNarrative).count() == 1
+        assert s.query(ModelCardRecord).count() == 2

@@ -39,8 +39,8 @@ from assay.registry.users import require_role
 from assay.store.audit import append_event
 from assay.store.db import utcnow
 
-__all__ = ["Mismatch", "ReproductionResult", "compare_results", "load_results",
-           "record_reproduction", "reproduce"]
+__all__ = ["Mismatch", "ReproductionResult", "compare_results", "list_reproductions",
+           "load_results", "record_reproduction", "reproduce"]
 
 #: Who may record a reproduction.
 REPRODUCERS: tuple[str, ...] = (*R.CERTIFIERS, R.COMPLIANCE)
@@ -232,6 +232,16 @@ def record_reproduction(session: Session, actor: User, result: ReproductionResul
                           "certification_id": row.certification_id},
                  evidence={"results": result.results_digest, "reproduction": digest})
     return row
+
+
+def list_reproductions(session: Session, model: str, version: str) -> list[Reproduction]:
+    """The recorded reproductions of a version's certifications, oldest first."""
+    from assay.registry.models import get_version
+
+    mv = get_version(session, model, version)
+    return list(session.scalars(select(Reproduction)
+                                .where(Reproduction.model_version_id == mv.id)
+                                .order_by(Reproduction.id)))
 
 
 # --------------------------------------------------------------------------- helpers
