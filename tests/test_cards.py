@@ -643,3 +643,17 @@ def test_api_narrative_generate_download_and_role_checks(store: Store):
     with store.transaction() as s:
         assert s.query(CardNarrative).count() == 1
         assert s.query(ModelCardRecord).count() == 2
+
+
+def test_model_page_links_to_the_card_page(store: Store):
+    api = Api(store)
+    page = api("audrey", "GET", f"/models/{MODEL}?version={VERSION}")
+    assert page.status_code == 200, page.text
+    assert f'href="/models/{MODEL}/versions/{VERSION}/card" id="model-card"' in page.text
+    r = api("audrey", "GET", f"/models/{MODEL}/versions/{VERSION}/card")
+    assert r.status_code == 200
+    assert f"Model card: {MODEL}" in r.text and "<script" not in r.text
+    assert "form-action 'none'" in r.headers["Content-Security-Policy"]
+    assert api(None, "GET", f"/models/{MODEL}/versions/{VERSION}/card").status_code in (
+        302, 303, 401)
+    assert api("audrey", "GET", f"/models/{MODEL}/versions/9.9/card").status_code == 404
