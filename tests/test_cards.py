@@ -657,3 +657,40 @@ def test_model_page_links_to_the_card_page(store: Store):
     assert api(None, "GET", f"/models/{MODEL}/versions/{VERSION}/card").status_code in (
         302, 303, 401)
     assert api("audrey", "GET", f"/models/{MODEL}/versions/9.9/card").status_code == 404
+
+
+def test_risks_of_the_card_are_those_not_closed_of_the_model_or_this_version(store: Store):
+    from assay.risk import service as risk
+
+    with store.transaction() as s:
+        rita = registry.get_user(s, "rita")
+        registry.add_version(s, registry.get_user(s, "dana"), MODEL, "1.1")
+        risk.add_risk(s, rita, MODEL, title="Model-wide", category="data_quality",
+                      likelihood=2, impact=2)
+        risk.add_risk(s, rita, MODEL, title="Only 1.1", category="data_quality",
+                      likelihood=2, impact=2, version="1.1")
+        closed = risk.add_risk(s, rita, MODEL, title="Closed", category="data_quality",
+                               likelihood=2, impact=2)
+        risk.update_risk(s, rita, closed.id, status="closed", resolution="fixed")
+    titles = [r["title"] for r in _card(store)["model_details"]["assay"]["risk"]["open_risks"]]
+    assert titles == ["Young applicants approved less often", "Model-wide"]
+
+
+def test_pdf_without_weasyprint_says_what_to_install(monkeypatch):
+    from assay.report.card import PdfUnavailable, render_card
+
+    monkeypatch.setitem(sys.modules, "weasyprint", None)  # import fails as if missing
+    with pytest.raises(PdfUnavailable, match="needs WeasyPrint and the Pango library"):
+        render_card({"model_details": {"name": "m", "version": {"name": "1"}}}, "pdf")
+    assert PdfUnavailable.exit_code == 2
+
+
+@pytest.mark.parametrize("fmt", ["html", "md", "json"])
+def test_a_card_with_only_the_schema_fields_renders(fmt: str):
+    from assay.report.card import render_card
+
+    card = {"schema_version": "0.0.2",
+            "model_details": {"name": "other-tool-model", "version": {"name": "3"}},
+            "quantitative_analysis": {"performance_metrics": [{"type": "auc", "value": 0.71}]}}
+    text = render_card(card, fmt).decode()
+    assert "other-tool-model" in text and "0.71" in text

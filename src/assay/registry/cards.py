@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from assay.errors import InputError
+from assay.errors import AssayError, InputError
 from assay.registry import roles as R
 from assay.registry.card_tables import CardNarrative, ModelCardRecord, Reproduction
 from assay.registry.certifications import latest_certification
@@ -617,9 +617,12 @@ def _risk(session: Session, m: Any, mv: ModelVersion) -> dict[str, Any]:
                          .where(RiskAssessment.model_version_id == mv.id)
                          .order_by(RiskAssessment.created_at.desc(), RiskAssessment.id.desc())
                          .limit(1)).first()
-    risks = list(session.scalars(select(Risk).where(Risk.model_id == m.id,
-                                                    Risk.status != "closed")
-                                 .order_by(Risk.id)))
+    # every risk not closed (open, mitigating, accepted) about the model as a whole or
+    # about this version
+    risks = list(session.scalars(select(Risk).where(
+        Risk.model_id == m.id, Risk.status != "closed",
+        (Risk.model_version_id.is_(None)) | (Risk.model_version_id == mv.id))
+        .order_by(Risk.id)))
     return {"tier": m.tier,
             "assessment": ({"tier": ra.tier, "score": ra.score, "score_tier": ra.score_tier,
                             "impact_level": ra.impact_level, "digest": ra.record_digest,
@@ -627,8 +630,7 @@ def _risk(session: Session, m: Any, mv: ModelVersion) -> dict[str, Any]:
             "open_risks": [{"id": r.id, "title": r.title, "category": r.category,
                             "severity": r.severity, "status": r.status,
                             "mitigations": [x.title for x in r.mitigations]}
-                           for r in risks if r.status not in ("closed", "resolved",
-                                                              "accepted")]}
+                           for r in risks]}
 
 
 def _risk_considerations(session: Session, mv: ModelVersion) -> list[dict[str, str]]:
@@ -648,7 +650,7 @@ def _monitoring(session: Session, cert: Certification | None,
     try:
         pol = known_policy(session, results.get("policy") or {})
         plan = getattr(pol.tier(cert.tier), "monitoring", None)
-    except Exception:  # a card reports what the store holds; the plan is optional
+    except AssayError:  # the policy file is no longer known: the card says no plan
         return None
     if plan is None:
         return None

@@ -93,11 +93,15 @@ def _card_context(card: Mapping[str, Any]) -> dict[str, Any]:
         svg = charts.forest(rows, title=f"{name} by group (bootstrap interval)", xlabel=name)
         if svg:
             svgs.append(svg)
-    d = card.get("model_details") or {}
-    return {"card": card, "d": d, "a": d.get("assay") or {},
-            "p": card.get("model_parameters") or {}, "q": q,
-            "c": card.get("considerations") or {}, "overall": overall, "by_group": by_group,
-            "group_metrics": group_metrics, "charts": svgs}
+    # a card from elsewhere (or an older assay) may lack any part: render what it has
+    d = {"owners": [], "version": {}, **(card.get("model_details") or {})}
+    a = {"model": {}, "lineage": {}, "factors": {}, "risk": {}, "out_of_scope_uses": [],
+         "caveats": [], "recommendations": [], **(d.get("assay") or {})}
+    p = {"data": [], **(card.get("model_parameters") or {})}
+    c = {key: [] for key in ("users", "use_cases", "limitations", "tradeoffs",
+                             "ethical_considerations")} | (card.get("considerations") or {})
+    return {"card": card, "d": d, "a": a, "p": p, "q": q, "c": c, "overall": overall,
+            "by_group": by_group, "group_metrics": group_metrics, "charts": svgs}
 
 
 # --------------------------------------------------------------------------- Markdown
