@@ -378,6 +378,8 @@ def generate_card(session: Session, actor: User, model: str, version: str, fmt: 
     from assay.report.card import render_card, render_notice
 
     require_role(actor, *CARD_GENERATORS, action="generate model cards")
+    if kind not in ("card", "notice"):
+        raise InputError(f"kind '{kind}': expected card or notice")
     if fmt not in CARD_FORMATS or (kind == "notice" and fmt == "json"):
         allowed = CARD_FORMATS if kind == "card" else ("html", "md", "pdf")
         raise InputError(f"{kind} format '{fmt}': expected one of {', '.join(allowed)}")
