@@ -510,8 +510,9 @@ def _datasets(mv: ModelVersion, results: Mapping[str, Any]) -> list[dict[str, An
         if not (digest or source or part):
             continue
         desc = [f"{role.capitalize()} data"]
-        if part.get("rows") is not None:
-            desc.append(f"{part['rows']} rows, {part.get('columns')} columns")
+        size = [f"{part[k]} {k}" for k in ("rows", "columns") if part.get(k) is not None]
+        if size:
+            desc.append(", ".join(size))
         if digest or part.get("sha256"):
             desc.append(f"sha256 {str(digest or part['sha256']).removeprefix('sha256:')}")
         ds: dict[str, Any] = {"name": part.get("name") or source or f"{role} data",
@@ -532,8 +533,10 @@ def _input_format(roles: Mapping[str, Any]) -> str:
 def _output_format(roles: Mapping[str, Any]) -> str:
     if roles.get("task") == "regression":
         return "A number per row."
-    return (f"A score per row; at or above {roles.get('threshold')} the prediction is "
-            f"{roles.get('positive_label')}.")
+    if roles.get("threshold") is None or roles.get("positive_label") is None:
+        return "A prediction per row."
+    return (f"A score per row; at or above {roles['threshold']} the prediction is "
+            f"{roles['positive_label']}.")
 
 
 def _metric_entries(block: Mapping[str, Any], slice_: str | None) -> list[dict[str, Any]]:
@@ -563,10 +566,10 @@ def _quantitative(results: Mapping[str, Any]) -> dict[str, Any]:
     settings = results.get("settings") or {}
     boot = settings.get("bootstrap") or {}
     if boot:
+        rows = f" on {metrics['n']} rows" if metrics.get("n") is not None else ""
         qa["graphics"] = {"description": (
             f"Intervals: {boot.get('confidence')} bootstrap ({boot.get('replicates')} "
-            f"replicates, seed {boot.get('seed')}) on {metrics.get('n')} rows."),
-            "collection": []}
+            f"replicates, seed {boot.get('seed')}){rows}."), "collection": []}
     return qa
 
 
