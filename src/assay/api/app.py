@@ -36,6 +36,7 @@ API_ROUTERS = [
     "assay.api.routes_incidents",
     "assay.api.routes_metrics",
     "assay.api.routes_releases",
+    "assay.api.routes_cards",
 ]
 
 _ERRORS = {

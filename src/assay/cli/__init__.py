@@ -162,6 +162,9 @@ COMMANDS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
      "Serve the REST API and the web UI (API reference at /docs)."),
     ("init", ("server",), None,
      "Create the store and the first admin; print the admin's one-time password."),
+    ("reproduce", ("card",), None,
+     "Re-run a certification from its recorded inputs and compare number by number:\n"
+     "exit 0 if it reproduces, 1 if it differs, 2 on bad input."),
     ("policy", ("certify",), None,
      "Inspect, validate and register policies."),
     ("db", ("governance",), None,
@@ -193,6 +196,9 @@ COMMANDS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
      "Incidents: deadlines, playbooks, post-mortems and escalation."),
     ("token", ("server",), None,
      "Create, list and revoke API tokens."),
+    ("card", ("card",), None,
+     "Model cards generated from the store, their narrative and the notice for the people "
+     "affected."),
 )
 _COMMAND_INDEX = {entry[0]: entry for entry in COMMANDS}
 
@@ -208,6 +214,7 @@ COMMAND_MODULES = [
     "assay.cli.release",
     "assay.cli.incident",
     "assay.cli.server",
+    "assay.cli.card",
 ]
 
 

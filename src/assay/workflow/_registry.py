@@ -23,6 +23,7 @@ __all__ = [
     "ModelVersion",
     "User",
     "active_users",
+    "card_evidence",
     "get_model",
     "get_user",
     "get_version",
@@ -89,3 +90,19 @@ def risk_assessment_digest(session: Session, version: Any) -> str | None:
         return None
     digest = getattr(row, "digest", None) or getattr(row, "record_digest", None)
     return str(digest) if digest else f"risk_assessment:{row.id}"
+
+
+def card_evidence(session: Session, version: Any, kind: str) -> tuple[str | None, dict[str, str]]:
+    """For the evidence kinds ``model_card`` and ``reproduction``: what is missing (None
+    when nothing is), and the digests of what is there."""
+    from assay.registry.cards import card_state, reproduction_state
+
+    if kind == "model_card":
+        state = card_state(session, version.id)
+        if not state.ok:
+            return state.reason, {}
+        return None, {"model_card": state.current.digest}
+    row, reason = reproduction_state(session, version.id)
+    if row is None:
+        return reason, {}
+    return None, {"reproduction": row.record_digest}

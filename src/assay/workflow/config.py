@@ -70,6 +70,8 @@ class EvidenceKind(StrEnum):
     CERTIFICATION = "certification"  # latest certification passed, or a valid waiver
     RISK_ASSESSMENT = "risk_assessment"  # a risk assessment of the version exists
     DOCUMENTS = "documents"  # at least one document attached to the stage
+    MODEL_CARD = "model_card"  # a current model card (after the latest certification/narrative)
+    REPRODUCTION = "reproduction"  # the latest certification was reproduced successfully
 
 
 class _Strict(BaseModel):

@@ -84,6 +84,12 @@ def _evidence_problems(session: Session, sub: Submission, stage: str, kinds: Ite
                 ev["risk_assessment"] = digest
             else:
                 problems.append("no risk assessment of this version (assay risk assess)")
+        elif kind in ("model_card", "reproduction"):
+            problem, found = reg.card_evidence(session, mv, kind)
+            if problem:
+                problems.append(problem)
+            else:
+                ev.update(found)
         elif kind == "documents":
             docs = _documents(session, sub.id, stage)
             if docs:
