@@ -387,3 +387,27 @@ def group_column(table: Mapping[str, Any], sensitive: Sequence[str]) -> np.ndarr
     for p in parts[1:]:
         out = np.char.add(np.char.add(out, SEP), p)
     return out
+
+
+def read_columns(data: Any, columns: Sequence[str]) -> dict[str, np.ndarray]:
+    """The named columns of a file or frame as NumPy arrays (each name checked, with the
+    file's columns listed when one is missing)."""
+    from assay.data.dataset import open_dataset
+
+    ds = open_dataset(data)
+    table = ds.to_arrow(list(dict.fromkeys(columns)))
+    return {c: _cells.to_numpy(table.column(c), c) for c in table.column_names}
+
+
+def stats_from_data(data: Any, *, target: str, positive_label: Any, score: str,
+                    model: ValueModel, sensitive: Sequence[str] = ()) -> ScoreStats:
+    """:class:`ScoreStats` of a data set (path, frame or table) for ``model``."""
+    names = [target, score, *sensitive, *model.columns]
+    cols = read_columns(data, names)
+    y = _cells.binarize(cols[target], target, positive_label)
+    if not y.any():
+        raise InputError(f"column '{target}': the positive label {positive_label!r} "
+                         "occurs in no row")
+    return score_stats(y, cols[score], group_column(cols, sensitive),
+                       values={c: cols[c] for c in model.columns}, target=target,
+                       score_name=score, grouping=SEP.join(sensitive))
