@@ -4,6 +4,9 @@
                        --value "tp=..,fp=..,tn=..,fn=.." [--sensitive a,b] [--format json]
     assay impact frontier ... --sensitive COL --constraint demographic_parity_ratio
                        [--levels 0.8,0.9,1] [--randomized]
+    assay impact scenarios ... --scenarios FILE.yaml [--model M]
+    assay impact sensitivity ... [--model M --sensitive COL --group G --reference R]
+                       [--chart tornado.svg]
 
 The commands read local files only and write nothing; errors print one line and
 exit 2.
@@ -196,6 +199,177 @@ def frontier_cmd(
         t.add_row(_num(row["level"]), _num(row["value_per_decision"]),
                   _num(row["price_per_decision"]), _num(row["achieved"]), thr)
     console.print(t)
+
+
+MODEL = typer.Option(None, "--model", metavar="FILE",
+                     help="Fitted model (joblib/pickle) that scores the data; needed to "
+                          "change features. Load only files you trust.")
+OPT_SCORE = typer.Option(None, "--score", metavar="COL",
+                         help="The score column (or give --model to score the data).")
+
+
+def _scored(data: Path, target: str, positive_label: str, score: str | None,
+            model_path: Path | None, value: str, sensitive: str | None) -> Any:
+    """(value model, baseline stats, ScoredData or None)."""
+    from assay.impact.value import parse_value_model
+
+    if model_path is None:
+        if score is None:
+            raise InputError("give --score COL or --model FILE")
+        model, stats = _stats(data, target, positive_label, score, value, sensitive)
+        return model, stats, None
+    from assay.data.model import load_model
+    from assay.impact.scenarios import ScoredData
+
+    model = parse_value_model(value)
+    sd = ScoredData(data, load_model(model_path), target=target,
+                    positive_label=positive_label, model=model,
+                    sensitive=_split(sensitive))
+    return model, sd.stats(), sd
+
+
+def _metric_table(title: str, base: dict[str, Any], rows: list[dict[str, Any]]) -> Any:
+    from rich.table import Table
+
+    keys = [k for k in ("value_per_decision", "selection_rate", "true_positive_rate",
+                        "accuracy", "demographic_parity_ratio",
+                        "equal_opportunity_difference") if k in base]
+    t = Table("scenario", "thresholds", *keys, title=title)
+    for name, r in [("baseline", base), *[(r["name"], r) for r in rows]]:
+        thr = sorted({_num(v) for v in r["thresholds"].values()})
+        t.add_row(name, ", ".join(thr),
+                  *[f"{_num(r.get(k))} {_ci(r.get(k + '_ci'))}" for k in keys])
+    return t
+
+
+@impact.command("scenarios")
+def scenarios_cmd(
+    data: Path = DATA, target: str = TARGET, positive_label: str = POSITIVE,
+    value: str = VALUE,
+    scenarios: Path = typer.Option(..., "--scenarios", metavar="FILE",
+                                   help="Scenarios (YAML), see docs/impact.md."),
+    score: str | None = OPT_SCORE, model_path: Path | None = MODEL,
+    sensitive: str | None = typer.Option(None, "--sensitive", metavar="A,B",
+                                         help="Sensitive columns (groups for fairness)."),
+    threshold: float | None = typer.Option(None, "--threshold",
+                                           help="Baseline threshold (default: the best "
+                                                "single threshold for the value model)."),
+    n_boot: int = typer.Option(1000, "--replicates", help="Bootstrap replicates (0: none)."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    fmt: str = FORMAT,
+) -> None:
+    """Each scenario's metrics, value and fairness side by side with the baseline,
+    with intervals."""
+    _check_format(fmt)
+    from assay.impact.scenarios import load_scenarios, run_scenarios
+
+    try:
+        model, stats, sd = _scored(data, target, positive_label, score, model_path, value,
+                                   sensitive)
+        feats = sd.features if sd is not None else None
+        items = load_scenarios(scenarios, features=feats,
+                               groups=stats.groups if sensitive else None)
+        result = run_scenarios(stats, model, items, threshold=threshold,
+                               rescore=sd.rescore if sd is not None else None,
+                               n_boot=n_boot, seed=seed)
+    except AssayError as exc:
+        raise exc.rename({**NAMES, "model": "--model"}) from None
+    out = result.to_dict()
+    if fmt == "json":
+        _emit_json(out)
+        return
+    from rich.console import Console
+
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(f"baseline rule: {out['settings']['baseline_rule']} "
+                  f"({_num(out['settings']['baseline_threshold'])})")
+    console.print(_metric_table("Scenarios", out["baseline"], out["scenarios"]))
+
+
+@impact.command("sensitivity")
+def sensitivity_cmd(
+    data: Path = DATA, target: str = TARGET, positive_label: str = POSITIVE,
+    value: str = VALUE,
+    score: str | None = OPT_SCORE, model_path: Path | None = MODEL,
+    sensitive: str | None = typer.Option(None, "--sensitive", metavar="A,B",
+                                         help="Sensitive columns (with --model, --group "
+                                              "and --reference: which features drive the gap)."),
+    group: str | None = typer.Option(None, "--group", help="The group whose gap is studied."),
+    reference: str | None = typer.Option(None, "--reference", help="The reference group."),
+    features: str | None = typer.Option(None, "--features", metavar="A,B",
+                                        help="Features to swap (default: the model's inputs)."),
+    rate: str = typer.Option("selection_rate", "--rate",
+                             help="selection_rate or true_positive_rate."),
+    threshold: float | None = typer.Option(None, "--threshold",
+                                           help="Decision threshold (default: the best "
+                                                "single threshold for the value model)."),
+    spread: float = typer.Option(0.5, "--spread",
+                                 help="Tornado range: each assumption +/- this share."),
+    chart: Path | None = typer.Option(None, "--chart", metavar="FILE",
+                                      help="Write the tornado chart (SVG) to FILE."),
+    n_boot: int = typer.Option(1000, "--replicates", help="Bootstrap replicates (0: none)."),
+    seed: int = typer.Option(0, "--seed", help="Seed (bootstrap, category draws)."),
+    fmt: str = FORMAT,
+) -> None:
+    """One-way sensitivity of the value to each value assumption (tornado); with
+    --model and --group/--reference, how much of a group gap each feature explains."""
+    _check_format(fmt)
+    from assay.impact.sensitivity import feature_sensitivity, value_tornado
+
+    try:
+        if (group is None) != (reference is None):
+            raise InputError("give both --group and --reference (or neither)")
+        if group is not None and model_path is None:
+            raise InputError("--group: swapping features needs --model to score again")
+        model, stats, sd = _scored(data, target, positive_label, score, model_path, value,
+                                   sensitive)
+        torn = value_tornado(stats, model, spread=spread, threshold=threshold)
+        out: dict[str, Any] = {"tornado": torn}
+        if group is not None:
+            out["features"] = feature_sensitivity(
+                sd, group=group, reference=str(reference),
+                features=_split(features) or None,
+                threshold=torn["baseline_threshold"] if threshold is None else threshold,
+                rate=rate, n_boot=n_boot, seed=seed)
+    except AssayError as exc:
+        raise exc.rename({**NAMES, "group": "--group", "reference": "--reference",
+                          "features": "--features", "rate": "--rate",
+                          "spread": "--spread"}) from None
+    if chart is not None:
+        from assay.report.charts import tornado
+
+        svg = tornado([(f"{r['outcome']} = {r['assumption']}",
+                        r["low"]["value_per_decision_at_baseline_threshold"],
+                        r["high"]["value_per_decision_at_baseline_threshold"])
+                       for r in torn["rows"]], torn["baseline_value_per_decision"],
+                      title="Value per decision: one assumption at a time",
+                      xlabel="value per decision at the baseline threshold")
+        chart.write_text((svg or "") + "\n", encoding="utf-8")
+    if fmt == "json":
+        _emit_json(out)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False, soft_wrap=True)
+    t = Table("outcome", "low", "value/decision", "high", "value/decision", "swing",
+              title=f"Tornado (baseline {_num(torn['baseline_value_per_decision'])} at "
+                    f"threshold {_num(torn['baseline_threshold'])}; {torn['settings']['range']})")
+    for r in torn["rows"]:
+        t.add_row(r["outcome"], r["low"]["assumption"],
+                  _num(r["low"]["value_per_decision_at_baseline_threshold"]),
+                  r["high"]["assumption"],
+                  _num(r["high"]["value_per_decision_at_baseline_threshold"]), _num(r["swing"]))
+    console.print(t)
+    if "features" in out:
+        fs = out["features"]
+        t2 = Table("feature", "gap after", "remaining share", "interval",
+                   title=f"{fs['rate']} gap {fs['group']} - {fs['reference']}: "
+                         f"{_num(fs['gap'])}")
+        for r in fs["features"]:
+            t2.add_row(r["feature"], _num(r["gap_after"]), _num(r["remaining_share"]),
+                       _ci(r.get("remaining_share_ci")))
+        console.print(t2)
 
 
 def register(app: typer.Typer) -> None:

@@ -222,7 +222,11 @@ def group_value_curves(stats: ScoreStats, model: ValueModel) -> np.ndarray:
 
     Index j selects the rows with ``score >= scores[j]``; j = k selects nobody.
     """
-    s = outcome_sums(stats, model)
+    return curves_from_sums(outcome_sums(stats, model))
+
+
+def curves_from_sums(s: Mapping[str, np.ndarray]) -> np.ndarray:
+    """:func:`group_value_curves` from the outcome sums of :func:`outcome_sums`."""
     sel_tp, sel_fp = _rev_cumsum(s["tp"]), _rev_cumsum(s["fp"])
     sel_fn, sel_tn = _rev_cumsum(s["fn"]), _rev_cumsum(s["tn"])
     tot_fn, tot_tn = sel_fn[:, :1], sel_tn[:, :1]
