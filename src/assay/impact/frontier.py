@@ -60,6 +60,12 @@ class _Group:
     v: np.ndarray        # total value at each option
     j: np.ndarray        # threshold index (into stats.scores; k = nobody)
     binned: bool
+    _rm: Any = None
+
+    def range_max(self) -> _RangeMax:
+        if self._rm is None:
+            self._rm = _RangeMax(self.v)
+        return self._rm
 
 
 def _options(stats: ScoreStats, model: ValueModel, constraint: str) -> list[_Group]:
@@ -154,7 +160,7 @@ def _deterministic(groups: list[_Group], constraint: str, level: float
         feasible = hi > lo
         ok &= feasible
         idx = np.zeros(len(cands), np.int64)
-        rm = _RangeMax(g.v)
+        rm = g.range_max()
         if feasible.any():
             idx[feasible] = rm.argmax(lo[feasible], hi[feasible])
         total += np.where(feasible, g.v[idx], -np.inf)
