@@ -361,3 +361,25 @@ def test_cli_frontier_needs_two_groups(german: dict[str, Any],
     assert run(argv) == 2
     err = capsys.readouterr().err
     assert "--sensitive: the frontier needs at least two groups" in err
+
+
+def test_group_intervals_on_the_curve_match_a_row_level_bootstrap(
+        german: dict[str, Any]) -> None:
+    df = german["df"]
+    y, s, g = df["credit"].to_numpy(), df["score"].to_numpy(), df["sex"].to_numpy()
+    res = value_curve(score_stats(y, s, g, grouping="sex"), parse_value_model(COST_5_1),
+                      points=20, n_boot=4000, seed=2)
+    row = res.curve[len(res.curve) // 2]
+    t = row["threshold"]
+    rng = np.random.default_rng(5)
+    reps = []
+    for _ in range(4000):
+        i = rng.integers(0, len(y), len(y))
+        m = g[i] == "female"
+        d = s[i][m] >= t
+        yy = y[i][m]
+        reps.append((-5 * (d & (yy == 0)) - (~d & (yy == 1))).mean())
+    lo, hi = np.quantile(reps, [0.025, 0.975])
+    got = row["groups_ci"]["female"]
+    assert got[0] == pytest.approx(lo, abs=0.03) and got[1] == pytest.approx(hi, abs=0.03)
+    assert got[0] <= row["groups"]["female"] <= got[1]

@@ -41,9 +41,10 @@ from assay.errors import InputError
 from assay.impact.value import (
     ScoreStats,
     ValueModel,
-    _rev_cumsum,
     best_index,
+    group_curve,
     group_value_curves,
+    pooled,
 )
 
 CONSTRAINTS = ("demographic_parity_ratio", "equal_opportunity_difference")
@@ -69,41 +70,38 @@ class _Group:
 
 
 def _options(stats: ScoreStats, model: ValueModel, constraint: str) -> list[_Group]:
-    curves = group_value_curves(stats, model)  # (G, k+1)
-    sel = _rev_cumsum(stats.counts)  # (G, 2, k+1)
     out = []
     for g, name in enumerate(stats.groups):
-        n_g = stats.counts[g].sum()
+        pos, curve, sel = group_curve(stats, model, g)  # sel: (2, m)
         if constraint == "demographic_parity_ratio":
-            den = n_g
-            x = (sel[g, 0] + sel[g, 1]) / max(den, 1)
+            den = stats.counts[g].sum()
+            x = (sel[0] + sel[1]) / max(den, 1)
         else:
             den = stats.counts[g, 1].sum()
             if den == 0:
                 raise InputError(f"group {name!r} has no rows of the positive label: its "
                                  "true-positive rate, and equal opportunity, is undefined")
-            x = sel[g, 1] / den
-        # thresholds where the group has no rows repeat the previous option: keep one
-        keep = np.ones(len(x), bool)
-        keep[1:] = stats.counts[g].sum(axis=0) > 0
-        j = np.flatnonzero(keep)
-        xs, vs = x[j][::-1], curves[g, j][::-1]
-        js = j[::-1]
+            x = sel[1] / den
+        xs, vs, js = x[::-1], curve[::-1], pos[::-1]
         binned = False
         if len(xs) > MAX_EXACT_POINTS:
             xs, vs, js = _bin_best(xs, vs, js, MAX_EXACT_POINTS)
             binned = True
-        out.append(_Group(name, xs, vs, js, binned))
+        out.append(_Group(name, np.ascontiguousarray(xs), np.ascontiguousarray(vs),
+                          np.ascontiguousarray(js), binned))
     return out
 
 
 def _bin_best(x: np.ndarray, v: np.ndarray, j: np.ndarray, bins: int
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The best option in each of ``bins`` equal-width rate bins (x ascending)."""
+    """The best option (the first among equals) in each of ``bins`` equal-width rate bins
+    (x ascending, so each bin is one run)."""
     b = np.minimum((x * bins).astype(np.int64), bins - 1)
     starts = np.flatnonzero(np.r_[True, b[1:] != b[:-1]])
-    order = np.lexsort((-v, b))  # within a bin, the best value first
-    first = order[np.searchsorted(b[order], b[starts])]
+    top = np.maximum.reduceat(v, starts)
+    sizes = np.diff(np.r_[starts, len(v)])
+    hit = np.flatnonzero(v == np.repeat(top, sizes))
+    first = hit[np.searchsorted(hit, starts)]
     return x[first], v[first], j[first]
 
 
@@ -300,8 +298,7 @@ def value_fairness_frontier(stats: ScoreStats, model: ValueModel, *,
                              fields=["levels"])
     n = stats.n
     groups = _options(stats, model, constraint)
-    curves = group_value_curves(stats, model)
-    total_curve = curves.sum(axis=0)
+    total_curve = group_value_curves(pooled(stats), model)[0]
     jb = best_index(total_curve)
     own = [int(g.j[np.argmax(g.v)]) for g in groups]
 

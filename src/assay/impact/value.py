@@ -139,6 +139,8 @@ class ScoreStats:
     counts: np.ndarray
     sums: dict[str, np.ndarray] = field(default_factory=dict)
     grouping: str = ""
+    #: group curves already computed, by (value model, group); the counts never change
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n(self) -> int:
@@ -213,8 +215,50 @@ def outcome_sums(stats: ScoreStats, model: ValueModel) -> dict[str, np.ndarray]:
 def _rev_cumsum(a: np.ndarray) -> np.ndarray:
     """``out[..., j] = a[..., j:].sum()`` for j = 0..k (the last is 0): what a threshold
     at the j-th distinct score selects (j = k: nobody)."""
-    c = np.cumsum(a[..., ::-1], axis=-1)[..., ::-1]
-    return np.concatenate([c, np.zeros((*a.shape[:-1], 1), c.dtype)], axis=-1)
+    c = np.cumsum(a, axis=-1)
+    out = np.empty((*a.shape[:-1], a.shape[-1] + 1), c.dtype)
+    out[..., 0] = 0
+    out[..., 1:] = c
+    np.subtract(c[..., -1:] if a.shape[-1] else 0, out, out=out)
+    return out
+
+
+def pooled(stats: ScoreStats) -> ScoreStats:
+    """The statistic with every group pooled into one."""
+    return ScoreStats(stats.scores, [OVERALL], stats.counts.sum(axis=0, keepdims=True),
+                      {c: v.sum(axis=0, keepdims=True) for c, v in stats.sums.items()},
+                      "")
+
+
+def group_curve(stats: ScoreStats, model: ValueModel, g: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group ``g``'s options, at only the distinct scores it holds: the threshold indices
+    (its scores' indices, then k for nobody), its total value at each, and what each
+    selects per label, (2, m). A global threshold index j is option
+    ``searchsorted(positions, j)``."""
+    key = (tuple(model.as_dict().items()), g)
+    if key not in stats.cache:
+        stats.cache[key] = _group_curve(stats, model, g)
+    return stats.cache[key]
+
+
+def _group_curve(stats: ScoreStats, model: ValueModel, g: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    cg = stats.counts[g]
+    idx = np.flatnonzero(cg.any(axis=0))
+    c = cg[:, idx]
+    sums = {}
+    for o in OUTCOMES:
+        lab, v = OUTCOME_LABEL[o], model.get(o)
+        if isinstance(v, str):
+            if v not in stats.sums:
+                raise InputError(f"value model: {o}={v!r} names no value column "
+                                 f"(columns read: {', '.join(stats.sums) or 'none'})")
+            sums[o] = stats.sums[v][g, lab, idx][None]
+        else:
+            sums[o] = (float(v) * c[lab])[None]
+    curve = curves_from_sums(sums)[0]
+    return np.append(idx, len(stats.scores)), curve, _rev_cumsum(c)
 
 
 def group_value_curves(stats: ScoreStats, model: ValueModel) -> np.ndarray:
@@ -273,20 +317,30 @@ def value_curve(stats: ScoreStats, model: ValueModel, *, points: int = DEFAULT_P
                 confidence: float = DEFAULT_CONFIDENCE) -> ValueResult:
     """The value of the rule ``score >= t`` at every distinct score (exact), the best
     threshold, and bootstrap intervals on a grid of ``points`` thresholds."""
-    per_group = group_value_curves(stats, model)
-    total = per_group.sum(axis=0)
+    total = group_value_curves(pooled(stats), model)[0]
     n = stats.n
     n_g = stats.counts.sum(axis=(1, 2))
     k = len(stats.scores)
     jb = best_index(total)
     grid = grid_indices(k, points, [jb])
     lo, hi = _bootstrap(stats, model, grid, n_boot, seed, confidence) if n_boot else (None, None)
+    # each group's value at the grid and at its own best, from its own distinct scores
+    at_grid = np.empty((len(stats.groups), len(grid)))
+    own = []
+    for gx in range(len(stats.groups)):
+        pos, curve, _ = group_curve(stats, model, gx)
+        at_grid[gx] = curve[np.searchsorted(pos, grid)]
+        ib = best_index(curve)
+        own.append((int(pos[ib]), float(curve[ib])))
+    gcol = {int(j): i for i, j in enumerate(grid)}
     sel = _rev_cumsum(stats.counts.sum(axis=0))  # (2, k+1)
 
     def ci(arr: np.ndarray | None, g: int | None, i: int) -> list[float] | None:
         if arr is None:
             return None
         x = arr[0 if g is None else g + 1][i]
+        if not np.isfinite(x).all():
+            return None
         return [float(x[0]), float(x[1])]
 
     both = None if lo is None else np.stack([lo, hi], -1)
@@ -301,8 +355,9 @@ def value_curve(stats: ScoreStats, model: ValueModel, *, points: int = DEFAULT_P
             "total_value": float(total[j]),
             "selection_rate": pos / n,
             "tp": int(sel[1, j]), "fp": int(sel[0, j]),
-            "groups": {g: float(per_group[gx, j] / n_g[gx]) if n_g[gx] else None
+            "groups": {g: float(at_grid[gx, i] / n_g[gx]) if n_g[gx] else None
                        for gx, g in enumerate(stats.groups)},
+            "groups_ci": {g: ci(both, gx, i) for gx, g in enumerate(stats.groups)},
         })
     best = {"threshold": _threshold(stats, jb),
             "value_per_decision": float(total[jb] / n),
@@ -311,12 +366,12 @@ def value_curve(stats: ScoreStats, model: ValueModel, *, points: int = DEFAULT_P
             "selection_rate": float((sel[0, jb] + sel[1, jb]) / n)}
     groups = {}
     for gx, g in enumerate(stats.groups):
-        jg = best_index(per_group[gx])
+        jg, vg = own[gx]
         groups[g] = {"n": int(n_g[gx]),
-                     "value_per_decision_at_best": float(per_group[gx, jb] / n_g[gx]),
+                     "value_per_decision_at_best": float(at_grid[gx, gcol[jb]] / n_g[gx]),
                      "value_per_decision_at_best_ci": ci(both, gx, gi[jb]),
                      "own_best_threshold": _threshold(stats, jg),
-                     "own_best_value_per_decision": float(per_group[gx, jg] / n_g[gx])}
+                     "own_best_value_per_decision": vg / float(n_g[gx])}
     settings = {
         "rule": "positive decision when score >= threshold; threshold null = nobody",
         "distinct_scores": k,
@@ -350,10 +405,14 @@ def _bootstrap(stats: ScoreStats, model: ValueModel, grid: np.ndarray, n_boot: i
         return np.add.reduceat(a, starts, axis=-1) if k else a
 
     counts = binned(stats.counts)  # (G, 2, nb)
-    s = outcome_sums(stats, model)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = {o: np.nan_to_num(binned(s[o]) / counts[:, OUTCOME_LABEL[o], :])
-                 for o in OUTCOMES}
+    means = {}
+    for o in OUTCOMES:
+        v, lab = model.get(o), OUTCOME_LABEL[o]
+        if isinstance(v, str):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                means[o] = np.nan_to_num(binned(stats.sums[v][:, lab, :]) / counts[:, lab, :])
+        else:
+            means[o] = np.full(counts[:, lab, :].shape, float(v))
     rng = np.random.default_rng(seed)
     flat = counts.ravel().astype(np.float64)
     n = int(flat.sum())
