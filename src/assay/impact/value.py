@@ -224,7 +224,13 @@ def _rev_cumsum(a: np.ndarray) -> np.ndarray:
 
 
 def pooled(stats: ScoreStats) -> ScoreStats:
-    """The statistic with every group pooled into one."""
+    """The statistic with every group pooled into one (computed once per statistic)."""
+    if "pooled" not in stats.cache:
+        stats.cache["pooled"] = _pooled(stats)
+    return stats.cache["pooled"]
+
+
+def _pooled(stats: ScoreStats) -> ScoreStats:
     return ScoreStats(stats.scores, [OVERALL], stats.counts.sum(axis=0, keepdims=True),
                       {c: v.sum(axis=0, keepdims=True) for c, v in stats.sums.items()},
                       "")
@@ -266,7 +272,10 @@ def group_value_curves(stats: ScoreStats, model: ValueModel) -> np.ndarray:
 
     Index j selects the rows with ``score >= scores[j]``; j = k selects nobody.
     """
-    return curves_from_sums(outcome_sums(stats, model))
+    key = ("curves", tuple(model.as_dict().items()))
+    if key not in stats.cache:
+        stats.cache[key] = curves_from_sums(outcome_sums(stats, model))
+    return stats.cache[key]
 
 
 def curves_from_sums(s: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -333,7 +342,7 @@ def value_curve(stats: ScoreStats, model: ValueModel, *, points: int = DEFAULT_P
         ib = best_index(curve)
         own.append((int(pos[ib]), float(curve[ib])))
     gcol = {int(j): i for i, j in enumerate(grid)}
-    sel = _rev_cumsum(stats.counts.sum(axis=0))  # (2, k+1)
+    sel = _rev_cumsum(pooled(stats).counts[0])  # (2, k+1)
 
     def ci(arr: np.ndarray | None, g: int | None, i: int) -> list[float] | None:
         if arr is None:
