@@ -257,3 +257,28 @@ def test_value_tornado_and_chart(german: dict[str, Any], tmp_path: Path,
     assert out["tornado"]["rows"][0]["outcome"] == torn["rows"][0]["outcome"]
     root = ElementTree.fromstring(chart.read_text())
     assert root.tag.endswith("svg") and "baseline" in chart.read_text()
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--group", "young", "--reference", "older"], "--group: swapping features needs --model"),
+    (["--group", "young"], "give both --group and --reference"),
+    (["--spread", "0"], "--spread: expected a number above 0"),
+    (["--model", "MODEL", "--sensitive", "age_band", "--group", "yung", "--reference", "older"],
+     "--group: unknown group 'yung'; did you mean 'young'?"),
+    (["--model", "MODEL", "--sensitive", "age_band", "--group", "young", "--reference",
+      "older", "--features", "amont"], "--features: unknown feature 'amont'"),
+])
+def test_cli_sensitivity_bad_input(german: dict[str, Any], tmp_path: Path, extra: list[str],
+                                   message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    p = german["paths"]
+    df = german["df"].assign(score=german["sd"].scores())
+    data = tmp_path / "scored.csv"
+    df.to_csv(data, index=False)
+    argv = ["impact", "sensitivity", "--data", str(data), "--target", "credit",
+            "--positive-label", "1", "--value", COST_5_1]
+    extra = [str(p["model"]) if e == "MODEL" else e for e in extra]
+    if "--model" not in extra:
+        argv += ["--score", "score"]
+    assert run(argv + extra) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err

@@ -59,6 +59,13 @@ def _floats(text: str, option: str) -> list[float]:
     return out
 
 
+def _working(text: str) -> Any:
+    """A spinner on stderr while a long step runs (nothing when stderr is not a terminal)."""
+    from rich.console import Console
+
+    return Console(stderr=True).status(text)
+
+
 def _check_format(fmt: str) -> None:
     if fmt not in FORMATS:
         raise choice_error("--format", fmt, FORMATS)
@@ -108,8 +115,9 @@ def value_cmd(
     from assay.impact.value import value_curve
 
     try:
-        model, stats = _stats(data, target, positive_label, score, value, sensitive)
-        result = value_curve(stats, model, points=points, n_boot=n_boot, seed=seed)
+        with _working("reading the data and computing the value curve..."):
+            model, stats = _stats(data, target, positive_label, score, value, sensitive)
+            result = value_curve(stats, model, points=points, n_boot=n_boot, seed=seed)
     except AssayError as exc:
         raise exc.rename(NAMES) from None
     out = result.to_dict()
@@ -167,9 +175,10 @@ def frontier_cmd(
         raise choice_error("--constraint", constraint, CONSTRAINTS)
     lv = _floats(levels, "--levels") if levels is not None else None
     try:
-        model, stats = _stats(data, target, positive_label, score, value, sensitive)
-        result = value_fairness_frontier(stats, model, constraint=constraint, levels=lv,
-                                         randomized=randomized)
+        with _working("reading the data and computing the frontier..."):
+            model, stats = _stats(data, target, positive_label, score, value, sensitive)
+            result = value_fairness_frontier(stats, model, constraint=constraint,
+                                             levels=lv, randomized=randomized)
     except AssayError as exc:
         raise exc.rename(NAMES) from None
     out = result.to_dict()
@@ -264,14 +273,15 @@ def scenarios_cmd(
     from assay.impact.scenarios import load_scenarios, run_scenarios
 
     try:
-        model, stats, sd = _scored(data, target, positive_label, score, model_path, value,
-                                   sensitive)
-        feats = sd.features if sd is not None else None
-        items = load_scenarios(scenarios, features=feats,
-                               groups=stats.groups if sensitive else None)
-        result = run_scenarios(stats, model, items, threshold=threshold,
-                               rescore=sd.rescore if sd is not None else None,
-                               n_boot=n_boot, seed=seed)
+        with _working("scoring the data and running the scenarios..."):
+            model, stats, sd = _scored(data, target, positive_label, score, model_path,
+                                       value, sensitive)
+            feats = sd.features if sd is not None else None
+            items = load_scenarios(scenarios, features=feats,
+                                   groups=stats.groups if sensitive else None)
+            result = run_scenarios(stats, model, items, threshold=threshold,
+                                   rescore=sd.rescore if sd is not None else None,
+                                   n_boot=n_boot, seed=seed)
     except AssayError as exc:
         raise exc.rename({**NAMES, "model": "--model"}) from None
     out = result.to_dict()
@@ -321,16 +331,18 @@ def sensitivity_cmd(
             raise InputError("give both --group and --reference (or neither)")
         if group is not None and model_path is None:
             raise InputError("--group: swapping features needs --model to score again")
-        model, stats, sd = _scored(data, target, positive_label, score, model_path, value,
-                                   sensitive)
-        torn = value_tornado(stats, model, spread=spread, threshold=threshold)
-        out: dict[str, Any] = {"tornado": torn}
-        if group is not None:
-            out["features"] = feature_sensitivity(
-                sd, group=group, reference=str(reference),
-                features=_split(features) or None,
-                threshold=torn["baseline_threshold"] if threshold is None else threshold,
-                rate=rate, n_boot=n_boot, seed=seed)
+        with _working("scoring the data and measuring sensitivity..."):
+            model, stats, sd = _scored(data, target, positive_label, score, model_path,
+                                       value, sensitive)
+            torn = value_tornado(stats, model, spread=spread, threshold=threshold)
+            out: dict[str, Any] = {"tornado": torn}
+            if group is not None:
+                out["features"] = feature_sensitivity(
+                    sd, group=group, reference=str(reference),
+                    features=_split(features) or None,
+                    threshold=(torn["baseline_threshold"] if threshold is None
+                               else threshold),
+                    rate=rate, n_boot=n_boot, seed=seed)
     except AssayError as exc:
         raise exc.rename({**NAMES, "group": "--group", "reference": "--reference",
                           "features": "--features", "rate": "--rate",
