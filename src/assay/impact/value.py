@@ -253,6 +253,9 @@ def _group_curve(stats: ScoreStats, model: ValueModel, g: int
     cg = stats.counts[g]
     idx = np.flatnonzero(cg.any(axis=0))
     c = cg[:, idx]
+    if not model.columns:
+        sel = _rev_cumsum(c)
+        return np.append(idx, len(stats.scores)), _constant_curves(c, model, sel), sel
     sums = {}
     for o in OUTCOMES:
         lab, v = OUTCOME_LABEL[o], model.get(o)
@@ -274,8 +277,24 @@ def group_value_curves(stats: ScoreStats, model: ValueModel) -> np.ndarray:
     """
     key = ("curves", tuple(model.as_dict().items()))
     if key not in stats.cache:
-        stats.cache[key] = curves_from_sums(outcome_sums(stats, model))
+        if model.columns:
+            stats.cache[key] = curves_from_sums(outcome_sums(stats, model))
+        else:
+            stats.cache[key] = _constant_curves(stats.counts, model)
     return stats.cache[key]
+
+
+def _constant_curves(counts: np.ndarray, model: ValueModel,
+                     sel: np.ndarray | None = None) -> np.ndarray:
+    """Value curves of constant values from the counts alone (..., 2, k) -> (..., k + 1):
+    ``(tp - fn) TP + (fp - tn) FP + fn P + tn N``, two cumulative sums in all."""
+    tp, fp, tn, fn = (float(model.get(o)) for o in ("tp", "fp", "tn", "fn"))
+    if sel is None:
+        sel = _rev_cumsum(counts)
+    out = (tp - fn) * sel[..., 1, :]
+    out += (fp - tn) * sel[..., 0, :]
+    out += fn * sel[..., 1, :1] + tn * sel[..., 0, :1]
+    return out
 
 
 def curves_from_sums(s: Mapping[str, np.ndarray]) -> np.ndarray:
