@@ -215,11 +215,12 @@ def outcome_sums(stats: ScoreStats, model: ValueModel) -> dict[str, np.ndarray]:
 def _rev_cumsum(a: np.ndarray) -> np.ndarray:
     """``out[..., j] = a[..., j:].sum()`` for j = 0..k (the last is 0): what a threshold
     at the j-th distinct score selects (j = k: nobody)."""
-    c = np.cumsum(a, axis=-1)
-    out = np.empty((*a.shape[:-1], a.shape[-1] + 1), c.dtype)
-    out[..., 0] = 0
-    out[..., 1:] = c
-    np.subtract(c[..., -1:] if a.shape[-1] else 0, out, out=out)
+    k = a.shape[-1]
+    dtype = np.int64 if a.dtype.kind in "iub" else np.float64
+    out = np.empty((*a.shape[:-1], k + 1), dtype)
+    out[..., k] = 0
+    if k:  # one pass: the cumulative sum of the reversed array, written reversed
+        np.cumsum(a[..., ::-1], axis=-1, out=out[..., k - 1::-1])
     return out
 
 
