@@ -109,8 +109,11 @@ def value_cmd(
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
     fmt: str = FORMAT,
 ) -> None:
-    """The expected value of the rule score >= t at every threshold, overall and per
-    group, with bootstrap intervals; the best threshold (exact over the distinct scores)."""
+    """Value of the rule score >= t at every threshold, and the best threshold.
+
+    Overall and per group, with bootstrap intervals; the best threshold is exact over
+    the distinct scores.
+    """
     _check_format(fmt)
     from assay.impact.value import value_curve
 
@@ -166,8 +169,11 @@ def frontier_cmd(
                                          "(as Fairlearn's ThresholdOptimizer does)."),
     fmt: str = FORMAT,
 ) -> None:
-    """The value kept at each level of a fairness constraint with group-specific
-    thresholds: the price of fairness in the value model's currency."""
+    """The value kept at each level of a fairness constraint (the price of fairness).
+
+    Group-specific thresholds, deterministic or randomised; the price is in the value
+    model's currency.
+    """
     _check_format(fmt)
     from assay.impact.frontier import CONSTRAINTS, value_fairness_frontier
 
@@ -267,8 +273,10 @@ def scenarios_cmd(
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
     fmt: str = FORMAT,
 ) -> None:
-    """Each scenario's metrics, value and fairness side by side with the baseline,
-    with intervals."""
+    """Each scenario's metrics, value and fairness beside the baseline's.
+
+    With bootstrap intervals; see docs/impact.md for the scenarios file.
+    """
     _check_format(fmt)
     from assay.impact.scenarios import load_scenarios, run_scenarios
 
@@ -321,8 +329,10 @@ def sensitivity_cmd(
     seed: int = typer.Option(0, "--seed", help="Seed (bootstrap, category draws)."),
     fmt: str = FORMAT,
 ) -> None:
-    """One-way sensitivity of the value to each value assumption (tornado); with
-    --model and --group/--reference, how much of a group gap each feature explains."""
+    """Which assumptions move the value (tornado), and which features drive a gap.
+
+    The feature part needs --model, --group and --reference.
+    """
     _check_format(fmt)
     from assay.impact.sensitivity import feature_sensitivity, value_tornado
 
