@@ -336,6 +336,8 @@ def test_cli_frontier_table(german: dict[str, Any], capsys: pytest.CaptureFixtur
     (["--value", COST_5_1, "--positive-label", "7"], "positive label '7'"),
     (["--value", COST_5_1, "--score", "purpose"], "expected numeric scores"),
     (["--value", COST_5_1, "--format", "jsn"], "did you mean 'json'"),
+    (["--value", COST_5_1, "--replicates", "-5"], "--replicates: expected 0 or more"),
+    (["--value", COST_5_1, "--points", "0"], "--points: expected a positive number"),
 ])
 def test_cli_bad_input_one_line_exit_2(german: dict[str, Any], extra: list[str], message: str,
                                        capsys: pytest.CaptureFixture[str]) -> None:

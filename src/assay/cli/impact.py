@@ -28,8 +28,9 @@ impact = typer.Typer(help="Impact: the value of decisions, the price of fairness
                      no_args_is_help=True)
 
 FORMATS = ("table", "json")
-NAMES = {"points": "--points", "constraint": "--constraint", "levels": "--levels",
-         "sensitive": "--sensitive", "value": "--value"}
+NAMES = {"n_boot": "--replicates", "seed": "--seed", "points": "--points",
+         "constraint": "--constraint", "levels": "--levels", "sensitive": "--sensitive",
+         "value": "--value"}
 
 DATA = typer.Option(..., "--data", metavar="FILE", help="CSV or Parquet file.")
 TARGET = typer.Option(..., "--target", metavar="COL", help="The label column.")

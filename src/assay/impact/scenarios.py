@@ -318,6 +318,9 @@ def run_scenarios(stats: ScoreStats, model: ValueModel, scenarios: Sequence[Scen
     ``rescore(features) -> ScoreStats`` scores the data again with the named feature
     changes (needed only by feature scenarios).
     """
+    from assay.impact.value import check_replicates
+
+    check_replicates(n_boot, seed)
     n_rows = int(stats.counts.sum())
     G = len(stats.groups)
     if threshold is None:

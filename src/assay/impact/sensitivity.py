@@ -80,6 +80,9 @@ def feature_sensitivity(sd: Any, *, group: str, reference: str,
     """The share of the ``group`` - ``reference`` gap left after giving ``group``
     the reference distribution of each feature (``sd``: a
     :class:`~assay.impact.scenarios.ScoredData`)."""
+    from assay.impact.value import check_replicates
+
+    check_replicates(n_boot, seed)
     if rate not in RATES:
         raise InputError(f"{{rate}}: expected {' or '.join(RATES)}, got {rate!r}",
                          fields=["rate"])

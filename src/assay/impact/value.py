@@ -316,6 +316,16 @@ def best_index(total: np.ndarray) -> int:
     return int(np.flatnonzero(total == top)[-1])
 
 
+def check_replicates(n_boot: int, seed: int = 0) -> None:
+    """Refuse a negative number of bootstrap replicates or seed."""
+    if n_boot < 0:
+        raise InputError(f"{{n_boot}}: expected 0 or more replicates, got {n_boot}",
+                         fields={"n_boot": "n_boot"})
+    if seed < 0:
+        raise InputError(f"{{seed}}: expected a seed of 0 or more, got {seed}",
+                         fields={"seed": "seed"})
+
+
 def grid_indices(k: int, points: int, must: Sequence[int] = ()) -> np.ndarray:
     """Up to ``points`` threshold indices at evenly spaced ranks of the k + 1 candidates,
     with the ends and ``must`` included."""
@@ -346,6 +356,7 @@ def value_curve(stats: ScoreStats, model: ValueModel, *, points: int = DEFAULT_P
                 confidence: float = DEFAULT_CONFIDENCE) -> ValueResult:
     """The value of the rule ``score >= t`` at every distinct score (exact), the best
     threshold, and bootstrap intervals on a grid of ``points`` thresholds."""
+    check_replicates(n_boot, seed)
     total = group_value_curves(pooled(stats), model)[0]
     n = stats.n
     n_g = stats.counts.sum(axis=(1, 2))
