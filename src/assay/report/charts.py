@@ -948,3 +948,50 @@ def bars(items: Sequence[tuple[str, float | None]], *, title: str, xlabel: str =
     tx, width = _title_place(title, left, left + plot_w + PAD + 40)
     c.text(tx, PAD + TITLE, title, size=TITLE, bold=True)
     return c.svg(width, height, title)
+
+
+@_never_fails
+def tornado(rows: Sequence[tuple[str, float | None, float | None]], baseline: float, *,
+            title: str, xlabel: str = "", fmt: str = "{:.4g}") -> str | None:
+    """A tornado chart: per row (label, value when the assumption is low, value when it
+    is high), a bar from the baseline to each, widest swing first as given."""
+    rows = [r for r in rows if _finite(r[1]) and _finite(r[2])][:MAX_ROWS]
+    if not rows or not _finite(baseline):
+        return None
+    title = plain(title, 100)
+    labels = [plain(r[0]) for r in rows]
+    lo_v, hi_v = data_range([baseline, *(r[1] for r in rows), *(r[2] for r in rows)],
+                            margin=0.12)
+    ticks = [t for t in nice_ticks(lo_v, hi_v, 5) if lo_v - 1e-12 <= t <= hi_v + 1e-12]
+    left = PAD + max(text_width(s) for s in labels) + TICK + PAD
+    top = PAD + TITLE + 10 + SMALL + PAD
+    plot_w = 360.0
+    row = ROW
+    bottom = top + row * len(rows)
+    x = Scale(lo_v, hi_v, left, left + plot_w)
+    c = Canvas()
+    _x_axis(c, x, ticks, top, bottom)
+    _frame(c, left, top, left + plot_w, bottom)
+    low_colour, high_colour = "#c62828", ACCENT
+    for i, ((name, low, high), label) in enumerate(zip(rows, labels, strict=True)):
+        yc = top + row * (i + 0.5)
+        c.text(left - TICK - PAD / 2, yc, label, anchor="end", middle=True)
+        for v, colour, side in ((low, low_colour, "low"), (high, high_colour, "high")):
+            a, b = sorted((x(baseline), x(v)))  # type: ignore[arg-type]
+            c.rect(a, yc - row * 0.3, b - a, row * 0.6, fill=colour, opacity=0.8,
+                   title=f"{name} {side}: {fmt.format(v)}")
+    c.line(x(baseline), top, x(baseline), bottom, colour=INK, width=1.2)
+    c.text(x(baseline), top - PAD / 2, f"baseline {fmt.format(baseline)}", size=SMALL,
+           anchor="middle")
+    legend = [("assumption low", low_colour, None), ("assumption high", high_colour, None)]
+    _legend(c, left, bottom + TICK + PAD + TEXT + PAD + (TEXT + PAD if xlabel else 0),
+            legend)
+    height = bottom + TICK + PAD + TEXT + PAD + (TEXT + PAD if xlabel else 0) + SMALL + 2 * PAD
+    if xlabel:
+        c.text(left + plot_w / 2, bottom + TICK + PAD + TEXT + PAD + TEXT, plain(xlabel),
+               anchor="middle")
+    tx, width = _title_place(title, left, left + plot_w + PAD)
+    width = max(width, left + _legend_width(legend) + PAD)
+    c.text(tx, PAD + TITLE, title, size=TITLE, bold=True)
+    return c.svg(width, height, title, desc=f"{title}: the value per decision when each "
+                 "assumption is set low or high, beside the baseline")
