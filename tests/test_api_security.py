@@ -18,7 +18,8 @@ from assay.registry import get_user
 PUBLIC = {"/api/health"}
 PARAMS = {"name": "credit-scoring", "version": "1.0", "stage": "validation", "risk_id": "1",
           "mitigation_id": "1", "cert_id": "1", "key_id": "000000000000", "username": "vic",
-          "document_id": "1", "delivery_id": "1", "alert_id": "1", "card_id": "1"}
+          "document_id": "1", "delivery_id": "1", "alert_id": "1", "card_id": "1",
+          "incident_id": "1"}
 #: What the read-only auditor may still change: their own tokens and password.
 SELF_SERVICE = {("POST", "/api/tokens"), ("DELETE", "/api/tokens/{key_id}"),
                 ("POST", "/api/users/{username}/password")}
@@ -96,6 +97,17 @@ def test_the_read_only_auditor_cannot_change_anything(app_env) -> None:
         "/api/users/{username}": {"grant": ["admin"]},
         "/api/models/{name}/versions/{version}/certifications/run": {
             "policy": "default", "tier": "low", "target": "y", "prediction": "p"},
+        "/api/incidents": {"model": "credit-scoring", "version": "1.0", "title": "t",
+                           "severity": "SEV3"},
+        "/api/incidents/escalate": {},
+        "/api/incidents/{incident_id}/acknowledge": {"note": "n"},
+        "/api/incidents/{incident_id}/ack": {"note": "n"},
+        "/api/incidents/{incident_id}/mitigate": {"note": "n"},
+        "/api/incidents/{incident_id}/resolve": {"note": "n"},
+        "/api/incidents/{incident_id}/close": {"note": "n"},
+        "/api/incidents/{incident_id}/update": {"note": "n"},
+        "/api/incidents/{incident_id}/report": {"reference": "r"},
+        "/api/incidents/{incident_id}/postmortem": {"root_cause": "r"},
         "/api/channels": {"name": "ops", "kind": "webhook",
                           "config": {"url": "https://hooks.example.test/"},
                           "secret": "s3cret-hmac-key-0123456789"},

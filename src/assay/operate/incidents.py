@@ -408,6 +408,9 @@ def close(session: Session, actor: User, incident_id: int, *, note: str = "",
     close and a second person confirms it; the confirmer may be neither the one who
     asked nor the model's owner, the version's registrant or the incident's owner.
     """
+    # a policy may name any role but the read-only auditor as closers (checked at load):
+    # refuse anyone else before saying whether the incident exists
+    require_role(actor, *HANDLERS, action="close incidents")
     inc = get_incident(session, incident_id, lock=True)
     rules = inc.rules or {}
     closers = tuple(rules.get("closers") or ())
