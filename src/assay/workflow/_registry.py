@@ -26,6 +26,7 @@ __all__ = [
     "get_model",
     "get_user",
     "get_version",
+    "impact_assessment_digest",
     "is_developer",
     "require_role",
     "risk_assessment_digest",
@@ -89,3 +90,10 @@ def risk_assessment_digest(session: Session, version: Any) -> str | None:
         return None
     digest = getattr(row, "digest", None) or getattr(row, "record_digest", None)
     return str(digest) if digest else f"risk_assessment:{row.id}"
+
+
+def impact_assessment_digest(session: Session, version: Any) -> str | None:
+    """The digest of the current impact assessment of a version, if any."""
+    from assay.impact.assessment import assessment_digest
+
+    return assessment_digest(session, version.id)

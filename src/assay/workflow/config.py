@@ -70,6 +70,7 @@ class EvidenceKind(StrEnum):
     CERTIFICATION = "certification"  # latest certification passed, or a valid waiver
     RISK_ASSESSMENT = "risk_assessment"  # a risk assessment of the version exists
     DOCUMENTS = "documents"  # at least one document attached to the stage
+    IMPACT_ASSESSMENT = "impact_assessment"  # an impact assessment of the version exists
 
 
 class _Strict(BaseModel):
