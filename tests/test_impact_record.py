@@ -45,11 +45,13 @@ def run(env: Env, user: str, fn, *args, **kw):
 
 def test_theory_errors_name_file_line_and_field(tmp_path: Path):
     bad = THEORY.replace("    for_whom: [lender, applicants]\n", "    for_whom: []\n")
-    with pytest.raises(PolicyError, match=r"^theory\.yaml:3:\d+: "
+    with pytest.raises(PolicyError, match=r"^theory\.yaml:4:5: "
                                           r"intended_outcomes\[0\]\.for_whom: "):
         impact.parse_theory(bad, source="theory.yaml")
-    with pytest.raises(PolicyError, match=r"^t\.yaml:\d+:\d+: pathwy: "):
+    with pytest.raises(PolicyError, match=r"^t\.yaml:1:1: pathway: required field is "
+                                          r"missing \(and 1 more problem\)$") as info:
         impact.parse_theory(THEORY.replace("pathway:", "pathwy:"), source="t.yaml")
+    assert any(p.startswith("t.yaml:6:1: pathwy: unknown field") for p in info.value.details["problems"])
     with pytest.raises(PolicyError, match=r"^t\.yaml:1: expected a mapping"):
         impact.parse_theory("- a list\n", source="t.yaml")
     path = tmp_path / "theory.yaml"

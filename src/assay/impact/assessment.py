@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from assay.errors import InputError, NotFoundError, PolicyError, choice_error
@@ -129,8 +129,14 @@ def _digest(obj: Any) -> str:
 
 
 def _lock_version(session: Session, model: str, version: str) -> ModelVersion:
+    """The version, locked for the rest of the transaction (revisions are numbered in turn)."""
     mv = get_version(session, model, version)
-    session.get(ModelVersion, mv.id, with_for_update=True, populate_existing=False)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(ModelVersion.id).where(ModelVersion.id == mv.id)
+                        .with_for_update())
+    else:  # take SQLite's write lock before reading the last revision
+        session.execute(update(ModelVersion).where(ModelVersion.id == mv.id)
+                        .values(version=ModelVersion.version))
     return mv
 
 
@@ -304,7 +310,8 @@ def add_register_entry(session: Session, actor: User, model: str, version: str, 
 
 
 def _entry(session: Session, mv: ModelVersion, entry_id: int) -> ImpactRegisterEntry:
-    e = session.get(ImpactRegisterEntry, int(entry_id), with_for_update=True)
+    e = session.scalars(select(ImpactRegisterEntry).where(ImpactRegisterEntry.id == int(entry_id))
+                        .with_for_update()).first()
     if e is None or e.model_version_id != mv.id:
         raise NotFoundError(f"{mv.model.name}@{mv.version} has no impact register entry "
                             f"#{entry_id} (see `assay impact register list`)")
