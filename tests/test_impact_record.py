@@ -51,7 +51,8 @@ def test_theory_errors_name_file_line_and_field(tmp_path: Path):
     with pytest.raises(PolicyError, match=r"^t\.yaml:1:1: pathway: required field is "
                                           r"missing \(and 1 more problem\)$") as info:
         impact.parse_theory(THEORY.replace("pathway:", "pathwy:"), source="t.yaml")
-    assert any(p.startswith("t.yaml:6:1: pathwy: unknown field") for p in info.value.details["problems"])
+    problems = info.value.details["problems"]
+    assert any(p.startswith("t.yaml:6:1: pathwy: unknown field") for p in problems)
     with pytest.raises(PolicyError, match=r"^t\.yaml:1: expected a mapping"):
         impact.parse_theory("- a list\n", source="t.yaml")
     path = tmp_path / "theory.yaml"
