@@ -139,7 +139,7 @@ def register(impact: typer.Typer) -> None:
     def kpi_observe(
         model: str = typer.Argument(...), version: str = typer.Argument(...),
         name: str = typer.Argument(..., help="KPI name."),
-        value: float = typer.Argument(...),
+        value: str = typer.Argument(..., help="The value (a number)."),
         at: str | None = typer.Option(None, "--at", help="YYYY-MM-DD (default now)."),
         group: str = typer.Option("", "--group"),
         source: str = typer.Option("", "--source", help="Where the value came from."),
@@ -155,7 +155,7 @@ def register(impact: typer.Typer) -> None:
         if fmt == "json":
             _emit(out)
             return
-        console.print(f"KPI '{_e(name)}' = {value:g} recorded")
+        console.print(f"KPI '{_e(name)}' = {out['value']:g} recorded")
         if out["alert"] is not None:
             console.print(f"[red]guardrail breached[/]: alert #{out['alert']}")
 

@@ -167,7 +167,7 @@ def _guard(session: Session, actor: User | str, mv: ModelVersion, k: ImpactKpi,
 
 
 def observe(session: Session, actor: User, model: str, version: str, kpi: str,
-            value: float, *, at: datetime | str | None = None, group: str = "",
+            value: float | str, *, at: datetime | str | None = None, group: str = "",
             source: str = "", note: str = "") -> dict[str, Any]:
     """Record a typed value of a KPI (source ``observations``); a value beyond the
     guardrail raises a monitoring alert (``alert`` in the result holds its id)."""
@@ -221,7 +221,8 @@ def _monitoring_series(session: Session, mv: ModelVersion, k: ImpactKpi) -> list
         MonitorWindow.model_version_id == mv.id).order_by(MonitorWindow.start)))
     if not windows:
         return []
-    _, bins = reference_of(session, mv)
+    _, features = reference_of(session, mv)
+    bins = {name: f.bins for name, f in features.items()}
     merged: dict[date, WindowState] = {}
     for w in windows:
         start = period_start(day_of(w.start), k.cadence)
