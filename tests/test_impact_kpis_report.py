@@ -117,7 +117,8 @@ def test_record_through_the_command_line_and_the_report(db: Store, monitored: Pa
     panel().to_csv(data, index=False)
     html = tmp_path / "impact.html"
     code, _, err = cli(monkeypatch, capsys, "report", MODEL, VERSION, "--out", str(html),
-                       "--did-data", str(data), "--did", "y,unit,t,treated,post")
+                       "--did-data", str(data), "--did", "y,unit,t,treated,post", "--keep",
+                       "--as", "rita")
     assert code == 0, err
     page = html.read_text()
     for text in ("Theory of impact", "fewer defaults on increased lines", "default_rate",
@@ -125,6 +126,13 @@ def test_record_through_the_command_line_and_the_report(db: Store, monitored: Pa
                  "thin-file applicants denied", "R-1", "1 record(s): denied 1"):
         assert text in page, text
     assert page.count("<svg") >= 2 and "<script" not in page
+    from assay.evidence import digest_bytes
+    from assay.store.audit import AuditEvent
+
+    with db.transaction() as s:
+        ev = s.query(AuditEvent).filter(AuditEvent.action == "impact.report").one()
+        assert ev.evidence["impact_report"] == digest_bytes(page.encode())
+        assert ev.actor == "rita"
     with db.transaction() as s:
         alerts = monitor.list_alerts(s, model=MODEL)
     assert [a["rule"] for a in alerts if a["rule"].startswith("impact")] == [

@@ -400,9 +400,12 @@ def register(impact: typer.Typer) -> None:
         did_data: Path | None = typer.Option(None, "--did-data", help="DiD data (optional)."),
         did_args: str | None = typer.Option(None, "--did", help="outcome,unit,time,treated,"
                                             "post for --did-data."),
+        keep: bool = typer.Option(False, "--keep", help="Also keep the report as evidence of "
+                                  "the version (audited; needs an editor role)."),
+        as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
     ) -> None:
         """The impact report (HTML): theory, KPIs over time, register, causal estimates."""
-        from assay.impact.report import gather, render
+        from assay.impact.report import gather, render, store_report
 
         causal: list[dict[str, Any]] = []
         if did_data is not None:
@@ -415,5 +418,10 @@ def register(impact: typer.Typer) -> None:
                               time=parts[2], treated=parts[3], post=parts[4],
                               source=did_data.name))
         rec = _read(lambda s: gather(s, model, version))
-        out.write_text(render(rec, causal=causal))
-        console.print(f"impact report written to {_e(out)}")
+        html = render(rec, causal=causal)
+        digest = None
+        if keep:
+            digest = _change(as_user, lambda s, a: store_report(s, a, model, version, html))
+        out.write_text(html)
+        console.print(f"impact report written to {_e(out)}"
+                      + (f", kept as evidence {digest}" if digest else ""))

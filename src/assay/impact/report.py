@@ -77,3 +77,23 @@ def render(record: Mapping[str, Any], *, causal: Sequence[Mapping[str, Any]] = (
     tpl = _environment().get_template("impact.html.j2")
     return tpl.render(rec=record, kpis=kpis, causal=est, sections=extra,
                       assay_version=__version__)
+
+
+def store_report(session: Session, actor: Any, model: str, version: str, html: str, *,
+                 settings: Any = None) -> str:
+    """Keep an impact report as evidence of ``model@version``: stored content-addressed
+    in the evidence store and audited (``impact.report``, the digest as evidence).
+    Needs an editor of the impact record. Returns the digest."""
+    from assay.evidence import store_bytes
+    from assay.impact.assessment import EDITORS
+    from assay.registry import get_version, require_role
+    from assay.store.audit import append_event
+    from assay.workflow._registry import settings_of
+
+    require_role(actor, *EDITORS, action="file an impact report as evidence")
+    get_version(session, model, version)
+    digest = store_bytes(settings_of(session, settings), html.encode("utf-8"))
+    append_event(session, actor=actor, action="impact.report", subject_type="model_version",
+                 subject_id=f"{model}@{version}", payload={"bytes": len(html.encode())},
+                 evidence={"impact_report": digest})
+    return digest
