@@ -18,11 +18,12 @@ HERE = Path(__file__).parent
 
 def install(app: FastAPI) -> None:
     """Mount the static files and the pages on ``app``."""
-    from assay.web import apidocs, monitoring, pages
+    from assay.web import apidocs, impact, monitoring, pages
     from assay.web.render import render_error
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.state.html_error_renderer = render_error
     app.include_router(pages.router)
     app.include_router(monitoring.router)
+    app.include_router(impact.router)
     app.include_router(apidocs.router)
