@@ -16,7 +16,7 @@ from assay.errors import AssayError, NotFoundError, PermissionDenied, PolicyErro
 from assay.impact.tables import ImpactAssessment
 from assay.store import Store
 from assay.store.audit import AuditEvent, verify_chain
-from test_workflow import MODEL, WORKFLOW, Env, make_env, write_policy
+from test_workflow import WORKFLOW, Env, make_env, write_policy
 
 THEORY = """\
 summary: Faster, fairer credit-line decisions.
@@ -181,7 +181,8 @@ def test_impact_tables_match_the_migration(db: Store) -> None:
 
 
 def test_unknown_version_is_a_clear_error(env: Env):
-    with pytest.raises(NotFoundError, match="has no version '9'"):
+    with pytest.raises(NotFoundError, match="model 'scorer' has no version '9'"):
         env.read(impact.current_assessment, "9")
-    assert registry  # the registry is the source of model versions
-    assert MODEL == "scorer"
+    with pytest.raises(NotFoundError, match="unknown model 'nope'"), \
+            env.store.transaction() as s:
+        impact.save_assessment(s, registry.get_user(s, "bea"), "nope", "1", THEORY)
