@@ -59,6 +59,13 @@ def test_editors_write_the_record_and_everyone_signed_in_reads_it(api: Api) -> N
     r = api("bea", "POST", f"{V}/feedback", json={"channel": "complaint", "category": "denied",
                                                    "register_id": entry})
     assert r.status_code == 201
+    r = api("rita", "POST", f"{V}/kpis", json={"name": "complaints", "direction": "decrease",
+                                                "source": "feedback", "guardrail": 0})
+    assert r.status_code == 201, r.text
+    r = api("rita", "POST", f"{V}/kpis/evaluate")
+    assert r.status_code == 200, r.text
+    assert [(b["kpi"], b["value"]) for b in r.json()] == [("complaints", 1.0)]
+    assert r.json()[0]["alert"] is not None
     rec = api("aud", "GET", V).json()
     assert rec["assessment"]["created_by"] == "bea"
     assert rec["register"][0]["feedback"] == 1
@@ -76,6 +83,7 @@ def test_readers_cannot_write_and_nothing_is_written(api: Api, user: str) -> Non
                ).status_code == 403
     assert api(user, "POST", f"{V}/feedback", json={"channel": "web", "category": "x"}
                ).status_code == 403
+    assert api(user, "POST", f"{V}/kpis/evaluate").status_code == 403
     assert api(user, "POST", f"{V}/register", json={"title": "t", "kind": "positive",
                                                      "likelihood": 1, "severity": 1}
                ).status_code == 403

@@ -116,6 +116,7 @@ def test_the_read_only_auditor_cannot_change_anything(app_env) -> None:
         "/api/models/{name}/versions/{version}/impact/kpis": {"name": "k",
                                                               "direction": "increase"},
         "/api/models/{name}/versions/{version}/impact/kpis/{kpi}/observations": {"value": 1},
+        "/api/models/{name}/versions/{version}/impact/kpis/evaluate": {},
         "/api/models/{name}/versions/{version}/impact/register": {
             "title": "t", "kind": "negative", "likelihood": 1, "severity": 1},
         "/api/models/{name}/versions/{version}/impact/register/{entry}/links": {},

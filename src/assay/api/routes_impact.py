@@ -155,6 +155,17 @@ def post_observation(body: ObservationIn, request: Request, name: str = NAME,
                        source=body.source, note=body.note)
 
 
+@router.post(BASE + "/kpis/evaluate",
+             summary="Check the computed KPIs' latest windows against their guardrails "
+                     "(a breach raises a monitoring alert)")
+def evaluate_kpis(request: Request, name: str = NAME, version: str = VERSION,
+                  principal: Principal = Depends(current_principal)) -> list[dict[str, Any]]:
+    from assay.impact import evaluate
+
+    with acting(request, principal) as (s, actor):
+        return evaluate(s, actor, name, version)
+
+
 @router.get(BASE + "/register", summary="The impact register")
 def get_register(request: Request, name: str = NAME, version: str = VERSION,
                  principal: Principal = Depends(current_principal)) -> list[dict[str, Any]]:
