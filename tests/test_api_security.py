@@ -19,7 +19,7 @@ PUBLIC = {"/api/health"}
 PARAMS = {"name": "credit-scoring", "version": "1.0", "stage": "validation", "risk_id": "1",
           "mitigation_id": "1", "cert_id": "1", "key_id": "000000000000", "username": "vic",
           "document_id": "1", "delivery_id": "1", "alert_id": "1", "card_id": "1",
-          "incident_id": "1"}
+          "incident_id": "1", "kpi": "approval_rate", "entry": "1"}
 #: What the read-only auditor may still change: their own tokens and password.
 SELF_SERVICE = {("POST", "/api/tokens"), ("DELETE", "/api/tokens/{key_id}"),
                 ("POST", "/api/users/{username}/password")}
@@ -125,6 +125,17 @@ def test_the_read_only_auditor_cannot_change_anything(app_env) -> None:
         "/api/models/{name}/versions/{version}/card/narrative": {
             "fields": {"intended_use": "x"}},
         "/api/models/{name}/versions/{version}/cards": {"format": "md"},
+        "/api/models/{name}/versions/{version}/impact/assessment": {
+            "yaml": "intended_outcomes: [{outcome: o, for_whom: [a]}]\npathway: [p]\n"},
+        "/api/models/{name}/versions/{version}/impact/kpis": {"name": "k",
+                                                              "direction": "increase"},
+        "/api/models/{name}/versions/{version}/impact/kpis/{kpi}/observations": {"value": 1},
+        "/api/models/{name}/versions/{version}/impact/kpis/evaluate": {},
+        "/api/models/{name}/versions/{version}/impact/register": {
+            "title": "t", "kind": "negative", "likelihood": 1, "severity": 1},
+        "/api/models/{name}/versions/{version}/impact/register/{entry}/links": {},
+        "/api/models/{name}/versions/{version}/impact/feedback": {"channel": "web",
+                                                                  "category": "c"},
     }
     files = {"/api/models/{name}/versions/{version}/certifications":
              {"results": ("r.json", b'{"status": "passed", "policy": {}, "checks": []}')},

@@ -37,6 +37,7 @@ API_ROUTERS = [
     "assay.api.routes_metrics",
     "assay.api.routes_releases",
     "assay.api.routes_cards",
+    "assay.api.routes_impact",
 ]
 
 _ERRORS = {

@@ -396,4 +396,7 @@ def sensitivity_cmd(
 
 
 def register(app: typer.Typer) -> None:
+    from assay.cli.impact_record import register as register_record
+
+    register_record(impact)  # assess, show, kpi, register, feedback, abtest, did, rdd, report
     app.add_typer(impact, name="impact")

@@ -18,7 +18,7 @@ HERE = Path(__file__).parent
 
 def install(app: FastAPI) -> None:
     """Mount the static files and the pages on ``app``."""
-    from assay.web import apidocs, cards, incidents, monitoring, pages
+    from assay.web import apidocs, cards, impact, incidents, monitoring, pages
     from assay.web.render import render_error
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -26,5 +26,6 @@ def install(app: FastAPI) -> None:
     app.include_router(pages.router)
     app.include_router(monitoring.router)
     app.include_router(incidents.router)
+    app.include_router(impact.router)
     app.include_router(apidocs.router)
     app.include_router(cards.router)

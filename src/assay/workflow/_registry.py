@@ -27,6 +27,7 @@ __all__ = [
     "get_model",
     "get_user",
     "get_version",
+    "impact_assessment_digest",
     "is_developer",
     "require_role",
     "risk_assessment_digest",
@@ -106,3 +107,8 @@ def card_evidence(session: Session, version: Any, kind: str) -> tuple[str | None
     if row is None:
         return reason, {}
     return None, {"reproduction": row.record_digest}
+def impact_assessment_digest(session: Session, version: Any) -> str | None:
+    """The digest of the current impact assessment of a version, if any."""
+    from assay.impact.assessment import assessment_digest
+
+    return assessment_digest(session, version.id)

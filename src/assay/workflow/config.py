@@ -72,6 +72,7 @@ class EvidenceKind(StrEnum):
     DOCUMENTS = "documents"  # at least one document attached to the stage
     MODEL_CARD = "model_card"  # a current model card (after the latest certification/narrative)
     REPRODUCTION = "reproduction"  # the latest certification was reproduced successfully
+    IMPACT_ASSESSMENT = "impact_assessment"  # an impact assessment of the version exists
 
 
 class _Strict(BaseModel):

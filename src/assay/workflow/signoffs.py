@@ -90,6 +90,13 @@ def _evidence_problems(session: Session, sub: Submission, stage: str, kinds: Ite
                 problems.append(problem)
             else:
                 ev.update(found)
+        elif kind == "impact_assessment":
+            digest = reg.impact_assessment_digest(session, mv)
+            if digest:
+                ev["impact_assessment"] = digest
+            else:
+                problems.append("no impact assessment of this version "
+                                "(assay impact assess MODEL VERSION --file theory.yaml)")
         elif kind == "documents":
             docs = _documents(session, sub.id, stage)
             if docs:
