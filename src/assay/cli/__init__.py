@@ -191,6 +191,9 @@ COMMANDS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
      "champion-challenger."),
     ("token", ("server",), None,
      "Create, list and revoke API tokens."),
+    ("attest", ("attest",), None,
+     "Signed attestations (in-toto statements in DSSE envelopes) and the trusted keys\n"
+     "that verify them."),
 )
 _COMMAND_INDEX = {entry[0]: entry for entry in COMMANDS}
 
@@ -205,6 +208,7 @@ COMMAND_MODULES = [
     "assay.cli.notify",
     "assay.cli.release",
     "assay.cli.server",
+    "assay.cli.attest",
 ]
 
 
