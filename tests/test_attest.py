@@ -208,3 +208,123 @@ def test_documented_script_verifies_and_refuses(tmp_path):
     stranger = tmp_path / "s.pub"
     stranger.write_text(attest.public_pem(attest.generate_key()))
     assert _script(good, stranger).returncode == 1
+
+
+# --------------------------------------------------------------------------- command line
+
+
+@pytest.fixture(scope="module")
+def certified(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A model certified by ``assay certify --sign-key``: its files and the signing key."""
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+
+    from _results import frame
+    from assay.cli import main
+
+    d = tmp_path_factory.mktemp("signed")
+    df = frame()
+    model = LogisticRegression().fit(df[["x1", "x2"]], df["y"])
+    paths = {"model": d / "model.joblib", "data": d / "eval.csv", "key": d / "ci.pem",
+             "pub": d / "ci.pub", "out": d / "out"}
+    joblib.dump(model, paths["model"])
+    df[["x1", "x2", "sex", "y"]].to_csv(paths["data"], index=False)
+    key = attest.generate_key()
+    paths["key"].write_bytes(attest.private_pem(key))
+    paths["pub"].write_text(attest.public_pem(key))
+    try:
+        main(["certify", "--policy", "default", "--tier", "low", "--data", str(paths["data"]),
+              "--target", "y", "--model", str(paths["model"]), "--sensitive", "sex",
+              "--features", "x1,x2", "--out", str(paths["out"]), "--no-progress",
+              "--sign-key", str(paths["key"])])
+    except SystemExit as exc:
+        assert exc.code in (0, 1, None)
+    return paths
+
+
+def _cli(args: list[str], capsys) -> tuple[int, str, str]:
+    from assay.cli import main
+
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_certify_sign_key_writes_a_verifiable_attestation(certified, capsys):
+    import hashlib
+
+    out = certified["out"]
+    env_path = out / "results.intoto.json"
+    results = json.loads((out / "results.json").read_text())
+    ok = attest.verify_envelope(env_path.read_bytes(),
+                                [attest.load_public_key(certified["pub"])])
+    pred = ok.predicate
+    assert ok.subject_digests() == [results["model"]["sha256"]]
+    assert pred["verdict"] == results["status"]
+    assert pred["results"]["sha256"] == hashlib.sha256(
+        (out / "results.json").read_bytes()).hexdigest()
+    assert pred["policy"] == {k: results["policy"][k] for k in ("name", "version", "tier",
+                                                                "sha256")}
+    assert pred["data"]["evaluation"]["sha256"] == results["data"]["evaluation"]["sha256"]
+    assert pred["assayVersion"] == results["assay_version"]
+    run = _script(env_path, certified["pub"], certified["model"])
+    assert run.returncode == 0, run.stderr
+
+
+def test_attest_sign_and_verify_exit_codes(certified, tmp_path, capsys):
+    env = tmp_path / "e.json"
+    code, out, err = _cli(["attest", "sign", str(certified["out"] / "results.json"), "--key",
+                           str(certified["key"]), "--out", str(env)], capsys)
+    assert code == 0, err
+    pub, model = str(certified["pub"]), str(certified["model"])
+    code, out, _ = _cli(["attest", "verify", str(env), "--public-key", pub, "--subject", model],
+                        capsys)
+    assert code == 0 and "valid" in out and attest.CERTIFICATION in out
+    # invalid: exit 1 with the reason
+    other = tmp_path / "other.bin"
+    other.write_bytes(b"another model")
+    code, _, err = _cli(["attest", "verify", str(env), "--public-key", pub, "--subject",
+                         str(other)], capsys)
+    assert code == 1 and "attestation invalid (subject)" in err
+    tampered = tmp_path / "t.json"
+    tampered.write_text(json.dumps(_tamper_payload(json.loads(env.read_text()),
+                                                   lambda s: s["predicate"].update(
+                                                       verdict="passed"))))
+    code, _, err = _cli(["attest", "verify", str(tampered), "--public-key", pub], capsys)
+    assert code == 1 and "(signature)" in err
+    stranger = tmp_path / "s.pub"
+    stranger.write_text(attest.public_pem(attest.generate_key()))
+    code, _, err = _cli(["attest", "verify", str(env), "--public-key", str(stranger)], capsys)
+    assert code == 1 and "(untrusted_key)" in err
+    retyped = tmp_path / "r.json"
+    retyped.write_text(json.dumps({**json.loads(env.read_text()), "payloadType": "text/plain"}))
+    code, _, err = _cli(["attest", "verify", str(retyped), "--public-key", pub], capsys)
+    assert code == 1 and "(payload_type)" in err
+    # bad input: exit 2, one line, no traceback
+    junk = tmp_path / "junk.json"
+    junk.write_text("{not json")
+    for args in (["attest", "verify", str(junk), "--public-key", pub],
+                 ["attest", "verify", str(env), "--public-key", str(certified["key"])],
+                 ["attest", "verify", str(tmp_path / "missing.json"), "--public-key", pub],
+                 ["attest", "sign", str(certified["out"] / "results.json"), "--key", pub,
+                  "--out", str(tmp_path / "x.json")],
+                 ["attest", "sign", str(junk), "--key", str(certified["key"]), "--out",
+                  str(tmp_path / "x.json")]):
+        code, _, err = _cli(args, capsys)
+        assert code == 2, (args, err)
+        assert "Traceback" not in err and err.strip().startswith("error:"), err
+
+
+def test_signing_predictions_without_a_model_says_why(tmp_path, capsys):
+    from _results import genuine_results
+
+    results = genuine_results(tmp_path / "run")
+    key = tmp_path / "k.pem"
+    key.write_bytes(attest.private_pem(attest.generate_key()))
+    code, _, err = _cli(["attest", "sign", str(results), "--key", str(key), "--out",
+                         str(tmp_path / "e.json")], capsys)
+    assert code == 2 and "no model digest to attest" in err
