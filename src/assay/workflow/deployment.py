@@ -26,6 +26,7 @@ from assay.workflow._common import (
     _iso,
     _now,
     _sha,
+    _signoffs,
     latest_submission,
 )
 from assay.workflow.duties import signature_problems
@@ -306,6 +307,11 @@ class GateDecision:
     """When the certification passes only by waivers: the earliest expiry among
     them. After it the gate blocks (unless the version is recertified or a new
     waiver is granted), even if the approval itself runs longer."""
+    attestations: list[dict[str, Any]] = field(default_factory=list)
+    """The signed attestations the decision rests on (the certification used, the
+    submission's stage decisions): kind, envelope digest, keyid, predicate type."""
+    attestation: dict[str, Any] | None = None
+    """The signed statement of this decision, when it was recorded (:func:`record_gate`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -351,6 +357,26 @@ def gate(session: Session, model_name: str, version: str, *, now: datetime | Non
         select(Condition).where(Condition.submission_id == sub.id, Condition.status == "open")
         .order_by(Condition.id))]
     d.allowed = sub.state == APPROVED and not d.reasons
+    from assay.workflow.attestations import rests_on  # imports the evidence store's tables
+
+    d.attestations = rests_on(
+        session, model_name, version,
+        certification_id=cc.certification.id if cc.certification is not None else None,
+        signoff_ids=[so.id for so in _signoffs(session, sub.id)])
+    return d
+
+
+def record_gate(session: Session, model_name: str, version: str, *,
+                now: datetime | None = None, settings: Any | None = None) -> GateDecision:
+    """The deployment gate's decision (:func:`gate`), signed by assay's service key and
+    stored as a ``gate-decision/v1`` attestation (``decision.attestation``)."""
+    from assay.workflow.attestations import record_gate as sign_gate
+
+    now = _now(now)
+    d = gate(session, model_name, version, now=now, settings=settings)
+    mv = reg.get_version(session, model_name, version)
+    d.attestation = sign_gate(session, d, artifact_digest=mv.artifact_digest,
+                              decided_at=_iso(now), settings=settings)
     return d
 
 

@@ -25,6 +25,7 @@ from assay.workflow._common import (
     _subject,
     latest_submission,
 )
+from assay.workflow.attestations import attest_signoff
 from assay.workflow.deployment import (
     _drift_reasons,
     check_certification,
@@ -188,6 +189,10 @@ def approve(session: Session, actor: Any, model_name: str, version: str, *, stag
                 payload["deployment_status"] = moved
     sub.updated_at = now  # bumps the row version: a concurrent action on this row loses
     _flush(session, "approve")
+    attested = attest_signoff(session, so, sub, mv, actor, model_name, version,
+                              conditions=conditions, stage_complete=done, settings=settings)
+    if attested is not None:
+        ev = {**ev, "attestation": attested.envelope_digest}
     _audit(session, actor, "workflow.approve", model_name, version, payload, ev)
     if done:
         notify_awaiting(session, actor, sub, model_name, version)
@@ -237,8 +242,11 @@ def reject(session: Session, actor: Any, model_name: str, version: str, *, stage
     sub.closed_reason = f"stage {stage} rejected by {actor.username}: {reason}"
     sub.updated_at = now
     _flush(session, "reject")
+    attested = attest_signoff(session, so, sub, mv, actor, model_name, version,
+                              stage_complete=False)
     _audit(session, actor, "workflow.reject", model_name, version,
-           {"submission": sub.id, "stage": stage, "role": so.role, "reason": reason}, {})
+           {"submission": sub.id, "stage": stage, "role": so.role, "reason": reason},
+           {"attestation": attested.envelope_digest} if attested is not None else {})
     return so
 
 
