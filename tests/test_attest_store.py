@@ -8,6 +8,7 @@ import base64
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher, profiles
@@ -288,3 +289,55 @@ def test_api_upload_with_attestation(people, ci_key) -> None:
                               "attestation": ("e.json", _envelope(raw, ci_key))})
     assert resp.status_code == 201, resp.text
     assert _counts(people) == (1, 1)
+
+
+def test_api_keys_are_admin_only_and_attestations_are_served(people, ci_key) -> None:
+    with people.transaction() as s:
+        admin = registry.get_user(s, "ada")
+        tokens = {u: auth.create_token(s, admin, u, "tests")[1]
+                  for u in ("ada", "vic", "dana", "aud")}
+    client = TestClient(create_app(people.settings, store=people))
+
+    def call(user: str | None, method: str, path: str, **kw: Any):
+        headers = {"Authorization": f"Bearer {tokens[user]}"} if user else {}
+        return client.request(method, path, headers=headers, **kw)
+
+    key = attest.generate_key()
+    body = {"name": "approver-vic", "purpose": "approver",
+            "public_key": attest.public_pem(key), "owner": "vic"}
+    assert call(None, "POST", "/api/keys", json=body).status_code == 401
+    for user in ("vic", "dana", "aud"):
+        assert call(user, "POST", "/api/keys", json=body).status_code == 403
+        assert call(user, "POST", "/api/keys/ci-runner/revoke").status_code == 403
+    assert call("dana", "GET", "/api/keys").status_code == 403
+    assert call("ada", "POST", "/api/keys",
+                json={**body, "purpose": "service"}).status_code == 422
+    bad = call("ada", "POST", "/api/keys",
+               json={**body, "public_key": attest.private_pem(key).decode()})
+    assert bad.status_code == 400 and "a private key" in bad.json()["error"]["message"]
+    made = call("ada", "POST", "/api/keys", json=body)
+    assert made.status_code == 201, made.text
+    assert made.json()["keyid"] == attest.keyid(key.public_key())
+    assert call("ada", "POST", "/api/keys", json={**body, "name": "dup"}).status_code == 409
+    listed = call("aud", "GET", "/api/keys").json()
+    assert [k["name"] for k in listed] == ["ci-runner", "approver-vic"]
+    revoked = call("ada", "POST", "/api/keys/approver-vic/revoke")
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"]
+    assert call("ada", "POST", "/api/keys/approver-vic/revoke").status_code == 409
+    assert call("ada", "POST", "/api/keys/nope/revoke").status_code == 404
+    # a version's attestations, with their envelopes
+    raw = _results()
+    _record(people, raw, _envelope(raw, ci_key))
+    path = f"/api/models/{MODEL}/versions/{VERSION}/attestations"
+    assert call(None, "GET", path).status_code == 401
+    got = call("aud", "GET", path)
+    assert got.status_code == 200, got.text
+    (att,) = got.json()
+    assert att["kind"] == "certification" and att["subject_digest"] == ARTEFACT
+    verified = attest.verify_envelope(att["envelope"], [ci_key.public_key()])
+    assert verified.predicate["results"]["sha256"] == digest_bytes(raw).removeprefix("sha256:")
+    assert call("aud", "GET", f"/api/models/{MODEL}/versions/9.9/attestations"
+                ).status_code == 404
+    with people.transaction() as s:
+        assert [e.action for e in list_events(s) if e.action.startswith("key.")] == \
+            ["key.revoke", "key.register", "key.register"]

@@ -228,3 +228,21 @@ def attestation_to_dict(a: Attestation) -> dict[str, Any]:
     return {"kind": a.kind, "predicate_type": a.predicate_type, "subject": a.subject_id,
             "subject_digest": a.subject_digest, "envelope_digest": a.envelope_digest,
             "keyid": a.keyid, "ref": a.ref, "created_at": a.created_at}
+
+
+def version_attestations(session: Session, settings: Settings, model_name: str,
+                         version: str) -> list[dict[str, Any]]:
+    """Every attestation kept for a model version, oldest first, each with its envelope
+    (read back from the evidence store and checked against its digest)."""
+    import json
+
+    from assay.evidence.artifacts import open_artifact
+    from assay.registry.models import get_version
+
+    get_version(session, model_name, version)  # NotFoundError for an unknown version
+    out = []
+    for a in attestations_of(session, f"{model_name}@{version}"):
+        item = attestation_to_dict(a)
+        item["envelope"] = json.loads(open_artifact(settings, a.envelope_digest))
+        out.append(item)
+    return out
