@@ -154,3 +154,41 @@ def test_gate_through_the_api_and_the_cli(env: Env, capsys) -> None:
     assert out["attestation"]["digest"] != body["attestation"]["digest"]
     with env.store.transaction() as s:
         assert len(K.attestations_of(s, f"{MODEL}@1", kind="gate_decision")) == 2
+
+
+def test_a_policy_may_require_signed_certifications(db: Store, tmp_path: Path) -> None:
+    from test_workflow import WORKFLOW, write_policy
+
+    env = make_env(db, tmp_path)
+    env.policy = write_policy(tmp_path / "signed.yaml",
+                              {**WORKFLOW, "require_signed_certification": {"high": True}},
+                              version="2")
+    with env.store.transaction() as s:
+        registry.register_policy(s, registry.get_user(s, "root"), env.policy.read_bytes(),
+                                 source="signed.yaml")
+    cert = env.certify("1")  # recorded without an attestation
+    submit(env)
+    env.run("bea", wf.approve, "1", stage="scope", documents=doc())
+    from assay.errors import ConflictError
+
+    with pytest.raises(ConflictError, match=f"certification #{cert} is not signed: policy "
+                                            "'wf-test' requires a signed certification"):
+        env.run("val", wf.approve, "1", stage="validation")
+    assert any("is not signed" in r for r in env.read(wf.gate, "1").reasons)
+    signed = _signed_certification(env)
+    env.run("val", wf.approve, "1", stage="validation")
+    assert not any("is not signed" in r for r in env.read(wf.gate, "1").reasons)
+    assert env.read(wf.gate, "1").evidence["certification"]
+    assert signed != cert
+
+
+def test_require_signed_certification_names_known_tiers() -> None:
+    from assay.errors import PolicyError
+    from assay.workflow import parse_workflow
+
+    cfg = parse_workflow({"require_signed_certification": {"default": True, "low": False}})
+    assert cfg.signed_certification_required("high") and not \
+        cfg.signed_certification_required("low")
+    assert not parse_workflow({}).signed_certification_required("high")
+    with pytest.raises(PolicyError, match="unknown tier 'critical'"):
+        parse_workflow({"require_signed_certification": {"critical": True}})

@@ -176,6 +176,27 @@ def check_certification(session: Session, version_id: int, policy_name: str, tie
 
 
 
+def unsigned_certification(session: Session, sub: Submission, cc: CertificationCheck
+                           ) -> str | None:
+    """Why the certification ``cc`` rests on does not do when the submission's policy
+    requires signed certifications for its tier (None when it does)."""
+    if cc.certification is None:
+        return None
+    info = load_policy_info(sub.policy_source)
+    if not info.workflow.signed_certification_required(sub.tier):
+        return None
+    from assay.evidence.tables import Attestation
+
+    cid = cc.certification.id
+    if session.scalar(select(Attestation.id).where(
+            Attestation.kind == "certification",
+            Attestation.ref == f"certification:{cid}")) is not None:
+        return None
+    return (f"certification #{cid} is not signed: policy '{sub.policy_name}' requires a "
+            f"signed certification for tier {sub.tier} (record it with --attestation "
+            "results.intoto.json, signed by a trusted key)")
+
+
 def _drift_reasons(session: Session, sub: Submission, mv: Any, cert: Any | None = None
                    ) -> list[str]:
     """What changed since the submission: the policy file, or the model's risk tier."""
@@ -346,6 +367,9 @@ def gate(session: Session, model_name: str, version: str, *, now: datetime | Non
     d.evidence.update(cc.evidence())
     if not cc.ok:
         d.reasons.append(cc.reason)
+    unsigned = unsigned_certification(session, sub, cc)
+    if unsigned:
+        d.reasons.append(unsigned)
     elif cc.waivers:
         d.waived_until = _iso(min(_aware(w.expires_at) or now for w in cc.waivers))
     if sub.state in (APPROVED, RECERTIFY):

@@ -30,6 +30,7 @@ from assay.workflow.deployment import (
     _drift_reasons,
     check_certification,
     latest_certification,
+    unsigned_certification,
 )
 from assay.workflow.duties import (
     _enough_people,
@@ -79,6 +80,9 @@ def _evidence_problems(session: Session, sub: Submission, stage: str, kinds: Ite
                 ev.update(cc.evidence())
             else:
                 problems.append(cc.reason)
+            unsigned = unsigned_certification(session, sub, cc)
+            if unsigned:
+                problems.append(unsigned)
         elif kind == "risk_assessment":
             digest = _risk_assessment_digest(session, mv)
             if digest:
