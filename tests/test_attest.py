@@ -328,3 +328,8 @@ def test_signing_predictions_without_a_model_says_why(tmp_path, capsys):
     code, _, err = _cli(["attest", "sign", str(results), "--key", str(key), "--out",
                          str(tmp_path / "e.json")], capsys)
     assert code == 2 and "no model digest to attest" in err
+
+
+def test_the_documented_script_is_the_one_tested():
+    doc = (SCRIPT.parent / "attestations.md").read_text()
+    assert SCRIPT.read_text().strip() in doc
