@@ -341,3 +341,42 @@ def test_api_keys_are_admin_only_and_attestations_are_served(people, ci_key) -> 
     with people.transaction() as s:
         assert [e.action for e in list_events(s) if e.action.startswith("key.")] == \
             ["key.revoke", "key.register", "key.register"]
+
+
+def test_two_first_signatures_at_once_register_the_service_key_once(db: Store, backend,
+                                                                    monkeypatch) -> None:
+    if backend != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    import threading
+
+    monkeypatch.delenv(K.SIGNING_KEY_ENV, raising=False)
+    a_registered, errors = threading.Event(), []
+
+    def first() -> None:
+        try:
+            with db.transaction() as s:
+                K.service_key(s, db.settings)
+                a_registered.set()
+                threading.Event().wait(0.5)  # the second one now waits on the key's row
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+            a_registered.set()
+
+    def second() -> None:
+        a_registered.wait(10)
+        try:
+            with db.transaction() as s:
+                K.service_key(s, db.settings)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    with db.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(TrustedKey)) == 1
+        assert [e.action for e in list_events(s)] == ["key.register"]
+        assert verify_chain(s).ok

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from assay.config import Settings
@@ -176,8 +177,17 @@ def service_key(session: Session, settings: Settings) -> attest.PrivateKey:
         taken = session.scalar(select(TrustedKey).where(TrustedKey.name == name))
         if taken is not None:
             name = f"{SERVICE_KEY_NAME}-{kid[:12]}"
-        _add(session, SERVICE_ACTOR, name, key.public_key(), "service", None)
-    elif row.revoked_at is not None:
+        if session.get_bind().dialect.name != "postgresql":  # SQLite: one writer at a time
+            _add(session, SERVICE_ACTOR, name, key.public_key(), "service", None)
+        else:
+            try:
+                with session.begin_nested():  # two first signatures at once: one registers
+                    _add(session, SERVICE_ACTOR, name, key.public_key(), "service", None)
+            except IntegrityError:
+                row = session.scalar(select(TrustedKey).where(TrustedKey.keyid == kid))
+                if row is None:
+                    raise
+    if row is not None and row.revoked_at is not None:
         raise ConflictError(f"assay's signing key '{row.name}' ({kid[:16]}...) is revoked; "
                             f"set {SIGNING_KEY_ENV} to a new key or remove {path} so that "
                             "a new one is made")
