@@ -333,3 +333,22 @@ def test_signing_predictions_without_a_model_says_why(tmp_path, capsys):
 def test_the_documented_script_is_the_one_tested():
     doc = (SCRIPT.parent / "attestations.md").read_text()
     assert SCRIPT.read_text().strip() in doc
+
+
+@pytest.mark.parametrize("payload, says", [
+    (b"not json", "not JSON"),
+    (b'{"_type": "https://in-toto.io/Statement/v0.1"}', "expected an in-toto Statement"),
+    (b'{"_type": "https://in-toto.io/Statement/v1", "subject": []}', "no subject"),
+    (b'{"_type": "https://in-toto.io/Statement/v1", "subject": [{"name": "m"}]}',
+     "no sha256 digest"),
+])
+def test_a_signed_payload_that_is_no_statement_is_refused(payload, says):
+    key = attest.generate_key()
+    env = {"payloadType": attest.PAYLOAD_TYPE,
+           "payload": base64.b64encode(payload).decode(),
+           "signatures": [{"keyid": attest.keyid(key.public_key()),
+                           "sig": base64.b64encode(key.sign(attest.pae(attest.PAYLOAD_TYPE,
+                                                                       payload))).decode()}]}
+    with pytest.raises(attest.AttestationInvalid, match=says) as err:
+        attest.verify_envelope(env, [key.public_key()])
+    assert err.value.reason == "statement"
