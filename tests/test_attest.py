@@ -276,6 +276,8 @@ def test_certify_sign_key_writes_a_verifiable_attestation(certified, capsys):
 
 
 def test_attest_sign_and_verify_exit_codes(certified, tmp_path, capsys):
+    import hashlib
+
     env = tmp_path / "e.json"
     code, out, err = _cli(["attest", "sign", str(certified["out"] / "results.json"), "--key",
                            str(certified["key"]), "--out", str(env)], capsys)
@@ -284,6 +286,12 @@ def test_attest_sign_and_verify_exit_codes(certified, tmp_path, capsys):
     code, out, _ = _cli(["attest", "verify", str(env), "--public-key", pub, "--subject", model],
                         capsys)
     assert code == 0 and "valid" in out and attest.CERTIFICATION in out
+    code, out, _ = _cli(["attest", "verify", str(env), "--public-key", pub, "--format", "json"],
+                        capsys)
+    doc = json.loads(out)
+    assert code == 0 and doc["valid"] is True
+    assert doc["statement"]["predicate"]["results"]["sha256"] == hashlib.sha256(
+        (certified["out"] / "results.json").read_bytes()).hexdigest()
     # invalid: exit 1 with the reason
     other = tmp_path / "other.bin"
     other.write_bytes(b"another model")
