@@ -51,7 +51,7 @@ def _frame(rng: np.random.Generator, n: int) -> pd.DataFrame:
 def monitored_version(store: Any, folder: Path, *, model: str = "credit-scoring",
                       version: str = "2.0", days: int = 6, drift_day: int | None = 3,
                       rows: int = 600, developer: str = "dana", runner: str = "vic",
-                      seed: int = 0) -> dict[str, Any]:
+                      seed: int = 0, artifact_digest: str | None = None) -> dict[str, Any]:
     """Register ``model`` ``version`` (by ``developer``) with training data, send ``days``
     daily batches (``income`` tripled on ``drift_day``) and evaluate them (as ``runner``).
     Returns the policy path, the days and the run's alerts."""
@@ -70,7 +70,8 @@ def monitored_version(store: Any, folder: Path, *, model: str = "credit-scoring"
     with store.transaction() as s:
         reg.add_version(s, reg.get_user(s, developer), model, version,
                         training_data_source=str(train_path),
-                        training_data_digest=digest_file(train_path))
+                        training_data_digest=digest_file(train_path),
+                        artifact_digest=artifact_digest)
     for i in range(days):
         day = _frame(rng, rows)
         if i == drift_day:

@@ -183,8 +183,11 @@ def test_high_tier_path_to_deployment_with_audit(env: Env):
     with env.store.transaction() as s:
         actions = [e.action for e in s.scalars(select(AuditEvent).order_by(AuditEvent.seq))
                    ][seq_before:]
-        assert actions == ["certification.record", "workflow.submit"] + [
+        # assay's service key is registered as trusted the first time it signs a decision
+        assert actions == ["certification.record", "workflow.submit", "key.register"] + [
             "workflow.approve"] * 5
+        approvals = s.scalars(select(AuditEvent).where(AuditEvent.action == "workflow.approve"))
+        assert all(e.evidence["attestation"].startswith("sha256:") for e in approvals)
         last = s.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
         assert last.subject_id == "scorer@1"
         assert last.payload["stage"] == "monitoring"

@@ -202,6 +202,9 @@ def list_policies(request: Request, principal: Principal = Depends(current_princ
 def upload(request: Request, name: str = NAME, version: str = VERSION,
            results: UploadFile = File(..., description="results.json written by assay certify"),
            report: UploadFile | None = File(None, description="report.html (optional)"),
+           attestation: UploadFile | None = File(
+               None, description="signed certification (DSSE envelope, results.intoto.json), "
+                                 "verified against the trusted keys (optional)"),
            principal: Principal = Depends(current_principal)) -> dict:
     from assay.registry import record_certification
 
@@ -210,9 +213,13 @@ def upload(request: Request, name: str = NAME, version: str = VERSION,
     report_bytes = report.file.read(MAX_REPORT_BYTES + 1) if report is not None else None
     if report_bytes is not None and len(report_bytes) > MAX_REPORT_BYTES:
         raise InputError(f"report: larger than {MAX_REPORT_BYTES // 2**20} MiB")
+    envelope = attestation.file.read(MAX_RESULTS_BYTES + 1) if attestation is not None else None
+    if envelope is not None and len(envelope) > MAX_RESULTS_BYTES:
+        raise InputError(f"attestation: larger than {MAX_RESULTS_BYTES // 2**20} MiB")
     with acting(request, principal) as (s, actor):
         cert = record_certification(s, actor, name, version, doc, results_bytes,
-                                    report_bytes or None, settings=request.app.state.settings)
+                                    report_bytes or None, settings=request.app.state.settings,
+                                    attestation=envelope)
         return certification_out(s, cert, name, version, doc)
 
 

@@ -71,6 +71,17 @@ class WaiverIn(BaseModel):
     policy: str | None = Field(None, max_length=100, pattern=POLICY_NAME)
 
 
+class AttestationRef(BaseModel):
+    """A signed attestation (DSSE envelope) kept in the evidence store."""
+
+    kind: str = Field(description="certification, stage_decision, gate_decision, "
+                                  "monitoring_window")
+    digest: str = Field(description="SHA-256 of the envelope in the evidence store")
+    keyid: str = Field(description="SHA-256 of the signing key's DER SubjectPublicKeyInfo")
+    predicate_type: str
+    ref: str | None = None
+
+
 class Gate(BaseModel):
     """May this model version be deployed now?"""
 
@@ -87,6 +98,11 @@ class Gate(BaseModel):
     waived_until: str | None = Field(
         None, description="When the certification passes only by waivers: the earliest "
         "expiry among them, after which the gate blocks")
+    attestations: list[AttestationRef] = Field(
+        default_factory=list, description="Signed attestations the decision rests on: the "
+        "certification it used and the submission's stage decisions")
+    attestation: AttestationRef | None = Field(
+        None, description="This decision, signed by assay's service key and stored")
 
 
 class Action(BaseModel):
@@ -217,8 +233,8 @@ def status(request: Request, name: str = NAME,
             summary="Deployment gate: may this version be deployed now?")
 def gate(request: Request, name: str = NAME, version: str = VERSION,
          principal: Principal = Depends(current_principal)) -> dict:
-    with reading(request) as s:
-        return wf.gate(s, name, version, settings=request.app.state.settings).to_dict()
+    with reading(request) as s:  # the decision is signed and kept as an attestation
+        return wf.record_gate(s, name, version, settings=request.app.state.settings).to_dict()
 
 
 @router.get("/models/{name}/versions/{version}/documents/{document_id}",

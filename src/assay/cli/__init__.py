@@ -201,6 +201,9 @@ COMMANDS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
     ("card", ("card",), None,
      "Model cards generated from the store, their narrative and the notice for the people "
      "affected."),
+    ("attest", ("attest",), None,
+     "Signed attestations (in-toto statements in DSSE envelopes) and the trusted keys\n"
+     "that verify them."),
 )
 _COMMAND_INDEX = {entry[0]: entry for entry in COMMANDS}
 
@@ -218,6 +221,7 @@ COMMAND_MODULES = [
     "assay.cli.incident",
     "assay.cli.server",
     "assay.cli.card",
+    "assay.cli.attest",
 ]
 
 

@@ -300,8 +300,15 @@ def _written_paths(cert: Any, out_dir: Path, written: Any) -> dict[str, Path]:
 
 
 def run_certification(console: Console, *, out_dir: Path, output: OutputFormat,
-                      quiet_progress: bool = False, **kwargs: Any) -> int:
-    """Certify, write results.json and report.html, print, return the exit code."""
+                      quiet_progress: bool = False, sign_key: Path | None = None,
+                      **kwargs: Any) -> int:
+    """Certify, write results.json and report.html (and results.intoto.json, signed with
+    ``sign_key``), print, return the exit code."""
+    key = None
+    if sign_key is not None:  # a bad key is refused before any data is read
+        from assay.evidence.attest import load_private_key
+
+        key = load_private_key(sign_key)
     certify = _certify_fn()
     err = Console(stderr=True)
     show_progress = not quiet_progress and err.is_terminal
@@ -311,6 +318,12 @@ def run_certification(console: Console, *, out_dir: Path, output: OutputFormat,
         cert = certify(progress=progress, **kwargs)
         results = cert.to_dict()
         written = _written_paths(cert, out_dir, cert.write(out_dir, results=results))
+        if key is not None:
+            from assay.evidence.predicates import sign_results, write_envelope
+
+            envelope = sign_results(out_dir / "results.json", key)
+            written["results.intoto.json"] = write_envelope(envelope,
+                                                            out_dir / "results.intoto.json")
     if output is OutputFormat.json:
         sys.stdout.write(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     else:
@@ -493,6 +506,10 @@ def register(app: typer.Typer) -> None:
                                    help="'table', or 'json' to print results.json to stdout."),
         no_progress: bool = typer.Option(False, "--no-progress",
                                          help="Do not draw progress bars."),
+        sign_key: Path | None = typer.Option(
+            None, "--sign-key", metavar="KEY",
+            help="Ed25519 private key (PEM, PKCS#8): also write results.intoto.json, a "
+                 "signed in-toto attestation of the certification."),
     ) -> None:
         """Certify a model against a policy tier; write results.json and report.html.
 
@@ -503,7 +520,7 @@ def register(app: typer.Typer) -> None:
             _resolve_policy(policy)  # a clear error before any data is read
             code = run_certification(
                 console, out_dir=out, output=fmt, quiet_progress=no_progress,
-                data=data, policy=policy, tier=tier, target=target, model=model,
+                sign_key=sign_key, data=data, policy=policy, tier=tier, target=target, model=model,
                 reference=train, prediction=prediction, score=score,
                 sensitive=_split(sensitive) or (), features=_split(features), weight=weight,
                 positive_label=positive_label, task=task,

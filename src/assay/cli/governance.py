@@ -385,6 +385,10 @@ def model_record(
                                       "directory."),
     report: Path | None = typer.Option(None, "--report", metavar="FILE",
                                        help="report.html (default: next to results.json)."),
+    attestation: Path | None = typer.Option(
+        None, "--attestation", metavar="ENVELOPE",
+        help="A signed certification (DSSE envelope, e.g. results.intoto.json): verified "
+             "against the trusted keys before anything is recorded."),
     as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
 ) -> None:
     """Record a certification run of a model version as evidence."""
@@ -398,11 +402,15 @@ def model_record(
         report = results.parent / "report.html"
     if report is not None and not report.is_file():
         raise InputError(f"--report {report}: file not found")
+    if attestation is not None and not attestation.is_file():
+        raise InputError(f"--attestation {attestation}: file not found")
     raw = results.read_bytes()
     store = _store()
     with store.transaction() as s:
         cert = record_certification(s, _actor(s, as_user), name, version, None, raw,
-                                    report.read_bytes() if report else None)
+                                    report.read_bytes() if report else None,
+                                    attestation=attestation.read_bytes() if attestation
+                                    else None)
         out = (cert.id, cert.status, cert.results_digest)
     console.print(f"recorded certification #{out[0]} of {escape(name)} {escape(version)}: "
                   f"{out[1]} (results {out[2]})")

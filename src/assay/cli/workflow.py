@@ -125,6 +125,11 @@ def _print_gate(d: Any) -> None:
                       "new waiver is granted")
     for k, v in d.evidence.items():
         console.print(f"  evidence {_e(k)}: {_e(v)}")
+    for a in getattr(d, "attestations", []):
+        console.print(f"  attestation {_e(a['kind'])} ({_e(a['ref'])}): {_e(a['digest'])}, "
+                      f"key {_e(a['keyid'][:16])}")
+    if getattr(d, "attestation", None):
+        console.print(f"  this decision signed: {_e(d.attestation['digest'])}")
 
 
 def _print_review(info: Any) -> None:
@@ -442,7 +447,8 @@ def register(app: typer.Typer) -> None:
         from assay.workflow import service as wf
 
         _check_format(fmt)
-        d = _read(as_user, lambda s, a, settings: wf.gate(s, model, version, settings=settings))
+        d = _read(as_user, lambda s, a, settings: wf.record_gate(s, model, version,
+                                                                  settings=settings))
         _emit_json(d.to_dict()) if fmt == "json" else _print_gate(d)
         if not d.allowed:
             raise typer.Exit(1)

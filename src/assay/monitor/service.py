@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from assay.checks.base import JudgeOn, SkipCheck, Status, judge
 from assay.errors import ConflictError, InputError, NotFoundError, PermissionDenied, PolicyError
+from assay.monitor.attestations import attest_window
 from assay.monitor.batches import reference_of
 from assay.monitor.roles import ACKNOWLEDGERS, RESOLVERS, RUNNERS
 from assay.monitor.rules import RuleContext, measure, metric_of, needs_labels
@@ -276,8 +277,11 @@ def _run_version(session: Session, actor: User | str, mv: ModelVersion, *,
             confidence=settings.bootstrap.confidence, seed=settings.bootstrap.seed,
             baseline=baseline)
         fails = 0
+        window_rows: list[MonitorEvaluation] = []
+        alert_ids: list[int] = []
         for rule in todo:
             evs = _evaluate(session, mv, pol, tier_name, period, p, rule, ctx, labeled_p)
+            window_rows.extend(evs)
             for ev in evs:
                 if ev.state != Status.FAIL:
                     continue
@@ -285,13 +289,19 @@ def _run_version(session: Session, actor: User | str, mv: ModelVersion, *,
                 alert = _maybe_alert(session, actor, mv, rule, ev, period, p)
                 if alert is not None:
                     result.alerts.append(alert_to_dict(alert, mv))
+                    alert_ids.append(alert.id)
         result.windows_evaluated.append(p.isoformat())
+        evidence = {"policy": "sha256:" + pol.sha256}
+        signed = attest_window(session, mv, pol, tier_name, period, p, window_rows,
+                               failed=fails, alerts=alert_ids, evaluated_at=now)
+        if signed is not None:
+            evidence["attestation"] = signed.envelope_digest
         append_event(session, actor=actor, action="monitor.evaluate",
                      subject_type="model_version", subject_id=name,
                      payload={"period": period, "window_start": p.isoformat(),
                               "policy": pol.name, "tier": tier_name,
                               "rules": [r.key for r in todo], "failed_measurements": fails},
-                     evidence={"policy": "sha256:" + pol.sha256})
+                     evidence=evidence)
     result.purged_rows = _purge(session, actor, mv, plan.retention_days, now)
     session.flush()
     return result

@@ -32,7 +32,8 @@ __all__ = ["latest_certification", "list_certifications", "record_certification"
 def record_certification(session: Session, actor: User, model_name: str, version: str,
                          results: Mapping[str, Any] | None, results_bytes: bytes,
                          report_bytes: bytes | None = None, *,
-                         settings: Settings | None = None) -> Certification:
+                         settings: Settings | None = None,
+                         attestation: bytes | None = None) -> Certification:
     """Record a certification run of a model version as evidence.
 
     ``results_bytes`` is the ``results.json`` file exactly as written (its
@@ -48,6 +49,11 @@ def record_certification(session: Session, actor: User, model_name: str, version
     summary and the verdict must be what that policy gives for the
     measurements they hold (:func:`assay.registry.results.verify_results`).
     The first inconsistency is refused, and nothing is stored.
+
+    ``attestation`` is a signed certification envelope (DSSE, in-toto): it must
+    verify against a trusted, non-revoked key, be about this version's model
+    artefact, name the digest of ``results_bytes`` and the verdict recomputed
+    here; it is then stored with the certification.
     """
     from assay.evidence import normalise_digest, store_bytes
 
@@ -112,6 +118,10 @@ def record_certification(session: Session, actor: User, model_name: str, version
     if report_bytes:
         report_digest = store_bytes(st, bytes(report_bytes))
         evidence["report"] = report_digest
+    if attestation is not None:
+        verified = _check_attestation(session, attestation, results_bytes, status,
+                                      mv.artifact_digest or evidence.get("model"),
+                                      f"{model_name} version {version}")
     cert = Certification(model_version_id=mv.id, policy_name=str(policy["name"]),
                          policy_version=str(policy.get("version") or ""),
                          policy_digest=policy_digest, tier=str(policy["tier"]), status=status,
@@ -119,6 +129,14 @@ def record_certification(session: Session, actor: User, model_name: str, version
                          created_by=actor.id, created_at=utcnow())
     session.add(cert)
     session.flush()
+    if attestation is not None:
+        from assay.evidence.keys import store_attestation
+
+        att = store_attestation(session, st, json.loads(attestation), verified,
+                                kind="certification", subject_type="model_version",
+                                subject_id=f"{model_name}@{version}",
+                                ref=f"certification:{cert.id}")
+        evidence["attestation"] = att.envelope_digest
     summary = results.get("summary") if isinstance(results.get("summary"), Mapping) else {}
     append_event(session, actor=actor, action="certification.record",
                  subject_type="model_version", subject_id=f"{model_name}@{version}",
@@ -127,6 +145,44 @@ def record_certification(session: Session, actor: User, model_name: str, version
                           "tier": cert.tier, "summary": dict(summary or {})},
                  evidence=evidence)
     return cert
+
+
+def _check_attestation(session: Session, envelope: bytes, results_bytes: bytes, status: str,
+                       model_digest: str | None, what: str) -> Any:
+    """The verified certification statement of ``envelope``; InputError naming the reason
+    it is refused otherwise."""
+    from assay.evidence import attest
+    from assay.evidence.artifacts import digest_bytes
+    from assay.evidence.keys import verify_trusted
+
+    def refuse(reason: str, message: str) -> InputError:
+        return InputError(f"attestation refused ({reason}): {message}",
+                          details={"reason": reason})
+
+    try:
+        verified = verify_trusted(session, envelope)
+    except attest.AttestationInvalid as exc:
+        raise refuse(exc.reason, exc.message.split(": ", 1)[-1]) from None
+    if verified.predicate_type != attest.CERTIFICATION:
+        raise refuse("predicate_type", f"predicateType is {verified.predicate_type!r}, "
+                     f"expected {attest.CERTIFICATION!r}")
+    if not model_digest:
+        raise refuse("subject_digest", f"{what} has no model artefact digest to compare the "
+                     "attestation's subject with")
+    want = attest.subject_digest(model_digest)
+    if want not in verified.subject_digests():
+        raise refuse("other_model", f"the attestation is about model sha256:"
+                     f"{verified.subject_digests()[0]}, but {what} is artefact {model_digest}")
+    results = verified.predicate.get("results")
+    signed = results.get("sha256") if isinstance(results, Mapping) else None
+    got = digest_bytes(bytes(results_bytes)).removeprefix("sha256:")
+    if signed != got:
+        raise refuse("results_digest", f"the attestation signs results sha256:{signed}, but "
+                     f"the results.json given hashes to sha256:{got}")
+    if verified.predicate.get("verdict") != status:
+        raise refuse("verdict", f"the attestation says {verified.predicate.get('verdict')!r}, "
+                     f"but the results recompute to {status!r}")
+    return verified
 
 
 def latest_certification(session: Session, version_id: int, *, policy_name: str | None = None,

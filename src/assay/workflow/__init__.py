@@ -30,6 +30,7 @@ _SERVICE = (
     "gate",
     "meet_condition",
     "recheck",
+    "record_gate",
     "reject",
     "revoke_waiver",
     "review",

@@ -219,6 +219,18 @@ class WorkflowConfig(_Strict):
     #: and including the deployment stage, per tier (``default`` for the others;
     #: 1 when not given: then only the stages' own rules apply).
     distinct_signers: dict[str, int] = Field(default_factory=dict)
+    #: Per tier (``default`` for the others): must the certification a stage or the
+    #: gate rests on have been recorded with a signed attestation (DSSE envelope
+    #: verified against a trusted key)? False when not given.
+    require_signed_certification: dict[str, bool] = Field(default_factory=dict)
+
+    @field_validator("require_signed_certification")
+    @classmethod
+    def _signed_tiers(cls, v: dict[str, bool]) -> dict[str, bool]:
+        for key in v:
+            if key != "default" and key not in TIERS:
+                raise ValueError(f"unknown tier '{key}'; expected default, " + ", ".join(TIERS))
+        return v
 
     @field_validator("distinct_signers")
     @classmethod
@@ -285,6 +297,10 @@ class WorkflowConfig(_Strict):
     def signers_for(self, tier: str) -> int:
         """Different people who must approve a submission of ``tier`` (at least 1)."""
         return self.distinct_signers.get(tier, self.distinct_signers.get("default", 1))
+
+    def signed_certification_required(self, tier: str) -> bool:
+        return self.require_signed_certification.get(
+            tier, self.require_signed_certification.get("default", False))
 
     def valid_days(self, tier: str) -> int:
         return self.approval_valid_days.get(tier, self.approval_valid_days.get("default", 365))

@@ -26,6 +26,7 @@ from assay.workflow._common import (
     _iso,
     _now,
     _sha,
+    _signoffs,
     latest_submission,
 )
 from assay.workflow.duties import signature_problems
@@ -175,6 +176,27 @@ def check_certification(session: Session, version_id: int, policy_name: str, tie
 
 
 
+def unsigned_certification(session: Session, sub: Submission, cc: CertificationCheck
+                           ) -> str | None:
+    """Why the certification ``cc`` rests on does not do when the submission's policy
+    requires signed certifications for its tier (None when it does)."""
+    if cc.certification is None:
+        return None
+    info = load_policy_info(sub.policy_source)
+    if not info.workflow.signed_certification_required(sub.tier):
+        return None
+    from assay.evidence.tables import Attestation
+
+    cid = cc.certification.id
+    if session.scalar(select(Attestation.id).where(
+            Attestation.kind == "certification",
+            Attestation.ref == f"certification:{cid}")) is not None:
+        return None
+    return (f"certification #{cid} is not signed: policy '{sub.policy_name}' requires a "
+            f"signed certification for tier {sub.tier} (record it with --attestation "
+            "results.intoto.json, signed by a trusted key)")
+
+
 def _drift_reasons(session: Session, sub: Submission, mv: Any, cert: Any | None = None
                    ) -> list[str]:
     """What changed since the submission: the policy file, or the model's risk tier."""
@@ -306,6 +328,11 @@ class GateDecision:
     """When the certification passes only by waivers: the earliest expiry among
     them. After it the gate blocks (unless the version is recertified or a new
     waiver is granted), even if the approval itself runs longer."""
+    attestations: list[dict[str, Any]] = field(default_factory=list)
+    """The signed attestations the decision rests on (the certification used, the
+    submission's stage decisions): kind, envelope digest, keyid, predicate type."""
+    attestation: dict[str, Any] | None = None
+    """The signed statement of this decision, when it was recorded (:func:`record_gate`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -340,6 +367,9 @@ def gate(session: Session, model_name: str, version: str, *, now: datetime | Non
     d.evidence.update(cc.evidence())
     if not cc.ok:
         d.reasons.append(cc.reason)
+    unsigned = unsigned_certification(session, sub, cc)
+    if unsigned:
+        d.reasons.append(unsigned)
     elif cc.waivers:
         d.waived_until = _iso(min(_aware(w.expires_at) or now for w in cc.waivers))
     if sub.state in (APPROVED, RECERTIFY):
@@ -351,6 +381,26 @@ def gate(session: Session, model_name: str, version: str, *, now: datetime | Non
         select(Condition).where(Condition.submission_id == sub.id, Condition.status == "open")
         .order_by(Condition.id))]
     d.allowed = sub.state == APPROVED and not d.reasons
+    from assay.workflow.attestations import rests_on  # imports the evidence store's tables
+
+    d.attestations = rests_on(
+        session, model_name, version,
+        certification_id=cc.certification.id if cc.certification is not None else None,
+        signoff_ids=[so.id for so in _signoffs(session, sub.id)])
+    return d
+
+
+def record_gate(session: Session, model_name: str, version: str, *,
+                now: datetime | None = None, settings: Any | None = None) -> GateDecision:
+    """The deployment gate's decision (:func:`gate`), signed by assay's service key and
+    stored as a ``gate-decision/v1`` attestation (``decision.attestation``)."""
+    from assay.workflow.attestations import record_gate as sign_gate
+
+    now = _now(now)
+    d = gate(session, model_name, version, now=now, settings=settings)
+    mv = reg.get_version(session, model_name, version)
+    d.attestation = sign_gate(session, d, artifact_digest=mv.artifact_digest,
+                              decided_at=_iso(now), settings=settings)
     return d
 
 

@@ -68,6 +68,7 @@ from assay.workflow.deployment import (
     latest_certification,
     newer_versions,
     recheck,
+    record_gate,
     update_model,
     waiver_digest,
 )
@@ -98,6 +99,7 @@ __all__ = [
     "meet_condition",
     "newer_versions",
     "recheck",
+    "record_gate",
     "reg",
     "reject",
     "review",

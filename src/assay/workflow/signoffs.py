@@ -25,10 +25,12 @@ from assay.workflow._common import (
     _subject,
     latest_submission,
 )
+from assay.workflow.attestations import attest_signoff
 from assay.workflow.deployment import (
     _drift_reasons,
     check_certification,
     latest_certification,
+    unsigned_certification,
 )
 from assay.workflow.duties import (
     _enough_people,
@@ -78,6 +80,9 @@ def _evidence_problems(session: Session, sub: Submission, stage: str, kinds: Ite
                 ev.update(cc.evidence())
             else:
                 problems.append(cc.reason)
+            unsigned = unsigned_certification(session, sub, cc)
+            if unsigned:
+                problems.append(unsigned)
         elif kind == "risk_assessment":
             digest = _risk_assessment_digest(session, mv)
             if digest:
@@ -201,6 +206,10 @@ def approve(session: Session, actor: Any, model_name: str, version: str, *, stag
                 payload["deployment_status"] = moved
     sub.updated_at = now  # bumps the row version: a concurrent action on this row loses
     _flush(session, "approve")
+    attested = attest_signoff(session, so, sub, mv, actor, model_name, version,
+                              conditions=conditions, stage_complete=done, settings=settings)
+    if attested is not None:
+        ev = {**ev, "attestation": attested.envelope_digest}
     _audit(session, actor, "workflow.approve", model_name, version, payload, ev)
     if done:
         notify_awaiting(session, actor, sub, model_name, version)
@@ -250,8 +259,11 @@ def reject(session: Session, actor: Any, model_name: str, version: str, *, stage
     sub.closed_reason = f"stage {stage} rejected by {actor.username}: {reason}"
     sub.updated_at = now
     _flush(session, "reject")
+    attested = attest_signoff(session, so, sub, mv, actor, model_name, version,
+                              stage_complete=False)
     _audit(session, actor, "workflow.reject", model_name, version,
-           {"submission": sub.id, "stage": stage, "role": so.role, "reason": reason}, {})
+           {"submission": sub.id, "stage": stage, "role": so.role, "reason": reason},
+           {"attestation": attested.envelope_digest} if attested is not None else {})
     return so
 
 
