@@ -19,7 +19,7 @@ PUBLIC = {"/api/health"}
 PARAMS = {"name": "credit-scoring", "version": "1.0", "stage": "validation", "risk_id": "1",
           "mitigation_id": "1", "cert_id": "1", "key_id": "000000000000", "username": "vic",
           "document_id": "1", "delivery_id": "1", "alert_id": "1", "card_id": "1",
-          "incident_id": "1", "kpi": "approval_rate", "entry": "1"}
+          "incident_id": "1", "kpi": "approval_rate", "entry": "1", "key": "ci-runner"}
 #: What the read-only auditor may still change: their own tokens and password.
 SELF_SERVICE = {("POST", "/api/tokens"), ("DELETE", "/api/tokens/{key_id}"),
                 ("POST", "/api/users/{username}/password")}
@@ -108,6 +108,9 @@ def test_the_read_only_auditor_cannot_change_anything(app_env) -> None:
         "/api/incidents/{incident_id}/update": {"note": "n"},
         "/api/incidents/{incident_id}/report": {"reference": "r"},
         "/api/incidents/{incident_id}/postmortem": {"root_cause": "r"},
+        "/api/keys": {"name": "ci", "purpose": "ci",
+                      "public_key": "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"},
+        "/api/keys/{key}/revoke": {},
         "/api/channels": {"name": "ops", "kind": "webhook",
                           "config": {"url": "https://hooks.example.test/"},
                           "secret": "s3cret-hmac-key-0123456789"},
