@@ -367,3 +367,54 @@ def test_user_pack_is_validated_with_file_and_line(tmp_path: Path, walkthrough: 
 def test_unknown_framework_names_the_shipped_ones() -> None:
     with pytest.raises(PackError, match="did you mean 'eu-ai-act'"):
         load_pack("eu-ai-ac")
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_cli_coverage_pack_bom_and_check(walkthrough: Store, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from test_workflow_cli import run
+
+    code, out, err = run(capsys, "compliance", "coverage", MODEL, "1.0", "--framework",
+                         "eu-ai-act", "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["summary"]["total"] == 19
+    assert {c["id"]: c["status"] for c in doc["clauses"]}["art-73"] == "missing"
+    code, out, err = run(capsys, "compliance", "coverage", MODEL, "1.0", "--framework",
+                         "eu-ai-act")
+    assert code == 0 and "Art. 73" in out and "covered," in out
+    code, out, _ = run(capsys, "compliance", "coverage", MODEL, "1.0", "--framework",
+                       "ecoa-reg-b", "-f", "html", "--out", str(tmp_path / "c.html"))
+    assert code == 0 and "<table>" in (tmp_path / "c.html").read_text()
+    # bad input: exit 2 with one line, no traceback
+    for args, needle in (((MODEL, "1.0", "--framework", "eu-ai-ac"), "did you mean 'eu-ai-act'"),
+                         ((MODEL, "9.9", "--framework", "eu-ai-act"), "9.9"),
+                         ((MODEL, "1.0", "--framework", "eu-ai-act", "-f", "pdf"), "pdf")):
+        code, out, err = run(capsys, "compliance", "coverage", *args)
+        assert code == 2 and needle in err and "Traceback" not in err, (args, err)
+
+    bad = tmp_path / "mine.yaml"
+    bad.write_text(GOOD_PACK.replace("citation: Std 4.1", "citation: [Std, 4.1]"))
+    code, _, err = run(capsys, "compliance", "check", str(bad))
+    assert code == 2 and "mine.yaml:7: clauses[0].citation: expected a non-empty text" in err
+    bad.write_text(GOOD_PACK)
+    code, out, _ = run(capsys, "compliance", "check", str(bad))
+    assert code == 0 and "OK: framework 'in-house' version 3, 2 clauses" in out
+
+    code, _, err = run(capsys, "compliance", "pack", MODEL, "1.0", "--out", str(tmp_path / "p"))
+    assert code == 2 and "no acting user" in err and not (tmp_path / "p").exists()
+    code, _, err = run(capsys, "compliance", "pack", MODEL, "1.0", "--out", str(tmp_path / "p"),
+                       "--as", "dana")
+    assert code != 0 and not (tmp_path / "p").exists()
+    code, out, err = run(capsys, "compliance", "pack", MODEL, "1.0", "--out",
+                         str(tmp_path / "p"), "--as", "audrey")
+    assert code == 0, err
+    assert "missing sections: Model card, Impact assessment, Incidents" in out
+    assert (tmp_path / "p" / "manifest.json").is_file()
+
+    code, out, err = run(capsys, "compliance", "bom", MODEL, "1.0", "--out",
+                         str(tmp_path / "bom.json"))
+    assert code == 0, err
+    assert validate_bom(json.loads((tmp_path / "bom.json").read_text())) is None
