@@ -418,3 +418,62 @@ def test_cli_coverage_pack_bom_and_check(walkthrough: Store, tmp_path: Path,
                          str(tmp_path / "bom.json"))
     assert code == 0, err
     assert validate_bom(json.loads((tmp_path / "bom.json").read_text())) is None
+
+
+# --------------------------------------------------------------------------- REST API
+
+
+def test_api_coverage_pack_and_bom_with_role_checks(walkthrough: Store) -> None:
+    import io
+    import zipfile
+
+    from fastapi.testclient import TestClient
+
+    from assay.api.app import create_app
+    from assay.auth import service as auth
+
+    client = TestClient(create_app(walkthrough.settings, store=walkthrough))
+    tokens = {}
+    with walkthrough.transaction() as s:
+        for name in ("audrey", "cora", "rita", "dana", "bo", "victor"):
+            tokens[name] = auth.create_token(s, _user(s, "ada"), name, "tests")[1]
+
+    def call(user: str | None, method: str, path: str, **kw: Any) -> Any:
+        headers = {"Authorization": f"Bearer {tokens[user]}"} if user else {}
+        return client.request(method, path, headers=headers, **kw)
+
+    base = f"/api/models/{MODEL}/versions/1.0/compliance"
+    cov = call("audrey", "GET", f"{base}/coverage", params={"framework": "eu-ai-act"})
+    assert cov.status_code == 200, cov.text
+    body = cov.json()
+    assert {c["id"]: c["status"] for c in body["clauses"]}["art-10"] == "partial"
+    assert body["framework"]["path"] is None  # no server paths in answers
+    # people outside the reading roles are refused, anonymous callers too
+    for who in ("dana", "bo", "victor"):
+        for method, path in (("GET", f"{base}/coverage"), ("POST", f"{base}/pack"),
+                             ("GET", f"{base}/bom")):
+            assert call(who, method, path).status_code == 403, (who, path)
+    assert call(None, "GET", f"{base}/coverage").status_code == 401
+    # only shipped frameworks: never a path on the server
+    for fw in ("/etc/passwd", "../../policies/default", "nope"):
+        r = call("cora", "GET", f"{base}/coverage", params={"framework": fw})
+        assert r.status_code in (400, 422), (fw, r.text)
+    # the pack: a zip of the directory, its manifest digests hold, the export is audited
+    r = call("rita", "POST", f"{base}/pack", params={"framework": "eu-ai-act"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-disposition"].startswith(
+        'attachment; filename="credit-pd-1.0-eu-ai-act-pack.zip"')
+    zf = zipfile.ZipFile(io.BytesIO(r.content))
+    root = "credit-pd-1.0-eu-ai-act/"
+    manifest = json.loads(zf.read(root + "manifest.json"))
+    for f in manifest["files"]:
+        assert hashlib.sha256(zf.read(root + f["path"])).hexdigest() == f["sha256"]
+    with walkthrough.transaction() as s:
+        ev = s.query(AuditEvent).filter_by(action="compliance.pack_export").one()
+        assert ev.actor == "rita"
+    bom = call("cora", "GET", f"{base}/bom")
+    assert bom.status_code == 200 and validate_bom(bom.json()) is None
+    assert call("cora", "GET", f"/api/models/{MODEL}/versions/9/compliance/bom"
+                ).status_code == 404
+    fws = call("bo", "GET", "/api/compliance/frameworks").json()
+    assert {f["framework"] for f in fws} == set(shipped_packs())

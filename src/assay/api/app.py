@@ -35,6 +35,7 @@ API_ROUTERS = [
     "assay.api.routes_monitor",
     "assay.api.routes_metrics",
     "assay.api.routes_releases",
+    "assay.api.routes_compliance",
 ]
 
 _ERRORS = {

@@ -13,6 +13,7 @@ from assay.compliance.docpack import (
     audit_excerpt,
     build_pack_files,
     pack_statement,
+    pack_zip,
     register_section,
     write_pack,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "coverage",
     "load_pack",
     "pack_statement",
+    "pack_zip",
     "parse_pack",
     "register_provider",
     "register_section",

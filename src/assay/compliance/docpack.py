@@ -375,3 +375,22 @@ def write_pack(session: Session, actor: Any, model: str, version: str,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return PackResult(dest, manifest, statement, sections)
+
+
+def pack_zip(session: Session, actor: Any, model: str, version: str,
+             framework: str | Pack, *, settings: Any | None = None) -> tuple[bytes, PackResult]:
+    """The documentation pack as the bytes of a zip archive (for downloads); the export
+    is checked and audited as by :func:`write_pack`."""
+    import io
+    import zipfile
+
+    with tempfile.TemporaryDirectory(prefix="assay-pack-") as tmp:
+        res = write_pack(session, actor, model, version, framework, Path(tmp) / "pack",
+                         settings=settings)
+        buf = io.BytesIO()
+        root = f"{res.manifest['model']}-{res.manifest['version']}-{res.manifest['framework']}"
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for p in sorted(res.out.rglob("*")):
+                if p.is_file():
+                    zf.write(p, f"{root}/{p.relative_to(res.out).as_posix()}")
+    return buf.getvalue(), res
