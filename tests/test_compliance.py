@@ -450,7 +450,7 @@ def test_api_coverage_pack_and_bom_with_role_checks(walkthrough: Store) -> None:
     assert body["framework"]["path"] is None  # no server paths in answers
     # people outside the reading roles are refused, anonymous callers too
     for who in ("dana", "bo", "victor"):
-        for method, path in (("GET", f"{base}/coverage"), ("POST", f"{base}/pack"),
+        for method, path in (("GET", f"{base}/coverage"), ("GET", f"{base}/pack"),
                              ("GET", f"{base}/bom")):
             assert call(who, method, path).status_code == 403, (who, path)
     assert call(None, "GET", f"{base}/coverage").status_code == 401
@@ -459,7 +459,7 @@ def test_api_coverage_pack_and_bom_with_role_checks(walkthrough: Store) -> None:
         r = call("cora", "GET", f"{base}/coverage", params={"framework": fw})
         assert r.status_code in (400, 422), (fw, r.text)
     # the pack: a zip of the directory, its manifest digests hold, the export is audited
-    r = call("rita", "POST", f"{base}/pack", params={"framework": "eu-ai-act"})
+    r = call("rita", "GET", f"{base}/pack", params={"framework": "eu-ai-act"})
     assert r.status_code == 200, r.text
     assert r.headers["content-disposition"].startswith(
         'attachment; filename="credit-pd-1.0-eu-ai-act-pack.zip"')

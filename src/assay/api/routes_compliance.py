@@ -3,8 +3,8 @@ download) and the CycloneDX ML-BOM of a model version.
 
 Readers are the roles that read the audit trail (auditor, compliance, risk
 officer, admin): the pack holds an audit excerpt. Only shipped frameworks are
-named over HTTP (never a path on the server). Exporting a pack is audited by
-the domain.
+named over HTTP (never a path on the server). Exporting a pack is a read (a
+GET, open to the read-only auditor) that the domain records in the audit trail.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def coverage_route(request: Request, name: str = NAME, version: str = VERSION,
     return doc
 
 
-@router.post("/models/{name}/versions/{version}/compliance/pack",
+@router.get("/models/{name}/versions/{version}/compliance/pack",
              summary="The technical documentation pack as a zip (auditor, compliance, risk "
                      "officer, admin; audited)",
              responses={200: {"content": {"application/zip": {"schema": {"type": "string",
