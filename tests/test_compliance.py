@@ -215,14 +215,52 @@ def test_documentation_pack_contents_manifest_and_audit_excerpt(walkthrough: Sto
     assert {"certification.record", "risk.assess", "workflow.submit"} <= {
         e["action"] for e in events}
     assert ver["ok"] is True and ver["excerpt_hashes_match"] is True
-    assert ver["anchor"]["seq"] == head.head_seq - 1  # the export event came after
-    assert ver["anchor"]["hash"] == events[-1]["hash"] or ver["anchor"]["seq"] > events[-1][
-        "seq"]
+    # the anchor is the head of the chain at export time: the last sign-off, about this
+    # version (the export event came after it)
+    assert ver["anchor"] == {"seq": events[-1]["seq"], "hash": events[-1]["hash"]}
+    assert ver["anchor"]["seq"] == head.head_seq - 1
     # the export itself is in the audit trail, with the manifest's digest
     with walkthrough.transaction() as s:
         ev = s.query(AuditEvent).filter_by(action="compliance.pack_export").one()
         assert ev.actor == "cora" and ev.subject_id == f"{MODEL}@1.0"
         assert ev.evidence["manifest"] == "sha256:" + _sha(out / "manifest.json")
+
+
+def test_audit_excerpt_reports_a_tampered_chain(walkthrough: Store) -> None:
+    from sqlalchemy import update
+
+    from assay.compliance import audit_excerpt
+    from test_audit import _drop_guard
+
+    with walkthrough.transaction() as s:
+        ex = audit_excerpt(s, MODEL, "1.0")
+        assert ex["verification"]["ok"] is True
+        seq = next(e["seq"] for e in ex["events"] if e["action"] == "certification.record")
+    _drop_guard(walkthrough)  # what someone with database rights does first
+    with walkthrough.transaction() as s:
+        s.execute(update(AuditEvent).where(AuditEvent.seq == seq)
+                  .values(payload={"status": "passed", "forged": True}))
+    with walkthrough.transaction() as s:
+        ver = audit_excerpt(s, MODEL, "1.0")["verification"]
+    assert ver["ok"] is False and ver["first_bad_seq"] == seq
+    assert ver["excerpt_hashes_match"] is False
+    assert f"event {seq} was altered" in ver["reason"]
+
+
+def test_a_version_without_evidence_is_missing_and_says_what_would_cover_it(
+        walkthrough: Store) -> None:
+    with walkthrough.transaction() as s:
+        registry.add_version(s, _user(s, "dana"), MODEL, "1.1")
+    with walkthrough.transaction() as s:
+        cov = coverage(s, MODEL, "1.1", "eu-ai-act")
+    got = _statuses(cov)
+    assert got["art-10"] == got["art-15"] == got["art-72"] == got["annex-iv-9"] == "missing"
+    assert cov.clause("art-15").missing[0].startswith("a certification of the version")
+    assert any("never submitted" in m for m in cov.clause("art-14").missing)
+    # the assessment is of 1.0, not of 1.1: partial, saying so
+    art9 = cov.clause("art-9")
+    assert any("risk assessment of version 1.1" in m for m in art9.missing)
+    assert cov.certification is None
 
 
 def test_a_failure_midway_leaves_no_pack_and_no_event(walkthrough: Store, tmp_path: Path,
