@@ -515,3 +515,20 @@ def test_api_coverage_pack_and_bom_with_role_checks(walkthrough: Store) -> None:
                 ).status_code == 404
     fws = call("bo", "GET", "/api/compliance/frameworks").json()
     assert {f["framework"] for f in fws} == set(shipped_packs())
+
+
+def test_coverage_html_shows_each_status_and_escapes_what_users_wrote(
+        walkthrough: Store) -> None:
+    from assay.compliance import render_coverage_html
+
+    hostile = GOOD_PACK.replace("Performance is measured",
+                                "'<script>alert(1)</script><img src=x onerror=alert(2)>'")
+    with walkthrough.transaction() as s:
+        page = render_coverage_html(coverage(s, MODEL, "1.0", parse_pack(hostile)))
+        eu = render_coverage_html(coverage(s, MODEL, "1.0", "eu-ai-act"))
+    assert "<script" not in page and "<img" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    art73 = eu.split("<tr id='art-73'>")[1].split("</tr>")[0]
+    assert "<span class='badge missing'>missing</span>" in art73
+    assert "incident" in art73
+    assert "<span class='badge partial'>partial</span>" in eu.split("<tr id='art-10'>")[1]

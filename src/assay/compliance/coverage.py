@@ -119,7 +119,45 @@ def coverage(session: Session, model: str, version: str, framework: str | Pack, 
 
 # --------------------------------------------------------------------------- HTML
 
-_COLOURS = {COVERED: "#1a7f37", PARTIAL: "#9a6700", MISSING: "#cf222e"}
+#: The validation report's look (its palette, badges and count boxes), for the pages of
+#: the compliance reports and documentation packs: self-contained, no scripts.
+STYLE = """
+:root { --ink:#24292f; --muted:#57606a; --line:#d0d7de; --soft:#f6f8fa;
+  --pass:#1a7f37; --warn:#b35900; --fail:#c62828; --accent:#0b5cad; }
+* { box-sizing: border-box; }
+body { font: 14px/1.5 -apple-system, "Segoe UI", "DejaVu Sans", Helvetica, Arial, sans-serif;
+  color: var(--ink); margin: 0; background: #fff; }
+main { max-width: 1080px; margin: 0 auto; padding: 24px 32px 64px; }
+h1 { font-size: 26px; margin: 0 0 4px; }
+h2 { font-size: 19px; margin: 36px 0 10px; padding-bottom: 4px;
+  border-bottom: 2px solid var(--ink); }
+a { color: var(--accent); }
+code { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12px; }
+.muted { color: var(--muted); }
+table { border-collapse: collapse; width: 100%; margin: 6px 0 12px; }
+th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line);
+  vertical-align: top; }
+th { background: var(--soft); font-weight: 600; font-size: 12px; }
+ul { margin: 0; padding-left: 18px; }
+.badge { display: inline-block; min-width: 64px; padding: 1px 8px; border-radius: 10px;
+  font-size: 12px; font-weight: 600; color: #fff; text-align: center; white-space: nowrap; }
+.badge.covered, .badge.included { background: var(--pass); }
+.badge.partial { background: var(--warn); } .badge.missing { background: var(--fail); }
+.counts { display: flex; gap: 10px; flex-wrap: wrap; margin: 10px 0; }
+.count { border: 1px solid var(--line); border-radius: 6px; padding: 6px 14px; min-width: 96px; }
+.count b { font-size: 20px; display: block; }
+"""
+
+
+def page(title: str, body: str) -> str:
+    """A self-contained HTML page in the report's style."""
+    return (f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
+            f"<body><main>{body}</main></body></html>\n")
+
+
+def badge(status: str) -> str:
+    return f"<span class='badge {html.escape(status)}'>{html.escape(status)}</span>"
 
 
 def _ref(r: dict[str, Any]) -> str:
@@ -127,7 +165,7 @@ def _ref(r: dict[str, Any]) -> str:
 
 
 def render_coverage_html(cov: Coverage) -> str:
-    """A self-contained HTML page (no scripts, no external resources)."""
+    """The coverage report as a self-contained HTML page (no scripts, nothing fetched)."""
     e = html.escape
     fw = cov.framework
     s = cov.summary
@@ -135,28 +173,21 @@ def render_coverage_html(cov: Coverage) -> str:
     for c in cov.clauses:
         found = "".join(f"<li><code>{e(_ref(r))}</code></li>" for r in c.found)
         missing = "".join(f"<li>{e(m)}</li>" for m in c.missing)
+        leaves = "".join(f"<li>{badge(x['status'])} <code>{e(x['requirement'])}</code></li>"
+                         for x in c.evidence)
         rows.append(
-            f"<tr><td><b>{e(c.citation)}</b><br><small>{e(c.id)}</small></td>"
-            f"<td>{e(c.title)}</td>"
-            f"<td><span class='st' style='background:{_COLOURS[c.status]}'>{e(c.status)}"
-            f"</span></td><td><ul>{found}</ul></td><td><ul>{missing}</ul></td></tr>")
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>{e(fw['title'])} coverage: {e(cov.model)} {e(cov.version)}</title>
-<style>
-body{{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem;color:#1f2328}}
-table{{border-collapse:collapse;width:100%}}
-th,td{{border-bottom:1px solid #d0d7de;padding:.4rem .6rem;text-align:left;vertical-align:top}}
-th{{background:#f6f8fa}} ul{{margin:0;padding-left:1.1rem}} code{{font-size:.8rem}}
-.st{{color:#fff;border-radius:1em;padding:.1rem .6rem;font-size:.85rem}}
-</style></head><body>
-<h1>{e(fw['title'])} &mdash; coverage of {e(cov.model)} version {e(cov.version)}</h1>
-<p>Pack <code>{e(fw['framework'])}</code> version {e(fw['version'])}
-(sha256 <code>{e(fw['sha256'])}</code>), generated {e(cov.generated_at)}.</p>
-<p><b>{s[COVERED]}</b> covered, <b>{s[PARTIAL]}</b> partial, <b>{s[MISSING]}</b> missing
-of {s['total']} clauses.</p>
-<table><thead><tr><th>Clause</th><th>Title</th><th>Status</th><th>Evidence found</th>
-<th>Missing</th></tr></thead><tbody>
-{''.join(rows)}
-</tbody></table></body></html>
-"""
+            f"<tr id='{e(c.id)}'><td><b>{e(c.citation)}</b><br><span class='muted'>"
+            f"{e(c.id)}</span></td><td>{e(c.title)}<ul>{leaves}</ul></td>"
+            f"<td>{badge(c.status)}</td><td><ul>{found}</ul></td><td><ul>{missing}</ul></td>"
+            "</tr>")
+    counts = "".join(f"<div class='count'><b>{s[k]}</b>{k}</div>" for k in STATUSES)
+    body = (f"<h1>{e(fw['title'])}: coverage of {e(cov.model)} {e(cov.version)}</h1>"
+            f"<p class='muted'>Pack <code>{e(fw['framework'])}</code> version "
+            f"{e(fw['version'])} (sha256 <code>{e(fw['sha256'])}</code>); certification "
+            f"{'#' + str(cov.certification) if cov.certification else 'none'}; generated "
+            f"{e(cov.generated_at)}.</p><div class='counts'>{counts}<div class='count'>"
+            f"<b>{s['total']}</b>clauses</div></div>"
+            "<table><thead><tr><th>Clause</th><th>Title and requirements</th><th>Status</th>"
+            "<th>Evidence found</th><th>Missing</th></tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table>")
+    return page(f"{fw['title']} coverage: {cov.model} {cov.version}", body)

@@ -33,7 +33,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from assay.compliance.coverage import Coverage, coverage, render_coverage_html
+from assay.compliance.coverage import Coverage, badge, coverage, page, render_coverage_html
 from assay.compliance.evidence import EvidenceContext
 from assay.compliance.packs import Pack, load_pack
 from assay.errors import InputError
@@ -72,11 +72,7 @@ def _json(obj: Any) -> bytes:
 
 
 def _page(title: str, body: str) -> bytes:
-    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>"
-            f"{html.escape(title)}</title><style>body{{font-family:system-ui,sans-serif;"
-            f"margin:2rem}}table{{border-collapse:collapse}}td,th{{border-bottom:1px solid "
-            f"#d0d7de;padding:.3rem .6rem;text-align:left;vertical-align:top}}</style></head>"
-            f"<body><h1>{html.escape(title)}</h1>{body}</body></html>\n").encode()
+    return page(title, f"<h1>{html.escape(title)}</h1>{body}").encode()
 
 
 def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
@@ -306,10 +302,10 @@ def _index_html(index: dict[str, Any]) -> bytes:
         return "<br>".join(f"<a href='{e(f)}'>{e(f)}</a>" for f in files)
 
     rows = "".join(
-        f"<tr><td>{e(c['citation'])}</td><td>{e(c['title'])}</td><td>{e(c['status'])}</td>"
+        f"<tr><td>{e(c['citation'])}</td><td>{e(c['title'])}</td><td>{badge(c['status'])}</td>"
         f"<td>{links(c['files'])}</td></tr>" for c in index["clauses"])
     secs = "".join(
-        f"<li><b>{e(s['title'])}</b>: "
+        f"<li>{badge(s['status'])} <b>{e(s['title'])}</b>: "
         + (", ".join(f"<a href='{e(f)}'>{e(f)}</a>" for f in s["files"])
            if s["status"] == "included" else f"missing: {e(s['missing'] or '')}") + "</li>"
         for s in index["sections"].values())
