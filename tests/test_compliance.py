@@ -532,3 +532,48 @@ def test_coverage_html_shows_each_status_and_escapes_what_users_wrote(
     assert "<span class='badge missing'>missing</span>" in art73
     assert "incident" in art73
     assert "<span class='badge partial'>partial</span>" in eu.split("<tr id='art-10'>")[1]
+
+
+def test_pack_renders_the_report_from_results_when_none_was_stored(walkthrough: Store,
+                                                                   tmp_path: Path) -> None:
+    from assay.evidence import open_artifact
+
+    with walkthrough.transaction() as s:
+        mv = registry.get_version(s, MODEL, "1.0")
+        raw = open_artifact(walkthrough.settings, registry.latest_certification(
+            s, mv.id).results_digest)
+        again = registry.record_certification(s, _user(s, "victor"), MODEL, "1.0", None, raw)
+        assert again.report_digest is None
+    with walkthrough.transaction() as s:
+        res = write_pack(s, _user(s, "cora"), MODEL, "1.0", "eu-ai-act", tmp_path / "p")
+    report = (tmp_path / "p" / "validation" / "report.html").read_text()
+    assert res.sections["validation_report"]["info"] == {
+        "certification": again.id, "status": again.status, "results": again.results_digest,
+        "report": "rendered from results.json"}
+    assert "credit-lending" in report and "integrity.proxy_features" in report
+
+
+def test_a_module_that_brings_model_cards_plugs_in_a_provider_and_a_section(
+        walkthrough: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from assay.compliance import Finding, Section, docpack, register_provider, register_section
+    from assay.compliance import evidence as ev
+
+    monkeypatch.setattr(ev, "_PROVIDERS", dict(ev._PROVIDERS))
+    monkeypatch.setattr(docpack, "_SECTIONS", dict(docpack._SECTIONS))
+    monkeypatch.setattr(docpack, "_SECTION_KINDS", dict(docpack._SECTION_KINDS))
+    card = b"# credit-pd 1.0\n"
+    digest = "sha256:" + hashlib.sha256(card).hexdigest()
+    register_provider("model_card", lambda ctx, arg: Finding(
+        "covered", [{"model_card": digest, "version": ctx.version}]))
+    register_section("model_card", "Model card",
+                     lambda ctx, cov: Section({"model-card/card.md": card}),
+                     kinds=("model_card",))
+    with walkthrough.transaction() as s:
+        cov = coverage(s, MODEL, "1.0", "eu-ai-act")
+        res = write_pack(s, _user(s, "cora"), MODEL, "1.0", "eu-ai-act", tmp_path / "p")
+    # Annex IV(1) needed a model card and a scope document: both are there now
+    assert cov.clause("annex-iv-1").status == "covered"
+    assert {"model_card": digest, "version": "1.0"} in cov.clause("annex-iv-1").found
+    assert (tmp_path / "p" / "model-card" / "card.md").read_bytes() == card
+    assert res.sections["model_card"]["status"] == "included"
+    assert "model-card/card.md" in {f["path"] for f in res.manifest["files"]}

@@ -43,8 +43,8 @@ def _shipped(framework: str) -> str:
 def frameworks(principal: Principal = Depends(current_principal)) -> list[dict[str, Any]]:
     from assay.compliance import load_pack, shipped_packs
 
-    return [{**load_pack(n).to_dict(), "clauses": len(load_pack(n).clauses), "path": None}
-            for n in shipped_packs()]
+    packs = [load_pack(n) for n in shipped_packs()]
+    return [{**p.to_dict(), "clauses": len(p.clauses), "path": None} for p in packs]
 
 
 @router.get("/models/{name}/versions/{version}/compliance/coverage",

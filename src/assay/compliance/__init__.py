@@ -10,6 +10,7 @@ from assay.compliance.bom import BomError, build_bom, validate_bom
 from assay.compliance.coverage import ClauseCoverage, Coverage, coverage, render_coverage_html
 from assay.compliance.docpack import (
     PackResult,
+    Section,
     audit_excerpt,
     build_pack_files,
     pack_statement,
@@ -43,6 +44,7 @@ __all__ = [
     "PackError",
     "PackResult",
     "Requirement",
+    "Section",
     "audit_excerpt",
     "build_bom",
     "build_pack_files",
