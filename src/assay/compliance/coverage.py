@@ -12,6 +12,7 @@ Each clause's evidence tree is evaluated bottom-up:
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -135,6 +136,7 @@ a { color: var(--accent); }
 code { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12px; }
 .muted { color: var(--muted); }
 table { border-collapse: collapse; width: 100%; margin: 6px 0 12px; }
+td { overflow-wrap: anywhere; }
 th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line);
   vertical-align: top; }
 th { background: var(--soft); font-weight: 600; font-size: 12px; }
@@ -160,8 +162,17 @@ def badge(status: str) -> str:
     return f"<span class='badge {html.escape(status)}'>{html.escape(status)}</span>"
 
 
+_HEX = re.compile(r"^(sha256:)?([0-9a-f]{64})$")
+
+
+def _short(value: Any) -> str:
+    """A digest cut to its first 12 hex digits for reading (the JSON keeps it whole)."""
+    m = _HEX.match(str(value))
+    return f"{m.group(1) or ''}{m.group(2)[:12]}…" if m else str(value)
+
+
 def _ref(r: dict[str, Any]) -> str:
-    return ", ".join(f"{k} {v}" for k, v in r.items() if v is not None)
+    return ", ".join(f"{k} {_short(v)}" for k, v in r.items() if v is not None)
 
 
 def render_coverage_html(cov: Coverage) -> str:

@@ -307,7 +307,7 @@ def _index_html(index: dict[str, Any]) -> bytes:
     secs = "".join(
         f"<li>{badge(s['status'])} <b>{e(s['title'])}</b>: "
         + (", ".join(f"<a href='{e(f)}'>{e(f)}</a>" for f in s["files"])
-           if s["status"] == "included" else f"missing: {e(s['missing'] or '')}") + "</li>"
+           if s["status"] == "included" else e(s["missing"] or "")) + "</li>"
         for s in index["sections"].values())
     fw = index["framework"]
     sm = index["summary"]
