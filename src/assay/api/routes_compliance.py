@@ -44,7 +44,7 @@ def frameworks(principal: Principal = Depends(current_principal)) -> list[dict[s
     from assay.compliance import load_pack, shipped_packs
 
     packs = [load_pack(n) for n in shipped_packs()]
-    return [{**p.to_dict(), "clauses": len(p.clauses), "path": None} for p in packs]
+    return [{**p.to_dict(), "clauses": len(p.clauses)} for p in packs]
 
 
 @router.get("/models/{name}/versions/{version}/compliance/coverage",
@@ -58,14 +58,12 @@ def coverage_route(request: Request, name: str = NAME, version: str = VERSION,
 
     require_roles(principal, *AUDIT_READERS)
     with reading(request) as s:
-        doc = coverage(s, name, version, _shipped(framework)).to_dict()
-    doc["framework"]["path"] = None
-    return doc
+        return coverage(s, name, version, _shipped(framework)).to_dict()
 
 
 @router.get("/models/{name}/versions/{version}/compliance/pack",
-             summary="The technical documentation pack as a zip (auditor, compliance, risk "
-                     "officer, admin; audited)",
+            summary="The technical documentation pack as a zip (auditor, compliance, risk "
+                    "officer, admin; audited)",
              responses={200: {"content": {"application/zip": {"schema": {"type": "string",
                                                                           "format": "binary"}}},
                               "description": "The pack directory, zipped"}})

@@ -116,7 +116,7 @@ class Pack:
     def to_dict(self) -> dict[str, Any]:
         return {"framework": self.framework, "title": self.title, "version": self.version,
                 "source": self.source, "sha256": self.sha256,
-                "path": str(self.path) if self.path else None}
+                "file": self.path.name if self.path else self.origin}
 
 
 # --------------------------------------------------------------------------- loading
