@@ -64,9 +64,9 @@ def coverage_route(request: Request, name: str = NAME, version: str = VERSION,
 @router.get("/models/{name}/versions/{version}/compliance/pack",
             summary="The technical documentation pack as a zip (auditor, compliance, risk "
                     "officer, admin; audited)",
-             responses={200: {"content": {"application/zip": {"schema": {"type": "string",
-                                                                          "format": "binary"}}},
-                              "description": "The pack directory, zipped"}})
+            responses={200: {"content": {"application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"}}},
+                "description": "The pack directory as a zip archive"}})
 def pack_route(request: Request, name: str = NAME, version: str = VERSION,
                framework: str = FRAMEWORK,
                principal: Principal = Depends(current_principal)) -> Response:
