@@ -265,6 +265,8 @@ def test_a_version_without_evidence_is_missing_and_says_what_would_cover_it(
 
 def test_a_failure_midway_leaves_no_pack_and_no_event(walkthrough: Store, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from assay.errors import InputError
+
     out = tmp_path / "pack"
     real = Path.write_bytes
     calls = []
@@ -276,7 +278,8 @@ def test_a_failure_midway_leaves_no_pack_and_no_event(walkthrough: Store, tmp_pa
         return real(self, data)
 
     monkeypatch.setattr(Path, "write_bytes", failing)
-    with pytest.raises(OSError), walkthrough.transaction() as s:
+    with pytest.raises(InputError, match=r"cannot write the pack \(No space left on device\); "
+                       r"nothing was written"), walkthrough.transaction() as s:
         write_pack(s, _user(s, "cora"), MODEL, "1.0", "eu-ai-act", out)
     monkeypatch.undo()
     assert len(calls) == 5

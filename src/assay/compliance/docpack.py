@@ -367,6 +367,10 @@ def write_pack(session: Session, actor: Any, model: str, version: str,
                      evidence={"manifest": "sha256:" + _sha256(manifest_bytes)})
         session.flush()
         os.rename(tmp, dest)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise InputError(f"{dest}: cannot write the pack ({exc.strerror or exc}); nothing "
+                         "was written") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
