@@ -48,7 +48,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("domain services", (
         "assay.certification", "assay.demo", "assay.auth", "assay.evidence",
         "assay.registry", "assay.risk", "assay.workflow",
-        "assay.monitor", "assay.notify", "assay.impact", "assay.operate",
+        "assay.monitor", "assay.notify", "assay.impact", "assay.operate", "assay.compliance",
     )),
     ("policy", ("assay.policy",)),
     ("checks", ("assay.checks",)),
