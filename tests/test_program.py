@@ -541,3 +541,7 @@ def test_incident_times_by_severity_next_to_the_alerts(history: Store):
     block = r["by_severity"]["block"]
     assert block["acknowledge"] == {"count": 3, "median": 4.0, "p90": 5.6, "unit": "hours"}
     assert block["resolve"] == {"count": 2, "median": 14.0, "p90": 22.0, "unit": "hours"}
+    from assay.operate.render import program_charts
+
+    chart = program_charts(_report(history))["alerts"]
+    assert "Alerts and incidents raised, by severity" in chart and "SEV1" in chart

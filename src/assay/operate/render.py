@@ -49,7 +49,7 @@ def program_charts(report: Mapping[str, Any]) -> dict[str, str]:
             xlabel="share of the inventory", fmt="{:.0%}"),
         "alerts": charts.bars(
             [(s, v["raised"]) for s, v in sev.items()],
-            title="Alerts raised, by severity", xlabel="alerts",
+            title="Alerts and incidents raised, by severity", xlabel="raised",
             colours=[SEVERITY_COLOURS.get(s, charts.ACCENT) for s in sev], fmt="{:.0f}")
         if sev else None,
     }
