@@ -634,6 +634,8 @@ def test_cli_coverage_pack_bom_and_check(walkthrough: Store, tmp_path: Path,
                          str(tmp_path / "p"), "--as", "audrey")
     assert code == 0, err
     assert "missing sections: Impact assessment" in out
+    said = " ".join(out.split())
+    assert "manifest.intoto.json (assay attest verify" in said and "--subject FILE)" in said
     assert (tmp_path / "p" / "manifest.json").is_file()
     # the signed manifest verifies each file of the pack; a changed byte does not
     env = str(tmp_path / "p" / "manifest.intoto.json")
