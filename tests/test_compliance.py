@@ -24,6 +24,7 @@ from assay.compliance import (
 )
 from assay.errors import PermissionDenied
 from assay.evidence import digest_file
+from assay.evidence.tables import Attestation
 from assay.store import Store
 from assay.store.audit import AuditEvent, verify_chain
 from test_certification_e2e import german  # noqa: F401  (fixture: data, model, paths)
@@ -469,6 +470,26 @@ def test_a_failure_midway_leaves_no_pack_and_no_event(walkthrough: Store, tmp_pa
                                         if not p.name.startswith(".pack.")]
     with walkthrough.transaction() as s:
         assert s.query(AuditEvent).filter_by(action="compliance.pack_export").count() == 0
+        assert s.query(Attestation).filter_by(kind="documentation_pack").count() == 0
+
+
+def test_a_pack_that_cannot_be_signed_is_not_written(walkthrough: Store,
+                                                     tmp_path: Path) -> None:
+    from assay.errors import ConflictError
+    from assay.evidence import keys as K
+
+    with walkthrough.transaction() as s:  # the service key exists (the stage decisions)
+        svc = next(k for k in K.list_keys(s, _user(s, "ada")) if k.purpose == "service")
+        K.revoke_key(s, _user(s, "ada"), svc.name)
+    out = tmp_path / "pack"
+    before = set(tmp_path.iterdir())
+    with pytest.raises(ConflictError, match=r"signing key .* is revoked"), \
+            walkthrough.transaction() as s:
+        write_pack(s, _user(s, "cora"), MODEL, "1.0", "eu-ai-act", out)
+    assert not out.exists() and set(tmp_path.iterdir()) == before
+    with walkthrough.transaction() as s:
+        assert s.query(AuditEvent).filter_by(action="compliance.pack_export").count() == 0
+        assert s.query(Attestation).filter_by(kind="documentation_pack").count() == 0
 
 
 def test_pack_refuses_an_existing_directory_and_people_without_the_role(
@@ -705,6 +726,16 @@ def test_api_coverage_pack_and_bom_with_role_checks(walkthrough: Store) -> None:
     assert "/compliance/packs/" not in zf.read(root + "index.json").decode()
     for f in manifest["files"]:
         assert hashlib.sha256(zf.read(root + f["path"])).hexdigest() == f["sha256"]
+    # the zip carries the signed statement over the same files
+    from assay.evidence import attest
+    from assay.evidence.keys import verify_trusted
+
+    with walkthrough.transaction() as s:
+        verified = verify_trusted(s, zf.read(root + "manifest.intoto.json"))
+    assert sorted(verified.subject_digests()) == sorted(
+        [f["sha256"] for f in manifest["files"]]
+        + [hashlib.sha256(zf.read(root + "manifest.json")).hexdigest()])
+    attest.require_subject(verified, hashlib.sha256(zf.read(root + "index.html")).hexdigest())
     with walkthrough.transaction() as s:
         ev = s.query(AuditEvent).filter_by(action="compliance.pack_export").one()
         assert ev.actor == "rita"
