@@ -209,7 +209,7 @@ def test_cards_reproductions_signatures_incidents_and_impact_move_clauses(
 
     from assay import impact
     from assay.evidence import keys as K
-    from assay.operate.incidents import acknowledge, open_incident
+    from assay.operate.incidents import acknowledge, mitigate, open_incident, resolve
     from assay.registry import cards
     from assay.registry.reproduce import ReproductionResult, record_reproduction
     from assay.store.db import utcnow
@@ -281,8 +281,16 @@ def test_cards_reproductions_signatures_incidents_and_impact_move_clauses(
     # acknowledged (late): still partial, the lateness is named
     with walkthrough.transaction() as s:
         acknowledge(s, _user(s, "victor"), inc)
-    missing = eu().clause("art-73").missing
-    assert [m for m in missing if "'acknowledge' step was done late" in m]
+    art73 = eu().clause("art-73")
+    assert [m for m in art73.missing if "'acknowledge' step was done late" in m]
+    assert {"incident": inc, "severity": "SEV1", "state": "acknowledged",
+            "within_deadlines": False, "postmortem": None} in art73.found
+    # resolved without the post-mortem its severity requires: named
+    with walkthrough.transaction() as s:
+        mitigate(s, _user(s, "victor"), inc)
+        resolve(s, _user(s, "victor"), inc)
+    assert f"a post-mortem of incident #{inc} (SEV1 requires one)" in \
+        eu().clause("art-73").missing
 
     # the pack holds the impact record and report, the incident with its deadlines, and
     # the card generated again is the current one, read back as it was issued
@@ -299,7 +307,7 @@ def test_cards_reproductions_signatures_incidents_and_impact_move_clauses(
         "default_rate"]
     assert "Thin-file declines" in (out / "impact/report.html").read_text()
     incs = json.loads((out / "incidents/incidents.json").read_text())["incidents"]
-    assert [(i["id"], i["state"], i["severity"]) for i in incs] == [(inc, "acknowledged",
+    assert [(i["id"], i["state"], i["severity"]) for i in incs] == [(inc, "resolved",
                                                                     "SEV1")]
     ack = next(d for d in incs[0]["deadlines"] if d["step"] == "acknowledge")
     assert ack["late"] is True

@@ -142,23 +142,26 @@ def version_incidents(ctx: EvidenceContext) -> list[Any]:
         Incident.model_version_id == ctx.mv.id).order_by(Incident.id)))
 
 
-def _incident_problems(inc: Any, now: Any) -> list[str]:
+def _incident_problems(inc: Any, now: Any) -> tuple[list[str], list[str]]:
+    """What keeps one incident from counting as handled: ``(deadline problems,
+    post-mortem problems)``, each as what would satisfy it."""
     from assay.operate.incident_views import overdue_steps
     from assay.store.db import as_utc
 
-    out = [f"incident #{inc.id} to {step} within its deadline (overdue since "
-           f"{as_utc(getattr(inc, f'{step}_due')):%Y-%m-%d %H:%M} UTC)"
-           for step in overdue_steps(inc, now)]
+    late = [f"incident #{inc.id} to {step} within its deadline (overdue since "
+            f"{as_utc(getattr(inc, f'{step}_due')):%Y-%m-%d %H:%M} UTC)"
+            for step in overdue_steps(inc, now)]
     for step, done in (("acknowledge", inc.acknowledged_at), ("mitigate", inc.mitigated_at),
                        ("report", inc.reported_at)):
         due = getattr(inc, f"{step}_due")
         if due is not None and done is not None and as_utc(done) > as_utc(due):
-            out.append(f"incident #{inc.id}: the '{step}' step was done late "
-                       f"({as_utc(done):%Y-%m-%d %H:%M} UTC, due {as_utc(due):%Y-%m-%d %H:%M})")
+            late.append(f"incident #{inc.id}: the '{step}' step was done late "
+                        f"({as_utc(done):%Y-%m-%d %H:%M} UTC, due {as_utc(due):%Y-%m-%d %H:%M})")
+    postmortem = []
     if (inc.state in ("resolved", "closed") and (inc.rules or {}).get("postmortem_required")
             and not inc.postmortem_digest):
-        out.append(f"a post-mortem of incident #{inc.id} ({inc.severity} requires one)")
-    return out
+        postmortem.append(f"a post-mortem of incident #{inc.id} ({inc.severity} requires one)")
+    return late, postmortem
 
 
 def incidents_process(ctx: EvidenceContext, arg: str | None) -> Finding:
@@ -185,12 +188,10 @@ def incidents_process(ctx: EvidenceContext, arg: str | None) -> Finding:
                        "process comes from assay's defaults)")
     now = utcnow()
     for inc in version_incidents(ctx):
-        problems = _incident_problems(inc, now)
+        late, postmortem = _incident_problems(inc, now)
         found.append({"incident": inc.id, "severity": inc.severity, "state": inc.state,
-                      "within_deadlines": not any("deadline" in p or "late" in p
-                                                  for p in problems),
-                      "postmortem": inc.postmortem_digest})
-        missing += problems
+                      "within_deadlines": not late, "postmortem": inc.postmortem_digest})
+        missing += late + postmortem
     return Finding(PARTIAL if missing else COVERED, found, missing)
 
 
