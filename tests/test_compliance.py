@@ -24,6 +24,7 @@ from assay.compliance import (
 )
 from assay.errors import PermissionDenied
 from assay.evidence import digest_file
+from assay.evidence.tables import Attestation
 from assay.store import Store
 from assay.store.audit import AuditEvent, verify_chain
 from test_certification_e2e import german  # noqa: F401  (fixture: data, model, paths)
@@ -84,6 +85,7 @@ def walkthrough(db: Store, people: dict[str, str], german: dict[str, Any],  # no
         with db.transaction() as s:
             wf.approve(s, _user(s, who), MODEL, "1.0", stage=stage, documents=docs)
     db.results = results  # type: ignore[attr-defined]
+    db.results_bytes = raw  # type: ignore[attr-defined]
     return db
 
 
@@ -116,16 +118,31 @@ def test_eu_ai_act_coverage_matches_a_hand_made_expectation(walkthrough: Store) 
     assert got["art-72"] == "partial"
     assert cov.clause("art-72").missing == [
         "stage 'post_deployment_monitoring' signed off (it is 'pending')"]
-    # Art. 73: no incident process in the store: missing, with what would satisfy it
-    assert got["art-73"] == "missing"
-    assert "incident" in cov.clause("art-73").missing[0]
+    # Art. 73: the credit-lending policy defines the incident process (deadlines and
+    # playbooks) and no incident was opened: covered
+    assert got["art-73"] == "covered"
+    assert cov.clause("art-73").found[0]["incidents_section"] == "policy"
+    # Art. 11 and Annex IV(1): the scope document is there, no model card was generated
+    assert got["annex-iv-1"] == "partial"
+    assert cov.clause("annex-iv-1").missing == [
+        "a model card of version 1.0: no model card generated for this version (assay card)"]
+    # Art. 12: digests recorded but no reproduction; the stage decisions are signed by
+    # assay's service key, the certification itself is not signed
+    assert got["art-12"] == "partial"
+    assert [m for m in cov.clause("art-12").missing if "has not been reproduced" in m]
+    assert {f["kind"] for f in cov.clause("art-12").found if "attestation" in f} == {
+        "stage_decision"}
+    # Art. 27: no impact assessment (the risk assessment is there)
+    assert got["art-27"] == "partial"
+    assert cov.clause("art-27").missing == [
+        "an impact assessment of version 1.0 (assay impact assess)"]
     # Art. 14: neither deployment approval nor the regulatory review is signed
     assert got["art-14"] == "missing"
     # Annex IV(9): the post-market monitoring plan exists
     assert got["annex-iv-9"] == "covered"
     assert cov.summary == {"covered": list(got.values()).count("covered"),
                            "partial": list(got.values()).count("partial"),
-                           "missing": list(got.values()).count("missing"), "total": 19}
+                           "missing": list(got.values()).count("missing"), "total": 20}
 
 
 def test_every_shipped_framework_evaluates_on_the_walkthrough(walkthrough: Store) -> None:
@@ -139,8 +156,11 @@ def test_every_shipped_framework_evaluates_on_the_walkthrough(walkthrough: Store
     # the proxy check fails: prohibited bases are not kept out of the inputs
     assert ecoa["1002.6-prohibited-bases"] == "missing"
     assert sr["data-quality"] == "partial" and sr["ongoing-monitoring"] == "covered"
-    assert nist["MANAGE-4.3"] == "missing" and nist["MEASURE-3.1"] == "covered"
-    assert iso["A.7.4"] == "partial" and iso["A.8.4"] == "missing"
+    # the credit-lending policy's incident process, no incident opened
+    assert nist["MANAGE-4.3"] == "covered" and nist["MEASURE-3.1"] == "covered"
+    assert iso["A.7.4"] == "partial" and iso["A.8.4"] == "covered"
+    # no model card was generated
+    assert iso["A.8.2"] == "missing"
 
 
 def test_a_mitigation_and_a_signed_stage_move_clauses_to_covered(walkthrough: Store) -> None:
@@ -152,6 +172,147 @@ def test_a_mitigation_and_a_signed_stage_move_clauses_to_covered(walkthrough: St
                             success_criteria="proxy check passes", estimated_days=10)
     with walkthrough.transaction() as s:
         assert _statuses(coverage(s, MODEL, "1.0", "eu-ai-act"))["annex-iv-5"] == "covered"
+
+
+THEORY = """\
+summary: Faster, fairer credit-line decisions.
+intended_outcomes:
+  - outcome: fewer defaults on increased lines
+    for_whom: [lender, applicants]
+    measured_by: [default_rate]
+pathway: [the model scores each request, requests above 0.7 are approved]
+assumptions: [repayment behaviour is stable]
+out_of_scope: [new-to-bank applicants]
+unintended_consequences: [lower approval rates for thin-file applicants]
+"""
+
+
+def _sign_certification(db: Store) -> Any:
+    """Record the walkthrough's results again, signed by a CI key an admin trusts."""
+    from assay.evidence import attest, digest_bytes
+    from assay.evidence import keys as K
+    from assay.evidence.predicates import certification_statement
+
+    ci = attest.generate_key()
+    raw = db.results_bytes  # type: ignore[attr-defined]
+    env = attest.sign_statement(certification_statement(json.loads(raw), digest_bytes(raw)), ci)
+    with db.transaction() as s:
+        K.register_key(s, _user(s, "ada"), "ci-runner", attest.public_pem(ci), purpose="ci")
+    with db.transaction() as s:
+        return registry.record_certification(s, _user(s, "victor"), MODEL, "1.0", None, raw,
+                                             attestation=json.dumps(env).encode()).id
+
+
+def test_cards_reproductions_signatures_incidents_and_impact_move_clauses(
+        walkthrough: Store, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from assay import impact
+    from assay.evidence import keys as K
+    from assay.operate.incidents import acknowledge, mitigate, open_incident, resolve
+    from assay.registry import cards
+    from assay.registry.reproduce import ReproductionResult, record_reproduction
+    from assay.store.db import utcnow
+
+    def eu() -> Any:
+        with walkthrough.transaction() as s:
+            return coverage(s, MODEL, "1.0", "eu-ai-act")
+
+    # a model card: Annex IV(1) and Art. 13 are covered (the scope document was there)
+    with walkthrough.transaction() as s:
+        _, card = cards.generate_card(s, _user(s, "dana"), MODEL, "1.0", "html")
+        card_digest = card.digest
+    cov = eu()
+    assert cov.clause("annex-iv-1").status == "covered"
+    assert cov.clause("art-13").status == "covered"
+    assert next(f for f in cov.clause("annex-iv-1").found if f.get("model_card"))["digest"] \
+        == card_digest
+    # Art. 12 and Art. 17 still want the certification signed by a trusted key: the
+    # stage decisions signed by assay's own key are not enough
+    assert cov.clause("art-12").status == "partial"
+    # a signed certification: a new certification makes the card stale (partial)
+    cert_id = _sign_certification(walkthrough)
+    cov = eu()
+    assert cov.clause("annex-iv-1").status == "partial"
+    assert cov.clause("annex-iv-1").missing == [
+        f"a current model card (the model card predates certification #{cert_id}: generate "
+        "it again (assay card))"]
+    assert not [m for m in cov.clause("art-12").missing if "trusted key" in m]
+    signed = [f for f in cov.clause("art-12").found if f.get("kind") == "certification"]
+    assert signed and signed[0]["ref"] == f"certification:{cert_id}"
+    # a successful reproduction of the latest certification: Art. 12 is covered
+    with walkthrough.transaction() as s:
+        cert = registry.latest_certification(s, registry.get_version(s, MODEL, "1.0").id)
+        record_reproduction(s, _user(s, "victor"), ReproductionResult(
+            results_digest=cert.results_digest, compared=12, mismatches=[]))
+    cov = eu()
+    assert cov.clause("art-12").status == "covered", cov.clause("art-12").missing
+    # revoking the CI key: the certification's envelope no longer verifies
+    with walkthrough.transaction() as s:
+        K.revoke_key(s, _user(s, "ada"), "ci-runner")
+    cov = eu()
+    assert cov.clause("art-12").status == "partial"
+    assert "revoked_key" in cov.clause("art-12").missing[0]
+
+    # an impact assessment without KPIs or register entries: Art. 27 partial, then covered
+    with walkthrough.transaction() as s:
+        impact.save_assessment(s, _user(s, "bo"), MODEL, "1.0", THEORY, source="theory.yaml")
+    cov = eu()
+    assert cov.clause("art-27").status == "partial"
+    assert cov.clause("art-27").missing == [
+        "KPIs of the impact assessment (assay impact kpi add)",
+        "entries in the impact register (assay impact register add)"]
+    with walkthrough.transaction() as s:
+        impact.add_kpi(s, _user(s, "bo"), MODEL, "1.0", name="default_rate",
+                       direction="decrease", baseline=0.3, target=0.25)
+        impact.add_register_entry(s, _user(s, "bo"), MODEL, "1.0", title="Thin-file declines",
+                                  kind="negative", likelihood=3, severity=3)
+    assert eu().clause("art-27").status == "covered"
+
+    # an SEV1 incident whose acknowledgement is overdue: Art. 73 partial, naming it
+    aware = utcnow() - timedelta(hours=5)
+    with walkthrough.transaction() as s:
+        inc = open_incident(s, _user(s, "victor"), MODEL, "1.0", title="Drift after the "
+                            "bureau change", severity="SEV1", kind="drift", aware_at=aware).id
+    cov = eu()
+    assert cov.clause("art-73").status == "partial"
+    assert cov.clause("art-73").missing[0].startswith(
+        f"incident #{inc} to acknowledge within its deadline (overdue since ")
+    # acknowledged (late): still partial, the lateness is named
+    with walkthrough.transaction() as s:
+        acknowledge(s, _user(s, "victor"), inc)
+    art73 = eu().clause("art-73")
+    assert [m for m in art73.missing if "'acknowledge' step was done late" in m]
+    assert {"incident": inc, "severity": "SEV1", "state": "acknowledged",
+            "within_deadlines": False, "postmortem": None} in art73.found
+    # resolved without the post-mortem its severity requires: named
+    with walkthrough.transaction() as s:
+        mitigate(s, _user(s, "victor"), inc)
+        resolve(s, _user(s, "victor"), inc)
+    assert f"a post-mortem of incident #{inc} (SEV1 requires one)" in \
+        eu().clause("art-73").missing
+
+    # the pack holds the impact record and report, the incident with its deadlines, and
+    # the card generated again is the current one, read back as it was issued
+    with walkthrough.transaction() as s:
+        _, card = cards.generate_card(s, _user(s, "dana"), MODEL, "1.0", "md")
+        card_doc = card.document_digest
+    out = tmp_path / "pack"
+    with walkthrough.transaction() as s:
+        res = write_pack(s, _user(s, "cora"), MODEL, "1.0", "eu-ai-act", out)
+    assert res.sections["model_card"]["info"]["current"] is True
+    assert res.sections["model_card"]["info"]["document_digest"] == card_doc
+    rec = json.loads((out / "impact/assessment.json").read_text())
+    assert rec["assessment"]["revision"] == 1 and [k["name"] for k in rec["kpis"]] == [
+        "default_rate"]
+    assert "Thin-file declines" in (out / "impact/report.html").read_text()
+    incs = json.loads((out / "incidents/incidents.json").read_text())["incidents"]
+    assert [(i["id"], i["state"], i["severity"]) for i in incs] == [(inc, "resolved",
+                                                                    "SEV1")]
+    ack = next(d for d in incs[0]["deadlines"] if d["step"] == "acknowledge")
+    assert ack["late"] is True
+    page = (out / "incidents/incidents.html").read_text()
+    assert "Drift after the bureau change" in page and "(late)" in page
 
 
 # --------------------------------------------------------------------------- documentation pack
@@ -168,14 +329,18 @@ def test_documentation_pack_contents_manifest_and_audit_excerpt(walkthrough: Sto
         res = write_pack(s, _user(s, "cora"), MODEL, "1.0", "eu-ai-act", out)
     files = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
     assert {"index.html", "index.json", "manifest.json", "manifest.intoto-statement.json",
+            "manifest.intoto.json", "model-card/card.html", "model-card/card.json",
             "validation/report.html", "validation/results.json", "risk/risk.json",
             "workflow/workflow.json", "workflow/workflow.html", "monitoring/monitoring.json",
+            "incidents/incidents.json", "incidents/incidents.html",
             "audit/events.jsonl", "audit/verification.json", "coverage/coverage.json",
             "coverage/coverage.html"} == files
-    # every file but the manifest and its statement is in the manifest, with its digest
+    # every file but the manifest, its statement and the signed envelope is in the
+    # manifest, with its digest
     manifest = json.loads((out / "manifest.json").read_text())
     listed = {f["path"]: f for f in manifest["files"]}
-    assert set(listed) == files - {"manifest.json", "manifest.intoto-statement.json"}
+    assert set(listed) == files - {"manifest.json", "manifest.intoto-statement.json",
+                                   "manifest.intoto.json"}
     for path, f in listed.items():
         assert f["sha256"] == _sha(out / path), path
         assert f["size"] == (out / path).stat().st_size
@@ -192,12 +357,36 @@ def test_documentation_pack_contents_manifest_and_audit_excerpt(walkthrough: Sto
         cert = registry.latest_certification(s, registry.get_version(s, MODEL, "1.0").id)
         assert "sha256:" + _sha(out / "validation/report.html") == cert.report_digest
         assert "sha256:" + _sha(out / "validation/results.json") == cert.results_digest
-    # sections that have no evidence yet are listed as missing, and no file is made for them
+    # no card was generated: the pack holds the card assembled from the store now, and
+    # says it was not issued
     index = json.loads((out / "index.json").read_text())
-    assert index["sections"]["model_card"]["status"] == "missing"
-    assert "model card" in index["sections"]["model_card"]["missing"]
-    assert index["sections"]["incidents"]["status"] == "missing"
+    card_info = index["sections"]["model_card"]["info"]
+    assert card_info["current"] is False and "no model card generated" in card_info["note"]
+    card = json.loads((out / "model-card/card.json").read_text())
+    assert card["model_details"]["name"] == MODEL
+    assert "credit-pd" in (out / "model-card/card.html").read_text()
+    # the incident process of the policy and tier, and no incident
+    inc = json.loads((out / "incidents/incidents.json").read_text())
+    assert inc["incidents"] == [] and inc["process"]["from_policy"] is True
+    assert inc["process"]["tier"] == "high" and inc["process"]["playbooks"]
+    assert "No incident was opened" in (out / "incidents/incidents.html").read_text()
+    # a section with no evidence is listed as missing, and no file is made for it
     assert index["sections"]["impact_assessment"]["status"] == "missing"
+    assert "impact assessment" in index["sections"]["impact_assessment"]["missing"]
+    # the statement is signed with assay's service key, kept in the attestations table
+    from assay.evidence import attest
+    from assay.evidence.keys import attestations_of, verify_trusted
+
+    envelope = json.loads((out / "manifest.intoto.json").read_text())
+    assert res.envelope == envelope
+    with walkthrough.transaction() as s:
+        verified = verify_trusted(s, envelope)
+        rows = attestations_of(s, f"{MODEL}@1.0", kind="documentation_pack")
+    assert verified.statement == st
+    for path in listed:
+        attest.require_subject(verified, _sha(out / path), what=path)
+    assert [(r.ref, r.keyid) for r in rows] == [
+        ("manifest:sha256:" + _sha(out / "manifest.json"), verified.keyid)]
     art10 = next(c for c in index["clauses"] if c["id"] == "art-10")
     assert "validation/report.html" in art10["files"] and "workflow/workflow.json" in \
         art10["files"]
@@ -224,6 +413,7 @@ def test_documentation_pack_contents_manifest_and_audit_excerpt(walkthrough: Sto
         ev = s.query(AuditEvent).filter_by(action="compliance.pack_export").one()
         assert ev.actor == "cora" and ev.subject_id == f"{MODEL}@1.0"
         assert ev.evidence["manifest"] == "sha256:" + _sha(out / "manifest.json")
+        assert ev.evidence["attestation"] == rows[0].envelope_digest
 
 
 def test_audit_excerpt_reports_a_tampered_chain(walkthrough: Store) -> None:
@@ -288,6 +478,26 @@ def test_a_failure_midway_leaves_no_pack_and_no_event(walkthrough: Store, tmp_pa
                                         if not p.name.startswith(".pack.")]
     with walkthrough.transaction() as s:
         assert s.query(AuditEvent).filter_by(action="compliance.pack_export").count() == 0
+        assert s.query(Attestation).filter_by(kind="documentation_pack").count() == 0
+
+
+def test_a_pack_that_cannot_be_signed_is_not_written(walkthrough: Store,
+                                                     tmp_path: Path) -> None:
+    from assay.errors import ConflictError
+    from assay.evidence import keys as K
+
+    with walkthrough.transaction() as s:  # the service key exists (the stage decisions)
+        svc = next(k for k in K.list_keys(s, _user(s, "ada")) if k.purpose == "service")
+        K.revoke_key(s, _user(s, "ada"), svc.name)
+    out = tmp_path / "pack"
+    before = set(tmp_path.iterdir())
+    with pytest.raises(ConflictError, match=r"signing key .* is revoked"), \
+            walkthrough.transaction() as s:
+        write_pack(s, _user(s, "cora"), MODEL, "1.0", "eu-ai-act", out)
+    assert not out.exists() and set(tmp_path.iterdir()) == before
+    with walkthrough.transaction() as s:
+        assert s.query(AuditEvent).filter_by(action="compliance.pack_export").count() == 0
+        assert s.query(Attestation).filter_by(kind="documentation_pack").count() == 0
 
 
 def test_pack_refuses_an_existing_directory_and_people_without_the_role(
@@ -421,8 +631,8 @@ def test_cli_coverage_pack_bom_and_check(walkthrough: Store, tmp_path: Path,
                          "eu-ai-act", "--format", "json")
     assert code == 0, err
     doc = json.loads(out)
-    assert doc["summary"]["total"] == 19
-    assert {c["id"]: c["status"] for c in doc["clauses"]}["art-73"] == "missing"
+    assert doc["summary"]["total"] == 20
+    assert {c["id"]: c["status"] for c in doc["clauses"]}["art-27"] == "partial"
     code, out, err = run(capsys, "compliance", "coverage", MODEL, "1.0", "--framework",
                          "eu-ai-act")
     assert code == 0 and "Art. 73" in out and "covered," in out
@@ -452,8 +662,22 @@ def test_cli_coverage_pack_bom_and_check(walkthrough: Store, tmp_path: Path,
     code, out, err = run(capsys, "compliance", "pack", MODEL, "1.0", "--out",
                          str(tmp_path / "p"), "--as", "audrey")
     assert code == 0, err
-    assert "missing sections: Model card, Impact assessment, Incidents" in out
+    assert "missing sections: Impact assessment" in out
+    said = " ".join(out.split())
+    assert "manifest.intoto.json (assay attest verify" in said and "--subject FILE)" in said
     assert (tmp_path / "p" / "manifest.json").is_file()
+    # the signed manifest verifies each file of the pack; a changed byte does not
+    env = str(tmp_path / "p" / "manifest.intoto.json")
+    report = tmp_path / "p" / "validation" / "report.html"
+    for f in ("validation/report.html", "model-card/card.json", "manifest.json"):
+        code, out, err = run(capsys, "attest", "verify", env, "--subject",
+                             str(tmp_path / "p" / f))
+        assert code == 0 and "valid" in out and "compliance-pack/v1" in out, (f, err)
+    data = bytearray(report.read_bytes())
+    data[100] ^= 1
+    report.write_bytes(bytes(data))
+    code, out, err = run(capsys, "attest", "verify", env, "--subject", str(report))
+    assert code == 1 and "subject" in err and "Traceback" not in err, (out, err)
 
     code, out, err = run(capsys, "compliance", "bom", MODEL, "1.0", "--out",
                          str(tmp_path / "bom.json"))
@@ -510,6 +734,16 @@ def test_api_coverage_pack_and_bom_with_role_checks(walkthrough: Store) -> None:
     assert "/compliance/packs/" not in zf.read(root + "index.json").decode()
     for f in manifest["files"]:
         assert hashlib.sha256(zf.read(root + f["path"])).hexdigest() == f["sha256"]
+    # the zip carries the signed statement over the same files
+    from assay.evidence import attest
+    from assay.evidence.keys import verify_trusted
+
+    with walkthrough.transaction() as s:
+        verified = verify_trusted(s, zf.read(root + "manifest.intoto.json"))
+    assert sorted(verified.subject_digests()) == sorted(
+        [f["sha256"] for f in manifest["files"]]
+        + [hashlib.sha256(zf.read(root + "manifest.json")).hexdigest()])
+    attest.require_subject(verified, hashlib.sha256(zf.read(root + "index.html")).hexdigest())
     with walkthrough.transaction() as s:
         ev = s.query(AuditEvent).filter_by(action="compliance.pack_export").one()
         assert ev.actor == "rita"
@@ -532,9 +766,11 @@ def test_coverage_html_shows_each_status_and_escapes_what_users_wrote(
         eu = render_coverage_html(coverage(s, MODEL, "1.0", "eu-ai-act"))
     assert "<script" not in page and "<img" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    art14 = eu.split("<tr id='art-14'>")[1].split("</tr>")[0]
+    assert "<span class='badge missing'>missing</span>" in art14
+    assert "deployment_approval" in art14
     art73 = eu.split("<tr id='art-73'>")[1].split("</tr>")[0]
-    assert "<span class='badge missing'>missing</span>" in art73
-    assert "incident" in art73
+    assert "<span class='badge covered'>covered</span>" in art73
     assert "<span class='badge partial'>partial</span>" in eu.split("<tr id='art-10'>")[1]
 
 

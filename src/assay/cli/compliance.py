@@ -143,14 +143,16 @@ def register(app: typer.Typer) -> None:
                                            "(default: $ASSAY_USER)."),
     ) -> None:
         """Write the technical documentation pack (index, reports, records, audit excerpt
-        verified against the chain, manifest of SHA-256 digests, in-toto statement)."""
+        verified against the chain, manifest of SHA-256 digests, signed in-toto statement)."""
         from assay.compliance import write_pack
 
         with _store().transaction() as s:
             res = write_pack(s, _actor(s, as_user), model, version, framework, out)
         missing = [sec["title"] for sec in res.sections.values() if sec["status"] == "missing"]
         console.print(f"wrote {escape(str(res.out))}: {len(res.manifest['files'])} files, "
-                      "manifest.json and manifest.intoto-statement.json")
+                      "manifest.json, manifest.intoto-statement.json and its signed "
+                      "envelope manifest.intoto.json (assay attest verify "
+                      f"{escape(str(res.out))}/manifest.intoto.json --subject FILE)")
         if missing:
             console.print("missing sections: " + escape(", ".join(missing)))
 

@@ -6,6 +6,7 @@ that modules bringing new evidence extend (:func:`register_provider`,
 :func:`register_section`).
 """
 
+from assay.compliance import providers  # noqa: F401  (registers the other modules' providers)
 from assay.compliance.bom import BomError, build_bom, validate_bom
 from assay.compliance.coverage import ClauseCoverage, Coverage, coverage, render_coverage_html
 from assay.compliance.docpack import (

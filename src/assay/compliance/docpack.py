@@ -5,8 +5,11 @@
 more per section (model card, validation report, risk, impact assessment,
 workflow record, monitoring, incidents, audit excerpt, coverage), and
 ``manifest.json`` with the SHA-256 of every file. ``manifest.intoto-statement.json``
-is an in-toto Statement v1 whose subjects are those files: the statement a
-signer wraps in a DSSE envelope (:func:`pack_statement`).
+is an in-toto Statement v1 whose subjects are those files and the manifest
+(:func:`pack_statement`); ``manifest.intoto.json`` is that statement in a DSSE
+envelope signed with assay's service key, also kept in the store's
+``attestations`` (kind ``documentation_pack``), so that ``assay attest verify
+DIR/manifest.intoto.json --subject DIR/FILE`` checks any file of the pack.
 
 The directory is built under a temporary name beside ``out`` and renamed in
 one step: a failure leaves no pack, never half of one.
@@ -42,6 +45,7 @@ STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://assay.dev/compliance-pack/v1"
 MANIFEST = "manifest.json"
 STATEMENT = "manifest.intoto-statement.json"
+ENVELOPE = "manifest.intoto.json"
 
 
 @dataclass
@@ -86,8 +90,24 @@ def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
 
 
 def _model_card(ctx: EvidenceContext, cov: Coverage) -> Section:
-    return Section(missing="a model card of the version (no model card provider is "
-                           "installed; none is made up)")
+    """The current card as it was generated (its document read back from the evidence
+    store), else the card assembled from the store now, marked as not issued."""
+    from assay.evidence import open_artifact
+    from assay.registry.cards import card_document, card_state
+    from assay.report.card import render_card
+
+    state = card_state(ctx.session, ctx.mv.id)
+    if state.current is not None:
+        doc = json.loads(open_artifact(ctx.settings, state.current.document_digest))
+        info = {"card": state.current.id, "current": True,
+                "document_digest": state.current.document_digest}
+    else:
+        doc = card_document(ctx.session, ctx.model, ctx.version)
+        info = {"card": None, "current": False,
+                "note": "assembled from the store for this pack; no current card was "
+                        f"issued ({state.reason})"}
+    return Section({"model-card/card.html": render_card(doc, "html"),
+                    "model-card/card.json": render_card(doc, "json")}, info=info)
 
 
 def _validation_report(ctx: EvidenceContext, cov: Coverage) -> Section:
@@ -129,8 +149,16 @@ def _risk(ctx: EvidenceContext, cov: Coverage) -> Section:
 
 
 def _impact(ctx: EvidenceContext, cov: Coverage) -> Section:
-    return Section(missing="an impact assessment of the version (no impact assessment "
-                           "provider is installed)")
+    from assay.impact.report import gather, render
+
+    record = gather(ctx.session, ctx.model, ctx.version)
+    a = record["assessment"]
+    if a is None:
+        return Section(missing="an impact assessment of the version (assay impact assess)")
+    return Section({"impact/assessment.json": _json(record),
+                    "impact/report.html": render(record).encode()},
+                   info={"revision": a["revision"], "digest": a["digest"],
+                         "kpis": len(record["kpis"]), "register": len(record["register"])})
 
 
 def _workflow(ctx: EvidenceContext, cov: Coverage) -> Section:
@@ -175,7 +203,51 @@ def _monitoring(ctx: EvidenceContext, cov: Coverage) -> Section:
 
 
 def _incidents(ctx: EvidenceContext, cov: Coverage) -> Section:
-    return Section(missing="incident records (no incident provider is installed)")
+    """The incident process of the version's policy and tier, and every incident of the
+    version with its deadlines, state, playbook steps and post-mortem."""
+    from assay.compliance.providers import version_incidents
+    from assay.errors import AssayError
+    from assay.operate.incident_views import incident_to_dict
+    from assay.operate.incidents import plan_for
+
+    try:
+        plan = plan_for(ctx.session, ctx.mv)
+    except AssayError as exc:
+        return Section(missing=f"an incident process for the version ({exc.message})")
+    r = plan.rules
+    process = {"policy": plan.policy.name, "policy_sha256": plan.policy.sha256,
+               "tier": plan.tier, "from_policy": "incidents" in plan.policy.extra_sections,
+               "severities": list(r.severities),
+               "deadlines": {sev: {step: str(d.of(step)) if d.of(step) else None
+                                   for step in ("acknowledge", "mitigate", "report")}
+                             for sev, d in r.deadlines.items()},
+               "escalation": list(r.escalation), "closers": list(r.closers),
+               "postmortem_required_from": r.postmortem_required_from,
+               "close_requires_second_person_from": r.close_requires_second_person_from,
+               "playbooks": {k: [st.to_dict() for st in v] for k, v in r.playbooks.items()}}
+    incidents = [incident_to_dict(ctx.session, inc) for inc in version_incidents(ctx)]
+    rows = [{"id": i["id"], "title": i["title"], "severity": i["severity"],
+             "state": i["state"], "serious": "yes" if i["serious"] else "",
+             "deadlines": "; ".join(
+                 f"{d['step']} by {d['due']}" + (" (OVERDUE)" if d["overdue"] else "")
+                 + (" (late)" if d["late"] else "") for d in i["deadlines"] if d["due"]),
+             "post-mortem": i["postmortem_digest"] or ("required" if i["postmortem_required"]
+                                                      else "")} for i in incidents]
+    deadline_rows = [{"severity": sev, **v} for sev, v in process["deadlines"].items()]
+    body = (f"<p>Policy {html.escape(plan.policy.name)}, tier {html.escape(str(plan.tier))}"
+            + ("" if process["from_policy"] else " (assay's default incident rules)")
+            + ".</p><h2>Deadlines after awareness</h2>"
+            + _table(deadline_rows, ["severity", "acknowledge", "mitigate", "report"])
+            + "<h2>Playbooks</h2><p>" + html.escape(", ".join(process["playbooks"]) or "none")
+            + f"</p><h2>Incidents of version {html.escape(ctx.version)}</h2>"
+            + (_table(rows, ["id", "title", "severity", "state", "serious", "deadlines",
+                             "post-mortem"]) if rows else "<p>No incident was opened.</p>"))
+    return Section({"incidents/incidents.json": _json({"process": process,
+                                                       "incidents": incidents}),
+                    "incidents/incidents.html": _page(
+                        f"Incidents: {ctx.model} {ctx.version}", body)},
+                   info={"incidents": len(incidents),
+                         "overdue": sum(1 for i in incidents if i["overdue"])})
 
 
 def audit_excerpt(session: Session, model: str, version: str) -> dict[str, Any]:
@@ -255,6 +327,8 @@ class PackResult:
     manifest: dict[str, Any]
     statement: dict[str, Any]
     sections: dict[str, dict[str, Any]]
+    #: the signed DSSE envelope of ``statement`` (``manifest.intoto.json``)
+    envelope: dict[str, Any] | None = None
 
 
 def build_pack_files(session: Session, model: str, version: str, framework: str | Pack, *,
@@ -320,10 +394,26 @@ def _index_html(index: dict[str, Any]) -> bytes:
     return _page(f"Technical documentation: {index['model']} {index['version']}", body)
 
 
+def _sign(session: Session, settings: Any | None, statement: dict[str, Any], model: str,
+          version: str, manifest_sha256: str) -> dict[str, Any]:
+    """The pack's statement signed with the service key (the same signer as the workflow's
+    stage decisions), stored and linked to the version in ``attestations``."""
+    from assay.evidence import open_artifact
+    from assay.evidence.keys import sign_and_store
+    from assay.registry.policies import settings_of
+
+    st = settings_of(session, settings)
+    row = sign_and_store(session, st, statement, kind="documentation_pack",
+                         subject_type="model_version", subject_id=f"{model}@{version}",
+                         ref=f"manifest:sha256:{manifest_sha256}")
+    return {"row": row, "envelope": json.loads(open_artifact(st, row.envelope_digest))}
+
+
 def write_pack(session: Session, actor: Any, model: str, version: str,
                framework: str | Pack, out: str | os.PathLike[str], *,
                settings: Any | None = None, now: datetime | None = None) -> PackResult:
-    """Write the documentation pack of ``model`` ``version`` to the new directory ``out``.
+    """Write the documentation pack of ``model`` ``version`` to the new directory ``out``,
+    its manifest's statement signed (``manifest.intoto.json``).
 
     ``actor`` must be allowed to read the audit trail (auditor, compliance, risk
     officer, admin); the export is recorded in the audit trail. ``out`` must
@@ -353,6 +443,9 @@ def write_pack(session: Session, actor: Any, model: str, version: str,
     files[STATEMENT] = _json(statement)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
     try:
+        att = _sign(session, settings, statement, cov.model, cov.version,
+                    _sha256(manifest_bytes))
+        files[ENVELOPE] = _json(att["envelope"])
         for rel, data in files.items():
             p = tmp / rel
             p.parent.mkdir(parents=True, exist_ok=True)
@@ -364,7 +457,8 @@ def write_pack(session: Session, actor: Any, model: str, version: str,
                      payload={"framework": cov.framework["framework"],
                               "framework_version": cov.framework["version"],
                               "summary": cov.summary, "files": len(files)},
-                     evidence={"manifest": "sha256:" + _sha256(manifest_bytes)})
+                     evidence={"manifest": "sha256:" + _sha256(manifest_bytes),
+                               "attestation": att["row"].envelope_digest})
         session.flush()
         os.rename(tmp, dest)
     except OSError as exc:
@@ -374,7 +468,7 @@ def write_pack(session: Session, actor: Any, model: str, version: str,
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return PackResult(dest, manifest, statement, sections)
+    return PackResult(dest, manifest, statement, sections, att["envelope"])
 
 
 def pack_zip(session: Session, actor: Any, model: str, version: str,

@@ -1,11 +1,10 @@
 """Evidence providers: what the store holds that answers a requirement of a clause.
 
 A provider is a function ``(ctx, arg) -> Finding`` registered for one evidence
-kind with :func:`register_provider`. Kinds whose module is not part of assay
-yet (model cards, attestations, incidents, impact assessments) have a
-provider that reports them ``missing`` and says what would satisfy them; the
-module that brings the evidence registers its own provider for the kind and
-the packs need no change.
+kind with :func:`register_provider`. The providers of evidence other modules
+own (model cards, reproductions, attestations, incidents, impact assessments)
+are in :mod:`assay.compliance.providers`, which replaces the placeholders
+below (``missing``, saying what would satisfy them) when the package is imported.
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ from assay.store.db import Base
 #: What a trusted key is for.
 KEY_PURPOSES = ("ci", "approver", "service")
 #: Kinds of attestation assay stores.
-ATTESTATION_KINDS = ("certification", "stage_decision", "gate_decision", "monitoring_window")
+ATTESTATION_KINDS = ("certification", "stage_decision", "gate_decision", "monitoring_window",
+                     "documentation_pack")
 
 
 class TrustedKey(Base):
