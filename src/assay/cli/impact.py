@@ -8,8 +8,9 @@
     assay impact sensitivity ... [--model M --sensitive COL --group G --reference R]
                        [--chart tornado.svg]
 
-The commands read local files only and write nothing; errors print one line and
-exit 2.
+The commands read local files only and write nothing, except with
+``--record MODEL VERSION``: the result (and its chart) is then kept as evidence of
+the version and shown in its impact report. Errors print one line and exit 2.
 """
 
 from __future__ import annotations
@@ -42,6 +43,49 @@ VALUE = typer.Option(..., "--value", metavar="SPEC",
                      help='Value of each outcome: "tp=1,fp=-5,tn=0,fn=-1"; a name that '
                           "is not a number is a per-row column.")
 FORMAT = typer.Option("table", "--format", "-f", help="table or json.")
+RECORD = typer.Option(None, "--record", metavar="MODEL VERSION",
+                      help="Also keep the result (and its chart) as evidence of this model "
+                           "version, shown in its impact report (audited; needs an editor "
+                           "of the impact record, --as USER or ASSAY_USER).")
+AS_USER = typer.Option(None, "--as", help="Act as this user (default: $ASSAY_USER).")
+
+
+def _digests(**files: Path | None) -> dict[str, str]:
+    from assay.evidence import digest_file
+
+    out = {}
+    for name, path in files.items():
+        if path is None:
+            continue
+        try:
+            out[name] = digest_file(path)
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return out
+
+
+def _record(record: tuple[str, str] | None, as_user: str | None, kind: str,
+            result: dict[str, Any], inputs: dict[str, str], parameters: dict[str, Any]
+            ) -> dict[str, Any] | None:
+    """Record ``result`` for ``--record MODEL VERSION`` (None without it)."""
+    if not record or record[0] is None:
+        return None
+    from assay.cli.monitor import _change
+    from assay.impact.analyses import record_analysis
+
+    model, version = record
+    return _change(as_user, lambda s, a: record_analysis(
+        s, a, model, version, kind, result, inputs=inputs, parameters=parameters))
+
+
+def _recorded(rec: dict[str, Any] | None, record: tuple[str, str] | None) -> None:
+    if rec is None or record is None:
+        return
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"recorded as {rec['kind']} analysis {rec['id']} of {record[0]}@{record[1]} "
+        f"({rec['result_digest']})")
 
 
 def _split(text: str | None) -> list[str]:
@@ -108,7 +152,7 @@ def value_cmd(
                                                      "with intervals."),
     n_boot: int = typer.Option(1000, "--replicates", help="Bootstrap replicates (0: none)."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
-    fmt: str = FORMAT,
+    fmt: str = FORMAT, record: tuple[str, str] | None = RECORD, as_user: str | None = AS_USER,
 ) -> None:
     """Value of the rule score >= t at every threshold, and the best threshold.
 
@@ -125,6 +169,10 @@ def value_cmd(
     except AssayError as exc:
         raise exc.rename(NAMES) from None
     out = result.to_dict()
+    _recorded(_record(record, as_user, "value", out, _digests(data=data), {
+        "target": target, "positive_label": positive_label, "score": score, "value": value,
+        "sensitive": _split(sensitive), "points": points, "replicates": n_boot,
+        "seed": seed}), record)
     if fmt == "json":
         _emit_json(out)
         return
@@ -168,7 +216,7 @@ def frontier_cmd(
     randomized: bool = typer.Option(False, "--randomized",
                                     help="Let each group mix two thresholds at random "
                                          "(as Fairlearn's ThresholdOptimizer does)."),
-    fmt: str = FORMAT,
+    fmt: str = FORMAT, record: tuple[str, str] | None = RECORD, as_user: str | None = AS_USER,
 ) -> None:
     """The value kept at each level of a fairness constraint (the price of fairness).
 
@@ -189,6 +237,10 @@ def frontier_cmd(
     except AssayError as exc:
         raise exc.rename(NAMES) from None
     out = result.to_dict()
+    _recorded(_record(record, as_user, "frontier", out, _digests(data=data), {
+        "target": target, "positive_label": positive_label, "score": score, "value": value,
+        "sensitive": _split(sensitive), "constraint": constraint, "levels": lv,
+        "randomized": randomized}), record)
     if fmt == "json":
         _emit_json(out)
         return
@@ -272,7 +324,7 @@ def scenarios_cmd(
                                                 "single threshold for the value model)."),
     n_boot: int = typer.Option(1000, "--replicates", help="Bootstrap replicates (0: none)."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
-    fmt: str = FORMAT,
+    fmt: str = FORMAT, record: tuple[str, str] | None = RECORD, as_user: str | None = AS_USER,
 ) -> None:
     """Each scenario's metrics, value and fairness beside the baseline's.
 
@@ -294,6 +346,11 @@ def scenarios_cmd(
     except AssayError as exc:
         raise exc.rename({**NAMES, "model": "--model"}) from None
     out = result.to_dict()
+    _recorded(_record(record, as_user, "scenarios", out,
+                      _digests(data=data, scenarios=scenarios, model=model_path), {
+        "target": target, "positive_label": positive_label, "score": score, "value": value,
+        "sensitive": _split(sensitive), "threshold": threshold, "replicates": n_boot,
+        "seed": seed}), record)
     if fmt == "json":
         _emit_json(out)
         return
@@ -328,7 +385,7 @@ def sensitivity_cmd(
                                       help="Write the tornado chart (SVG) to FILE."),
     n_boot: int = typer.Option(1000, "--replicates", help="Bootstrap replicates (0: none)."),
     seed: int = typer.Option(0, "--seed", help="Seed (bootstrap, category draws)."),
-    fmt: str = FORMAT,
+    fmt: str = FORMAT, record: tuple[str, str] | None = RECORD, as_user: str | None = AS_USER,
 ) -> None:
     """Which assumptions move the value (tornado), and which features drive a gap.
 
@@ -358,6 +415,12 @@ def sensitivity_cmd(
         raise exc.rename({**NAMES, "group": "--group", "reference": "--reference",
                           "features": "--features", "rate": "--rate",
                           "spread": "--spread"}) from None
+    _recorded(_record(record, as_user, "sensitivity", out,
+                      _digests(data=data, model=model_path), {
+        "target": target, "positive_label": positive_label, "score": score, "value": value,
+        "sensitive": _split(sensitive), "group": group, "reference": reference,
+        "features": _split(features), "rate": rate, "threshold": threshold,
+        "spread": spread, "replicates": n_boot, "seed": seed}), record)
     if chart is not None:
         from assay.report.charts import tornado
 
