@@ -132,15 +132,6 @@ def _ci(pair: Any) -> str:
     return "-" if not pair else f"[{_num(pair[0])}, {_num(pair[1])}]"
 
 
-def _stats(data: Path, target: str, positive_label: str, score: str, value: str,
-           sensitive: str | None) -> Any:
-    from assay.impact.value import parse_value_model, stats_from_data
-
-    model = parse_value_model(value)
-    return model, stats_from_data(data, target=target, positive_label=positive_label,
-                                  score=score, model=model, sensitive=_split(sensitive))
-
-
 @impact.command("value")
 def value_cmd(
     data: Path = DATA, target: str = TARGET, positive_label: str = POSITIVE,
@@ -160,15 +151,15 @@ def value_cmd(
     the distinct scores.
     """
     _check_format(fmt)
-    from assay.impact.value import value_curve
+    from assay.impact import compute
 
     try:
         with _working("reading the data and computing the value curve..."):
-            model, stats = _stats(data, target, positive_label, score, value, sensitive)
-            result = value_curve(stats, model, points=points, n_boot=n_boot, seed=seed)
+            out = compute.value(data, target=target, positive_label=positive_label,
+                                score=score, value=value, sensitive=_split(sensitive),
+                                points=points, n_boot=n_boot, seed=seed)
     except AssayError as exc:
         raise exc.rename(NAMES) from None
-    out = result.to_dict()
     _recorded(_record(record, as_user, "value", out, _digests(data=data), {
         "target": target, "positive_label": positive_label, "score": score, "value": value,
         "sensitive": _split(sensitive), "points": points, "replicates": n_boot,
@@ -224,19 +215,19 @@ def frontier_cmd(
     model's currency.
     """
     _check_format(fmt)
-    from assay.impact.frontier import CONSTRAINTS, value_fairness_frontier
+    from assay.impact import compute
+    from assay.impact.frontier import CONSTRAINTS
 
     if constraint not in CONSTRAINTS:
         raise choice_error("--constraint", constraint, CONSTRAINTS)
     lv = _floats(levels, "--levels") if levels is not None else None
     try:
         with _working("reading the data and computing the frontier..."):
-            model, stats = _stats(data, target, positive_label, score, value, sensitive)
-            result = value_fairness_frontier(stats, model, constraint=constraint,
-                                             levels=lv, randomized=randomized)
+            out = compute.frontier(data, target=target, positive_label=positive_label,
+                                   score=score, value=value, sensitive=_split(sensitive),
+                                   constraint=constraint, levels=lv, randomized=randomized)
     except AssayError as exc:
         raise exc.rename(NAMES) from None
-    out = result.to_dict()
     _recorded(_record(record, as_user, "frontier", out, _digests(data=data), {
         "target": target, "positive_label": positive_label, "score": score, "value": value,
         "sensitive": _split(sensitive), "constraint": constraint, "levels": lv,
@@ -276,24 +267,13 @@ OPT_SCORE = typer.Option(None, "--score", metavar="COL",
                          help="The score column (or give --model to score the data).")
 
 
-def _scored(data: Path, target: str, positive_label: str, score: str | None,
-            model_path: Path | None, value: str, sensitive: str | None) -> Any:
-    """(value model, baseline stats, ScoredData or None)."""
-    from assay.impact.value import parse_value_model
-
+def _adapter(model_path: Path | None) -> Any:
+    """The fitted model of ``--model`` (None without it)."""
     if model_path is None:
-        if score is None:
-            raise InputError("give --score COL or --model FILE")
-        model, stats = _stats(data, target, positive_label, score, value, sensitive)
-        return model, stats, None
+        return None
     from assay.data.model import load_model
-    from assay.impact.scenarios import ScoredData
 
-    model = parse_value_model(value)
-    sd = ScoredData(data, load_model(model_path), target=target,
-                    positive_label=positive_label, model=model,
-                    sensitive=_split(sensitive))
-    return model, sd.stats(), sd
+    return load_model(model_path)
 
 
 def _metric_table(title: str, base: dict[str, Any], rows: list[dict[str, Any]]) -> Any:
@@ -331,21 +311,20 @@ def scenarios_cmd(
     With bootstrap intervals; see docs/impact.md for the scenarios file.
     """
     _check_format(fmt)
-    from assay.impact.scenarios import load_scenarios, run_scenarios
+    from assay.impact import compute
 
     try:
+        if not scenarios.is_file():
+            raise InputError(f"{scenarios}: no such scenarios file")
+        text = scenarios.read_text(encoding="utf-8")
         with _working("scoring the data and running the scenarios..."):
-            model, stats, sd = _scored(data, target, positive_label, score, model_path,
-                                       value, sensitive)
-            feats = sd.features if sd is not None else None
-            items = load_scenarios(scenarios, features=feats,
-                                   groups=stats.groups if sensitive else None)
-            result = run_scenarios(stats, model, items, threshold=threshold,
-                                   rescore=sd.rescore if sd is not None else None,
-                                   n_boot=n_boot, seed=seed)
+            out = compute.scenarios(data, target=target, positive_label=positive_label,
+                                    value=value, text=text, source=str(scenarios),
+                                    score=score, adapter=_adapter(model_path),
+                                    sensitive=_split(sensitive), threshold=threshold,
+                                    n_boot=n_boot, seed=seed)
     except AssayError as exc:
-        raise exc.rename({**NAMES, "model": "--model"}) from None
-    out = result.to_dict()
+        raise exc.rename({**NAMES, "model": "--model", "score": "--score"}) from None
     _recorded(_record(record, as_user, "scenarios", out,
                       _digests(data=data, scenarios=scenarios, model=model_path), {
         "target": target, "positive_label": positive_label, "score": score, "value": value,
@@ -392,29 +371,20 @@ def sensitivity_cmd(
     The feature part needs --model, --group and --reference.
     """
     _check_format(fmt)
-    from assay.impact.sensitivity import feature_sensitivity, value_tornado
+    from assay.impact import compute
 
     try:
-        if (group is None) != (reference is None):
-            raise InputError("give both --group and --reference (or neither)")
-        if group is not None and model_path is None:
-            raise InputError("--group: swapping features needs --model to score again")
         with _working("scoring the data and measuring sensitivity..."):
-            model, stats, sd = _scored(data, target, positive_label, score, model_path,
-                                       value, sensitive)
-            torn = value_tornado(stats, model, spread=spread, threshold=threshold)
-            out: dict[str, Any] = {"tornado": torn}
-            if group is not None:
-                out["features"] = feature_sensitivity(
-                    sd, group=group, reference=str(reference),
-                    features=_split(features) or None,
-                    threshold=(torn["baseline_threshold"] if threshold is None
-                               else threshold),
-                    rate=rate, n_boot=n_boot, seed=seed)
+            out = compute.sensitivity(
+                data, target=target, positive_label=positive_label, value=value,
+                score=score, adapter=_adapter(model_path), sensitive=_split(sensitive),
+                group=group, reference=reference, features=_split(features), rate=rate,
+                threshold=threshold, spread=spread, n_boot=n_boot, seed=seed)
+            torn = out["tornado"]
     except AssayError as exc:
         raise exc.rename({**NAMES, "group": "--group", "reference": "--reference",
-                          "features": "--features", "rate": "--rate",
-                          "spread": "--spread"}) from None
+                          "features": "--features", "rate": "--rate", "model": "--model",
+                          "score": "--score", "spread": "--spread"}) from None
     _recorded(_record(record, as_user, "sensitivity", out,
                       _digests(data=data, model=model_path), {
         "target": target, "positive_label": positive_label, "score": score, "value": value,
