@@ -84,6 +84,11 @@ def test_recording_needs_an_editor(api: Api, csv: Path):  # noqa: F811
     with api.store.transaction() as s:
         ev = s.query(AuditEvent).filter(AuditEvent.action == "impact.analysis").one()
         assert ev.actor == "bea" and ev.evidence["impact_value"] == rec["result_digest"]
+    sections = {x["id"]: x for x in api("aud", "GET", "/api/models/scorer/versions/1/impact")
+                .json()["sections"]}
+    assert f"on data {rec['inputs']['data']}" in sections["value"]["note"]
+    assert sections["value"]["svg"].startswith("<svg")
+    assert "No frontier analysis is recorded" in sections["frontier"]["note"]
 
 
 def test_scenarios_take_the_yaml_beside_the_data(api: Api, csv: Path):  # noqa: F811

@@ -123,6 +123,7 @@ async def _run(request: Request, principal: Principal, kind: str, record: str | 
             adapter = None
             if scorer is not None:
                 with reading(request) as s:
+                    s.info["settings"] = request.app.state.settings  # the evidence store
                     adapter = version_model(s, scorer[0], scorer[1], folder)
             out = compute(data, adapter) if text is None else compute(data, (adapter, text))
             if target is None:
@@ -134,6 +135,7 @@ async def _run(request: Request, principal: Principal, kind: str, record: str | 
             if scorer is not None:
                 params["model"] = f"{scorer[0]}@{scorer[1]}"
             with acting(request, principal) as (s, actor):
+                s.info["settings"] = request.app.state.settings  # the evidence store
                 rec = record_analysis(s, actor, target[0], target[1], kind, out,
                                       inputs=inputs, parameters=params)
             return {**out, "recorded": rec}
