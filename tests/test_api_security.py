@@ -143,7 +143,13 @@ def test_the_read_only_auditor_cannot_change_anything(app_env) -> None:
     files = {"/api/models/{name}/versions/{version}/certifications":
              {"results": ("r.json", b'{"status": "passed", "policy": {}, "checks": []}')},
              "/api/evidence": {"file": ("f.txt", b"data")},
-             "/api/policies": {"file": ("p.yaml", b"name: p\nversion: '1'\ntiers: {low: {}}\n")}}
+             "/api/policies": {"file": ("p.yaml", b"name: p\nversion: '1'\ntiers: {low: {}}\n")},
+             **{f"/api/impact/{kind}": {"file": ("d.csv", b"y,s\n1,0.5\n0,0.2\n"),
+                                        "scenarios": (None, "scenarios: []\n")}
+                for kind in ("value", "frontier", "scenarios", "sensitivity")}}
+    # everyone signed in may compute the impact numbers; recording them is the change
+    impact_numbers = {"record": "credit-scoring@1.0", "target": "y", "positive_label": "1",
+                      "score": "s", "value": "tp=1,fp=-1,tn=0,fn=0", "sensitive": "s"}
     checked = 0
     for method, path in _api_routes(app):
         if method == "GET" or (method, path) in SELF_SERVICE:
@@ -151,6 +157,8 @@ def test_the_read_only_auditor_cannot_change_anything(app_env) -> None:
         kw = {"files": files[path]} if path in files else {"json": bodies[path]}
         if path.endswith("/monitoring/labels"):
             kw["params"] = {"id_column": "id", "target": "y"}
+        if path.startswith("/api/impact/"):
+            kw["params"] = impact_numbers
         resp = client.request(method, _fill(path), headers=h, **kw)
         assert resp.status_code == 403, (method, path, resp.status_code, resp.text)
         checked += 1

@@ -38,6 +38,7 @@ API_ROUTERS = [
     "assay.api.routes_releases",
     "assay.api.routes_cards",
     "assay.api.routes_impact",
+    "assay.api.routes_impact_numbers",
     "assay.api.routes_attest",
     "assay.api.routes_compliance",
 ]

@@ -100,6 +100,7 @@ def get_record(request: Request, name: str = NAME, version: str = VERSION,
     from assay.impact.report import gather
 
     with reading(request) as s:
+        s.info["settings"] = request.app.state.settings  # recorded analyses are evidence
         return gather(s, name, version)
 
 

@@ -8,8 +8,9 @@
     assay impact sensitivity ... [--model M --sensitive COL --group G --reference R]
                        [--chart tornado.svg]
 
-The commands read local files only and write nothing; errors print one line and
-exit 2.
+The commands read local files only and write nothing, except with
+``--record MODEL VERSION``: the result (and its chart) is then kept as evidence of
+the version and shown in its impact report. Errors print one line and exit 2.
 """
 
 from __future__ import annotations
@@ -42,6 +43,49 @@ VALUE = typer.Option(..., "--value", metavar="SPEC",
                      help='Value of each outcome: "tp=1,fp=-5,tn=0,fn=-1"; a name that '
                           "is not a number is a per-row column.")
 FORMAT = typer.Option("table", "--format", "-f", help="table or json.")
+RECORD = typer.Option(None, "--record", metavar="MODEL VERSION",
+                      help="Also keep the result (and its chart) as evidence of this model "
+                           "version, shown in its impact report (audited; needs an editor "
+                           "of the impact record, --as USER or ASSAY_USER).")
+AS_USER = typer.Option(None, "--as", help="Act as this user (default: $ASSAY_USER).")
+
+
+def _digests(**files: Path | None) -> dict[str, str]:
+    from assay.evidence import digest_file
+
+    out = {}
+    for name, path in files.items():
+        if path is None:
+            continue
+        try:
+            out[name] = digest_file(path)
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return out
+
+
+def _record(record: tuple[str, str] | None, as_user: str | None, kind: str,
+            result: dict[str, Any], inputs: dict[str, str], parameters: dict[str, Any]
+            ) -> dict[str, Any] | None:
+    """Record ``result`` for ``--record MODEL VERSION`` (None without it)."""
+    if not record or record[0] is None:
+        return None
+    from assay.cli.monitor import _change
+    from assay.impact.analyses import record_analysis
+
+    model, version = record
+    return _change(as_user, lambda s, a: record_analysis(
+        s, a, model, version, kind, result, inputs=inputs, parameters=parameters))
+
+
+def _recorded(rec: dict[str, Any] | None, record: tuple[str, str] | None) -> None:
+    if rec is None or record is None:
+        return
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"recorded as {rec['kind']} analysis {rec['id']} of {record[0]}@{record[1]} "
+        f"({rec['result_digest']})")
 
 
 def _split(text: str | None) -> list[str]:
@@ -88,15 +132,6 @@ def _ci(pair: Any) -> str:
     return "-" if not pair else f"[{_num(pair[0])}, {_num(pair[1])}]"
 
 
-def _stats(data: Path, target: str, positive_label: str, score: str, value: str,
-           sensitive: str | None) -> Any:
-    from assay.impact.value import parse_value_model, stats_from_data
-
-    model = parse_value_model(value)
-    return model, stats_from_data(data, target=target, positive_label=positive_label,
-                                  score=score, model=model, sensitive=_split(sensitive))
-
-
 @impact.command("value")
 def value_cmd(
     data: Path = DATA, target: str = TARGET, positive_label: str = POSITIVE,
@@ -108,7 +143,7 @@ def value_cmd(
                                                      "with intervals."),
     n_boot: int = typer.Option(1000, "--replicates", help="Bootstrap replicates (0: none)."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
-    fmt: str = FORMAT,
+    fmt: str = FORMAT, record: tuple[str, str] | None = RECORD, as_user: str | None = AS_USER,
 ) -> None:
     """Value of the rule score >= t at every threshold, and the best threshold.
 
@@ -116,15 +151,19 @@ def value_cmd(
     the distinct scores.
     """
     _check_format(fmt)
-    from assay.impact.value import value_curve
+    from assay.impact import compute
 
     try:
         with _working("reading the data and computing the value curve..."):
-            model, stats = _stats(data, target, positive_label, score, value, sensitive)
-            result = value_curve(stats, model, points=points, n_boot=n_boot, seed=seed)
+            out = compute.value(data, target=target, positive_label=positive_label,
+                                score=score, value=value, sensitive=_split(sensitive),
+                                points=points, n_boot=n_boot, seed=seed)
     except AssayError as exc:
         raise exc.rename(NAMES) from None
-    out = result.to_dict()
+    _recorded(_record(record, as_user, "value", out, _digests(data=data), {
+        "target": target, "positive_label": positive_label, "score": score, "value": value,
+        "sensitive": _split(sensitive), "points": points, "replicates": n_boot,
+        "seed": seed}), record)
     if fmt == "json":
         _emit_json(out)
         return
@@ -168,7 +207,7 @@ def frontier_cmd(
     randomized: bool = typer.Option(False, "--randomized",
                                     help="Let each group mix two thresholds at random "
                                          "(as Fairlearn's ThresholdOptimizer does)."),
-    fmt: str = FORMAT,
+    fmt: str = FORMAT, record: tuple[str, str] | None = RECORD, as_user: str | None = AS_USER,
 ) -> None:
     """The value kept at each level of a fairness constraint (the price of fairness).
 
@@ -176,19 +215,23 @@ def frontier_cmd(
     model's currency.
     """
     _check_format(fmt)
-    from assay.impact.frontier import CONSTRAINTS, value_fairness_frontier
+    from assay.impact import compute
+    from assay.impact.frontier import CONSTRAINTS
 
     if constraint not in CONSTRAINTS:
         raise choice_error("--constraint", constraint, CONSTRAINTS)
     lv = _floats(levels, "--levels") if levels is not None else None
     try:
         with _working("reading the data and computing the frontier..."):
-            model, stats = _stats(data, target, positive_label, score, value, sensitive)
-            result = value_fairness_frontier(stats, model, constraint=constraint,
-                                             levels=lv, randomized=randomized)
+            out = compute.frontier(data, target=target, positive_label=positive_label,
+                                   score=score, value=value, sensitive=_split(sensitive),
+                                   constraint=constraint, levels=lv, randomized=randomized)
     except AssayError as exc:
         raise exc.rename(NAMES) from None
-    out = result.to_dict()
+    _recorded(_record(record, as_user, "frontier", out, _digests(data=data), {
+        "target": target, "positive_label": positive_label, "score": score, "value": value,
+        "sensitive": _split(sensitive), "constraint": constraint, "levels": lv,
+        "randomized": randomized}), record)
     if fmt == "json":
         _emit_json(out)
         return
@@ -224,24 +267,13 @@ OPT_SCORE = typer.Option(None, "--score", metavar="COL",
                          help="The score column (or give --model to score the data).")
 
 
-def _scored(data: Path, target: str, positive_label: str, score: str | None,
-            model_path: Path | None, value: str, sensitive: str | None) -> Any:
-    """(value model, baseline stats, ScoredData or None)."""
-    from assay.impact.value import parse_value_model
-
+def _adapter(model_path: Path | None) -> Any:
+    """The fitted model of ``--model`` (None without it)."""
     if model_path is None:
-        if score is None:
-            raise InputError("give --score COL or --model FILE")
-        model, stats = _stats(data, target, positive_label, score, value, sensitive)
-        return model, stats, None
+        return None
     from assay.data.model import load_model
-    from assay.impact.scenarios import ScoredData
 
-    model = parse_value_model(value)
-    sd = ScoredData(data, load_model(model_path), target=target,
-                    positive_label=positive_label, model=model,
-                    sensitive=_split(sensitive))
-    return model, sd.stats(), sd
+    return load_model(model_path)
 
 
 def _metric_table(title: str, base: dict[str, Any], rows: list[dict[str, Any]]) -> Any:
@@ -272,28 +304,32 @@ def scenarios_cmd(
                                                 "single threshold for the value model)."),
     n_boot: int = typer.Option(1000, "--replicates", help="Bootstrap replicates (0: none)."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
-    fmt: str = FORMAT,
+    fmt: str = FORMAT, record: tuple[str, str] | None = RECORD, as_user: str | None = AS_USER,
 ) -> None:
     """Each scenario's metrics, value and fairness beside the baseline's.
 
     With bootstrap intervals; see docs/impact.md for the scenarios file.
     """
     _check_format(fmt)
-    from assay.impact.scenarios import load_scenarios, run_scenarios
+    from assay.impact import compute
 
     try:
+        if not scenarios.is_file():
+            raise InputError(f"{scenarios}: no such scenarios file")
+        text = scenarios.read_text(encoding="utf-8")
         with _working("scoring the data and running the scenarios..."):
-            model, stats, sd = _scored(data, target, positive_label, score, model_path,
-                                       value, sensitive)
-            feats = sd.features if sd is not None else None
-            items = load_scenarios(scenarios, features=feats,
-                                   groups=stats.groups if sensitive else None)
-            result = run_scenarios(stats, model, items, threshold=threshold,
-                                   rescore=sd.rescore if sd is not None else None,
-                                   n_boot=n_boot, seed=seed)
+            out = compute.scenarios(data, target=target, positive_label=positive_label,
+                                    value=value, text=text, source=str(scenarios),
+                                    score=score, adapter=_adapter(model_path),
+                                    sensitive=_split(sensitive), threshold=threshold,
+                                    n_boot=n_boot, seed=seed)
     except AssayError as exc:
-        raise exc.rename({**NAMES, "model": "--model"}) from None
-    out = result.to_dict()
+        raise exc.rename({**NAMES, "model": "--model", "score": "--score"}) from None
+    _recorded(_record(record, as_user, "scenarios", out,
+                      _digests(data=data, scenarios=scenarios, model=model_path), {
+        "target": target, "positive_label": positive_label, "score": score, "value": value,
+        "sensitive": _split(sensitive), "threshold": threshold, "replicates": n_boot,
+        "seed": seed}), record)
     if fmt == "json":
         _emit_json(out)
         return
@@ -328,36 +364,33 @@ def sensitivity_cmd(
                                       help="Write the tornado chart (SVG) to FILE."),
     n_boot: int = typer.Option(1000, "--replicates", help="Bootstrap replicates (0: none)."),
     seed: int = typer.Option(0, "--seed", help="Seed (bootstrap, category draws)."),
-    fmt: str = FORMAT,
+    fmt: str = FORMAT, record: tuple[str, str] | None = RECORD, as_user: str | None = AS_USER,
 ) -> None:
     """Which assumptions move the value (tornado), and which features drive a gap.
 
     The feature part needs --model, --group and --reference.
     """
     _check_format(fmt)
-    from assay.impact.sensitivity import feature_sensitivity, value_tornado
+    from assay.impact import compute
 
     try:
-        if (group is None) != (reference is None):
-            raise InputError("give both --group and --reference (or neither)")
-        if group is not None and model_path is None:
-            raise InputError("--group: swapping features needs --model to score again")
         with _working("scoring the data and measuring sensitivity..."):
-            model, stats, sd = _scored(data, target, positive_label, score, model_path,
-                                       value, sensitive)
-            torn = value_tornado(stats, model, spread=spread, threshold=threshold)
-            out: dict[str, Any] = {"tornado": torn}
-            if group is not None:
-                out["features"] = feature_sensitivity(
-                    sd, group=group, reference=str(reference),
-                    features=_split(features) or None,
-                    threshold=(torn["baseline_threshold"] if threshold is None
-                               else threshold),
-                    rate=rate, n_boot=n_boot, seed=seed)
+            out = compute.sensitivity(
+                data, target=target, positive_label=positive_label, value=value,
+                score=score, adapter=_adapter(model_path), sensitive=_split(sensitive),
+                group=group, reference=reference, features=_split(features), rate=rate,
+                threshold=threshold, spread=spread, n_boot=n_boot, seed=seed)
+            torn = out["tornado"]
     except AssayError as exc:
         raise exc.rename({**NAMES, "group": "--group", "reference": "--reference",
-                          "features": "--features", "rate": "--rate",
-                          "spread": "--spread"}) from None
+                          "features": "--features", "rate": "--rate", "model": "--model",
+                          "score": "--score", "spread": "--spread"}) from None
+    _recorded(_record(record, as_user, "sensitivity", out,
+                      _digests(data=data, model=model_path), {
+        "target": target, "positive_label": positive_label, "score": score, "value": value,
+        "sensitive": _split(sensitive), "group": group, "reference": reference,
+        "features": _split(features), "rate": rate, "threshold": threshold,
+        "spread": spread, "replicates": n_boot, "seed": seed}), record)
     if chart is not None:
         from assay.report.charts import tornado
 

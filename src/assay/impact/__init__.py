@@ -10,6 +10,7 @@ and the impact report are in docs/impact-assessment.md.
 
 from __future__ import annotations
 
+from assay.impact.analyses import latest_analysis, list_analyses, record_analysis
 from assay.impact.assessment import (
     EDITORS,
     add_feedback,
@@ -49,7 +50,9 @@ __all__ = [
     "current_assessment",
     "did",
     "evaluate",
+    "latest_analysis",
     "link_register_entry",
+    "list_analyses",
     "list_feedback",
     "list_kpis",
     "list_register",
@@ -59,6 +62,7 @@ __all__ = [
     "rdd",
     "read_table",
     "read_theory",
+    "record_analysis",
     "save_assessment",
     "score_stats",
     "series",

@@ -321,3 +321,45 @@ def evaluate(session: Session, actor: User | str, model: str, version: str
                           "alert": _guard(session, actor, mv, k, p["value"], p["group"],
                                           start, end)})
     return found
+
+
+def guard_closed_windows(session: Session, actor: User | str, mv: ModelVersion, *,
+                         now: datetime | None = None) -> list[dict[str, Any]]:
+    """Check every computed KPI (monitoring, feedback) of ``mv`` with a guardrail in the
+    windows closed by ``now`` that were not checked before, and raise the alerts.
+
+    Called by :func:`assay.monitor.run` (and the service's scheduled run) after it has
+    evaluated the version's windows, so a breach needs no manual step. Idempotent: a
+    breached window is recorded as a monitoring evaluation of rule
+    ``impact.kpi_guardrail:<name>``, so it is not checked again, and an open alert of the
+    KPI and group takes no second one. A KPI that cannot be computed (e.g. its ``by``
+    column is not in the windows) is skipped here; ``assay impact kpi evaluate`` says why.
+    Returns the new alerts (as :func:`assay.monitor.list_alerts` shows them).
+    """
+    from assay.errors import AssayError
+    from assay.monitor.tables import MonitorAlert, MonitorEvaluation, alert_to_dict
+    from assay.store.db import as_utc
+
+    now = as_utc(now) if now is not None else utcnow()
+    raised: list[dict[str, Any]] = []
+    for k in list(session.scalars(select(ImpactKpi).where(
+            ImpactKpi.model_version_id == mv.id, ImpactKpi.source != "observations",
+            ImpactKpi.guardrail.is_not(None)).order_by(ImpactKpi.id))):
+        rule = f"{GUARDRAIL_RULE}:{k.name}"
+        seen = {(as_utc(ws), label) for ws, label in session.execute(
+            select(MonitorEvaluation.window_start, MonitorEvaluation.label).where(
+                MonitorEvaluation.model_version_id == mv.id, MonitorEvaluation.rule == rule))}
+        try:
+            points = series(session, mv.model.name, mv.version, k.name)["points"]
+        except AssayError:
+            continue
+        for p in points:
+            if not p["breach"] or not p.get("end"):
+                continue
+            start, end = parse_time(p["start"], "start"), parse_time(p["end"], "end")
+            if end > now or (start, p["group"]) in seen:
+                continue
+            alert_id = _guard(session, actor, mv, k, p["value"], p["group"], start, end)
+            if alert_id is not None:
+                raised.append(alert_to_dict(session.get(MonitorAlert, alert_id), mv))
+    return raised

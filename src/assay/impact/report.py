@@ -21,12 +21,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from assay.impact.analyses import SECTIONS
 from assay.impact.assessment import current_assessment, list_feedback, list_register
 from assay.impact.kpis import list_kpis
 
 SectionProvider = Callable[[Session, str, str], "dict[str, Any] | None"]
 #: Optional report sections by id, in order (see the module docstring).
-SECTION_PROVIDERS: dict[str, SectionProvider] = {}
+#: Registered: the latest recorded value curve, frontier, scenarios and sensitivity
+#: analyses (:mod:`assay.impact.analyses`).
+SECTION_PROVIDERS: dict[str, SectionProvider] = dict(SECTIONS)
 
 
 def gather(session: Session, model: str, version: str) -> dict[str, Any]:

@@ -133,3 +133,28 @@ class ImpactFeedback(Base):
     register_id: Mapped[int | None] = mapped_column(ForeignKey("impact_register.id"))
     recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
     recorded_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+
+
+#: The kinds of recorded impact analyses (the numbers of docs/impact.md).
+ANALYSIS_KINDS = ("value", "frontier", "scenarios", "sensitivity")
+
+
+class ImpactAnalysis(Base):
+    """One recorded run of the impact numbers (value curve, frontier, scenarios,
+    sensitivity) for a model version: its result (JSON) and chart (SVG) are kept in the
+    evidence store by digest; created by migration ``0013_impact_analyses``."""
+
+    __tablename__ = "impact_analyses"
+    __table_args__ = (Index("ix_impact_analyses_version", "model_version_id", "kind", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"),
+                                                  nullable=False)
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    #: input name (data, scenarios, model ...) -> sha256 digest of its bytes
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    result_digest: Mapped[str] = mapped_column(String(80), nullable=False)
+    chart_digest: Mapped[str | None] = mapped_column(String(80))
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(TZ, nullable=False)

@@ -19,8 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from assay.monitor.service import alert_to_dict
-from assay.monitor.tables import MonitorAlert, MonitorEvaluation
+from assay.monitor.tables import MonitorAlert, MonitorEvaluation, alert_to_dict
 from assay.notify import notify
 from assay.registry.tables import ModelVersion, User
 from assay.store.audit import append_event

@@ -40,6 +40,7 @@ from assay.monitor.tables import (
     MonitorReference,
     MonitorRow,
     MonitorWindow,
+    alert_to_dict,
 )
 from assay.notify import notify
 from assay.policy import Policy, load_policy
@@ -231,6 +232,7 @@ def _run_version(session: Session, actor: User | str, mv: ModelVersion, *,
     name = f"{mv.model.name}@{mv.version}"
     result = VersionRun(mv.model.name, mv.version, pol.name, tier_name, plan.window)
     if session.get(MonitorReference, mv.id) is None:
+        result.alerts.extend(_kpi_guardrails(session, actor, mv, now))
         return result
     _lock(session, mv.id)
     period = plan.window
@@ -302,9 +304,19 @@ def _run_version(session: Session, actor: User | str, mv: ModelVersion, *,
                               "policy": pol.name, "tier": tier_name,
                               "rules": [r.key for r in todo], "failed_measurements": fails},
                      evidence=evidence)
+    result.alerts.extend(_kpi_guardrails(session, actor, mv, now))
     result.purged_rows = _purge(session, actor, mv, plan.retention_days, now)
     session.flush()
     return result
+
+
+def _kpi_guardrails(session: Session, actor: User | str, mv: ModelVersion,
+                    now: datetime) -> list[dict[str, Any]]:
+    """The version's computed impact KPIs (monitoring, feedback) checked against their
+    guardrails for the windows closed by ``now`` and not checked before: the alerts raised."""
+    from assay.impact.kpis import guard_closed_windows
+
+    return guard_closed_windows(session, actor, mv, now=now)
 
 
 def _pending(session: Session, mv: ModelVersion, plan: Monitoring, now: datetime
@@ -464,21 +476,6 @@ def _purge(session: Session, actor: User | str, mv: ModelVersion, retention_days
 
 
 # --------------------------------------------------------------------------- reading
-
-
-def alert_to_dict(a: MonitorAlert, mv: ModelVersion | None = None) -> dict[str, Any]:
-    return {
-        "id": a.id, "model": mv.model.name if mv else None,
-        "version": mv.version if mv else None, "rule": a.rule, "rule_id": a.rule_id,
-        "metric": a.metric, "label": a.label,
-        "window": {"period": a.period, "start": _iso(a.window_start),
-                   "end": _iso(a.window_end)},
-        "value": a.value, "ci": None if a.ci_low is None else [a.ci_low, a.ci_high],
-        "threshold": dict(a.threshold or {}), "severity": a.severity, "action": a.action,
-        "state": a.state, "message": a.message, "created_at": _iso(a.created_at),
-        "acknowledged_at": _iso(a.acknowledged_at), "resolved_at": _iso(a.resolved_at),
-        "note": a.note,
-    }
 
 
 def status(session: Session, model: str, version: str) -> dict[str, Any]:

@@ -176,3 +176,19 @@ class MonitorAlert(Base):
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     resolved_at: Mapped[datetime | None] = mapped_column(TZ)
     note: Mapped[str] = mapped_column(Text, nullable=False, default="")
+
+
+def alert_to_dict(a: MonitorAlert, mv: Any = None) -> dict[str, Any]:
+    """An alert as JSON (``mv``: its ModelVersion, for the model and version names)."""
+    return {
+        "id": a.id, "model": mv.model.name if mv else None,
+        "version": mv.version if mv else None, "rule": a.rule, "rule_id": a.rule_id,
+        "metric": a.metric, "label": a.label,
+        "window": {"period": a.period, "start": _iso(a.window_start),
+                   "end": _iso(a.window_end)},
+        "value": a.value, "ci": None if a.ci_low is None else [a.ci_low, a.ci_high],
+        "threshold": dict(a.threshold or {}), "severity": a.severity, "action": a.action,
+        "state": a.state, "message": a.message, "created_at": _iso(a.created_at),
+        "acknowledged_at": _iso(a.acknowledged_at), "resolved_at": _iso(a.resolved_at),
+        "note": a.note,
+    }

@@ -30,6 +30,7 @@ def _view(request: Request, name: str, version: str, *, draft: str | None = None
 
     principal = signed_in(request)
     with acting(request, principal) as (s, actor):
+        s.info["settings"] = request.app.state.settings  # recorded analyses are evidence
         model = views.model_detail(s, name)
         versions = model["versions"]
         selected = version or (versions[-1]["version"] if versions else "")
