@@ -89,6 +89,11 @@ def test_recording_needs_an_editor(api: Api, csv: Path):  # noqa: F811
     assert f"on data {rec['inputs']['data']}" in sections["value"]["note"]
     assert sections["value"]["svg"].startswith("<svg")
     assert "No frontier analysis is recorded" in sections["frontier"]["note"]
+    page = api("aud", "GET", "/models/scorer/impact?version=1")
+    assert page.status_code == 200, page.text
+    assert 'id="numbers-value"' in page.text and f"on data {rec['inputs']['data']}" in page.text
+    assert "<svg" in page.text.split('id="numbers-value"')[1].split('id="numbers-')[0]
+    assert "No frontier analysis is recorded" in page.text
 
 
 def test_scenarios_take_the_yaml_beside_the_data(api: Api, csv: Path):  # noqa: F811
