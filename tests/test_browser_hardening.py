@@ -8,23 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-from pathlib import Path
 
 import pytest
 
+from _browser import ARGS, CHROMIUM, need_chromium
 from _sample import sample_store
 from assay.api.process import start_server, stop_server
 from assay.api.sample import sample_results
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("ASSAY_CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "browser test password"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
-        "--disable-dev-shm-usage"]
 
 LONG = "x" * 600  # one unbroken word, far wider than any card
 #: "abc" then RIGHT-TO-LEFT OVERRIDE then "def": shown raw, "def" reads "fed".
@@ -36,8 +30,7 @@ EVIL_HTML = (b'<!doctype html><title>evil</title>'
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    need_chromium()
     from assay.evidence import store_bytes
     from assay.registry import get_user, record_certification, update_model
     from assay.workflow import service as wf

@@ -10,8 +10,6 @@ from sqlalchemy import select
 
 from assay.store.audit import AuditEvent
 from test_browser_monitoring import (  # noqa: F401
-    ARGS,
-    CHROMIUM,
     PASSWORD,
     browser,
     no_sideways_scroll,

@@ -31,17 +31,13 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    import shutil
-    from pathlib import Path
-
+    from _browser import need_chromium
     from _monitored import monitored_version
     from _sample import sample_store
     from assay.api.process import start_server
     from assay.registry import get_user
-    from test_browser_monitoring import CHROMIUM
 
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    need_chromium()
     home = tmp_path_factory.mktemp("browser-incidents-home")
     store, url = sample_store(home, password=PASSWORD, models=1, reports=False)
     run = monitored_version(store, home / "monitoring")

@@ -9,14 +9,12 @@ refused. Screenshots go to test-artifacts/screenshots/.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from _browser import ARGS, CHROMIUM, SHOTS, need_chromium
 from _monitored import LONG, monitored_version
 from _sample import sample_store
 from assay.api.process import start_server, stop_server
@@ -25,18 +23,12 @@ from assay.store import open_store
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("ASSAY_CHROMIUM", "/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
 PASSWORD = "browser monitoring password"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
-        "--disable-dev-shm-usage"]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    need_chromium()
     home = tmp_path_factory.mktemp("browser-monitoring-home")
     store, url = sample_store(home, password=PASSWORD, models=1, reports=False)
     monitored_version(store, home / "monitoring")

@@ -3,23 +3,15 @@ approved version released to full, read by an auditor; a model without releases 
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
+from _browser import ARGS, CHROMIUM, SHOTS, need_chromium
 from _sample import sample_store
 from assay.api.process import start_server, stop_server
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("ASSAY_CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "browser test password"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
-        "--disable-dev-shm-usage"]
-SHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
 
 
 def _approve_and_release(store) -> None:
@@ -42,8 +34,7 @@ def _approve_and_release(store) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    need_chromium()
     home = tmp_path_factory.mktemp("browser-releases")
     store, url = sample_store(home, password=PASSWORD, models=2)
     _approve_and_release(store)

@@ -12,30 +12,23 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
+from _browser import ARGS, CHROMIUM, SHOTS, need_chromium
 from _program_history import seed
 from _sample import sample_store
 from assay.api.process import start_server, stop_server
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("ASSAY_CHROMIUM", "/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
 PASSWORD = "browser test password"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
-        "--disable-dev-shm-usage"]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    need_chromium()
     home = tmp_path_factory.mktemp("program-browser-home")
     store, url = sample_store(home, password=PASSWORD, models=3)
     with pytest.MonkeyPatch.context() as mp:
