@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from assay.errors import PolicyError, did_you_mean
-from assay.policy._yaml import Path_, Position, format_path, load_yaml_with_lines, position_of
+from assay.policy._yaml import Path_, Position, format_path, load_yaml_mapping, position_of
 
 #: Folder of the packs shipped with assay.
 PACKS_DIR = Path(__file__).resolve().parent / "packs"
@@ -149,23 +149,15 @@ def load_pack(name_or_path: str | Path) -> Pack:
 
 def parse_pack(text: str | bytes, *, source: str = "<pack>", path: Path | None = None) -> Pack:
     """Validate a pack given as YAML text; errors name ``source`` and the line."""
-    raw = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+    raw = text.encode("utf-8") if isinstance(text, str) else bytes(text)  # what is digested
     try:
-        decoded = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise PackError(f"{source}: expected UTF-8 text, got an undecodable byte at offset "
-                        f"{exc.start}") from None
-    try:
-        data, positions = load_yaml_with_lines(decoded, source)
+        data, positions = load_yaml_mapping(
+            raw, source, "a mapping with 'framework', 'title', 'version' and 'clauses'")
     except PackError:
         raise
     except PolicyError as exc:
         raise PackError(str(exc)) from None
     v = _Validator(source, positions)
-    if not isinstance(data, dict):
-        got = "an empty file" if data is None else f"a {type(data).__name__}"
-        raise PackError(f"{source}:1: expected a mapping with 'framework', 'title', 'version' "
-                        f"and 'clauses', got {got}")
     v.keys(data, (), required=("framework", "title", "version", "clauses"),
            optional=("source", "description"))
     clauses_raw = data["clauses"]

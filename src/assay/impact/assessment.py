@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from assay.errors import InputError, NotFoundError, PolicyError, choice_error
+from assay.errors import InputError, NotFoundError, choice_error
 from assay.impact.tables import (
     FEEDBACK_CHANNELS,
     IMPACT_KINDS,
@@ -38,7 +38,7 @@ from assay.impact.tables import (
     ImpactKpi,
     ImpactRegisterEntry,
 )
-from assay.policy._yaml import load_yaml_with_lines
+from assay.policy._yaml import load_yaml_mapping
 from assay.registry import get_version, require_role
 from assay.registry.roles import ADMIN, BUSINESS_OWNER, DATA_SCIENTIST, RISK_OFFICER
 from assay.registry.tables import ModelVersion, User, _iso
@@ -93,17 +93,8 @@ def parse_theory(text: str | bytes, *, source: str = "<theory>") -> dict[str, An
     """Validate a theory of impact given as YAML; errors name ``source``, line and field."""
     from assay.policy.loader import _from_validation
 
-    raw = text.encode("utf-8") if isinstance(text, str) else bytes(text)
-    try:
-        decoded = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise PolicyError(f"{source}: expected UTF-8 text, got an undecodable byte at "
-                          f"offset {exc.start}") from None
-    data, positions = load_yaml_with_lines(decoded, source)
-    if not isinstance(data, dict):
-        got = "an empty file" if data is None else f"a {type(data).__name__}"
-        raise PolicyError(f"{source}:1: expected a mapping with 'intended_outcomes' and "
-                          f"'pathway', got {got}")
+    data, positions = load_yaml_mapping(text, source,
+                                        "a mapping with 'intended_outcomes' and 'pathway'")
     try:
         return Theory.model_validate(data).model_dump()
     except ValidationError as exc:

@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from assay.errors import AssayError, InputError, did_you_mean
-from assay.policy._yaml import format_path, load_yaml_with_lines, position_of
+from assay.policy._yaml import decode_text, format_path, load_yaml_with_lines, position_of
 from assay.registry.tables import User
 
 FIELDS = ("summary", "timeline", "root_cause", "contributing_factors", "went_well", "actions")
@@ -42,15 +42,9 @@ MAX_TEXT = 20_000
 def parse_postmortem_yaml(text: str | bytes, *, source: str = "postmortem.yaml"
                           ) -> tuple[Any, Callable[..., str]]:
     """``(document, where)`` of a post-mortem file; ``where(*path)`` is ``file:LINE``."""
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{source}: expected UTF-8 text, got an undecodable byte at "
-                             f"offset {exc.start}") from None
     try:
-        data, positions = load_yaml_with_lines(text, source)
-    except AssayError as exc:  # a syntax error: it names the line already
+        data, positions = load_yaml_with_lines(decode_text(text, source), source)
+    except AssayError as exc:  # undecodable, or a syntax error: it names the line already
         raise InputError(str(exc)) from None
 
     def where(*path: str | int) -> str:

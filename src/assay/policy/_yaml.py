@@ -53,6 +53,29 @@ def load_yaml_with_lines(text: str, source: str) -> tuple[Any, dict[Path_, Posit
     return data, positions
 
 
+def decode_text(text: str | bytes, source: str) -> str:
+    """``text`` as a string: bytes are read as UTF-8 and a leading byte-order mark is
+    dropped (from a string too). Raises :class:`PolicyError` naming ``source`` and the
+    offset of an undecodable byte."""
+    raw = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise PolicyError(f"{source}: expected UTF-8 text, got an undecodable byte at "
+                          f"offset {exc.start}") from None
+
+
+def load_yaml_mapping(text: str | bytes, source: str, expected: str
+                      ) -> tuple[dict[Any, Any], dict[Path_, Position]]:
+    """:func:`decode_text` then :func:`load_yaml_with_lines` of a document that must be a
+    mapping; ``expected`` says what it holds (``"a mapping with 'name' and 'tiers'"``)."""
+    data, positions = load_yaml_with_lines(decode_text(text, source), source)
+    if not isinstance(data, dict):
+        got = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise PolicyError(f"{source}:1: expected {expected}, got {got}")
+    return data, positions
+
+
 def _key(node: yaml.Node) -> str | int:
     value = node.value if isinstance(node, yaml.ScalarNode) else str(node.value)
     if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":int"):

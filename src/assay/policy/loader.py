@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from assay.checks.base import REGISTRY, CheckDef, CheckSpec, JudgeOn, Severity, Threshold
 from assay.errors import PolicyError, did_you_mean
-from assay.policy._yaml import Path_, Position, format_path, load_yaml_with_lines, position_of
+from assay.policy._yaml import Path_, Position, format_path, load_yaml_mapping, position_of
 from assay.policy.incidents import incident_rules
 from assay.policy.monitoring import Monitoring, build_monitoring
 from assay.policy.release import DEFAULT_PLAN, ReleasePlan, build_release
@@ -165,17 +165,9 @@ def load_policy(path_or_name: str | Path | Policy) -> Policy:
 def parse_policy(text: str | bytes, *, source: str = "<policy>",
                  path: Path | None = None) -> Policy:
     """Validate policy YAML given as text (for uploads); ``source`` names it in errors."""
-    raw = text.encode("utf-8") if isinstance(text, str) else bytes(text)
-    try:
-        decoded = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise PolicyError(f"{source}: expected UTF-8 text, got an undecodable byte at "
-                          f"offset {exc.start}") from None
-    data, positions = load_yaml_with_lines(decoded, source)
-    if not isinstance(data, dict):
-        got = "an empty file" if data is None else f"a {type(data).__name__}"
-        raise PolicyError(f"{source}:1: expected a mapping with 'name', 'version' and 'tiers', "
-                          f"got {got}")
+    raw = text.encode("utf-8") if isinstance(text, str) else bytes(text)  # what is digested
+    data, positions = load_yaml_mapping(raw, source,
+                                        "a mapping with 'name', 'version' and 'tiers'")
     data = {str(k): v for k, v in data.items()}
     extra = {k: data.pop(k) for k in list(data) if k in RESERVED_SECTIONS or k.startswith("x-")}
     try:
