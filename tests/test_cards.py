@@ -676,6 +676,30 @@ def test_risks_of_the_card_are_those_not_closed_of_the_model_or_this_version(sto
     assert titles == ["Young applicants approved less often", "Model-wide"]
 
 
+def test_the_card_carries_the_impact_assessment_where_one_is_recorded(store: Store):
+    from assay.impact import add_kpi, add_register_entry, observe, save_assessment
+    from assay.report.card import render_card
+    from test_impact_record import THEORY
+
+    with store.transaction() as s:
+        bo = registry.get_user(s, "bo")
+        save_assessment(s, bo, MODEL, VERSION, THEORY, source="theory.yaml")
+        add_kpi(s, bo, MODEL, VERSION, name="default_rate", direction="decrease", unit="%",
+                target=2.0, guardrail=5.0)
+        observe(s, bo, MODEL, VERSION, "default_rate", 3.5, at="2026-11-02T00:00:00Z")
+        add_register_entry(s, bo, MODEL, VERSION, title="thin-file applicants denied",
+                           kind="negative", likelihood=3, severity=4)
+    card = _card(store)
+    impact = card["model_details"]["assay"]["impact"]
+    assert impact["revision"] == 1
+    assert impact["intended outcomes"] == ("fewer defaults on increased lines "
+                                           "(for lender, applicants)")
+    assert impact["KPIs"] == "default_rate (%): all 3.5 [target 2; guardrail 5]"
+    assert impact["impact register"] == "1 entries (1 negative, 0 positive)"
+    html = render_card(card, "html").decode()
+    assert "fewer defaults on increased lines" in html and "default_rate" in html
+
+
 def test_pdf_without_weasyprint_says_what_to_install(monkeypatch):
     from assay.report.card import PdfUnavailable, render_card
 

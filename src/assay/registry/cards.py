@@ -668,29 +668,54 @@ def _monitoring(session: Session, cert: Certification | None,
 
 
 def _impact(session: Session, mv: ModelVersion) -> dict[str, Any] | None:
-    """The latest impact assessment of the version, where the store keeps one.
+    """The version's impact assessment, where one is recorded: its revision, the intended
+    outcomes and for whom, each KPI with its latest values against target and guardrail,
+    and the register's entries. None when there is none (or the impact package or its
+    tables are not there). ``assay.impact`` is imported when called: it reads the
+    registry itself, and the card is what brings the two together."""
+    import importlib
 
-    The impact package is optional: when it is not installed, or holds no assessment
-    of this version, the card says ``None`` (the hook is this function)."""
     try:
-        import importlib
-
-        tables = importlib.import_module("assay.impact.tables")
+        impact = importlib.import_module("assay.impact")
     except ImportError:
-        return None
-    table = getattr(tables, "ImpactAssessment", None)
-    if table is None or not hasattr(table, "model_version_id"):
         return None
     from sqlalchemy import inspect
 
-    if not inspect(session.connection()).has_table(table.__tablename__):
+    if not inspect(session.connection()).has_table("impact_assessments"):
         return None  # its migration has not run on this database
-    row = session.scalars(select(table).where(table.model_version_id == mv.id)
-                          .order_by(table.id.desc()).limit(1)).first()
-    if row is None:
+    model, version = mv.model.name, mv.version
+    a = impact.current_assessment(session, model, version)
+    if a is None:
         return None
-    to_dict = getattr(row, "to_dict", None)
-    return dict(to_dict()) if callable(to_dict) else {"id": row.id}
+    theory = a.get("theory") or {}
+    outcomes = []
+    for o in theory.get("intended_outcomes") or []:
+        if isinstance(o, dict):
+            whom = ", ".join(str(w) for w in o.get("for_whom") or [])
+            outcomes.append(f"{o.get('outcome', '')}" + (f" (for {whom})" if whom else ""))
+    kpis = []
+    for k in impact.list_kpis(session, model, version):
+        latest = ", ".join(
+            f"{p.get('group') or 'all'} {p['value']:.4g}" + (" (guardrail breached)"
+                                                             if p.get("breach") else "")
+            for p in k.get("latest") or [] if p.get("value") is not None)
+        bounds = "; ".join(f"{name} {k[key]:g}" for name, key in
+                           (("baseline", "baseline"), ("target", "target"),
+                            ("guardrail", "guardrail")) if k.get(key) is not None)
+        kpis.append(f"{k['name']}{' (' + k['unit'] + ')' if k.get('unit') else ''}: "
+                    f"{latest or 'no value yet'}{' [' + bounds + ']' if bounds else ''}")
+    register = impact.list_register(session, model, version)
+    kinds = {kind: sum(1 for e in register if e.get("kind") == kind)
+             for kind in ("negative", "positive")}
+    return {
+        "revision": a["revision"],
+        "recorded": f"{a['created_at']} by {a.get('created_by') or 'unknown'}",
+        "digest": a["digest"],
+        "intended outcomes": "; ".join(outcomes) or "none stated",
+        "KPIs": "; ".join(kpis) or "none defined",
+        "impact register": (f"{len(register)} entries ({kinds['negative']} negative, "
+                            f"{kinds['positive']} positive)") if register else "empty",
+    }
 
 
 def _plain_status(status: str) -> str:
