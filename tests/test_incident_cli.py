@@ -27,7 +27,10 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 def test_an_incident_from_open_to_close_on_the_command_line(
         db: Store, model: str, tmp_path: Path,  # noqa: F811
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COLUMNS", "200")
+    from assay.cli.monitor import console
+
+    # wide enough that no playbook step wraps, whatever width another test left it at
+    monkeypatch.setattr(console, "width", 200)
     berlin = timezone(timedelta(hours=2))
     aware = (datetime.now(UTC) - timedelta(hours=3)).astimezone(berlin).replace(microsecond=0)
     code, out, err = cli(capsys, "incident", "open", "pd", "1", "--title", "Income drift",
