@@ -39,6 +39,20 @@ def _print_estimate(r: dict[str, Any]) -> None:
         console.print(f"  assumes: {_e(a)}")
 
 
+RECORD_HELP = ("Also keep the estimate (and, for DiD, its event-study chart) as evidence of "
+               "this model version, shown in its impact report (audited; needs an editor "
+               "of the impact record, --as USER or ASSAY_USER).")
+
+
+def _keep(record: tuple[str, str] | None, as_user: str | None, kind: str,
+          result: dict[str, Any], data: Path, parameters: dict[str, Any]) -> None:
+    """Record a causal estimate for ``--record MODEL VERSION`` (nothing without it)."""
+    from assay.cli.impact import _digests, _record, _recorded
+
+    _recorded(_record(record, as_user, kind, result, _digests(data=data), parameters),
+              record)
+
+
 def register(impact: typer.Typer) -> None:
     """Add the record and causal commands to the ``assay impact`` group."""
     kpi = typer.Typer(help="Impact KPIs: define, observe, list, evaluate guardrails.",
@@ -323,6 +337,10 @@ def register(impact: typer.Typer) -> None:
                                              help="Pre-period covariate (CUPED)."),
         share: float = typer.Option(0.5, "--share", help="Planned treatment share (SRM)."),
         fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+        record: tuple[str, str] | None = typer.Option(None, "--record",
+                                                      metavar="MODEL VERSION",
+                                                      help=RECORD_HELP),
+        as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
     ) -> None:
         """A/B or canary test: difference with interval, SRM check, MDE, CUPED."""
         from assay.impact.causal import abtest, read_table
@@ -330,6 +348,9 @@ def register(impact: typer.Typer) -> None:
         _format(fmt)
         r = abtest(read_table(data), outcome=outcome, arm=arm, control=control,
                    covariate=covariate, expected_share=share, source=data.name)
+        _keep(record, as_user, "abtest", r, data, {
+            "outcome": outcome, "arm": arm, "control": control, "covariate": covariate,
+            "share": share})
         if fmt == "json":
             _emit(r)
             return
@@ -353,6 +374,10 @@ def register(impact: typer.Typer) -> None:
                                            help="Cluster column (default: --unit)."),
         plot: Path | None = typer.Option(None, "--plot", help="Write the event study (SVG)."),
         fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+        record: tuple[str, str] | None = typer.Option(None, "--record",
+                                                      metavar="MODEL VERSION",
+                                                      help=RECORD_HELP),
+        as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
     ) -> None:
         """Difference-in-differences (TWFE, clustered SEs, event study, pre-trend test)."""
         from assay.impact.causal import did, event_study_svg, read_table
@@ -362,6 +387,9 @@ def register(impact: typer.Typer) -> None:
                 post=post, cluster=cluster, source=data.name)
         if plot is not None:
             plot.write_text(event_study_svg(r))
+        _keep(record, as_user, "did", r, data, {
+            "outcome": outcome, "unit": unit, "time": time, "treated": treated,
+            "post": post, "cluster": cluster})
         if fmt == "json":
             _emit(r)
             return
@@ -380,6 +408,10 @@ def register(impact: typer.Typer) -> None:
         bandwidth: float | None = typer.Option(None, "--bandwidth",
                                                help="Default: MSE-optimal (IK)."),
         fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+        record: tuple[str, str] | None = typer.Option(None, "--record",
+                                                      metavar="MODEL VERSION",
+                                                      help=RECORD_HELP),
+        as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
     ) -> None:
         """Regression discontinuity at the decision threshold (local-linear)."""
         from assay.impact.causal import rdd, read_table
@@ -387,6 +419,9 @@ def register(impact: typer.Typer) -> None:
         _format(fmt)
         r = rdd(read_table(data), outcome=outcome, running=running, cutoff=cutoff,
                 bandwidth=bandwidth, source=data.name)
+        _keep(record, as_user, "rdd", r, data, {
+            "outcome": outcome, "running": running, "cutoff": cutoff,
+            "bandwidth": bandwidth})
         if fmt == "json":
             _emit(r)
             return
