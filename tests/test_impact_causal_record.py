@@ -142,3 +142,83 @@ def test_api_and_web_show_the_recorded_estimates(api: Api):  # noqa: F811
     assert est["did"]["method"] in sec and "<svg" in sec
     assert f"{est['did']['estimate']:.4g}" in sec
     assert 'id="causal-abtest"' in page and "on data sha256:" + "ab" * 32 in page
+
+
+# --------------------------------------------------------------------------- incidents
+
+
+def test_register_links_incidents_of_the_version_by_id(db: Store, scored, tmp_path,  # noqa: F811
+                                                       monkeypatch, capsys):
+    from assay.errors import InputError, NotFoundError
+    from assay.impact import add_register_entry, link_register_entry, list_register
+    from assay.impact.tables import ImpactRegisterEntry
+    from assay.operate.incidents import open_incident
+
+    with db.transaction() as s:
+        dana = reg.get_user(s, "dana")
+        entry = add_register_entry(s, dana, MODEL, VERSION, title="thin-file denials",
+                                   kind="negative", likelihood=3, severity=4)["id"]
+        inc = open_incident(s, dana, MODEL, VERSION, title="Approval rate fell",
+                            severity="SEV2").id
+    before = None
+    with db.transaction() as s:
+        before = dict(s.get(ImpactRegisterEntry, entry).links)
+        n_events = s.query(AuditEvent).count()
+    for bad, error, message in ((inc + 1000, NotFoundError,
+                                 rf"incidents: {MODEL}@{VERSION} has no incident "
+                                 rf"#{inc + 1000}"),
+                                ("INC-7", InputError, r"incidents: expected an incident id")):
+        with pytest.raises(error, match=message), db.transaction() as s:
+            link_register_entry(s, reg.get_user(s, "dana"), MODEL, VERSION, entry,
+                                risks=["R-1"], incidents=[inc, bad], status="monitoring")
+    with db.transaction() as s:
+        e = s.get(ImpactRegisterEntry, entry)
+        assert e.links == before and e.status == "anticipated"
+        assert s.query(AuditEvent).count() == n_events
+    code, _, err = cli(monkeypatch, capsys, "register", "link", MODEL, VERSION, str(entry),
+                       "--incident", str(inc + 1000), "--as", "dana")
+    assert code == 2 and f"has no incident #{inc + 1000}" in err
+    assert "\n" not in err.strip()
+    code, _, err = cli(monkeypatch, capsys, "register", "link", MODEL, VERSION, str(entry),
+                       "--incident", str(inc), "--as", "dana")
+    assert code == 0, err
+    with db.transaction() as s:
+        assert s.get(ImpactRegisterEntry, entry).links["incidents"] == [inc]
+        row = next(r for r in list_register(s, MODEL, VERSION) if r["id"] == entry)
+        assert row["incidents"] == [{"id": inc, "title": "Approval rate fell",
+                                     "state": "open"}]
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = cli(monkeypatch, capsys, "register", "list", MODEL, VERSION)
+    assert code == 0 and f"#{inc} Approval rate fell (open)" in out
+    page = _report(monkeypatch, capsys, tmp_path)
+    assert f"incidents: #{inc} Approval rate fell (open)" in page
+
+
+def test_an_incident_of_another_version_is_not_linked(api: Api):  # noqa: F811
+    from assay.operate.incidents import open_incident
+
+    with api.store.transaction() as s:
+        other = registry_version(s)
+        inc = open_incident(s, reg.get_user(s, "rita"), "scorer", other, title="elsewhere",
+                            severity="SEV2").id
+        mine = open_incident(s, reg.get_user(s, "rita"), "scorer", "1", title="here",
+                             severity="SEV2").id
+    v = "/api/models/scorer/versions/1/impact/register"
+    entry = api("bea", "POST", v, json={"title": "denials", "kind": "negative",
+                                         "likelihood": 2, "severity": 5}).json()["id"]
+    r = api("bea", "POST", f"{v}/{entry}/links", json={"incidents": [inc]})
+    assert r.status_code == 404 and f"has no incident #{inc}" in r.text
+    r = api("bea", "POST", f"{v}/{entry}/links", json={"incidents": [mine]})
+    assert r.status_code == 200, r.text
+    assert r.json()["incidents"] == [{"id": mine, "title": "here", "state": "open"}]
+    page = api("aud", "GET", "/models/scorer/impact?version=1").text
+    assert f"#{mine} here (open)" in page.split('id="register"')[1]
+
+
+def registry_version(s) -> str:
+    """A second version of the model ``scorer``."""
+    from assay import registry
+
+    registry.add_version(s, reg.get_user(s, "alice"), "scorer", "2",
+                         artifact_digest="sha256:" + "cd" * 32)
+    return "2"

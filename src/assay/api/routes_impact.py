@@ -80,7 +80,8 @@ class RegisterIn(_In):
 class LinksIn(_In):
     risks: list[str] = Field(default_factory=list, max_length=50)
     kpis: list[str] = Field(default_factory=list, max_length=50)
-    incidents: list[str] = Field(default_factory=list, max_length=50)
+    incidents: list[int] = Field(default_factory=list, max_length=50,
+                                 description="Ids of incidents of this model version")
     status: Literal["anticipated", "monitoring", "materialised", "mitigated",
                     "closed"] | None = None
 

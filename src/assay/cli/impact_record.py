@@ -249,7 +249,8 @@ def register(impact: typer.Typer) -> None:
         entry: int = typer.Argument(..., help="Register entry id."),
         risk: list[str] | None = typer.Option(None, "--risk"),
         kpi_: list[str] | None = typer.Option(None, "--kpi"),
-        incident: list[str] | None = typer.Option(None, "--incident"),
+        incident: list[str] | None = typer.Option(None, "--incident",
+                                                  help="Incident id (assay incident list)."),
         status: str | None = typer.Option(None, "--status"),
         fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
         as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
@@ -282,7 +283,12 @@ def register(impact: typer.Typer) -> None:
         for col in ("id", "impact", "kind", "L x S", "status", "links", "feedback"):
             table.add_column(col)
         for e in rows:
-            links = "; ".join(f"{k}: {', '.join(v)}" for k, v in e["links"].items() if v)
+            incidents = ", ".join(f"#{i['id']}" + (f" {i['title']} ({i['state']})"
+                                                    if i["title"] else "")
+                                  for i in e["incidents"])
+            links = "; ".join([*(f"{k}: {', '.join(v)}" for k, v in e["links"].items()
+                                 if v and k != "incidents"),
+                               *([f"incidents: {incidents}"] if incidents else [])])
             table.add_row(str(e["id"]), _e(e["title"]), e["kind"],
                           f"{e['likelihood']}x{e['severity']}={e['score']}", e["status"],
                           _e(links) or "-", str(e["feedback"]))
