@@ -167,7 +167,8 @@ def test_register_links_incidents_of_the_version_by_id(db: Store, scored, tmp_pa
     for bad, error, message in ((inc + 1000, NotFoundError,
                                  rf"incidents: {MODEL}@{VERSION} has no incident "
                                  rf"#{inc + 1000}"),
-                                ("INC-7", InputError, r"incidents: expected an incident id")):
+                                ("INC-7", InputError, r"incidents: expected an incident id"),
+                                (str(2**40), NotFoundError, rf"has no incident #{2**40}")):
         with pytest.raises(error, match=message), db.transaction() as s:
             link_register_entry(s, reg.get_user(s, "dana"), MODEL, VERSION, entry,
                                 risks=["R-1"], incidents=[inc, bad], status="monitoring")
@@ -208,6 +209,8 @@ def test_an_incident_of_another_version_is_not_linked(api: Api):  # noqa: F811
                                          "likelihood": 2, "severity": 5}).json()["id"]
     r = api("bea", "POST", f"{v}/{entry}/links", json={"incidents": [inc]})
     assert r.status_code == 404 and f"has no incident #{inc}" in r.text
+    r = api("bea", "POST", f"{v}/{entry}/links", json={"incidents": [2**40]})
+    assert r.status_code == 422
     r = api("bea", "POST", f"{v}/{entry}/links", json={"incidents": [mine]})
     assert r.status_code == 200, r.text
     assert r.json()["incidents"] == [{"id": mine, "title": "here", "state": "open"}]

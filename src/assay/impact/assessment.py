@@ -354,7 +354,7 @@ def link_register_entry(session: Session, actor: User, model: str, version: str,
                                 "(see `assay impact kpi list`)")
     incident_ids = _incident_ids(incidents)
     for i in incident_ids:
-        inc = session.get(Incident, i)
+        inc = session.get(Incident, i) if i < 2**31 else None
         if inc is None or inc.model_version_id != mv.id:
             raise NotFoundError(f"incidents: {model}@{version} has no incident #{i} "
                                 "(see `assay incident list`)")
