@@ -139,9 +139,8 @@ def test_register_links_are_checked_and_audited(env: Env):
     e = run(env, "bea", impact.add_register_entry, title="faster decisions", kind="positive",
             likelihood=4, severity=2)
     linked = run(env, "rita", impact.link_register_entry, e["id"], risks=["R-3"],
-                 kpis=["approval_rate"], incidents=["INC-7"], status="monitoring")
-    assert linked["links"] == {"risks": ["R-3"], "kpis": ["approval_rate"],
-                               "incidents": ["INC-7"]}
+                 kpis=["approval_rate"], status="monitoring")
+    assert linked["links"] == {"risks": ["R-3"], "kpis": ["approval_rate"], "incidents": []}
     with pytest.raises(NotFoundError, match="no KPI 'nope'"):
         run(env, "rita", impact.link_register_entry, e["id"], kpis=["nope"])
     with pytest.raises(AssayError, match="likelihood"):

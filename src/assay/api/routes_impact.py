@@ -9,7 +9,7 @@ and answered 403; every write is audited there.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -80,7 +80,9 @@ class RegisterIn(_In):
 class LinksIn(_In):
     risks: list[str] = Field(default_factory=list, max_length=50)
     kpis: list[str] = Field(default_factory=list, max_length=50)
-    incidents: list[str] = Field(default_factory=list, max_length=50)
+    incidents: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(
+        default_factory=list, max_length=50,
+        description="Ids of incidents of this model version")
     status: Literal["anticipated", "monitoring", "materialised", "mitigated",
                     "closed"] | None = None
 

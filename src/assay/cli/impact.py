@@ -22,6 +22,7 @@ from typing import Any
 
 import typer
 
+from assay.cli.impact_record import _digests, _record, _recorded
 from assay.errors import AssayError, InputError, choice_error
 
 impact = typer.Typer(help="Impact: the value of decisions, the price of fairness, "
@@ -48,44 +49,6 @@ RECORD = typer.Option(None, "--record", metavar="MODEL VERSION",
                            "version, shown in its impact report (audited; needs an editor "
                            "of the impact record, --as USER or ASSAY_USER).")
 AS_USER = typer.Option(None, "--as", help="Act as this user (default: $ASSAY_USER).")
-
-
-def _digests(**files: Path | None) -> dict[str, str]:
-    from assay.evidence import digest_file
-
-    out = {}
-    for name, path in files.items():
-        if path is None:
-            continue
-        try:
-            out[name] = digest_file(path)
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return out
-
-
-def _record(record: tuple[str, str] | None, as_user: str | None, kind: str,
-            result: dict[str, Any], inputs: dict[str, str], parameters: dict[str, Any]
-            ) -> dict[str, Any] | None:
-    """Record ``result`` for ``--record MODEL VERSION`` (None without it)."""
-    if not record or record[0] is None:
-        return None
-    from assay.cli.monitor import _change
-    from assay.impact.analyses import record_analysis
-
-    model, version = record
-    return _change(as_user, lambda s, a: record_analysis(
-        s, a, model, version, kind, result, inputs=inputs, parameters=parameters))
-
-
-def _recorded(rec: dict[str, Any] | None, record: tuple[str, str] | None) -> None:
-    if rec is None or record is None:
-        return
-    from rich.console import Console
-
-    Console(stderr=True, highlight=False, soft_wrap=True).print(
-        f"recorded as {rec['kind']} analysis {rec['id']} of {record[0]}@{record[1]} "
-        f"({rec['result_digest']})")
 
 
 def _split(text: str | None) -> list[str]:

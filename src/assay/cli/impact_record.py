@@ -39,6 +39,56 @@ def _print_estimate(r: dict[str, Any]) -> None:
         console.print(f"  assumes: {_e(a)}")
 
 
+RECORD_HELP = ("Also keep the estimate (and, for DiD, its event-study chart) as evidence of "
+               "this model version, shown in its impact report (audited; needs an editor "
+               "of the impact record, --as USER or ASSAY_USER).")
+
+
+def _digests(**files: Path | None) -> dict[str, str]:
+    from assay.evidence import digest_file
+
+    out = {}
+    for name, path in files.items():
+        if path is None:
+            continue
+        try:
+            out[name] = digest_file(path)
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return out
+
+
+def _record(record: tuple[str, str] | None, as_user: str | None, kind: str,
+            result: dict[str, Any], inputs: dict[str, str], parameters: dict[str, Any]
+            ) -> dict[str, Any] | None:
+    """Record ``result`` for ``--record MODEL VERSION`` (None without it)."""
+    if not record or record[0] is None:
+        return None
+    from assay.cli.monitor import _change
+    from assay.impact.analyses import record_analysis
+
+    model, version = record
+    return _change(as_user, lambda s, a: record_analysis(
+        s, a, model, version, kind, result, inputs=inputs, parameters=parameters))
+
+
+def _recorded(rec: dict[str, Any] | None, record: tuple[str, str] | None) -> None:
+    if rec is None or record is None:
+        return
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"recorded as {rec['kind']} analysis {rec['id']} of {record[0]}@{record[1]} "
+        f"({rec['result_digest']})")
+
+
+def _keep(record: tuple[str, str] | None, as_user: str | None, kind: str,
+          result: dict[str, Any], data: Path, parameters: dict[str, Any]) -> None:
+    """Record a causal estimate for ``--record MODEL VERSION`` (nothing without it)."""
+    _recorded(_record(record, as_user, kind, result, _digests(data=data), parameters),
+              record)
+
+
 def register(impact: typer.Typer) -> None:
     """Add the record and causal commands to the ``assay impact`` group."""
     kpi = typer.Typer(help="Impact KPIs: define, observe, list, evaluate guardrails.",
@@ -235,7 +285,8 @@ def register(impact: typer.Typer) -> None:
         entry: int = typer.Argument(..., help="Register entry id."),
         risk: list[str] | None = typer.Option(None, "--risk"),
         kpi_: list[str] | None = typer.Option(None, "--kpi"),
-        incident: list[str] | None = typer.Option(None, "--incident"),
+        incident: list[str] | None = typer.Option(None, "--incident",
+                                                  help="Incident id (assay incident list)."),
         status: str | None = typer.Option(None, "--status"),
         fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
         as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
@@ -268,7 +319,12 @@ def register(impact: typer.Typer) -> None:
         for col in ("id", "impact", "kind", "L x S", "status", "links", "feedback"):
             table.add_column(col)
         for e in rows:
-            links = "; ".join(f"{k}: {', '.join(v)}" for k, v in e["links"].items() if v)
+            incidents = ", ".join(f"#{i['id']}" + (f" {i['title']} ({i['state']})"
+                                                    if i["title"] else "")
+                                  for i in e["incidents"])
+            links = "; ".join([*(f"{k}: {', '.join(v)}" for k, v in e["links"].items()
+                                 if v and k != "incidents"),
+                               *([f"incidents: {incidents}"] if incidents else [])])
             table.add_row(str(e["id"]), _e(e["title"]), e["kind"],
                           f"{e['likelihood']}x{e['severity']}={e['score']}", e["status"],
                           _e(links) or "-", str(e["feedback"]))
@@ -323,6 +379,10 @@ def register(impact: typer.Typer) -> None:
                                              help="Pre-period covariate (CUPED)."),
         share: float = typer.Option(0.5, "--share", help="Planned treatment share (SRM)."),
         fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+        record: tuple[str, str] | None = typer.Option(None, "--record",
+                                                      metavar="MODEL VERSION",
+                                                      help=RECORD_HELP),
+        as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
     ) -> None:
         """A/B or canary test: difference with interval, SRM check, MDE, CUPED."""
         from assay.impact.causal import abtest, read_table
@@ -330,6 +390,9 @@ def register(impact: typer.Typer) -> None:
         _format(fmt)
         r = abtest(read_table(data), outcome=outcome, arm=arm, control=control,
                    covariate=covariate, expected_share=share, source=data.name)
+        _keep(record, as_user, "abtest", r, data, {
+            "outcome": outcome, "arm": arm, "control": control, "covariate": covariate,
+            "share": share})
         if fmt == "json":
             _emit(r)
             return
@@ -353,6 +416,10 @@ def register(impact: typer.Typer) -> None:
                                            help="Cluster column (default: --unit)."),
         plot: Path | None = typer.Option(None, "--plot", help="Write the event study (SVG)."),
         fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+        record: tuple[str, str] | None = typer.Option(None, "--record",
+                                                      metavar="MODEL VERSION",
+                                                      help=RECORD_HELP),
+        as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
     ) -> None:
         """Difference-in-differences (TWFE, clustered SEs, event study, pre-trend test)."""
         from assay.impact.causal import did, event_study_svg, read_table
@@ -362,6 +429,9 @@ def register(impact: typer.Typer) -> None:
                 post=post, cluster=cluster, source=data.name)
         if plot is not None:
             plot.write_text(event_study_svg(r))
+        _keep(record, as_user, "did", r, data, {
+            "outcome": outcome, "unit": unit, "time": time, "treated": treated,
+            "post": post, "cluster": cluster})
         if fmt == "json":
             _emit(r)
             return
@@ -380,6 +450,10 @@ def register(impact: typer.Typer) -> None:
         bandwidth: float | None = typer.Option(None, "--bandwidth",
                                                help="Default: MSE-optimal (IK)."),
         fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+        record: tuple[str, str] | None = typer.Option(None, "--record",
+                                                      metavar="MODEL VERSION",
+                                                      help=RECORD_HELP),
+        as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
     ) -> None:
         """Regression discontinuity at the decision threshold (local-linear)."""
         from assay.impact.causal import rdd, read_table
@@ -387,6 +461,9 @@ def register(impact: typer.Typer) -> None:
         _format(fmt)
         r = rdd(read_table(data), outcome=outcome, running=running, cutoff=cutoff,
                 bandwidth=bandwidth, source=data.name)
+        _keep(record, as_user, "rdd", r, data, {
+            "outcome": outcome, "running": running, "cutoff": cutoff,
+            "bandwidth": bandwidth})
         if fmt == "json":
             _emit(r)
             return

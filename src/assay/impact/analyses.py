@@ -24,14 +24,16 @@ from sqlalchemy.orm import Session
 
 from assay.errors import InputError
 from assay.impact.assessment import EDITORS
-from assay.impact.tables import ANALYSIS_KINDS, ImpactAnalysis
+from assay.impact.tables import ANALYSIS_KINDS, CAUSAL_KINDS, ImpactAnalysis
 from assay.registry import get_version, require_role
 from assay.registry.tables import User, _iso
 from assay.store.audit import append_event
 from assay.store.db import utcnow
 
 TITLES = {"value": "Value of decisions", "frontier": "Value-fairness frontier",
-          "scenarios": "Scenarios", "sensitivity": "Sensitivity"}
+          "scenarios": "Scenarios", "sensitivity": "Sensitivity",
+          "abtest": "A/B test", "did": "Difference-in-differences",
+          "rdd": "Regression discontinuity"}
 COMMANDS = {k: f"assay impact {k} ... --record MODEL VERSION" for k in ANALYSIS_KINDS}
 
 
@@ -55,6 +57,12 @@ def chart(kind: str, result: Mapping[str, Any]) -> str | None:
     """The chart (inline SVG) of an analysis result, None when the kind has none."""
     from assay.report import charts
 
+    if kind == "did":
+        if not result.get("event_study"):
+            return None
+        from assay.impact.causal import event_study_svg
+
+        return event_study_svg(dict(result))
     if kind == "value":
         curve = list(result.get("curve") or [])
         step = max(1, len(curve) // 40)
@@ -198,6 +206,33 @@ def _table(kind: str, r: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]
     for f in (r.get("features") or {}).get("features") or []:
         rows.append([f"feature {f['feature']}", "-", "-", _fmt(f.get("remaining_share"))])
     return ["outcome / feature", "low", "high", "swing / remaining gap share"], rows
+
+
+def _rows(n: Any) -> str:
+    if isinstance(n, Mapping):
+        return f"{sum(int(v) for v in n.values())} (" + ", ".join(
+            f"{k} {v}" for k, v in n.items()) + ")"
+    return _fmt(n)
+
+
+def recorded_causal(session: Session, model: str, version: str) -> list[dict[str, Any]]:
+    """The latest recorded causal estimate of each method (``abtest``, ``did``, ``rdd``)
+    of ``model@version``: the estimate's JSON (method, estimate, se, ci, p_value, n,
+    assumptions ...) with ``kind``, ``rows`` (n as text), ``svg`` (the event study of a
+    DiD, else empty) and ``recorded`` (id, when, by whom, the data digest, the result's
+    digest). Methods never recorded are left out."""
+    out = []
+    for kind in CAUSAL_KINDS:
+        a = latest_analysis(session, model, version, kind)
+        if a is None:
+            continue
+        out.append({**a["result"], "kind": kind, "title": TITLES[kind],
+                    "rows": _rows(a["result"].get("n")), "svg": a["svg"] or "",
+                    "recorded": {"id": a["id"], "created_at": a["created_at"],
+                                 "created_by": a["created_by"],
+                                 "data": a["inputs"].get("data", "unknown"),
+                                 "result_digest": a["result_digest"]}})
+    return out
 
 
 def _provider(kind: str) -> Callable[[Session, str, str], dict[str, Any]]:

@@ -309,12 +309,39 @@ def _entry(session: Session, mv: ModelVersion, entry_id: int) -> ImpactRegisterE
     return e
 
 
+def _incident_ids(values: Iterable[int | str]) -> list[int]:
+    out: list[int] = []
+    for v in values:
+        text = str(v).strip().lstrip("#")
+        if isinstance(v, bool) or not text.isdigit():
+            raise InputError(f"incidents: expected an incident id (a number, see `assay "
+                             f"incident list`), got {str(v)!r}")
+        if int(text) not in out:
+            out.append(int(text))
+    return out
+
+
+def _incidents(session: Session, mv: ModelVersion, ids: Iterable[Any]) -> list[dict[str, Any]]:
+    """The linked incidents with their title and state (a reference kept as text by an
+    older version of assay is shown as it is, with no title or state)."""
+    from assay.operate.incident_tables import Incident
+
+    nums = [i for i in ids if isinstance(i, int)]
+    found = {i.id: i for i in session.scalars(select(Incident).where(
+        Incident.id.in_(nums), Incident.model_version_id == mv.id))} if nums else {}
+    return [{"id": i, "title": found[i].title, "state": found[i].state}
+            if i in found else {"id": i, "title": None, "state": None} for i in ids]
+
+
 def link_register_entry(session: Session, actor: User, model: str, version: str,
                         entry_id: int, *, risks: Iterable[str] = (), kpis: Iterable[str] = (),
-                        incidents: Iterable[str] = (), status: str | None = None
+                        incidents: Iterable[int | str] = (), status: str | None = None
                         ) -> dict[str, Any]:
     """Link a register entry to risks (ids of the risk register), KPIs (names of this
-    version's KPIs, checked) and incidents (references), and optionally set its status."""
+    version's KPIs, checked) and incidents (ids of this version's incidents, checked),
+    and optionally set its status. Everything is checked before anything changes."""
+    from assay.operate.incident_tables import Incident
+
     require_role(actor, *EDITORS, action="edit the impact register")
     mv = get_version(session, model, version)
     e = _entry(session, mv, entry_id)
@@ -325,13 +352,20 @@ def link_register_entry(session: Session, actor: User, model: str, version: str,
         if k not in known:
             raise NotFoundError(f"kpis: {model}@{version} has no KPI '{k}' "
                                 "(see `assay impact kpi list`)")
+    incident_ids = _incident_ids(incidents)
+    for i in incident_ids:
+        inc = session.get(Incident, i) if i < 2**31 else None
+        if inc is None or inc.model_version_id != mv.id:
+            raise NotFoundError(f"incidents: {model}@{version} has no incident #{i} "
+                                "(see `assay incident list`)")
+    new_status = _choice("status", status, REGISTER_STATUSES) if status is not None else None
     links = {k: list((e.links or {}).get(k, [])) for k in LINK_KINDS}
     for kind, values in (("risks", _names("risks", risks)), ("kpis", kpi_names),
-                         ("incidents", _names("incidents", incidents))):
+                         ("incidents", incident_ids)):
         links[kind] += [v for v in values if v not in links[kind]]
     e.links = links
-    if status is not None:
-        e.status = _choice("status", status, REGISTER_STATUSES)
+    if new_status is not None:
+        e.status = new_status
     e.updated_at = utcnow()
     session.flush()
     out = register_to_dict(e)
@@ -339,12 +373,13 @@ def link_register_entry(session: Session, actor: User, model: str, version: str,
                  subject_type="impact_register", subject_id=e.id,
                  payload={"model": model, "version": version, "links": out["links"],
                           "status": out["status"]})
-    return out
+    return {**out, "incidents": _incidents(session, mv, out["links"]["incidents"])}
 
 
 def list_register(session: Session, model: str, version: str) -> list[dict[str, Any]]:
     """The register of ``model@version``, highest likelihood x severity first, with the
-    feedback linked to each entry counted."""
+    feedback linked to each entry counted and the linked incidents (``incidents``: id,
+    title, state)."""
     mv = get_version(session, model, version)
     counts = dict(session.execute(
         select(ImpactFeedback.register_id, func.count(ImpactFeedback.id))
@@ -354,7 +389,11 @@ def list_register(session: Session, model: str, version: str) -> list[dict[str, 
     rows = session.scalars(select(ImpactRegisterEntry)
                            .where(ImpactRegisterEntry.model_version_id == mv.id)
                            .order_by(ImpactRegisterEntry.id))
-    out = [{**register_to_dict(e), "feedback": int(counts.get(e.id, 0))} for e in rows]
+    out = []
+    for e in rows:
+        d = register_to_dict(e)
+        out.append({**d, "feedback": int(counts.get(e.id, 0)),
+                    "incidents": _incidents(session, mv, d["links"]["incidents"])})
     out.sort(key=lambda d: (-d["score"], d["id"]))
     return out
 

@@ -2,7 +2,9 @@
 
 Sections: the theory of impact, the KPIs against baseline, target and guardrail over
 time, optional sections (the frontier chart, scenarios, sensitivity), causal estimates
-with their assumptions, the impact register and a count of stakeholder feedback.
+with their assumptions (the latest recorded estimate of each method, see
+:func:`assay.impact.analyses.recorded_causal`, then any passed to :func:`render`),
+the impact register and a count of stakeholder feedback.
 
 **Hook for optional sections.** :data:`SECTION_PROVIDERS` maps a section id
 (``frontier``, ``scenarios``, ``sensitivity`` ... in the order shown) to a function
@@ -21,7 +23,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from assay.impact.analyses import SECTIONS
+from assay.impact.analyses import SECTIONS, recorded_causal
 from assay.impact.assessment import current_assessment, list_feedback, list_register
 from assay.impact.kpis import list_kpis
 
@@ -48,7 +50,7 @@ def gather(session: Session, model: str, version: str) -> dict[str, Any]:
             "kpis": list_kpis(session, model, version),
             "register": list_register(session, model, version),
             "feedback": feedback, "feedback_by_category": by_category,
-            "sections": sections}
+            "sections": sections, "causal": recorded_causal(session, model, version)}
 
 
 def _kpi_chart(k: Mapping[str, Any]) -> str | None:
@@ -71,10 +73,12 @@ def render(record: Mapping[str, Any], *, causal: Sequence[Mapping[str, Any]] = (
     from assay.report.html import _environment
 
     kpis = [{**k, "chart": Markup(_kpi_chart(k) or "")} for k in record["kpis"]]
-    est = []
+    from assay.impact.analyses import _rows
+
+    est = [{**c, "chart": Markup(c.get("svg") or "")} for c in record.get("causal", [])]
     for c in causal:
         svg = event_study_svg(dict(c)) if "event_study" in c else ""
-        est.append({**c, "chart": Markup(svg)})
+        est.append({**c, "rows": _rows(c.get("n")), "chart": Markup(svg)})
     extra = [{**s, "svg": Markup(s.get("svg") or "")}
              for s in (sections if sections is not None else record.get("sections", []))]
     tpl = _environment().get_template("impact.html.j2")

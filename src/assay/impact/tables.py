@@ -135,8 +135,11 @@ class ImpactFeedback(Base):
     recorded_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
 
 
-#: The kinds of recorded impact analyses (the numbers of docs/impact.md).
-ANALYSIS_KINDS = ("value", "frontier", "scenarios", "sensitivity")
+#: The kinds of recorded causal estimates (``assay impact abtest|did|rdd --record``).
+CAUSAL_KINDS = ("abtest", "did", "rdd")
+#: The kinds of recorded impact analyses (the numbers of docs/impact.md and the causal
+#: estimates of docs/impact-assessment.md).
+ANALYSIS_KINDS = ("value", "frontier", "scenarios", "sensitivity", *CAUSAL_KINDS)
 
 
 class ImpactAnalysis(Base):
