@@ -162,3 +162,45 @@ def test_sensitivity_scores_with_the_registered_model_only(api: Api, csv: Path, 
                         files={"file": ("m.joblib", io.BytesIO(path.read_bytes()),
                                         "application/octet-stream")})
     assert r.status_code == 415
+
+
+def test_causal_estimates_over_http_equal_the_library_and_record_for_editors(
+        api: Api, tmp_path: Path):  # noqa: F811
+    from assay.impact import causal
+    from test_impact_causal import panel, rd_data
+
+    def post(user: str | None, kind: str, frame: pd.DataFrame, **params):
+        return api.client.post(f"/api/impact/{kind}", params=params,
+                               content=frame.to_csv(index=False).encode(),
+                               headers={"Content-Type": "text/csv", **_auth(api, user)})
+
+    df = panel()
+    q = {"outcome": "y", "unit": "unit", "time": "t", "treated": "treated", "post": "post"}
+    r = post("aud", "did", df, **q)
+    assert r.status_code == 200, r.text
+    want = causal.did(df, **q, source="request body")
+    got = r.json()
+    assert got["estimate"] == pytest.approx(want["estimate"], rel=1e-12)
+    assert got["se"] == pytest.approx(want["se"], rel=1e-12)
+    assert got["ci"] == pytest.approx(want["ci"], rel=1e-12)
+    rd = rd_data(0)
+    r = post("val", "rdd", rd, outcome="y", running="score", cutoff=0.7)
+    assert r.status_code == 200, r.text
+    assert r.json()["estimate"] == pytest.approx(
+        causal.rdd(rd, outcome="y", running="score", cutoff=0.7)["estimate"], rel=1e-12)
+    rng = np.random.default_rng(3)
+    ab = pd.DataFrame({"arm": np.where(rng.random(400) < 0.5, "t", "c"),
+                       "y": rng.normal(0, 1, 400)})
+    r = post("val", "abtest", ab, outcome="y", arm="arm", control="c")
+    assert r.status_code == 200 and "srm" in r.json()
+    # bad input: one line, 400; recording needs an editor and is audited
+    r = post("val", "did", df.assign(treated=df["treated"] * 2), **q)
+    assert r.status_code == 400 and "\n" not in r.json()["error"]["message"]
+    assert post("aud", "did", df, **q, record="scorer@1").status_code == 403
+    assert post(None, "did", df, **q).status_code == 401
+    assert api.count(ImpactAnalysis) == 0
+    r = post("bea", "did", df, **q, record="scorer@1")
+    assert r.status_code == 200, r.text
+    assert r.json()["recorded"]["kind"] == "did" and api.count(ImpactAnalysis) == 1
+    causal_rec = api("aud", "GET", "/api/models/scorer/versions/1/impact").json()["causal"]
+    assert len(causal_rec) == 1 and causal_rec[0]["recorded"]["created_by"] == "bea"

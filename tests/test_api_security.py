@@ -146,10 +146,13 @@ def test_the_read_only_auditor_cannot_change_anything(app_env) -> None:
              "/api/policies": {"file": ("p.yaml", b"name: p\nversion: '1'\ntiers: {low: {}}\n")},
              **{f"/api/impact/{kind}": {"file": ("d.csv", b"y,s\n1,0.5\n0,0.2\n"),
                                         "scenarios": (None, "scenarios: []\n")}
-                for kind in ("value", "frontier", "scenarios", "sensitivity")}}
+                for kind in ("value", "frontier", "scenarios", "sensitivity", "abtest", "did",
+                             "rdd")}}
     # everyone signed in may compute the impact numbers; recording them is the change
     impact_numbers = {"record": "credit-scoring@1.0", "target": "y", "positive_label": "1",
-                      "score": "s", "value": "tp=1,fp=-1,tn=0,fn=0", "sensitive": "s"}
+                      "score": "s", "value": "tp=1,fp=-1,tn=0,fn=0", "sensitive": "s",
+                      "outcome": "y", "arm": "s", "unit": "s", "time": "s", "treated": "s",
+                      "post": "s", "running": "s", "cutoff": "0"}
     checked = 0
     for method, path in _api_routes(app):
         if method == "GET" or (method, path) in SELF_SERVICE:

@@ -289,6 +289,70 @@ async def sensitivity(request: Request, target: str = TARGET, positive_label: st
                           n_boot=replicates, seed=seed), model=True))
 
 
+@router.post("/abtest", openapi_extra=_BATCH_BODY, responses=_BATCH_ERRORS,
+             summary="A/B or canary test: difference with interval, SRM check, MDE, CUPED")
+async def abtest(request: Request, outcome: str = Query(..., **COLUMN),
+                 arm: str = Query(..., **COLUMN, description="Column naming each row's arm"),
+                 control: str | None = Query(None, **COLUMN, description="The control arm"),
+                 covariate: str | None = Query(None, **COLUMN,
+                                               description="Pre-period covariate (CUPED)"),
+                 share: float = Query(0.5, gt=0, lt=1,
+                                      description="Planned treatment share (SRM)"),
+                 record: str | None = RECORD,
+                 principal: Principal = Depends(current_principal)) -> dict:
+    """The JSON of ``assay impact abtest --format json``."""
+    from assay.impact import causal
+
+    params = {"outcome": outcome, "arm": arm, "control": control, "covariate": covariate,
+              "share": share}
+    return await _run(request, principal, "abtest", record, None, params, lambda d, _: _named(
+        lambda: causal.abtest(causal.read_table(d), outcome=outcome, arm=arm, control=control,
+                              covariate=covariate, expected_share=share,
+                              source="request body")))
+
+
+@router.post("/did", openapi_extra=_BATCH_BODY, responses=_BATCH_ERRORS,
+             summary="Difference-in-differences: TWFE, clustered SEs, event study, pre-trend")
+async def did(request: Request, outcome: str = Query(..., **COLUMN),
+              unit: str = Query(..., **COLUMN, description="Unit id column (clusters)"),
+              time: str = Query(..., **COLUMN, description="Period column"),
+              treated: str = Query(..., **COLUMN, description="0/1: the unit is treated"),
+              post: str = Query(..., **COLUMN, description="0/1: the period is after the start"),
+              cluster: str | None = Query(None, **COLUMN,
+                                          description="Cluster column (default: unit)"),
+              record: str | None = RECORD,
+              principal: Principal = Depends(current_principal)) -> dict:
+    """The JSON of ``assay impact did --format json`` (``estimate``, ``se``, ``ci`` ...)."""
+    from assay.impact import causal
+
+    params = {"outcome": outcome, "unit": unit, "time": time, "treated": treated,
+              "post": post, "cluster": cluster}
+    return await _run(request, principal, "did", record, None, params, lambda d, _: _named(
+        lambda: causal.did(causal.read_table(d), outcome=outcome, unit=unit, time=time,
+                           treated=treated, post=post, cluster=cluster,
+                           source="request body")))
+
+
+@router.post("/rdd", openapi_extra=_BATCH_BODY, responses=_BATCH_ERRORS,
+             summary="Regression discontinuity at the decision threshold (local-linear)")
+async def rdd(request: Request, outcome: str = Query(..., **COLUMN),
+              running: str = Query(..., **COLUMN, description="The score the decision uses"),
+              cutoff: float = Query(..., ge=-1e12, le=1e12,
+                                    description="The decision threshold"),
+              bandwidth: float | None = Query(None, gt=0, le=1e12,
+                                              description="Default: MSE-optimal (IK)"),
+              record: str | None = RECORD,
+              principal: Principal = Depends(current_principal)) -> dict:
+    """The JSON of ``assay impact rdd --format json``."""
+    from assay.impact import causal
+
+    params = {"outcome": outcome, "running": running, "cutoff": cutoff,
+              "bandwidth": bandwidth}
+    return await _run(request, principal, "rdd", record, None, params, lambda d, _: _named(
+        lambda: causal.rdd(causal.read_table(d), outcome=outcome, running=running,
+                           cutoff=cutoff, bandwidth=bandwidth, source="request body")))
+
+
 def _named(fn: Callable[[], dict[str, Any]], *, model: bool = False) -> dict[str, Any]:
     """Run ``fn``; errors name the options as this API's query parameters."""
     from assay.errors import AssayError
