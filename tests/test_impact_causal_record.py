@@ -149,8 +149,12 @@ def test_api_and_web_show_the_recorded_estimates(api: Api):  # noqa: F811
 
 def test_register_links_incidents_of_the_version_by_id(db: Store, scored, tmp_path,  # noqa: F811
                                                        monkeypatch, capsys):
+    from assay.cli.monitor import console
     from assay.errors import InputError, NotFoundError
     from assay.impact import add_register_entry, link_register_entry, list_register
+
+    # wide enough that no cell wraps, whatever width another test left the console at
+    monkeypatch.setattr(console, "width", 200)
     from assay.impact.tables import ImpactRegisterEntry
     from assay.operate.incidents import open_incident
 
