@@ -28,6 +28,10 @@ from assay.store import Store, open_store, upgrade
 from assay.store.db import make_engine
 
 PG_ENV = "ASSAY_TEST_POSTGRES_URL"
+
+# The tests read what the command line prints: one wide console whatever runs them (a
+# terminal, a pipe, a pytest-xdist worker), set before any module builds its console.
+os.environ["COLUMNS"] = "200"
 _RUN = uuid.uuid4().hex[:10]
 
 
