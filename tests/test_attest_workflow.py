@@ -151,9 +151,44 @@ def test_gate_through_the_api_and_the_cli(env: Env, capsys) -> None:
     main(["gate", MODEL, "1", "--format", "json"])  # exit 0: allowed
     out = json.loads(capsys.readouterr().out)
     assert [a["kind"] for a in out["attestations"]] == ["stage_decision"] * 4
-    assert out["attestation"]["digest"] != body["attestation"]["digest"]
+    # the same decision moments later: the attestation just signed, not another one
+    assert out["attestation"]["digest"] == body["attestation"]["digest"]
+    for _ in range(5):  # a deployment pipeline polling the gate
+        again = client.get(f"/api/models/{MODEL}/versions/1/gate",
+                           headers={"Authorization": f"Bearer {token}"}).json()
+        assert again["attestation"]["digest"] == body["attestation"]["digest"]
     with env.store.transaction() as s:
-        assert len(K.attestations_of(s, f"{MODEL}@1", kind="gate_decision")) == 2
+        assert len(K.attestations_of(s, f"{MODEL}@1", kind="gate_decision")) == 1
+
+
+def test_a_gate_decision_is_signed_again_when_it_changes_or_grows_old(env: Env) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from assay.workflow.attestations import GATE_REUSE_SECONDS
+
+    approved(env)
+    t0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+    def record(at: datetime) -> tuple[bool, str]:
+        with env.store.transaction() as s:
+            d = wf.record_gate(s, MODEL, "1", now=at)
+        return d.allowed, d.attestation["digest"]
+
+    allowed, first = record(t0)
+    assert allowed
+    assert record(t0 + timedelta(seconds=GATE_REUSE_SECONDS - 1)) == (True, first)
+    # older than the reuse window: signed anew, with the new time
+    allowed, second = record(t0 + timedelta(seconds=GATE_REUSE_SECONDS))
+    assert allowed and second != first
+    assert _open(env, second).predicate["decidedAt"] == "2026-06-01T12:05:00Z"
+    # a different decision (the approval has expired two years on) is signed at once
+    later = t0 + timedelta(days=800)
+    allowed, expired = record(later)
+    assert not allowed and expired not in (first, second)
+    assert record(later + timedelta(seconds=1)) == (False, expired)
+    assert _open(env, expired).predicate["allowed"] is False
+    with env.store.transaction() as s:
+        assert len(K.attestations_of(s, f"{MODEL}@1", kind="gate_decision")) == 3
 
 
 def test_a_policy_may_require_signed_certifications(db: Store, tmp_path: Path) -> None:

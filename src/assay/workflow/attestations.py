@@ -4,25 +4,35 @@ Each stage sign-off or rejection is signed by assay's service key as a
 ``stage-decision/v1`` statement about the version's model artefact, stored in the
 evidence store and linked to the sign-off (``ref`` ``signoff:<id>``); the
 sign-off's audit event names the envelope's digest. A recorded gate decision
-(``assay gate``, the API's gate route) is signed as ``gate-decision/v1``. A
+(``assay gate``, the API's gate route) is signed as ``gate-decision/v1``; the
+same decision asked again within :data:`GATE_REUSE_SECONDS` of the last one
+signed for the version returns that attestation instead of signing another, so
+a deployment pipeline polling the gate does not fill the store. A
 version registered without an artefact digest has no subject to sign: its
 decisions are recorded, unsigned, as before.
 """
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from assay.evidence import attest
+from assay.evidence.artifacts import open_artifact
 from assay.evidence.keys import attestation_to_dict, sign_and_store
 from assay.evidence.tables import Attestation
 from assay.registry.policies import settings_of
 from assay.workflow._common import _iso, _subject
 
-__all__ = ["attest_signoff", "record_gate", "rests_on"]
+__all__ = ["GATE_REUSE_SECONDS", "attest_signoff", "record_gate", "rests_on"]
+
+#: a gate decision equal to the last one signed for the version (everything but the time
+#: it was taken) and taken less than this many seconds after it is not signed again
+GATE_REUSE_SECONDS = 300
 
 
 def attest_signoff(session: Session, so: Any, sub: Any, mv: Any, actor: Any, model_name: str,
@@ -86,9 +96,42 @@ def record_gate(session: Session, decision: Any, *, artifact_digest: str | None,
     }
     subject = _subject(d["model"], d["version"])
     stmt = attest.statement([(subject, artifact_digest)], attest.GATE_DECISION, predicate)
-    row = sign_and_store(session, settings_of(session, settings), stmt, kind="gate_decision",
-                         subject_type="model_version", subject_id=subject,
-                         ref=f"gate:{'allowed' if d['allowed'] else 'blocked'}")
+    settings = settings_of(session, settings)
+    row = _same_as_last(session, settings, subject, stmt)
+    if row is None:
+        row = sign_and_store(session, settings, stmt, kind="gate_decision",
+                             subject_type="model_version", subject_id=subject,
+                             ref=f"gate:{'allowed' if d['allowed'] else 'blocked'}")
     out = attestation_to_dict(row)
     return {"kind": out["kind"], "digest": out["envelope_digest"], "keyid": out["keyid"],
             "predicate_type": out["predicate_type"], "ref": out["ref"]}
+
+
+def _same_as_last(session: Session, settings: Any, subject: str,
+                  stmt: dict[str, Any]) -> Attestation | None:
+    """The last gate attestation of ``subject`` when ``stmt`` says the same thing (the
+    same artefact, the same predicate apart from ``decidedAt``) and was decided less
+    than :data:`GATE_REUSE_SECONDS` after it; None otherwise (sign anew)."""
+    last = session.scalars(
+        select(Attestation).where(Attestation.subject_id == subject,
+                                  Attestation.kind == "gate_decision")
+        .order_by(Attestation.id.desc()).limit(1)).first()
+    if last is None:
+        return None
+    try:
+        envelope = attest.parse_envelope(open_artifact(settings, last.envelope_digest))
+        before = json.loads(envelope.payload)
+    except Exception:  # an unreadable envelope is never reused: a new one is signed
+        return None
+    now = json.loads(attest.canonical_json(stmt))  # the shape the stored one has
+    was, new = before.get("predicate") or {}, now["predicate"]
+    if before.get("subject") != now["subject"] or \
+            {k: v for k, v in was.items() if k != "decidedAt"} != \
+            {k: v for k, v in new.items() if k != "decidedAt"}:
+        return None
+    try:
+        age = (datetime.fromisoformat(new["decidedAt"]) -
+               datetime.fromisoformat(was["decidedAt"])).total_seconds()
+    except (KeyError, TypeError, ValueError):
+        return None
+    return last if 0 <= age < GATE_REUSE_SECONDS else None
