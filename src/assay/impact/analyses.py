@@ -33,8 +33,11 @@ from assay.store.db import utcnow
 TITLES = {"value": "Value of decisions", "frontier": "Value-fairness frontier",
           "scenarios": "Scenarios", "sensitivity": "Sensitivity",
           "abtest": "A/B test", "did": "Difference-in-differences",
-          "rdd": "Regression discontinuity"}
+          "rdd": "Regression discontinuity", "comparison": "Model comparison",
+          "mitigation": "Mitigation proposal"}
 COMMANDS = {k: f"assay impact {k} ... --record MODEL VERSION" for k in ANALYSIS_KINDS}
+COMMANDS.update(comparison="assay compare ... --record MODEL@VERSION",
+                mitigation="assay mitigate ... --record MODEL@VERSION")
 
 
 def _canonical(result: Mapping[str, Any]) -> bytes:
@@ -81,6 +84,10 @@ def chart(kind: str, result: Mapping[str, Any]) -> str | None:
                  *[(s["name"], s.get("value_per_decision"))
                    for s in result.get("scenarios") or []]]
         return charts.bars(items, title="Value per decision by scenario")
+    if kind == "mitigation":
+        from assay.impact.mitigation import tradeoff_svg
+
+        return tradeoff_svg(result) if result.get("curve") else None
     if kind == "sensitivity":
         torn = result.get("tornado") or {}
         rows = [(f"{r['outcome']} = {r['assumption']}",

@@ -346,9 +346,6 @@ def compare_paired(y: Any, *, score_old: Any = None, score_new: Any = None,
 
     sa, sb = arr(score_old, "old score", "score"), arr(score_new, "new score", "score")
     pa, pb = arr(pred_old, "old prediction", "pred"), arr(pred_new, "new prediction", "pred")
-    if (sa is None) != (sb is None):
-        raise InputError("give a score for both models or for neither (a paired AUC needs "
-                         "both)")
     if pa is None:
         if sa is None:
             raise InputError("the old model has neither a score nor a prediction")
@@ -358,6 +355,10 @@ def compare_paired(y: Any, *, score_old: Any = None, score_new: Any = None,
             raise InputError("the new model has neither a score nor a prediction")
         pb = sb >= threshold
     notes: list[str] = []
+    if (sa is None) != (sb is None):
+        notes.append("only one model has scores: AUC and Brier are not compared (they need "
+                     "the scores of both)")
+        sa = sb = None
     kw = {"z": z, "confidence": confidence, "n_boot": n_boot, "seed": seed, "notes": notes}
     overall = _one(yy, sa, sb, pa, pb, where="overall", **kw)  # type: ignore[arg-type]
     per_group: dict[str, dict[str, dict[str, Any]]] = {}
@@ -484,3 +485,73 @@ def compare_results(old: Mapping[str, Any], new: Mapping[str, Any], *,
             "models": {"old": (old.get("model") or {}).get("sha256"),
                        "new": (new.get("model") or {}).get("sha256")},
             "overall": overall, "groups": groups, "checks": checks, "notes": notes}
+
+
+# --------------------------------------------------------------------------- from files
+
+
+def compare_data(data: Any, *, target: str, positive_label: Any = 1,
+                 old_score: str | None = None, new_score: str | None = None,
+                 old_prediction: str | None = None, new_prediction: str | None = None,
+                 old_model: Any = None, new_model: Any = None,
+                 sensitive: Sequence[str] = (), threshold: float = 0.5,
+                 confidence: float = DEFAULT_CONFIDENCE, n_boot: int = DEFAULT_REPLICATES,
+                 seed: int = 0) -> dict[str, Any]:
+    """:func:`compare_paired` on one data set (a path, frame or table): each model is a
+    score column, a prediction column (label values; the positive label is a positive
+    decision), or a model file (``assay.data.model.load_model``) applied to the rows
+    (its probability of ``positive_label`` is the score)."""
+    from assay.data.dataset import open_dataset
+    from assay.metrics import _cells
+    from assay.metrics.frame import SEP
+
+    for side, score, pred, mdl in (("old", old_score, old_prediction, old_model),
+                                   ("new", new_score, new_prediction, new_model)):
+        if mdl is not None and (score or pred):
+            raise InputError(f"--{side}-model: give a model file or columns for the {side} "
+                             "model, not both")
+        if mdl is None and not (score or pred):
+            raise InputError(f"the {side} model: give --{side}-score, --{side}-prediction "
+                             f"or --{side}-model")
+    ds = open_dataset(data)
+    cols = [c for c in (target, old_score, new_score, old_prediction, new_prediction,
+                        *sensitive) if c]
+    table = ds.to_arrow(list(dict.fromkeys(cols)))
+    col = {c: _cells.to_numpy(table.column(c), c) for c in table.column_names}
+    y = _cells.binarize(col[target], target, positive_label)
+    if not y.any() or y.all():
+        raise InputError(f"column '{target}': a comparison needs rows of both labels "
+                         f"(positive label {positive_label!r})")
+    sides: dict[str, dict[str, Any]] = {}
+    for side, score, pred, mdl in (("old", old_score, old_prediction, old_model),
+                                   ("new", new_score, new_prediction, new_model)):
+        s = p = None
+        if mdl is not None:
+            from assay.data.model import load_model
+
+            adapter = load_model(mdl) if not hasattr(mdl, "predict") else mdl
+            frame = ds.to_pandas() if hasattr(ds, "to_pandas") else ds
+            cols_in = adapter.input_columns([c for c in frame.columns
+                                             if c not in (target, *sensitive)])
+            if adapter.has_proba:
+                s = adapter.predict_proba(frame[cols_in], positive_label=positive_label)
+            else:
+                p = _cells.binarize(adapter.predict(frame[cols_in]), f"{side} model",
+                                    positive_label)
+        else:
+            if score:
+                s = col[score]
+            if pred:
+                p = _cells.binarize(col[pred], pred, positive_label)
+        sides[side] = {"score": s, "pred": p}
+    groups = None
+    if sensitive:
+        parts = [np.asarray(col[c]).astype(str) for c in sensitive]
+        groups = parts[0]
+        for part in parts[1:]:
+            groups = np.char.add(np.char.add(groups, SEP), part)
+    return compare_paired(y, score_old=sides["old"]["score"], score_new=sides["new"]["score"],
+                          pred_old=sides["old"]["pred"], pred_new=sides["new"]["pred"],
+                          threshold=threshold, groups=groups, grouping=SEP.join(sensitive),
+                          confidence=confidence, n_boot=n_boot, seed=seed,
+                          source=getattr(ds, "name", "") or "")
