@@ -26,6 +26,7 @@ from assay.errors import InputError
 from assay.impact.assessment import EDITORS
 from assay.impact.tables import ANALYSIS_KINDS, CAUSAL_KINDS, ImpactAnalysis
 from assay.registry import get_version, require_role
+from assay.registry.roles import VALIDATOR
 from assay.registry.tables import User, _iso
 from assay.store.audit import append_event
 from assay.store.db import utcnow
@@ -35,6 +36,9 @@ TITLES = {"value": "Value of decisions", "frontier": "Value-fairness frontier",
           "abtest": "A/B test", "did": "Difference-in-differences",
           "rdd": "Regression discontinuity", "comparison": "Model comparison",
           "mitigation": "Mitigation proposal"}
+#: Who may record each kind (the editors of the impact record, and for comparisons and
+#: mitigation proposals also the model validators, whose evidence they are).
+RECORDERS = {"comparison": (*EDITORS, VALIDATOR), "mitigation": (*EDITORS, VALIDATOR)}
 COMMANDS = {k: f"assay impact {k} ... --record MODEL VERSION" for k in ANALYSIS_KINDS}
 COMMANDS.update(comparison="assay compare ... --record MODEL@VERSION",
                 mitigation="assay mitigate ... --record MODEL@VERSION")
@@ -113,7 +117,7 @@ def record_analysis(session: Session, actor: User, model: str, version: str, kin
     from assay.evidence import store_bytes
     from assay.workflow._registry import settings_of
 
-    require_role(actor, *EDITORS, action="record impact analyses")
+    require_role(actor, *RECORDERS.get(kind, EDITORS), action="record impact analyses")
     if kind not in ANALYSIS_KINDS:
         raise InputError(f"impact analysis: unknown kind {kind!r} "
                          f"(expected one of {', '.join(ANALYSIS_KINDS)})")
