@@ -49,6 +49,9 @@ DEFAULT_CONFIDENCE = 0.95
 COUNT_METRICS = ("balanced_accuracy", "tpr", "fpr", "precision", "f1", "selection_rate")
 #: Metrics where lower is better (the rest: higher is better).
 LOWER_IS_BETTER = frozenset({"fpr", "fnr", "brier", "log_loss", "ece", "mae", "mse", "rmse"})
+#: Metrics with no better direction (a difference is "new higher" or "new lower").
+NEUTRAL = frozenset({"selection_rate", "base_rate", "mean_score",
+                     "calibration_in_the_large"})
 
 
 # --------------------------------------------------------------------------- the tests
@@ -304,6 +307,8 @@ def _better(metric: str, e: Mapping[str, Any], alpha: float = 0.05) -> str:
     d, p = e.get("difference"), e.get("p_value")
     if d is None or p is None or p >= alpha or d == 0:
         return "no significant difference"
+    if metric in NEUTRAL:
+        return "new higher" if d > 0 else "new lower"
     lower = metric in LOWER_IS_BETTER
     return "new" if (d < 0) == lower else "old"
 
@@ -413,12 +418,14 @@ def _diff(metric: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | N
             out["method"] = "independent samples: z sqrt(se_old^2 + se_new^2)"
         out["ci"] = [d - half, d + half]
         lower = metric in LOWER_IS_BETTER
-        if d - half > 0:
-            out["better"] = "old" if lower else "new"
-        elif d + half < 0:
-            out["better"] = "new" if lower else "old"
-        else:
+        if d - half <= 0 <= d + half:
             out["better"] = "no significant difference"
+        elif metric in NEUTRAL:
+            out["better"] = "new higher" if d > 0 else "new lower"
+        elif d - half > 0:
+            out["better"] = "old" if lower else "new"
+        else:
+            out["better"] = "new" if lower else "old"
     return out
 
 
