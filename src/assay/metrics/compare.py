@@ -561,4 +561,11 @@ def compare_data(data: Any, *, target: str, positive_label: Any = 1,
                           pred_old=sides["old"]["pred"], pred_new=sides["new"]["pred"],
                           threshold=threshold, groups=groups, grouping=SEP.join(sensitive),
                           confidence=confidence, n_boot=n_boot, seed=seed,
-                          source=getattr(ds, "name", "") or "")
+                          source=_basename(getattr(ds, "name", "") or ""))
+
+
+def _basename(name: str) -> str:
+    """A file's name without its folder (a server's temporary path says nothing)."""
+    from pathlib import PurePath
+
+    return PurePath(str(name)).name
