@@ -166,3 +166,39 @@ def test_recording_is_audited_evidence_for_validators_only(db: Store, scored: Pa
         events = s.query(AuditEvent).filter(AuditEvent.action == "impact.analysis").all()
         assert sorted(e.payload["kind"] for e in events) == ["comparison", "mitigation"]
         assert {e.actor for e in events} == {"vic"}
+    page = tmp_path / "impact.html"
+    code, _, err = run(capsys, "impact", "report", MODEL, VERSION, "--out", str(page))
+    assert code == 0, err
+    html = page.read_text()
+    assert "Mitigation proposal" in html and "Model comparison" in html
+    assert f"on data {digest_file(scored)}" in html and "by vic" in html
+
+
+def test_two_model_files_on_the_same_rows(tmp_path: Path, capsys):
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(2)
+    n = 800
+    df = pd.DataFrame(rng.normal(size=(n, 2)), columns=["a", "b"])
+    df["y"] = (df.a + 0.7 * df.b + rng.normal(0, 1, n) > 0).astype(int)
+    old = LogisticRegression().fit(df[["a"]], df.y)
+    new = LogisticRegression().fit(df[["a", "b"]], df.y)
+    joblib.dump(old, tmp_path / "old.joblib")
+    joblib.dump(new, tmp_path / "new.joblib")
+    df.to_csv(tmp_path / "rows.csv", index=False)
+    code, out, err = run(capsys, "compare", "--data", str(tmp_path / "rows.csv"), "--target",
+                         "y", "--old-model", str(tmp_path / "old.joblib"), "--new-model",
+                         str(tmp_path / "new.joblib"), "--replicates", "200", "--format",
+                         "json")
+    assert code == 0, err
+    auc = json.loads(out)["overall"]["roc_auc"]
+    assert auc["old"] == pytest.approx(roc_auc_score(df.y, old.predict_proba(df[["a"]])[:, 1]))
+    assert auc["new"] == pytest.approx(
+        roc_auc_score(df.y, new.predict_proba(df[["a", "b"]])[:, 1]))
+    assert auc["better"] == "new"
+    code, out, err = run(capsys, "compare", "--data", str(tmp_path / "rows.csv"), "--target",
+                         "y", "--old-model", str(tmp_path / "old.joblib"), "--old-score", "a",
+                         "--new-score", "b")
+    assert code == 2 and "give a model file or columns for the old model, not both" in err

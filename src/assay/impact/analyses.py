@@ -191,6 +191,25 @@ def list_analyses(session: Session, model: str, version: str) -> list[dict[str, 
 
 
 def _table(kind: str, r: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    if kind == "comparison":
+        rows = [["overall", m, _fmt(x.get("old")), _fmt(x.get("new")),
+                 _fmt(x.get("difference")),
+                 "-" if not x.get("ci") else f"[{_fmt(x['ci'][0])}, {_fmt(x['ci'][1])}]",
+                 _fmt(x.get("p_value")), str(x.get("better") or "-")]
+                for m, x in (r.get("overall") or {}).items()]
+        return ["scope", "metric", "old", "new", "new - old", "interval", "p", "better"], rows
+    if kind == "mitigation":
+        if r.get("cells"):
+            return (["group", "label", "rows", "weight"],
+                    [[c["group"], str(c["label"]), str(c["rows"]), _fmt(c["weight"])]
+                     for c in r["cells"]])
+        after = (r.get("after") or {}).get("groups") or {}
+        return (["group", "threshold before -> after", "selection rate", "TPR", "FPR",
+                 "accuracy"],
+                [[g, f"{_fmt(b['threshold'])} -> {_fmt((after.get(g) or {}).get('threshold'))}",
+                  *[f"{_fmt(b[k])} -> {_fmt((after.get(g) or {}).get(k))}"
+                    for k in ("selection_rate", "tpr", "fpr", "accuracy")]]
+                 for g, b in ((r.get("before") or {}).get("groups") or {}).items()])
     if kind == "value":
         rows = [["overall", _fmt(r["best"].get("threshold")),
                  _fmt(r["best"].get("value_per_decision")),
@@ -246,9 +265,16 @@ def recorded_causal(session: Session, model: str, version: str) -> list[dict[str
     return out
 
 
+#: Kinds whose report section is left out until one is recorded (they are optional
+#: evidence, not part of every impact assessment).
+OPTIONAL = ("comparison", "mitigation")
+
+
 def _provider(kind: str) -> Callable[[Session, str, str], dict[str, Any]]:
     def section(session: Session, model: str, version: str) -> dict[str, Any]:
         a = latest_analysis(session, model, version, kind)
+        if a is None and kind in OPTIONAL:
+            return {}
         if a is None:
             return {"title": TITLES[kind],
                     "note": f"No {kind} analysis is recorded for this version "
@@ -269,4 +295,5 @@ def _provider(kind: str) -> Callable[[Session, str, str], dict[str, Any]]:
 
 #: The impact report's sections of recorded analyses, by kind, in report order.
 SECTIONS: dict[str, Callable[[Session, str, str], dict[str, Any]]] = {
-    k: _provider(k) for k in ("value", "frontier", "scenarios", "sensitivity")}
+    k: _provider(k) for k in ("value", "frontier", "scenarios", "sensitivity", "comparison",
+                              "mitigation")}
