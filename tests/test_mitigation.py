@@ -222,3 +222,17 @@ def test_reweighing_makes_group_and_label_independent_on_adult():
 
 def test_accuracy_model_counts_right_decisions():
     assert ACCURACY.as_dict() == {"tp": 1.0, "fp": 0.0, "tn": 1.0, "fn": 0.0}
+
+
+def test_the_tradeoff_chart_is_well_formed_and_escapes_its_text():
+    import xml.etree.ElementTree as ET
+
+    from assay.report.charts import tradeoff
+
+    svg = tradeoff([(0.0, 0.7), (0.05, 0.75), (0.1, 0.76)], before=(0.2, 0.77),
+                   proposal=(0.05, 0.75), title="a <b> & c", xlabel="gap", ylabel="accuracy")
+    root = ET.fromstring(svg)
+    assert root.tag.endswith("svg")
+    assert "a &lt;b&gt; &amp; c" in svg and "<b>" not in svg
+    assert svg.count("<circle") == 5  # three points, the current rule and the proposal
+    assert tradeoff([], title="t", xlabel="x", ylabel="y") is None
