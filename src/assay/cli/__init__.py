@@ -184,8 +184,7 @@ COMMANDS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
     ("impact", ("impact",), None,
      "Impact: the value of decisions, the price of fairness, scenarios and sensitivity."),
     ("mitigate", ("compare",), None,
-     "Bias mitigation proposals: group thresholds, reweighing. A proposal changes no model,\n"
-     "threshold or policy."),
+     "Bias mitigation proposals (group thresholds, reweighing); nothing is applied."),
     ("compliance", ("compliance",), None,
      "Compliance mapping packs: coverage per clause, documentation packs, ML-BOM."),
     ("monitor", ("monitor",), "Monitoring",

@@ -182,8 +182,10 @@ def register(app: typer.Typer) -> None:
         for note in out["notes"]:
             console.print(f"note: {_e(note)}")
 
-    mitigate = typer.Typer(help="Bias mitigation proposals: group thresholds, reweighing. "
-                           "A proposal changes no model,\nthreshold or policy.",
+    mitigate = typer.Typer(help="Bias mitigation proposals (group thresholds, reweighing); "
+                           "nothing is applied.\n\nA proposal changes no model, threshold or "
+                           "policy: applying it means registering a new version and "
+                           "certifying it.",
                            no_args_is_help=True)
     app.add_typer(mitigate, name="mitigate")
 
