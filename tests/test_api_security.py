@@ -147,7 +147,7 @@ def test_the_read_only_auditor_cannot_change_anything(app_env) -> None:
              **{f"/api/impact/{kind}": {"file": ("d.csv", b"y,s\n1,0.5\n0,0.2\n"),
                                         "scenarios": (None, "scenarios: []\n")}
                 for kind in ("value", "frontier", "scenarios", "sensitivity", "abtest", "did",
-                             "rdd")}}
+                             "rdd", "compare", "mitigate/thresholds", "mitigate/reweigh")}}
     # everyone signed in may compute the impact numbers; recording them is the change
     impact_numbers = {"record": "credit-scoring@1.0", "target": "y", "positive_label": "1",
                       "score": "s", "value": "tp=1,fp=-1,tn=0,fn=0", "sensitive": "s",

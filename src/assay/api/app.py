@@ -39,6 +39,7 @@ API_ROUTERS = [
     "assay.api.routes_cards",
     "assay.api.routes_impact",
     "assay.api.routes_impact_numbers",
+    "assay.api.routes_mitigation",
     "assay.api.routes_attest",
     "assay.api.routes_compliance",
 ]

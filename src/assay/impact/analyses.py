@@ -26,6 +26,7 @@ from assay.errors import InputError
 from assay.impact.assessment import EDITORS
 from assay.impact.tables import ANALYSIS_KINDS, CAUSAL_KINDS, ImpactAnalysis
 from assay.registry import get_version, require_role
+from assay.registry.roles import VALIDATOR
 from assay.registry.tables import User, _iso
 from assay.store.audit import append_event
 from assay.store.db import utcnow
@@ -33,8 +34,14 @@ from assay.store.db import utcnow
 TITLES = {"value": "Value of decisions", "frontier": "Value-fairness frontier",
           "scenarios": "Scenarios", "sensitivity": "Sensitivity",
           "abtest": "A/B test", "did": "Difference-in-differences",
-          "rdd": "Regression discontinuity"}
+          "rdd": "Regression discontinuity", "comparison": "Model comparison",
+          "mitigation": "Mitigation proposal"}
+#: Who may record each kind (the editors of the impact record, and for comparisons and
+#: mitigation proposals also the model validators, whose evidence they are).
+RECORDERS = {"comparison": (*EDITORS, VALIDATOR), "mitigation": (*EDITORS, VALIDATOR)}
 COMMANDS = {k: f"assay impact {k} ... --record MODEL VERSION" for k in ANALYSIS_KINDS}
+COMMANDS.update(comparison="assay compare ... --record MODEL@VERSION",
+                mitigation="assay mitigate ... --record MODEL@VERSION")
 
 
 def _canonical(result: Mapping[str, Any]) -> bytes:
@@ -81,6 +88,10 @@ def chart(kind: str, result: Mapping[str, Any]) -> str | None:
                  *[(s["name"], s.get("value_per_decision"))
                    for s in result.get("scenarios") or []]]
         return charts.bars(items, title="Value per decision by scenario")
+    if kind == "mitigation":
+        from assay.impact.mitigation import tradeoff_svg
+
+        return tradeoff_svg(result) if result.get("curve") else None
     if kind == "sensitivity":
         torn = result.get("tornado") or {}
         rows = [(f"{r['outcome']} = {r['assumption']}",
@@ -106,7 +117,7 @@ def record_analysis(session: Session, actor: User, model: str, version: str, kin
     from assay.evidence import store_bytes
     from assay.workflow._registry import settings_of
 
-    require_role(actor, *EDITORS, action="record impact analyses")
+    require_role(actor, *RECORDERS.get(kind, EDITORS), action="record impact analyses")
     if kind not in ANALYSIS_KINDS:
         raise InputError(f"impact analysis: unknown kind {kind!r} "
                          f"(expected one of {', '.join(ANALYSIS_KINDS)})")
@@ -180,6 +191,25 @@ def list_analyses(session: Session, model: str, version: str) -> list[dict[str, 
 
 
 def _table(kind: str, r: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    if kind == "comparison":
+        rows = [["overall", m, _fmt(x.get("old")), _fmt(x.get("new")),
+                 _fmt(x.get("difference")),
+                 "-" if not x.get("ci") else f"[{_fmt(x['ci'][0])}, {_fmt(x['ci'][1])}]",
+                 _fmt(x.get("p_value")), str(x.get("better") or "-")]
+                for m, x in (r.get("overall") or {}).items()]
+        return ["scope", "metric", "old", "new", "new - old", "interval", "p", "better"], rows
+    if kind == "mitigation":
+        if r.get("cells"):
+            return (["group", "label", "rows", "weight"],
+                    [[c["group"], str(c["label"]), str(c["rows"]), _fmt(c["weight"])]
+                     for c in r["cells"]])
+        after = (r.get("after") or {}).get("groups") or {}
+        return (["group", "threshold before -> after", "selection rate", "TPR", "FPR",
+                 "accuracy"],
+                [[g, f"{_fmt(b['threshold'])} -> {_fmt((after.get(g) or {}).get('threshold'))}",
+                  *[f"{_fmt(b[k])} -> {_fmt((after.get(g) or {}).get(k))}"
+                    for k in ("selection_rate", "tpr", "fpr", "accuracy")]]
+                 for g, b in ((r.get("before") or {}).get("groups") or {}).items()])
     if kind == "value":
         rows = [["overall", _fmt(r["best"].get("threshold")),
                  _fmt(r["best"].get("value_per_decision")),
@@ -235,9 +265,16 @@ def recorded_causal(session: Session, model: str, version: str) -> list[dict[str
     return out
 
 
+#: Kinds whose report section is left out until one is recorded (they are optional
+#: evidence, not part of every impact assessment).
+OPTIONAL = ("comparison", "mitigation")
+
+
 def _provider(kind: str) -> Callable[[Session, str, str], dict[str, Any]]:
     def section(session: Session, model: str, version: str) -> dict[str, Any]:
         a = latest_analysis(session, model, version, kind)
+        if a is None and kind in OPTIONAL:
+            return {}
         if a is None:
             return {"title": TITLES[kind],
                     "note": f"No {kind} analysis is recorded for this version "
@@ -258,4 +295,5 @@ def _provider(kind: str) -> Callable[[Session, str, str], dict[str, Any]]:
 
 #: The impact report's sections of recorded analyses, by kind, in report order.
 SECTIONS: dict[str, Callable[[Session, str, str], dict[str, Any]]] = {
-    k: _provider(k) for k in ("value", "frontier", "scenarios", "sensitivity")}
+    k: _provider(k) for k in ("value", "frontier", "scenarios", "sensitivity", "comparison",
+                              "mitigation")}

@@ -137,9 +137,10 @@ class ImpactFeedback(Base):
 
 #: The kinds of recorded causal estimates (``assay impact abtest|did|rdd --record``).
 CAUSAL_KINDS = ("abtest", "did", "rdd")
-#: The kinds of recorded impact analyses (the numbers of docs/impact.md and the causal
-#: estimates of docs/impact-assessment.md).
-ANALYSIS_KINDS = ("value", "frontier", "scenarios", "sensitivity", *CAUSAL_KINDS)
+#: The kinds of recorded impact analyses (the numbers of docs/impact.md, the causal
+#: estimates of docs/impact-assessment.md, ``assay compare`` and ``assay mitigate``).
+ANALYSIS_KINDS = ("value", "frontier", "scenarios", "sensitivity", *CAUSAL_KINDS,
+                  "comparison", "mitigation")
 
 
 class ImpactAnalysis(Base):

@@ -16,7 +16,8 @@ Two kinds of evidence, both from monitoring (:mod:`assay.monitor`):
   :data:`MCNEMAR_EXACT_BELOW` rows are discordant, the chi-squared test with
   continuity correction otherwise (the result says which). The paired
   difference of accuracies gets the Wald interval of a paired difference of
-  proportions.
+  proportions. Both tests live in :mod:`assay.metrics.compare` (``assay compare``
+  uses them too).
 
 :func:`judge_release` applies a policy's release rule
 (:class:`assay.policy.release.ReleasePlan`) to a comparison: for each metric,
@@ -36,84 +37,16 @@ from sqlalchemy.orm import Session
 
 from assay.errors import InputError
 from assay.metrics import ClassificationStats
+from assay.metrics.compare import MCNEMAR_EXACT_BELOW, delong, mcnemar  # noqa: F401 (re-exported)
 from assay.policy.release import GAP_METRICS, LOWER_IS_BETTER, PromoteIf, ReleasePlan
 from assay.registry import get_version
 from assay.registry.tables import ModelVersion
 
-#: McNemar's test is exact (binomial) below this many discordant rows.
-MCNEMAR_EXACT_BELOW = 25
 #: Metrics compared overall.
 OVERALL_METRICS = ("accuracy", "roc_auc", "selection_rate", "tpr", "fpr", "balanced_accuracy",
                    "precision", "recall", "f1", "average_precision", "brier")
 #: Metrics compared per group of each protected attribute.
 GROUP_METRICS = ("selection_rate", "tpr", "fpr")
-
-
-# --------------------------------------------------------------------------- tests
-
-
-def _midranks(x: np.ndarray) -> np.ndarray:
-    return sps.rankdata(x, method="average")
-
-
-def delong(y: np.ndarray, score_a: np.ndarray, score_b: np.ndarray) -> dict[str, Any]:
-    """DeLong's test of AUC(b) - AUC(a) on the same rows (fast algorithm, O(n log n)).
-
-    Returns both AUCs, the difference, its standard error, the covariance
-    matrix of the two AUCs, z and the two-sided p-value.
-    """
-    y = np.asarray(y).astype(bool)
-    scores = np.vstack([np.asarray(score_a, float), np.asarray(score_b, float)])
-    pos, neg = scores[:, y], scores[:, ~y]
-    m, n = pos.shape[1], neg.shape[1]
-    if m < 2 or n < 2:
-        raise InputError(f"DeLong's test needs at least 2 positive and 2 negative rows, got "
-                         f"{m} and {n}")
-    k = scores.shape[0]
-    tx = np.empty((k, m))
-    ty = np.empty((k, n))
-    tz = np.empty((k, m + n))
-    for r in range(k):
-        tx[r] = _midranks(pos[r])
-        ty[r] = _midranks(neg[r])
-        tz[r] = _midranks(np.concatenate([pos[r], neg[r]]))
-    auc = tz[:, :m].sum(axis=1) / m / n - (m + 1.0) / (2.0 * n)
-    v10 = (tz[:, :m] - tx) / n  # structural components of the positives
-    v01 = 1.0 - (tz[:, m:] - ty) / m  # ... of the negatives
-    s = np.cov(v10) / m + np.cov(v01) / n
-    contrast = np.array([-1.0, 1.0])
-    var = float(contrast @ s @ contrast)
-    diff = float(auc[1] - auc[0])
-    se = float(np.sqrt(max(var, 0.0)))
-    z = diff / se if se > 0 else (0.0 if diff == 0 else float(np.sign(diff)) * np.inf)
-    p = float(2 * sps.norm.sf(abs(z))) if np.isfinite(z) else 0.0
-    return {"auc_a": float(auc[0]), "auc_b": float(auc[1]), "difference": diff, "se": se,
-            "covariance": s.tolist(), "z": float(z), "p_value": p, "positives": m,
-            "negatives": n}
-
-
-def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, Any]:
-    """McNemar's test of "a and b are right equally often" on the same rows.
-
-    ``b01``: rows ``a`` got right and ``b`` wrong; ``b10``: the reverse. Exact
-    binomial when ``b01 + b10`` < :data:`MCNEMAR_EXACT_BELOW`, else chi-squared
-    with continuity correction; ``method`` says which.
-    """
-    a = np.asarray(correct_a, bool)
-    b = np.asarray(correct_b, bool)
-    b01 = int((a & ~b).sum())
-    b10 = int((~a & b).sum())
-    disc = b01 + b10
-    if disc < MCNEMAR_EXACT_BELOW:
-        stat = float(min(b01, b10))
-        p = float(min(1.0, 2 * sps.binom.cdf(stat, disc, 0.5))) if disc else 1.0
-        method = "exact binomial"
-    else:
-        stat = (abs(b01 - b10) - 1.0) ** 2 / disc
-        p = float(sps.chi2.sf(stat, 1))
-        method = "chi-squared with continuity correction"
-    return {"a_right_b_wrong": b01, "a_wrong_b_right": b10, "discordant": disc,
-            "statistic": stat, "p_value": p, "method": method, "rows": len(a)}
 
 
 # --------------------------------------------------------------------------- result

@@ -995,3 +995,54 @@ def tornado(rows: Sequence[tuple[str, float | None, float | None]], baseline: fl
     c.text(tx, PAD + TITLE, title, size=TITLE, bold=True)
     return c.svg(width, height, title, desc=f"{title}: the value per decision when each "
                  "assumption is set low or high, beside the baseline")
+
+
+@_never_fails
+def tradeoff(points: Sequence[tuple[float, float]], *, before: tuple[float, float] | None = None,
+             proposal: tuple[float, float] | None = None, title: str,
+             xlabel: str, ylabel: str) -> str | None:
+    """A trade-off curve: the best ``y`` (accuracy, value) reachable at each fairness
+    gap ``x``, with the current rule (``before``) and the proposal marked."""
+    pts = sorted((float(x), float(y)) for x, y in points if _finite(x) and _finite(y))
+    marks = [m for m in (before, proposal) if m is not None and _finite(m[0])
+             and _finite(m[1])]
+    if not pts and not marks:
+        return None
+    title = plain(title, 100)
+    xs = [x for x, _ in pts] + [m[0] for m in marks]
+    ys = [y for _, y in pts] + [m[1] for m in marks]
+    plot_w, plot_h = 380.0, 220.0
+    x_lo, x_hi, x_ticks = _axis_bounds([0.0, *xs], plot_w)
+    y_lo, y_hi, y_ticks = _axis_bounds(ys, plot_h)
+    y_step = y_ticks[1] - y_ticks[0] if len(y_ticks) > 1 else 1.0
+    left = PAD + TEXT + PAD + max((text_width(tick_label(t, y_step)) for t in y_ticks),
+                                  default=0) + TICK + PAD
+    top = PAD + TITLE + 12 + 16
+    bottom = top + plot_h
+    x = Scale(x_lo, x_hi, left, left + plot_w)
+    y = Scale(y_lo, y_hi, bottom, top)
+    c = Canvas()
+    _x_axis(c, x, x_ticks, top, bottom)
+    _y_axis(c, y, y_ticks, left, left + plot_w, grid=True)
+    _frame(c, left, top, left + plot_w, bottom)
+    if len(pts) > 1:
+        c.polyline([(x(a), y(b)) for a, b in pts], colour=ACCENT, width=1.6)
+    for a, b in pts:
+        c.circle(x(a), y(b), 3.0, colour=ACCENT, title=f"gap {a:.4g}: {b:.4g}")
+    entries = [("best at each gap", ACCENT, None)]
+    if before is not None and before in marks:
+        c.circle(x(before[0]), y(before[1]), 5.0, colour=STATUS_COLOURS["warn"], fill="#fff",
+                 width=2.0, title=f"current rule: gap {before[0]:.4g}, {before[1]:.4g}")
+        entries.append(("current rule", STATUS_COLOURS["warn"], None))
+    if proposal is not None and proposal in marks:
+        c.circle(x(proposal[0]), y(proposal[1]), 5.0, colour=STATUS_COLOURS["pass"],
+                 width=2.0, title=f"proposal: gap {proposal[0]:.4g}, {proposal[1]:.4g}")
+        entries.append(("proposal", STATUS_COLOURS["pass"], None))
+    _legend(c, left, PAD + TITLE + 16, entries)
+    c.text(PAD + TEXT * 0.8, (top + bottom) / 2, plain(ylabel), anchor="middle", rotate=True)
+    c.text(left + plot_w / 2, bottom + TICK + PAD + TEXT * 2 + 4, plain(xlabel),
+           anchor="middle")
+    tx, width = _title_place(title, left, left + plot_w + PAD + 12)
+    c.text(tx, PAD + TITLE, title, size=TITLE, bold=True)
+    height = bottom + TICK + PAD + TEXT * 2 + PAD + 8
+    return c.svg(width, height, title, f"{ylabel} against {xlabel}: {len(pts)} points")
