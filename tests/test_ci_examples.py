@@ -135,3 +135,33 @@ def test_gitlab_ci_calls_the_script_and_keeps_the_evidence():
     out = job["variables"]["ASSAY_OUT"]
     assert job["artifacts"]["paths"] == [f"{out}/{name}" for name in EVIDENCE]
     assert job["stage"] in doc["stages"]
+
+
+def test_the_deployment_gate_fails_a_passing_certification_of_an_unapproved_version(
+        project: Path, tmp_path: Path):
+    """ASSAY_GATE: the certification passes, the version is not approved: exit 1, with
+    the gate's decision kept beside the evidence."""
+    from assay import registry
+    from assay.config import Settings
+    from assay.store import open_store
+
+    home = tmp_path / "store"
+    store = open_store(Settings(home=home, database_url=f"sqlite:///{home / 'assay.db'}"))
+    try:
+        with store.transaction() as s:
+            admin = registry.add_user(s, None, "root")
+            registry.register_model(s, admin, "credit", owner="root",
+                                    decision_type="automated", criticality="high")
+            registry.add_version(s, admin, "credit", "1")
+    finally:
+        store.dispose()
+    done = _run(project, "good.joblib", ASSAY_OUT="evidence-gate", ASSAY_GATE="credit@1",
+                ASSAY_HOME=str(home), ASSAY_DATABASE_URL=f"sqlite:///{home / 'assay.db'}",
+                ASSAY_USER="root")
+    assert done.returncode == 1, done.stdout + done.stderr
+    out = project / "evidence-gate"
+    assert json.loads((out / "results.json").read_text())["status"] != "blocked"
+    decision = json.loads((out / "gate.json").read_text())
+    assert decision["allowed"] is False
+    assert "not submitted for approval (assay submit)" in decision["reasons"]
+    assert "deployment gate of credit@1 exit code 1" in done.stdout
