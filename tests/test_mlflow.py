@@ -321,6 +321,9 @@ def test_sync_needs_a_model_writer_and_writes_nothing_otherwise(db: Store, users
     assert code == 2 and "no registered model 'nope'" in err
     code, _, err = run(capsys, "mlflow", "sync", "--as", "dana")
     assert code == 2 and "pass --uri or set MLFLOW_TRACKING_URI" in err
+    code, _, err = run(capsys, "mlflow", "sync", "--uri", ml.uri, "--as", "dana",
+                       "--criticality", "huge")
+    assert code == 2 and "--criticality 'huge': expected one of low, medium" in err
     assert _count(db) == before
 
 
@@ -485,3 +488,31 @@ def test_over_rest_certify_write_back_and_sync(mlflow_server: MlflowStore, db: S
     code, stdout, err = run(capsys, "mlflow", "sync", "--as", "dana", "--format", "json")
     assert code == 0, stdout + err
     assert json.loads(stdout)["imported"] == [f"{MODEL}@1", f"{MODEL}@2"]
+
+
+def test_uris_are_parsed_strictly_and_passwords_never_shown(tmp_path):
+    from assay.errors import InputError, NotFoundError
+    from assay.integrations.mlflow import (
+        ModelRef,
+        parse_model_uri,
+        resolve_tracking_uri,
+        safe_uri,
+    )
+
+    assert parse_model_uri("models:/credit/07") == ModelRef("credit", version="7")
+    assert parse_model_uri("models:/credit@champion") == ModelRef("credit", alias="champion")
+    for bad in ("models:/credit/latest", "models:/credit/1/2", "models:/@x", "models:/a@",
+                "runs:/abc/model", "models:/credit"):
+        with pytest.raises(InputError, match="expected models:/NAME/VERSION"):
+            parse_model_uri(bad)
+    db = tmp_path / "m.db"
+    db.write_bytes(b"")
+    assert resolve_tracking_uri(f"sqlite:///{db}?mode=ro") == f"sqlite:///{db}?mode=ro"
+    assert resolve_tracking_uri("databricks") == "databricks"
+    with pytest.raises(NotFoundError, match="no such folder"):
+        resolve_tracking_uri(str(tmp_path / "missing"))
+    assert safe_uri("https://u:secret@mlflow.example:8443/x") == \
+        "https://u:***@mlflow.example:8443/x"
+    with pytest.raises(InputError) as exc:
+        resolve_tracking_uri("ftp://u:secret@host")
+    assert "secret" not in str(exc.value)

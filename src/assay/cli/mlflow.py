@@ -115,9 +115,10 @@ def register(app: typer.Typer) -> None:
         if fmt not in ("table", "json"):
             raise choice_error("--format", fmt, ["table", "json"])
         registry = _registry(uri)
-        report = _act(as_user, lambda s, actor: sync(
-            s, actor, registry, name=name, owner=owner, decision_type=decision_type,
-            criticality=criticality))
+        with flag_names({"decision_type": "--decision-type", "criticality": "--criticality"}):
+            report = _act(as_user, lambda s, actor: sync(
+                s, actor, registry, name=name, owner=owner, decision_type=decision_type,
+                criticality=criticality))
         if fmt == "json":
             sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
             return

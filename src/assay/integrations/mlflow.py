@@ -116,8 +116,11 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     if not value:
         raise InputError("no MLflow tracking URI: pass {uri} or set MLFLOW_TRACKING_URI",
                          fields={"uri": "tracking_uri=..."})
+    if value in ("databricks", "databricks-uc") or value.startswith(("databricks://",
+                                                                      "databricks-uc://")):
+        return value
     if value.startswith("sqlite:"):
-        path = value.removeprefix("sqlite:").lstrip("/")
+        path = value.removeprefix("sqlite:").split("?", 1)[0].lstrip("/")
         path = "/" + path if value.startswith("sqlite:////") else path
         if path in ("", ":memory:") or not Path(path).is_file():
             raise NotFoundError(f"MLflow store {value}: no such SQLite file ({path or '?'})")

@@ -35,7 +35,7 @@ from assay.registry.models import (
     get_version,
     register_model,
 )
-from assay.registry.tables import Model, ModelVersion, User
+from assay.registry.tables import CRITICALITIES, DECISION_TYPES, Model, ModelVersion, User
 from assay.registry.users import require_role
 from assay.store.audit import append_event
 from assay.store.db import utcnow
@@ -129,6 +129,11 @@ def sync(session: Session, actor: User, registry: Registry, *, name: str | None 
     event is recorded, when MLflow has not changed. A model or version whose name is not
     valid in the inventory is skipped and reported."""
     require_role(actor, *R.MODEL_WRITERS, action="import models from MLflow")
+    for flag, value, choices in (("decision_type", decision_type, DECISION_TYPES),
+                                 ("criticality", criticality, CRITICALITIES)):
+        if value is not None and value not in choices:
+            raise InputError(f"{{{flag}}} {value!r}: expected one of {', '.join(choices)}",
+                             fields=[flag])
     report = SyncReport()
     defaults = {"owner": owner, "decision_type": decision_type, "criticality": criticality}
     for rm in registry.registered_models(name):
