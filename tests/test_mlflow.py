@@ -516,3 +516,57 @@ def test_uris_are_parsed_strictly_and_passwords_never_shown(tmp_path):
     with pytest.raises(InputError) as exc:
         resolve_tracking_uri("ftp://u:secret@host")
     assert "secret" not in str(exc.value)
+
+
+def test_pickle_and_pyfunc_flavours(ml: MlflowStore, tmp_path, monkeypatch):
+    """A cloudpickle sklearn model goes through assay's own model-file loader (the rules of
+    any pickle given to assay certify); a model without the sklearn flavour is loaded as
+    pyfunc: predictions only, and the checks that need scores are skipped, not failed."""
+    import mlflow
+    import mlflow.pyfunc
+    import mlflow.sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    import assay.data
+    from _mlflow import frame
+    from assay.certification import certify
+    from assay.integrations.mlflow import load_model
+
+    class Threshold(mlflow.pyfunc.PythonModel):
+        """A model of the pyfunc flavour only: a rule on one column, no probabilities."""
+
+        def predict(self, context, model_input, params=None):
+            return (model_input["debt"] > 10).astype(int).to_numpy()
+
+    train = frame(500, 5)
+    mlflow.set_tracking_uri(ml.uri)
+    mlflow.set_registry_uri(ml.uri)
+    try:
+        exp = mlflow.create_experiment("flavours",
+                                       artifact_location=(tmp_path / "a").as_uri())
+        with mlflow.start_run(experiment_id=exp):
+            mlflow.sklearn.log_model(
+                LogisticRegression().fit(train[["income", "debt"]], train["default"]),
+                name="model", registered_model_name="pickled",
+                serialization_format="cloudpickle", pip_requirements=["scikit-learn"])
+            mlflow.pyfunc.log_model(name="rule", python_model=Threshold(),
+                                    registered_model_name="rule", pip_requirements=[])
+    finally:
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+
+    seen = []
+    real = assay.data.load_model
+    monkeypatch.setattr(assay.data, "load_model",
+                        lambda path: seen.append(Path(path).name) or real(path))
+    pickled = load_model("models:/pickled/1", tracking_uri=ml.uri)
+    assert seen == ["model.pkl"]
+    assert pickled.has_proba and pickled.mlflow.flavor == "sklearn (cloudpickle)"
+
+    rule = load_model("models:/rule/1", tracking_uri=ml.uri)
+    assert rule.mlflow.flavor == "python_function" and not rule.has_proba
+    cert = certify(data=ml.data, policy="default", tier="medium", target="default",
+                   model=rule, sensitive=["sex"])
+    auc = next(c for c in cert.checks if c.id == "performance.roc_auc")
+    assert str(auc.status) == "skip"
+    assert cert.model["name"] == "models:/rule/1" and len(cert.model["sha256"]) == 64
