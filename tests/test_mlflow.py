@@ -224,6 +224,27 @@ def test_publish_bad_input(ml: MlflowStore, capsys, tmp_path):
     assert code == 2 and "expected an MLflow version number" in err
 
 
+def test_publish_refuses_results_of_another_model(ml: MlflowStore, capsys, tmp_path):
+    out = tmp_path / "v2"
+    assert run(capsys, *CERTIFY, "--data", str(ml.data), "--model", f"models:/{MODEL}/2",
+               "--mlflow-uri", ml.uri, "--out", str(out), "--no-publish")[0] == 1
+    code, _, err = run(capsys, "mlflow", "publish", MODEL, "1", "--results", str(out),
+                       "--uri", ml.uri)
+    assert code == 2 and "these results are not of this version" in err, err
+    by_columns = tmp_path / "cols"
+    import pandas as pd
+
+    frame = pd.read_parquet(ml.data).assign(pred=0)
+    frame.to_parquet(tmp_path / "cols.parquet")
+    assert run(capsys, "certify", "--policy", "default", "--tier", "medium", "--target",
+               "default", "--prediction", "pred", "--data", str(tmp_path / "cols.parquet"),
+               "--out", str(by_columns), "--no-progress")[0] in (0, 1)
+    code, _, err = run(capsys, "mlflow", "publish", MODEL, "1", "--results", str(by_columns),
+                       "--uri", ml.uri)
+    assert code == 2 and "certifies no model" in err, err
+    assert not any(k.startswith("assay.") for k in client(ml).get_model_version(MODEL, "1").tags)
+
+
 # --------------------------------------------------------------------------- sync
 
 

@@ -545,7 +545,7 @@ def register(app: typer.Typer) -> None:
         if registered is not None and not no_publish:
             from assay.cli.mlflow import publish_and_print
 
-            publish_and_print(Console(stderr=True), registered.mlflow, out)
+            publish_and_print(Console(stderr=True), registered, out)
         raise typer.Exit(code)
 
     @app.command("demo")

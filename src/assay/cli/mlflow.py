@@ -67,12 +67,14 @@ def _act(as_user: str | None, fn: Any) -> Any:
         store.dispose()
 
 
-def publish_and_print(err: Console, source: Any, results_dir: Path) -> None:
+def publish_and_print(err: Console, model: Any, results_dir: Path) -> None:
     """Write the certification in ``results_dir`` back to the MLflow version it certified
-    (``source``: the loaded model's :class:`~assay.integrations.mlflow.LoadedFrom`)."""
+    (``model``: the adapter :func:`assay.integrations.mlflow.load_model` returned)."""
     from assay.integrations.mlflow import publish
 
-    done = publish(source.name, source.version, results_dir, tracking_uri=source.tracking_uri)
+    source = model.mlflow
+    done = publish(source.name, source.version, results_dir, tracking_uri=source.tracking_uri,
+                   verified_digest=model.digest)
     err.print(f"mlflow: models:/{escape(done.name)}/{escape(done.version)} tagged "
               f"{escape(done.tags.get('assay.verdict', ''))}; evidence logged to run "
               f"{escape(done.run_id)} ({escape(', '.join(done.artifacts) or 'no files')})",

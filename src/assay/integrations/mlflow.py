@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from assay.errors import AssayError, InputError, ModelLoadError, NotFoundError
+from assay.errors import AssayError, ConflictError, InputError, ModelLoadError, NotFoundError
 
 #: The environment variable MLflow reads its tracking URI from (and so does assay).
 ENV_URI = "MLFLOW_TRACKING_URI"
@@ -343,6 +343,28 @@ def _flavors(local: Path, uri: str) -> dict[str, Any]:
     return flavors
 
 
+def _model_file(local: Path, name: str) -> tuple[Path | None, dict[str, Any]]:
+    """The sklearn flavour's model file (None without that flavour) and every flavour."""
+    flavors = _flavors(local, name)
+    sk = flavors.get("sklearn")
+    if not (isinstance(sk, dict) and sk.get("pickled_model")):
+        return None, flavors
+    path = local / str(sk["pickled_model"])
+    if not path.is_file():
+        raise ModelLoadError(f"{name}: the sklearn flavour's file {sk['pickled_model']} "
+                             "is missing")
+    return path, flavors
+
+
+def model_digest(registry: Registry, name: str, version: str) -> str:
+    """The SHA-256 :func:`load_model` gives the model of version ``name``/``version``
+    (hex): of the sklearn flavour's model file, else of every file of the model."""
+    with tempfile.TemporaryDirectory(prefix="assay-mlflow-") as tmp:
+        local = registry.download(name, version, Path(tmp))
+        path, _ = _model_file(local, f"{SCHEME}{name}/{version}")
+        return _sha256(path) if path is not None else _tree_sha256(local)
+
+
 def load_model(uri: str, *, tracking_uri: str | None = None) -> Any:
     """The registered model version ``uri`` (``models:/NAME/VERSION`` or
     ``models:/NAME@ALIAS``) as a :class:`~assay.data.ModelAdapter` named by its version.
@@ -361,13 +383,9 @@ def load_model(uri: str, *, tracking_uri: str | None = None) -> Any:
     keep = False
     try:
         local = registry.download(ref.name, version, local_root)
-        flavors = _flavors(local, name)
-        sk = flavors.get("sklearn")
-        if isinstance(sk, dict) and sk.get("pickled_model"):
-            path = local / str(sk["pickled_model"])
-            if not path.is_file():
-                raise ModelLoadError(f"{name}: the sklearn flavour's file "
-                                     f"{sk['pickled_model']} is missing")
+        path, flavors = _model_file(local, name)
+        sk = flavors.get("sklearn") or {}
+        if path is not None:
             if sk.get("serialization_format") == "skops":
                 with registry.errors(f"loading {name} (skops)"):
                     import mlflow.sklearn
@@ -459,16 +477,21 @@ def results_tags(doc: dict[str, Any], raw: bytes) -> dict[str, str]:
 
 
 def publish(name: str, version: str | None, results_dir: str | os.PathLike[str], *,
-            tracking_uri: str | None = None, alias: str | None = None) -> Published:
+            tracking_uri: str | None = None, alias: str | None = None,
+            verified_digest: str | None = None) -> Published:
     """Write the certification in ``results_dir`` back to MLflow model version
     ``name``/``version`` (or the version ``alias`` points at).
 
     The model-version tags (:func:`results_tags`) are set, and results.json, report.html
     and results.intoto.json (those present) are logged under ``assay/`` of the version's
     run; a version without a run gets a new run in the ``assay`` experiment, tagged with
-    the model and version and named in the version's ``assay.run_id`` tag. When the
-    results name a model digest and the version is loaded by assay elsewhere, they are
-    expected to agree; that check is :func:`load_model`'s caller's."""
+    the model and version and named in the version's ``assay.run_id`` tag.
+
+    The results must be of this version's model: their model digest is compared with the
+    version's (:func:`model_digest`, which downloads the model; ``verified_digest`` is
+    that digest when the caller has just computed it, as ``assay certify`` has). Results
+    of another model, or of predictions read from columns (no model), are refused before
+    anything is written."""
     folder = Path(results_dir)
     doc, raw = _read_results(folder)
     registry = Registry(tracking_uri)
@@ -477,6 +500,16 @@ def publish(name: str, version: str | None, results_dir: str | os.PathLike[str],
         raise InputError(f"version {version!r}: expected an MLflow version number")
     mv = registry.version(ref)
     version = str(mv.version)
+    certified = str((doc.get("model") or {}).get("sha256") or "")
+    if not certified:
+        raise InputError(f"{folder / 'results.json'}: certifies no model (predictions read "
+                         f"from columns): nothing ties it to models:/{name}/{version}")
+    actual = verified_digest or model_digest(registry, name, version)
+    if certified.removeprefix("sha256:") != actual.removeprefix("sha256:"):
+        raise ConflictError(f"{folder / 'results.json'} certifies model sha256:"
+                            f"{certified.removeprefix('sha256:')}, but models:/{name}/"
+                            f"{version} is sha256:{actual.removeprefix('sha256:')}: these "
+                            "results are not of this version")
     files = [folder / f for f in EVIDENCE_FILES if (folder / f).is_file()]
     run_id = getattr(mv, "run_id", None) or None
     new_run = registry.run(run_id) is None
