@@ -510,6 +510,13 @@ def test_over_rest_certify_write_back_and_sync(mlflow_server: MlflowStore, db: S
     assert code == 0, stdout + err
     assert json.loads(stdout)["imported"] == [f"{MODEL}@1", f"{MODEL}@2"]
 
+    for model, expected in ((f"models:/{MODEL}/9", "has no version 9 (versions: 1, 2)"),
+                            (f"models:/{MODEL}@gone", "has no alias 'gone'"),
+                            ("models:/nope/1", "no registered model 'nope'")):
+        code, stdout, err = run(capsys, *CERTIFY, "--data", str(mlflow_server.data),
+                                "--model", model, "--out", str(tmp_path / "bad"))
+        assert code == 2 and expected in err and "Traceback" not in err, err
+
 
 def test_uris_are_parsed_strictly_and_passwords_never_shown(tmp_path):
     from assay.errors import InputError, NotFoundError
