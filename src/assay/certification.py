@@ -339,7 +339,10 @@ def certify(
     ``data`` and ``reference`` are anything :func:`assay.data.open_dataset`
     accepts (DataFrame, Arrow table, Parquet or CSV path). ``model`` is a
     model file (joblib or pickle: it runs code, load only trusted files), a
-    :class:`assay.data.ModelAdapter` or a fitted estimator; without a model,
+    :class:`assay.data.ModelAdapter`, a fitted estimator or an MLflow registry URI
+    (``models:/NAME/VERSION`` or ``models:/NAME@ALIAS``, read from
+    ``$MLFLOW_TRACKING_URI``; :func:`assay.integrations.mlflow.load_model` takes the
+    URI as an argument); without a model,
     ``prediction`` and/or ``score`` name columns holding its outputs.
     ``policy`` is a policy file, a shipped policy name or a loaded
     :class:`Policy`. With ``out_dir`` the results are written there too.
@@ -525,6 +528,10 @@ def _model_adapter(model: Any) -> Any:
 
     if isinstance(model, ModelAdapter):
         return model
+    if isinstance(model, str) and model.startswith("models:/"):  # MLflow's registry
+        from assay.integrations.mlflow import load_model as load_registered
+
+        return load_registered(model)
     if isinstance(model, str | os.PathLike):
         return load_model(model)
     return ModelAdapter.from_estimator(model)

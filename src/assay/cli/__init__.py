@@ -210,6 +210,9 @@ COMMANDS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
     ("attest", ("attest",), None,
      "Signed attestations (in-toto statements in DSSE envelopes) and the trusted keys\n"
      "that verify them."),
+    ("mlflow", ("mlflow",), None,
+     "MLflow's model registry: import models, write certifications back, set aliases\n"
+     "through the deployment gate."),
 )
 _COMMAND_INDEX = {entry[0]: entry for entry in COMMANDS}
 
@@ -230,6 +233,7 @@ COMMAND_MODULES = [
     "assay.cli.server",
     "assay.cli.card",
     "assay.cli.attest",
+    "assay.cli.mlflow",
 ]
 
 

@@ -472,9 +472,19 @@ def register(app: typer.Typer) -> None:
                                   help="Evaluation data (Parquet or CSV with a header)."),
         target: str = typer.Option(..., "--target", "-y", metavar="COL",
                                    help="Target (true label) column."),
-        model: Path | None = typer.Option(None, "--model", "-m", metavar="FILE",
-                                          help="Model file (joblib or pickle; it runs code: "
-                                               "load only models you trust)."),
+        model: str | None = typer.Option(None, "--model", "-m", metavar="FILE",
+                                         help="Model file (joblib or pickle; it runs code: "
+                                              "load only models you trust), or an MLflow "
+                                              "registered model: models:/NAME/VERSION or "
+                                              "models:/NAME@ALIAS."),
+        mlflow_uri: str | None = typer.Option(
+            None, "--mlflow-uri", metavar="URI",
+            help="MLflow tracking/registry URI for --model models:/... "
+                 "(default: $MLFLOW_TRACKING_URI)."),
+        no_publish: bool = typer.Option(
+            False, "--no-publish",
+            help="With --model models:/...: do not write the verdict and the evidence back "
+                 "to the MLflow model version."),
         train: Path | None = typer.Option(None, "--train", "--reference", metavar="FILE",
                                           help="Reference (training) data for drift checks."),
         sensitive: str | None = typer.Option(None, "--sensitive", "-s", metavar="COLS",
@@ -516,16 +526,26 @@ def register(app: typer.Typer) -> None:
         Exit code 0: passed (warnings allowed); 1: blocked by the policy; 2: bad input.
         """
         fmt = OutputFormat(choice(output, list(OutputFormat), "--format"))
-        with flag_names(CERTIFY_FLAGS):
+        registered = None
+        with flag_names({**CERTIFY_FLAGS, "uri": "--mlflow-uri"}):
             _resolve_policy(policy)  # a clear error before any data is read
+            if model is not None and model.startswith("models:/"):
+                from assay.integrations.mlflow import load_model
+
+                registered = load_model(model, tracking_uri=mlflow_uri)
             code = run_certification(
                 console, out_dir=out, output=fmt, quiet_progress=no_progress,
-                sign_key=sign_key, data=data, policy=policy, tier=tier, target=target, model=model,
+                sign_key=sign_key, data=data, policy=policy, tier=tier, target=target,
+                model=registered if registered is not None else model,
                 reference=train, prediction=prediction, score=score,
                 sensitive=_split(sensitive) or (), features=_split(features), weight=weight,
                 positive_label=positive_label, task=task,
                 na_values=_split(na_values), csv={"delimiter": delimiter} if delimiter else None,
             )
+        if registered is not None and not no_publish:
+            from assay.cli.mlflow import publish_and_print
+
+            publish_and_print(Console(stderr=True), registered, out)
         raise typer.Exit(code)
 
     @app.command("demo")
