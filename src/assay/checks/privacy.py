@@ -108,8 +108,9 @@ def _pii(ctx: CheckContext, n: int, seed: int) -> dict[str, list[Any]]:
 @check("privacy.pii_columns", family="privacy", title="Personal data among the columns",
        params=("sample_rows", "seed"))
 def pii_columns(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
-    """Direct identifiers and quasi-identifiers by column name and values; judged: how many
-    direct identifiers are model features."""
+    """Direct and quasi-identifiers by column name and values; judged: direct ones as features.
+
+    Reports column names and kinds, never values."""
     n = int_param(spec, "sample_rows", PII_SAMPLE)
     seed = seed_param(ctx, spec)
     found = _pii(ctx, n, seed)
@@ -261,8 +262,7 @@ def _class_output(spec: CheckSpec, info: dict[str, Any], per_class: np.ndarray, 
 @check("privacy.k_anonymity", family="privacy", title="k-anonymity over quasi-identifiers",
        params=("quasi_identifiers", "bins", "k", "measure", "data", "sample_rows", "seed"))
 def k_anonymity(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
-    """Smallest equivalence class over the quasi-identifiers, and the share of rows in classes
-    smaller than ``k``."""
+    """Smallest class of rows sharing their quasi-identifiers (k), share of rows below k."""
     info = _classes(ctx, spec, sensitive=False)
     return _class_output(spec, info, info["sizes"], "k", int_param(spec, "k", 5), "k")
 
@@ -272,8 +272,7 @@ def k_anonymity(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
        params=("quasi_identifiers", "bins", "l", "measure", "data", "sample_rows", "seed",
                "sensitive_column"))
 def l_diversity(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
-    """Fewest distinct values of the sensitive column (default: the target) within an
-    equivalence class, and the share of rows in classes with fewer than ``l``."""
+    """Fewest distinct sensitive values (default: target) within a class (l), rows below l."""
     info = _classes(ctx, spec, sensitive=True)
     out = _class_output(spec, info, info["distinct"], "l", int_param(spec, "l", 2), "l")
     out.details["sensitive_column"] = info["sensitive"]
@@ -322,8 +321,9 @@ def _attack_scores(ctx: CheckContext, X: pd.DataFrame, y: np.ndarray,
        title="Membership inference attack AUC", requires=("model", "reference", "target"),
        params=("attack", "sample_rows", "seed", "confidence"))
 def membership_inference(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
-    """AUC of a loss-threshold attack separating training rows from evaluation rows (0.5: the
-    model's outputs reveal nothing about membership)."""
+    """AUC of a loss-threshold attack telling training rows from evaluation rows (0.5: none).
+
+    Members and non-members are balanced seeded samples of ``sample_rows`` each."""
     if ctx.model is None:
         raise SkipCheck("no model was given")
     if ctx.reference is None:
@@ -385,8 +385,7 @@ def membership_inference(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
        requires=("model", "target"),
        params=("metric", "n_repeats", "sample_rows", "seed", "confidence"))
 def data_minimisation(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
-    """Features whose permutation importance is indistinguishable from zero (interval includes
-    zero): data collected and processed without a use."""
+    """Features whose permutation importance interval includes zero: data without a use."""
     from assay.metrics.importance import LOSSES, permutation_importance
 
     if ctx.model is None:
