@@ -179,7 +179,7 @@ DIRECT_KINDS = ("e-mail address", "phone number", "US social security number",
 QUASI_KINDS = ("age", "birth year", "postcode", "sex or gender", "race or ethnicity",
                "marital status", "nationality")
 
-_PHONE = re.compile(r"^(\+|00)?\d[\d ().-]{5,18}\d$")
+_PHONE = re.compile(r"^(\+|00)?[\d(][\d ().-]{5,18}\d$")
 _SSN = re.compile(r"^(\d{3})[- ](\d{2})[- ](\d{4})$")
 _NINO = re.compile(r"^([A-CEGHJ-PR-TW-Z])([A-CEGHJ-NPR-TW-Z]) ?\d{2} ?\d{2} ?\d{2} ?[A-D]$")
 _NINO_BAD_PREFIX = {"BG", "GB", "NK", "KN", "TN", "NT", "ZZ"}
@@ -248,7 +248,7 @@ def _luhn(v: str) -> bool:
 
 
 def _phone(v: str) -> bool:
-    if not _PHONE.match(v) or _DATE.match(v):
+    if not _PHONE.match(v) or _DATE.match(v) or _SSN.match(v):
         return False
     digits = sum(ch.isdigit() for ch in v)
     # a bare run of digits is an amount or a code as often as a phone number
