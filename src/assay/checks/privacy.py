@@ -138,9 +138,9 @@ def pii_columns(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
                         (("evaluation", ctx.evaluation), ("training", ctx.reference))
                         if ds is not None)
     ms = [
-        Measurement("direct identifiers used as model features", float(len(direct_feats)),
+        Measurement("identifiers among features", float(len(direct_feats)),
                     note=(", ".join(direct_feats) or "none") + f" (values scanned in {scanned})"),
-        Measurement("direct identifiers in the data", float(len(direct)), judged=False,
+        Measurement("identifiers in the data", float(len(direct)), judged=False,
                     note=", ".join(direct) or "none"),
         Measurement("quasi-identifiers in the data", float(len(quasi)), judged=False,
                     note=", ".join(quasi) or "none"),
@@ -246,7 +246,7 @@ def _class_output(spec: CheckSpec, info: dict[str, Any], per_class: np.ndarray, 
     scope = (f"over {', '.join(info['qis'])}{gen}; {info['scope']}, {len(sizes):,} classes")
     ms = [Measurement(f"smallest {name}", float(per_class.min()), n=info["n"],
                       judged=measure == what, note=scope),
-          Measurement(f"share of rows in classes with {what} < {limit}", below, n=info["n"],
+          Measurement(f"share of rows with {what} < {limit}", below, n=info["n"],
                       judged=measure != what)]
     hist = np.bincount(np.minimum(per_class, limit), weights=sizes, minlength=limit + 1)
     details = {"quasi_identifiers": info["qis"], "generalised": info["said"],
@@ -416,7 +416,7 @@ def data_minimisation(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     unused = [i.feature for i in imps if i.indistinguishable_from_zero]
     scope = (f"{_sampled(ctx.evaluation, n)}, {repeats} permutations per feature, loss "
              f"{metric}, {conf:.0%} t intervals")
-    ms = [Measurement("features indistinguishable from unused", float(len(unused)),
+    ms = [Measurement("unused features", float(len(unused)),
                       n=len(df), note=(", ".join(unused) or "none") + f"; {scope}")]
     for i in imps:
         ms.append(Measurement(f"{i.feature}", i.mean, ci=i.ci, n=i.n, judged=False,
