@@ -179,24 +179,38 @@ def _quasi_identifiers(ctx: CheckContext, spec: CheckSpec, ds: Any) -> list[str]
     return [f.column for f in found if f.column in ds.column_names]
 
 
+def _codes(s: pd.Series) -> np.ndarray:
+    """Integer codes of a column's values, missing values one more code."""
+    codes, _ = pd.factorize(s, use_na_sentinel=True)
+    return codes.astype(np.int64) + 1
+
+
+def _combine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Dense codes of the pairs ``(a, b)``."""
+    key = a * (int(b.max()) + 1) + b
+    return np.unique(key, return_inverse=True)[1].astype(np.int64)
+
+
 def _generalise(df: pd.DataFrame, qis: list[str], bins: int,
-                dob: set[str]) -> tuple[pd.DataFrame, list[str]]:
-    """Quasi-identifiers as class keys: dates of birth as years, numbers with more than
-    ``bins`` distinct values in ``bins`` quantile ranges; said in the returned notes."""
-    out = pd.DataFrame(index=df.index)
+                dob: set[str]) -> tuple[np.ndarray, list[str]]:
+    """Equivalence class of each row over the quasi-identifiers: dates of birth as years,
+    numbers with more than ``bins`` distinct values in ``bins`` quantile ranges (said in the
+    returned notes), other values as they are; a missing value is a value of its own."""
     said = []
+    classes = np.zeros(len(df), dtype=np.int64)
     for c in qis:
         s = df[c]
         if c in dob or pd.api.types.is_datetime64_any_dtype(s):
-            years = pd.to_datetime(s.astype(str), errors="coerce").dt.year
-            s = years.astype("Float64")
+            if not pd.api.types.is_datetime64_any_dtype(s):
+                s = s.astype("string")
+            s = pd.to_datetime(s, errors="coerce").dt.year.astype("Float64")
             said.append(f"{c}: year")
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) \
                 and s.nunique(dropna=True) > bins:
-            s = pd.qcut(s.astype(float), q=bins, duplicates="drop").astype(str)
+            s = pd.qcut(s.astype(float), q=bins, duplicates="drop", labels=False)
             said.append(f"{c}: {bins} quantile ranges")
-        out[c] = s.astype(str).where(s.notna(), "<missing>")
-    return out, said
+        classes = _combine(classes, _codes(s))
+    return classes, said
 
 
 def _classes(ctx: CheckContext, spec: CheckSpec, sensitive: bool) -> dict[str, Any]:
@@ -224,15 +238,14 @@ def _classes(ctx: CheckContext, spec: CheckSpec, sensitive: bool) -> dict[str, A
     df = ds.sample(n, seed=seed, columns=cols)
     dob = {f.column for f in _pii(ctx, PII_SAMPLE, seed)["evaluation"]
            if f.kind == "date of birth"}
-    keys, said = _generalise(df, qis, bins, dob)
-    codes = keys.groupby(qis, sort=False, dropna=False).ngroup().to_numpy()
+    codes, said = _generalise(df, qis, bins, dob)
     sizes = np.bincount(codes)
     out: dict[str, Any] = {"qis": qis, "said": said, "codes": codes, "sizes": sizes,
                            "n": len(df), "scope": f"{which} data, {_sampled(ds, n)}"}
     if col:
-        sens = df[col].astype(str).where(df[col].notna(), "<missing>")
-        pairs = pd.DataFrame({"c": codes, "s": sens.to_numpy()}).drop_duplicates()
-        out["distinct"] = np.bincount(pairs["c"].to_numpy(), minlength=len(sizes))
+        sens = _codes(df[col])
+        pairs = np.unique(codes * (int(sens.max()) + 1) + sens)
+        out["distinct"] = np.bincount(pairs // (int(sens.max()) + 1), minlength=len(sizes))
         out["sensitive"] = col
     return out
 
