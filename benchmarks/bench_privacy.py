@@ -7,8 +7,8 @@ quasi-identifiers (age, sex, postcode), four numeric features, a target and a
 scikit-learn model (scaler + one-hot + logistic regression) fitted on the
 training rows, then certifies the evaluation file against the shipped
 ``default`` policy, tier ``high``, twice: as shipped, and with the
-``privacy.*`` entries removed. Prints both wall-clock times and the share
-the privacy checks add.
+``privacy.*`` entries removed. Prints both wall-clock times, the time spent
+in each privacy check and their share of the shipped tier's certification.
 """
 
 from __future__ import annotations
@@ -96,8 +96,10 @@ def main() -> None:
         print(f"{name}: {times[name]:.1f} s, {len(cert.checks)} checks, privacy: {ids}")
     for key, t in spent.items():
         print(f"  {key}: {t:.2f} s")
-    extra = times["as shipped"] - times["without privacy"]
-    print(f"privacy checks add {extra:.1f} s = {extra / times['without privacy']:.1%}")
+    total = sum(spent.values())
+    print(f"privacy checks: {total:.2f} s = {total / times['as shipped']:.1%} of the shipped "
+          f"tier's certification (difference of the two runs: "
+          f"{times['as shipped'] - times['without privacy']:+.1f} s, noisy on a busy machine)")
 
 
 if __name__ == "__main__":

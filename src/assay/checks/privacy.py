@@ -44,7 +44,7 @@ from assay.data.identifiers import pii_columns as find_pii
 from assay.errors import AssayError, PolicyError
 
 PII_SAMPLE = 5_000
-CLASS_SAMPLE = 200_000
+CLASS_SAMPLE = 100_000
 ATTACK_SAMPLE = 5_000
 IMPORTANCE_SAMPLE = 2_000
 
