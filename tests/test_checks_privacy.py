@@ -399,3 +399,59 @@ def test_report_shows_privacy_findings_and_charts(tmp_path) -> None:
     assert "example.org" not in html
     mia = next(c for c in cert.checks if c.id == "privacy.membership_inference")
     assert str(mia.status) == "warn" and mia.measurements[0].ci[0] > 0.6
+
+
+# --------------------------------------------------------------------------- faces and policy
+
+
+def test_features_named_by_the_user_keep_identifiers(tmp_path) -> None:
+    df = _people(600)
+    df["score"] = np.clip((df["income"] - 20) / 60, 0, 1)
+    cert = certify(data=df, score="score", target="approved", policy="default", tier="high",
+                   features=["income", "age", "contact"])
+    assert cert.roles.excluded == {}
+    pii = next(c for c in cert.checks if c.id == "privacy.pii_columns")
+    assert str(pii.status) == "fail" and pii.measurements[0].note.startswith("contact (")
+    assert cert.status == "blocked"
+
+
+def test_checks_command_lists_the_family_with_its_params(capsys, monkeypatch) -> None:
+    from assay.cli import main
+
+    monkeypatch.setenv("COLUMNS", "200")
+    try:
+        main(["checks", "--family", "privacy"])
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    out = capsys.readouterr().out
+    for cid in ("privacy.pii_columns", "privacy.k_anonymity", "privacy.l_diversity",
+                "privacy.membership_inference", "privacy.data_minimisation"):
+        assert cid in out
+    assert "quasi_identifiers, bins, k, measure" in out and "needs model, reference, target" in out
+
+
+def test_bad_parameters_name_the_policy_line(tmp_path) -> None:
+    from assay.policy import load_policy
+
+    text = """\
+name: p
+version: "1"
+tiers:
+  high:
+    checks:
+      - id: privacy.k_anonymity
+        params: {quasi_identifier: [sex]}
+        threshold: {min: 5}
+"""
+    (tmp_path / "p.yaml").write_text(text)
+    with pytest.raises(PolicyError) as err:
+        load_policy(tmp_path / "p.yaml")
+    assert str(err.value).startswith("p.yaml:7:") and "did you mean 'quasi_identifiers'" in str(
+        err.value)
+    (tmp_path / "p.yaml").write_text(text.replace("quasi_identifier: [sex]", "k: five"))
+    df = _classes_frame()
+    cert = certify(data=df, prediction="y", target="y", policy=tmp_path / "p.yaml", tier="high")
+    r = cert.checks[0]
+    assert str(r.status) == "error"
+    assert "privacy.k_anonymity (p.yaml:6): parameter 'k': expected an integer >= 1, got 'five'" \
+        in r.message
