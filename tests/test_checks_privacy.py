@@ -232,6 +232,23 @@ def test_k_anonymity_detects_and_generalises_quasi_identifiers(adult) -> None:
     assert r.measurements[0].n == 1000
 
 
+def test_l_diversity_on_german_credit_against_pandas() -> None:
+    german = open_dataset(DATASETS / "german_credit" / "german.data",
+                          csv={"delimiter": " ", "header": False})
+    df = german.to_pandas()
+    age, sex, credit = df.columns[12], df.columns[8], df.columns[20]  # age, status_sex, credit
+    roles = ColumnRoles(target=credit, positive_label=1)
+    ctx = Ctx(german, None, None, roles)
+    r = run(ctx, "privacy.l_diversity", Threshold(max=0.05), quasi_identifiers=[age, sex],
+            measure="share_below_l", bins=4)
+    assert r.details["generalised"] == [f"{age}: 4 quantile ranges"]
+    keys = df[[age, sex]].assign(**{age: pd.qcut(df[age], 4, duplicates="drop").astype(str)})
+    distinct = df.groupby([keys[age], keys[sex]])[credit].transform("nunique")
+    assert r.measurements[0].value == distinct.min()
+    assert r.measurements[1].value == pytest.approx((distinct < 2).mean(), abs=1e-12)
+    assert r.measurements[1].judged and not r.measurements[0].judged
+
+
 def test_k_anonymity_dates_of_birth_as_years_and_skips() -> None:
     df = _people(300)
     ctx = Ctx(open_dataset(df), None, None, ColumnRoles(target="approved"))
