@@ -472,3 +472,13 @@ tiers:
     assert str(r.status) == "error"
     assert "privacy.k_anonymity (p.yaml:6): parameter 'k': expected an integer >= 1, got 'five'" \
         in r.message
+
+
+def test_class_size_chart_follows_the_details() -> None:
+    from assay.report.privacy_charts import class_sizes
+
+    svg = class_sizes({"1": 1, "3": 3, ">= 5": 19})
+    assert svg.startswith("<svg") and "k = 1" in svg and "k &gt;= 5" in svg
+    assert "4.3% of rows" in svg and "82.6% of rows" in svg
+    assert class_sizes({}) is None and class_sizes({"1": 0}) is None
+    assert "Rows by distinct sensitive values" in class_sizes({"1": 2}, what="l")

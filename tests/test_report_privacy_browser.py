@@ -24,6 +24,8 @@ def test_privacy_section_shows_findings_and_charts(tmp_path) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
     train, test = _memorable(1200, 1), _memorable(1200, 2)
     test["email"] = [f"person{i}@example.org" for i in range(len(test))]
+    test["age"] = (test["x5"] * 12 + 45).round().clip(18, 90)
+    test["sex"] = (test["x4"] > 0).map({True: "F", False: "M"})
     feats = [f"x{i}" for i in range(6)]
     model = DecisionTreeClassifier(random_state=0).fit(train[feats], train["y"])
     certify(data=test, reference=train, model=model, target="y", policy="default",
@@ -46,5 +48,7 @@ def test_privacy_section_shows_findings_and_charts(tmp_path) -> None:
         assert "Membership inference attack" in svg.inner_html()
         dm = section.locator("#check-privacy-data-minimisation svg")
         assert dm.is_visible() and "Permutation importance" in dm.inner_html()
+        k = section.locator("#check-privacy-k-anonymity svg")
+        assert k.is_visible() and "Rows by class size" in k.inner_html()
         assert "example.org" not in page.content()
         browser.close()

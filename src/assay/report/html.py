@@ -192,6 +192,13 @@ def _details_chart(c: Mapping[str, Any]) -> str | None:
                           title="Membership inference attack", name="attack",
                           xlabel="evaluation rows taken for members",
                           ylabel="training rows recognised")
+    for what in ("k", "l"):
+        by_size = details.get(f"rows_by_class_{what}")
+        if c.get("id") == f"privacy.{'k_anonymity' if what == 'k' else 'l_diversity'}" \
+                and isinstance(by_size, Mapping):
+            from assay.report.privacy_charts import class_sizes
+
+            return class_sizes(by_size, what=what)
     imp = details.get("importance")
     if c.get("id") == "privacy.data_minimisation" and isinstance(imp, list):
         rows = [charts.Row(label=str(i.get("feature")), value=_num_or_none(i.get("mean")),
