@@ -587,8 +587,10 @@ def _clip(v: float) -> float:
 
 
 @_never_fails
-def roc(fpr: Sequence[float], tpr: Sequence[float], *, auc: float | None = None) -> str | None:
-    """ROC curve of the scores on the evaluation data."""
+def roc(fpr: Sequence[float], tpr: Sequence[float], *, auc: float | None = None,
+        title: str = "ROC curve", name: str = "model", xlabel: str = "false positive rate",
+        ylabel: str = "true positive rate") -> str | None:
+    """ROC curve of the scores on the evaluation data (or of another scorer: ``name``)."""
     pts = [(f, t) for f, t in zip(fpr, tpr, strict=False) if _finite(f) and _finite(t)]
     if len(pts) < 2:
         return None
@@ -605,16 +607,15 @@ def roc(fpr: Sequence[float], tpr: Sequence[float], *, auc: float | None = None)
     _frame(c, left, top, left + size_x, top + size_y)
     c.line(x(0), y(0), x(1), y(1), colour=GRID, width=1.0, dash="5,3")
     c.polyline([(x(_clip(f)), y(_clip(t))) for f, t in pts], colour=ACCENT, width=1.6)
-    label = f"model (AUC {auc:.3f})" if _finite(auc) else "model"
+    label = f"{name} (AUC {auc:.3f})" if _finite(auc) else name
     right = left + size_x - 8
     _legend(c, right, top + size_y - 28, [("chance", GRID, "5,3")], anchor="end")
     _legend(c, right, top + size_y - 12, [(label, ACCENT, None)], anchor="end")
-    c.text(left, PAD + TITLE, "ROC curve", size=TITLE, bold=True)
-    c.text(PAD + TEXT * 0.8, top + size_y / 2, "true positive rate", anchor="middle",
-           rotate=True)
-    c.text(left + size_x / 2, top + size_y + TICK + PAD + TEXT * 2 + 4, "false positive rate",
+    c.text(left, PAD + TITLE, title, size=TITLE, bold=True)
+    c.text(PAD + TEXT * 0.8, top + size_y / 2, ylabel, anchor="middle", rotate=True)
+    c.text(left + size_x / 2, top + size_y + TICK + PAD + TEXT * 2 + 4, xlabel,
            anchor="middle")
-    return c.svg(width, height, "ROC curve")
+    return c.svg(width, height, title)
 
 
 PSI_MODERATE = 0.1

@@ -180,6 +180,37 @@ def _rows_from_measurements(ms: list[dict[str, Any]]) -> list[charts.Row]:
     return rows
 
 
+def _details_chart(c: Mapping[str, Any]) -> str | None:
+    """A chart drawn from a check's details, for the checks whose details hold one."""
+    details = c.get("details") or {}
+    if not isinstance(details, Mapping):
+        return None
+    roc = details.get("roc")
+    if c.get("id") == "privacy.membership_inference" and isinstance(roc, Mapping):
+        return charts.roc(roc.get("fpr") or [], roc.get("tpr") or [],
+                          auc=_num_or_none(details.get("auc")),
+                          title="Membership inference attack", name="attack",
+                          xlabel="evaluation rows taken for members",
+                          ylabel="training rows recognised")
+    for what in ("k", "l"):
+        by_size = details.get(f"rows_by_class_{what}")
+        if c.get("id") == f"privacy.{'k_anonymity' if what == 'k' else 'l_diversity'}" \
+                and isinstance(by_size, Mapping):
+            from assay.report.privacy_charts import class_sizes
+
+            return class_sizes(by_size, what=what)
+    imp = details.get("importance")
+    if c.get("id") == "privacy.data_minimisation" and isinstance(imp, list):
+        rows = [charts.Row(label=str(i.get("feature")), value=_num_or_none(i.get("mean")),
+                           lo=_num_or_none((i.get("ci") or [None, None])[0]),
+                           hi=_num_or_none((i.get("ci") or [None, None])[1]))
+                for i in imp if isinstance(i, Mapping)]
+        return charts.forest(rows, title="Permutation importance",
+                             xlabel=f"increase of the loss ({details.get('metric', '')}) "
+                                    "when the feature is shuffled", reference=0.0)
+    return None
+
+
 def _check_view(c: Mapping[str, Any]) -> dict[str, Any]:
     ms = [m for m in (c.get("measurements") or []) if isinstance(m, Mapping)]
     chart = None
@@ -187,6 +218,7 @@ def _check_view(c: Mapping[str, Any]) -> dict[str, Any]:
         threshold = c.get("threshold") or None
         chart = charts.forest(_rows_from_measurements(ms), title=str(c.get("title") or c.get("id")),
                               threshold=threshold)
+    chart = _details_chart(c) or chart
     status = str(c.get("status") or "error")
     message = c.get("message") or ""
     if not message and c.get("worst") is not None and c.get("value") is not None:
