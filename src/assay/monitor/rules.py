@@ -60,6 +60,7 @@ def metric_of(rule: MonitorRule) -> str:
     return {"quality.missing_share": "missing_share",
             "quality.unseen_categories": "unseen_share",
             "quality.out_of_range": "out_of_range_share",
+            "quality.out_of_distribution": "out_of_distribution_share",
             "quality.schema": "extra_columns", "volume.rows": "rows"}[rid]
 
 
@@ -197,6 +198,19 @@ def _out_of_range(rule: MonitorRule, ctx: RuleContext) -> list[Measurement]:
     return out
 
 
+def _out_of_distribution(rule: MonitorRule, ctx: RuleContext) -> list[Measurement]:
+    cur = ctx.current
+    if cur.novelty_rows == 0:
+        raise SkipCheck("no row of the window was scored for novelty: the version's reference "
+                        "has no novelty score (it was built before the score existed, or the "
+                        "training data was too small to fit it)")
+    m = _share("out-of-distribution rows", cur.novel, cur.novelty_rows, ctx)
+    sampled = (f"{cur.novelty_rows:,} of {cur.rows:,} rows scored (a seeded sample)"
+               if cur.novelty_rows < cur.rows else f"all {cur.rows:,} rows scored")
+    m.note = f"{sampled}; 0.01 expected for rows like the training data"
+    return [m]
+
+
 def _schema(rule: MonitorRule, ctx: RuleContext) -> list[Measurement]:
     extra = sorted(ctx.current.extra)
     note = ("columns not in the training data: " + ", ".join(extra)) if extra else ""
@@ -329,6 +343,7 @@ _RULES: dict[str, Any] = {
     "quality.missing_share": _missing,
     "quality.unseen_categories": _unseen,
     "quality.out_of_range": _out_of_range,
+    "quality.out_of_distribution": _out_of_distribution,
     "quality.schema": _schema,
     "volume.rows": _volume,
     "performance.drop": _performance_drop,
