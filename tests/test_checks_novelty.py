@@ -151,3 +151,24 @@ def test_adult_against_another_population(adult) -> None:
     assert r.status is Status.FAIL
     assert r.measurements[0].ci[0] > 0.9
     assert next(iter(r.details["novel_rows_mean_abs_z"])) == "age"
+
+
+def test_report_draws_the_scores_against_the_threshold() -> None:
+    from assay.report import render_report
+    from assay.report.novelty_chart import novelty_histogram
+
+    n = 5_000
+    ev = frame(n, 2)
+    ev.loc[:499, ["a", "b"]] = 40.0
+    ctx = Ctx(open_dataset(ev, PLAIN), open_dataset(frame(4_000, 1)), None, PLAIN)
+    r = run(ctx, Threshold(max=0.05))
+    hist = r.details["score_histogram"]
+    assert sum(hist["evaluation"]) == pytest.approx(1.0)
+    # the planted rows are in the last bins, beyond the threshold
+    beyond = [s for e, s in zip(hist["edges"][1:], hist["evaluation"], strict=True)
+              if e > hist["threshold"]]
+    assert sum(beyond) >= 0.1
+    html = render_report({"status": "blocked", "checks": [r.to_dict()]})
+    assert "Novelty scores: evaluation against training" in html
+    assert "99th percentile" in html and "out-of-distribution rows" in html
+    assert novelty_histogram({"edges": [0, 1], "evaluation": [1.0]}) is None

@@ -131,3 +131,15 @@ def test_order_statistic_interval() -> None:
     assert cover >= 0.95
     assert lo < 990 < hi
     assert _order_ci(x[:100], 0.99, 0.95) is None  # too few values for an upper bound
+
+
+def test_report_shows_the_machine(files) -> None:
+    from assay.report import render_report
+
+    r = run(ctx_for(load_model(files["fast"])), "operational.throughput", Threshold(min=1.0),
+            repeats=10, batch_repeats=3, warmup=1)
+    html = render_report({"status": "passed", "checks": [r.to_dict()]})
+    m = r.details["machine"]
+    assert "Measured on:" in html and f"Python {m['python']}" in html
+    assert f"scikit-learn {m['libraries']['scikit-learn']}" in html
+    assert "Operational" in html

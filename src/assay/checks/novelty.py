@@ -75,12 +75,14 @@ def _histogram(cal: list[float], scores: np.ndarray, threshold: float) -> dict[s
 
 
 @check("integrity.out_of_distribution", family="integrity",
-       title="Evaluation rows unlike the training data (out of distribution)",
+       title="Rows unlike the training data (out of distribution)",
        requires=("reference",),
        params=("sample_rows", "reference_rows", "k", "columns", "max_categories", "seed"))
 def out_of_distribution(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
-    """Share of evaluation rows whose k-NN novelty score is beyond the training data's own
-    99th percentile (about 1% for data from the training distribution)."""
+    """Share of evaluation rows beyond the training data's 99th percentile of a k-NN score.
+
+    About 1% for rows drawn from the training distribution (docs/operational-and-ood.md).
+    """
     if ctx.reference is None:
         raise SkipCheck("no reference (training) data was given: the novelty score is fitted "
                         "on it")

@@ -179,7 +179,7 @@ def _latency(ctx: CheckContext, spec: CheckSpec, which: str) -> CheckOutput:
 
 
 @check("operational.latency_p99_ms", family="operational",
-       title="Single-row prediction latency, 99th percentile (ms)", requires=("model",),
+       title="Single-row latency, p99 (ms)", requires=("model",),
        params=PARAMS)
 def latency_p99_ms(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     """99th percentile of the time to predict one row, measured in a fresh process (ms)."""
@@ -187,17 +187,17 @@ def latency_p99_ms(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
 
 
 @check("operational.batch_latency_p99_ms", family="operational",
-       title="Batch prediction latency, 99th percentile (ms)", requires=("model",),
+       title="Batch latency, p99 (ms)", requires=("model",),
        params=PARAMS)
 def batch_latency_p99_ms(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
-    """99th percentile of the time to predict a batch of ``batch_size`` rows (ms)."""
+    """99th percentile of the time to predict a batch of batch_size rows (ms)."""
     return _latency(ctx, spec, "batch_ms")
 
 
 @check("operational.throughput", family="operational", title="Prediction throughput (rows/s)",
        requires=("model",), params=PARAMS)
 def throughput(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
-    """Rows predicted per second in batches of ``batch_size`` rows."""
+    """Rows predicted per second in batches of batch_size rows, in a fresh process."""
     r = measure(ctx, spec)
     if "timeout" in r:
         return _timed_out(r, "rows per second", 0.0)
@@ -216,7 +216,7 @@ def throughput(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
 
 
 @check("operational.memory_mb", family="operational",
-       title="Peak memory added by a prediction (MB)", requires=("model",), params=PARAMS)
+       title="Peak memory of a prediction (MB)", requires=("model",), params=PARAMS)
 def memory_mb(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     """Peak resident memory (RSS) added while predicting the whole sample at once (MB)."""
     r = measure(ctx, spec)
