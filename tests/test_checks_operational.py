@@ -22,7 +22,8 @@ from test_checks_integrity import Ctx
 
 ROLES = ColumnRoles(target="y")
 TESTS = str(Path(__file__).resolve().parent)
-FAST = dict(repeats=400, batch_repeats=10, warmup=5, batch_size=200, sample_rows=1_000)
+FAST = dict(repeats=400, batch_repeats=10, warmup=5, batch_size=200, sample_rows=1_000,
+            budget_s=60)
 
 
 @pytest.fixture(autouse=True)
@@ -78,6 +79,15 @@ def test_slow_model_fails_the_latency_slo_a_fast_one_meets(files) -> None:
     assert fast.details["method"] == "predict_proba"
 
 
+def test_a_series_stops_at_its_time_budget(files) -> None:
+    r = run(ctx_for(load_model(files["slow"])), "operational.latency_p99_ms",
+            Threshold(max=1_000.0), repeats=400, batch_repeats=3, warmup=0, budget_s=0.5)
+    m = r.measurements[0]
+    assert m.n == 10  # 0.15 s a call: the budget is spent before the 10 calls always timed
+    assert "stopped at the budget of 0.5 s" in m.note
+    assert r.details["budget_s"] == 0.5
+
+
 def test_one_run_serves_every_operational_check(files) -> None:
     ctx = ctx_for(load_model(files["slow"]))
     few = dict(repeats=10, batch_repeats=5, warmup=1)
@@ -115,7 +125,8 @@ def test_model_file_failing_in_the_timing_process_is_a_clear_error(files, tmp_pa
 
 
 @pytest.mark.parametrize(("param", "value"), [("repeats", 5), ("batch_size", 0),
-                                              ("warmup", -1), ("timeout_s", "soon")])
+                                              ("warmup", -1), ("timeout_s", "soon"),
+                                              ("budget_s", 0), ("budget_s", "1s")])
 def test_bad_params_are_policy_errors(files, param: str, value) -> None:
     with pytest.raises(PolicyError, match=rf"policy.yaml:40.*'{param}'"):
         run(ctx_for(load_model(files["fast"])), "operational.latency_p99_ms",
@@ -143,3 +154,71 @@ def test_report_shows_the_machine(files) -> None:
     assert "Measured on:" in html and f"Python {m['python']}" in html
     assert f"scikit-learn {m['libraries']['scikit-learn']}" in html
     assert "Operational" in html
+
+
+POLICY = """\
+name: slo
+version: "1"
+tiers:
+  high:
+    checks:
+      - id: integrity.out_of_distribution
+        params: {sample_rows: 2000, reference_rows: 1000}
+        threshold: {max: 0.05}
+        judge: interval
+        rationale: rows like the training data
+      - id: operational.latency_p99_ms
+        params: {repeats: REPEATS, batch_repeats: 3, warmup: 2, batch_size: 100}
+        threshold: THRESHOLD
+        judge: interval
+        rationale: the service level
+"""
+
+
+def _policy(tmp_path: Path, repeats: str = "400", threshold: str = "{max: 100}") -> Path:
+    p = tmp_path / "slo.yaml"
+    p.write_text(POLICY.replace("REPEATS", repeats).replace("THRESHOLD", threshold))
+    return p
+
+
+def test_certify_runs_the_checks_from_a_policy_file(files, tmp_path: Path) -> None:
+    from assay import certify
+
+    df = data()
+    cert = certify(data=df.iloc[1500:], reference=df.iloc[:1500], policy=_policy(tmp_path),
+                   tier="high", target="y", model=files["fast"])
+    res = {c["id"]: c for c in cert.to_dict()["checks"]}
+    ood, lat = res["integrity.out_of_distribution"], res["operational.latency_p99_ms"]
+    assert ood["status"] == "pass", ood["message"]
+    assert lat["status"] == "pass", lat["message"]
+    assert lat["family"] == "operational" and lat["details"]["machine"]["cores"]
+    # predictions only: no model file, the operational check says why it did not run
+    df["pred"] = df["y"]
+    cert = certify(data=df, policy=_policy(tmp_path), tier="high", target="y",
+                   prediction="pred")
+    lat = {c["id"]: c for c in cert.to_dict()["checks"]}["operational.latency_p99_ms"]
+    assert lat["status"] == "skip" and "model" in lat["message"]
+
+
+@pytest.mark.parametrize(("threshold", "match"), [
+    ("{min: 10, max: 1}", r"slo.yaml:13:9: .*threshold: expected min <= max, got min 10 > max 1"),
+    ("{max: fast}", r"slo.yaml:13:21: .*threshold.max: expected a valid number"),
+])
+def test_bad_slos_are_policy_errors_with_the_line(files, tmp_path: Path, threshold: str,
+                                                  match: str) -> None:
+    from assay import certify
+
+    with pytest.raises(PolicyError, match=match):
+        certify(data=data(), policy=_policy(tmp_path, threshold=threshold), tier="high",
+                target="y", model=files["fast"])
+
+
+def test_a_bad_timing_param_names_the_policy_line(files, tmp_path: Path) -> None:
+    from assay import certify
+
+    cert = certify(data=data(), policy=_policy(tmp_path, repeats="3"), tier="high",
+                   target="y", model=files["fast"])
+    lat = {c["id"]: c for c in cert.to_dict()["checks"]}["operational.latency_p99_ms"]
+    assert lat["status"] == "error"
+    assert "(slo.yaml:11)" in lat["message"]  # the entry's line
+    assert "'repeats': expected an integer >= 10, got 3" in lat["message"]

@@ -35,7 +35,7 @@ from assay.metrics.profile import NUMERIC, column_kind
 #: Reference rows sampled to fit (half) and calibrate (half) the score.
 REFERENCE_ROWS = 4_000
 #: Evaluation rows sampled and scored.
-SAMPLE_ROWS = 20_000
+SAMPLE_ROWS = 10_000
 NEIGHBOURS = 5
 MAX_CATEGORIES = 20
 

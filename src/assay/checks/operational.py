@@ -46,26 +46,38 @@ from assay.checks.base import (
     seed_param,
     where,
 )
-from assay.errors import ModelLoadError
+from assay.errors import ModelLoadError, PolicyError
 
 SAMPLE_ROWS = 2_000
 BATCH_SIZE = 1_000
-REPEATS = 500  # single-row calls: 368 are the fewest with a 95% upper bound on the p99
-BATCH_REPEATS = 30
-WARMUP = 20
+REPEATS = 400  # single-row calls: 368 are the fewest with a 95% upper bound on the p99
+BATCH_REPEATS = 20
+WARMUP = 5
+BUDGET_S = 1.0  # seconds of timed calls per series, at most (after 10 calls, 2 batches)
 TIMEOUT_S = 600
-PARAMS = ("sample_rows", "batch_size", "repeats", "batch_repeats", "warmup", "seed",
-          "timeout_s")
+PARAMS = ("sample_rows", "batch_size", "repeats", "batch_repeats", "warmup", "budget_s",
+          "seed", "timeout_s")
 
 
-def _settings(ctx: CheckContext, spec: CheckSpec) -> dict[str, int]:
+def _settings(ctx: CheckContext, spec: CheckSpec) -> dict[str, Any]:
     return {"sample_rows": int_param(spec, "sample_rows", SAMPLE_ROWS),
             "batch_size": int_param(spec, "batch_size", BATCH_SIZE),
             "repeats": int_param(spec, "repeats", REPEATS, low=10),
             "batch_repeats": int_param(spec, "batch_repeats", BATCH_REPEATS, low=2),
             "warmup": int_param(spec, "warmup", WARMUP, low=0),
+            "budget_s": _budget(spec),
             "seed": seed_param(ctx, spec),
             "timeout_s": int_param(spec, "timeout_s", TIMEOUT_S)}
+
+
+def _budget(spec: CheckSpec) -> float:
+    v = spec.params.get("budget_s")
+    if v is None:
+        return BUDGET_S
+    if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
+        raise PolicyError(f"{where(spec)}: parameter 'budget_s': expected a number of seconds "
+                          f"> 0, got {v!r}")
+    return float(v)
 
 
 def _model_file(ctx: CheckContext) -> Path:
@@ -98,7 +110,7 @@ def measure(ctx: CheckContext, spec: CheckSpec) -> dict[str, Any]:
     return ctx.cached(key, lambda: _run(ctx, spec, path, s))
 
 
-def _run(ctx: CheckContext, spec: CheckSpec, path: Path, s: dict[str, int]) -> dict[str, Any]:
+def _run(ctx: CheckContext, spec: CheckSpec, path: Path, s: dict[str, Any]) -> dict[str, Any]:
     model = ctx.model
     cols = model.input_columns(ctx.roles.feature_columns(ctx.evaluation.column_names))
     sample = ctx.evaluation.sample_arrow(s["sample_rows"], seed=s["seed"], columns=cols)
@@ -109,7 +121,7 @@ def _run(ctx: CheckContext, spec: CheckSpec, path: Path, s: dict[str, int]) -> d
         pq.write_table(sample, data)
         job = {"model": str(path), "data": str(data), "repeats": s["repeats"],
                "batch_size": s["batch_size"], "batch_repeats": s["batch_repeats"],
-               "warmup": s["warmup"]}
+               "warmup": s["warmup"], "budget_s": s["budget_s"]}
         try:
             proc = subprocess.run([sys.executable, "-m", "assay.checks._opworker"],
                                   input=json.dumps(job), capture_output=True, text=True,
@@ -142,7 +154,7 @@ def _confidence(ctx: CheckContext) -> float:
 
 def _details(r: dict[str, Any]) -> dict[str, Any]:
     keys = ("machine", "method", "rows", "batch_size", "repeats", "batch_repeats", "warmup",
-            "memory")
+            "budget_s", "memory")
     return {k: r[k] for k in keys if k in r}
 
 
@@ -167,6 +179,9 @@ def _latency(ctx: CheckContext, spec: CheckSpec, which: str) -> CheckOutput:
     ms = [Measurement(label=f"{label} p99 (ms)", value=p99, ci=ci99, n=int(x.size),
                       note=(f"{x.size} timed calls of {r['method']} after {r['warmup']} warm-up "
                             f"calls, on {r['rows']:,} sampled evaluation rows; {cpu}")
+                      + (f"; stopped at the budget of {r['budget_s']:g} s"
+                         if x.size < (r["repeats"] if which == "single_ms" else r["batch_repeats"])
+                         else "")
                       + ("" if ci99 else "; too few calls for an interval of the p99")),
           Measurement(label=f"{label} p50 (ms)", value=p50, ci=_order_ci(x, 0.5, conf),
                       n=int(x.size), judged=False, note="the median, for information")]
