@@ -88,6 +88,16 @@ def test_a_series_stops_at_its_time_budget(files) -> None:
     assert r.details["budget_s"] == 0.5
 
 
+def test_a_process_that_does_not_finish_in_time_fails_the_latency_slo(files) -> None:
+    ctx = ctx_for(load_model(files["slow"]))
+    lat = run(ctx, "operational.latency_p99_ms", Threshold(max=100.0), timeout_s=1)
+    assert lat.status is Status.FAIL
+    assert lat.measurements[0].value == 1_000.0
+    assert "did not finish within timeout_s=1 s" in lat.measurements[0].note
+    mem = run(ctx, "operational.memory_mb", Threshold(max=1_024.0), timeout_s=1)
+    assert mem.status is Status.SKIP and "did not finish within 1 s" in mem.message
+
+
 def test_one_run_serves_every_operational_check(files) -> None:
     ctx = ctx_for(load_model(files["slow"]))
     few = dict(repeats=10, batch_repeats=5, warmup=1)

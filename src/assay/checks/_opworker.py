@@ -1,7 +1,8 @@
 """The fresh process that times a model for the operational checks.
 
-Run as ``python -m assay.checks._opworker`` with a JSON job on stdin (model file,
-Parquet sample, repeats); prints one JSON object on stdout. The model is loaded
+Run as ``python -m assay.checks._opworker MODEL_FILE``: it imports its libraries and
+loads the model while the certification writes the sample, then reads a JSON job on
+stdin (Parquet sample, repeats) and prints one JSON object on stdout. The model is loaded
 through :func:`assay.data.load_model`, so every model-file check of that path
 applies here too. Nothing else of assay is imported before the timings, so the
 memory figures are the model's and its libraries', not the certification's.
@@ -89,7 +90,6 @@ def machine(model: Any) -> dict[str, Any]:
 
 
 def main() -> int:
-    job = json.load(sys.stdin)
     import pandas as pd
 
     from assay.data import load_model
@@ -98,11 +98,12 @@ def main() -> int:
     gc.collect()
     rss_start = _rss()  # after assay's own imports: the difference is the model's
     try:
-        adapter = load_model(job["model"])
+        adapter = load_model(sys.argv[1])
     except AssayError as exc:
         json.dump({"error": str(exc)}, sys.stdout)
         return 0
     rss_loaded = _rss()
+    job = json.load(sys.stdin)  # sent once the sample is written
     df = pd.read_parquet(job["data"])
     n = len(df)
     use_proba = adapter.has_proba

@@ -113,26 +113,36 @@ def measure(ctx: CheckContext, spec: CheckSpec) -> dict[str, Any]:
 def _run(ctx: CheckContext, spec: CheckSpec, path: Path, s: dict[str, Any]) -> dict[str, Any]:
     model = ctx.model
     cols = model.input_columns(ctx.roles.feature_columns(ctx.evaluation.column_names))
-    sample = ctx.evaluation.sample_arrow(s["sample_rows"], seed=s["seed"], columns=cols)
     import pyarrow.parquet as pq
 
     with tempfile.TemporaryDirectory(prefix="assay-operational-") as tmp:
-        data = Path(tmp) / "sample.parquet"
-        pq.write_table(sample, data)
-        job = {"model": str(path), "data": str(data), "repeats": s["repeats"],
-               "batch_size": s["batch_size"], "batch_repeats": s["batch_repeats"],
-               "warmup": s["warmup"], "budget_s": s["budget_s"]}
+        # the process starts first: it imports the model's libraries and loads the model
+        # while the sample is drawn and written; it times nothing before it has the job
+        proc = subprocess.Popen([sys.executable, "-m", "assay.checks._opworker", str(path)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp)
         try:
-            proc = subprocess.run([sys.executable, "-m", "assay.checks._opworker"],
-                                  input=json.dumps(job), capture_output=True, text=True,
-                                  timeout=s["timeout_s"], env=_env(), cwd=tmp)
+            sample = ctx.evaluation.sample_arrow(s["sample_rows"], seed=s["seed"],
+                                                 columns=cols)
+            data = Path(tmp) / "sample.parquet"
+            pq.write_table(sample, data)
+            job = {"data": str(data), "repeats": s["repeats"], "batch_size": s["batch_size"],
+                   "batch_repeats": s["batch_repeats"], "warmup": s["warmup"],
+                   "budget_s": s["budget_s"]}
+            stdout, stderr = proc.communicate(json.dumps(job), timeout=s["timeout_s"])
         except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
             return {"timeout": s["timeout_s"], "rows": sample.num_rows, **s}
-    if proc.returncode != 0 or not proc.stdout.strip():
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        except BaseException:
+            proc.kill()
+            proc.communicate()
+            raise
+    if proc.returncode != 0 or not stdout.strip():
+        tail = (stderr.strip().splitlines() or ["no output"])[-1]
         raise ModelLoadError(f"{path}: the timing process for {where(spec)} failed "
                              f"(exit code {proc.returncode}): {tail}")
-    out = json.loads(proc.stdout)
+    out = json.loads(stdout)
     if "error" in out:
         raise ModelLoadError(out["error"])
     return {**out, **s}
