@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.neighbors import NearestNeighbors
 
+import assay.checks.integrity  # registers the leakage screen
 import assay.checks.novelty  # noqa: F401 - registers the check
 from assay.checks.base import REGISTRY, CheckSpec, JudgeOn, Status, Threshold, run_check
 from assay.data import ColumnRoles, open_dataset
@@ -172,3 +173,19 @@ def test_report_draws_the_scores_against_the_threshold() -> None:
     assert "Novelty scores: evaluation against training" in html
     assert "99th percentile" in html and "out-of-distribution rows" in html
     assert novelty_histogram({"edges": [0, 1], "evaluation": [1.0]}) is None
+
+
+def test_the_evaluation_is_read_once_with_the_leakage_screen(adult) -> None:
+    train, test = adult
+    ctx = Ctx(open_dataset(test, ROLES), open_dataset(train), None, ROLES)
+    leak = run_check(REGISTRY["integrity.target_leakage"], ctx,
+                     CheckSpec(id="integrity.target_leakage", threshold=Threshold(max=0.95)))
+    reads = []
+    real = ctx.evaluation.sample_arrow
+    ctx.evaluation.sample_arrow = lambda *a, **k: reads.append(a) or real(*a, **k)
+    r = run(ctx, Threshold(max=0.05), sample_rows=5_000)
+    assert leak.status is Status.PASS and r.status is Status.PASS
+    assert reads == []  # drawn from the leakage screen's cached sample
+    assert len([k for k in ctx.calls if k.startswith("integrity.sample")]) == 1
+    assert r.measurements[0].n == 5_000
+    assert "seeded sample of 5,000 of 16,281 evaluation rows" in r.measurements[0].note

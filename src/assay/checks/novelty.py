@@ -27,6 +27,9 @@ from assay.checks.base import (
     seed_param,
     where,
 )
+from assay.checks.integrity import SAMPLE_ROWS as INTEGRITY_SAMPLE_ROWS
+from assay.checks.integrity import _features as integrity_features
+from assay.checks.integrity import _sample as integrity_sample
 from assay.errors import InputError
 from assay.metrics._formulas import wilson_interval
 from assay.metrics.novelty import MIN_CALIBRATION, NoveltyScorer, fit_novelty
@@ -58,6 +61,31 @@ def _feature_kinds(ctx: CheckContext, spec: CheckSpec) -> tuple[list[str], list[
         kinds = {column_kind(ev.schema.field(c).type), column_kind(ref.schema.field(c).type)}
         (numeric if kinds == {NUMERIC} else categorical).append(c)
     return numeric, categorical
+
+
+def _evaluation_sample(ctx: CheckContext, spec: CheckSpec, cols: list[str], n: int,
+                       seed: int) -> Any:
+    """A seeded uniform sample of ``n`` evaluation rows of ``cols``.
+
+    Drawn from the sample the leakage screen reads (``integrity.target_leakage``: 50,000
+    rows of the features and the target, cached for the certification) when that one is
+    large enough: a seeded subset of a uniform sample is a uniform sample, and the data
+    is then read once for both checks.
+    """
+    ev = ctx.evaluation
+    target = ctx.roles.target
+    feats = [c for c in integrity_features(ctx) if c != target]
+    shared_ok = (spec.params.get("columns") is None and target is not None
+                 and target in ev.column_names and set(cols) <= set(feats)
+                 and n <= min(INTEGRITY_SAMPLE_ROWS, int(ev.num_rows)))
+    if not shared_ok:
+        return ev.sample(n, seed=seed + 1, columns=cols)
+    shared = integrity_sample(ctx, CheckSpec(id=spec.id, params={"seed": seed}),
+                              [*feats, target])
+    if len(shared) < n:
+        return ev.sample(n, seed=seed + 1, columns=cols)
+    pick = np.sort(np.random.default_rng(seed + 1).choice(len(shared), n, replace=False))
+    return shared.iloc[pick][cols].reset_index(drop=True)
 
 
 def _histogram(cal: list[float], scores: np.ndarray, threshold: float) -> dict[str, Any]:
@@ -102,7 +130,7 @@ def out_of_distribution(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
                         "its 99th percentile)")
     scorer: NoveltyScorer = fit_novelty(ref_df, numeric=numeric, categorical=categorical, k=k,
                                         seed=seed, max_categories=max_cat)
-    ev_df = ctx.evaluation.sample(n_sample, seed=seed + 1, columns=cols)
+    ev_df = _evaluation_sample(ctx, spec, cols, n_sample, seed)
     scores = scorer.score(ev_df)
     novel = scores > scorer.threshold
     n, hits = int(scores.size), int(novel.sum())
