@@ -103,7 +103,7 @@ def _histogram(cal: list[float], scores: np.ndarray, threshold: float) -> dict[s
 
 
 @check("integrity.out_of_distribution", family="integrity",
-       title="Rows unlike the training data (out of distribution)",
+       title="Out-of-distribution rows",
        requires=("reference",),
        params=("sample_rows", "reference_rows", "k", "columns", "max_categories", "seed"))
 def out_of_distribution(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
