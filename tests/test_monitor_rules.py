@@ -68,11 +68,12 @@ def test_shipped_policies_raise_nothing_on_undrifted_windows(
     evaluated = {e["rule"] for e in st["evaluations"]}
     assert evaluated == {"drift.feature", "drift.prediction", "quality.missing_share",
                          "quality.unseen_categories", "quality.out_of_range", "quality.schema",
-                         "volume.rows", "performance.drop", "performance.estimated",
-                         "fairness.gap"}
+                         "quality.out_of_distribution", "volume.rows", "performance.drop",
+                         "performance.estimated", "fairness.gap"}
     states = {(e["rule"], e["state"]) for e in st["evaluations"]}
     assert ("drift.feature", "pass") in states and ("performance.estimated", "pass") in states
     assert ("fairness.gap", "pass") in states and ("quality.schema", "pass") in states
+    assert ("quality.out_of_distribution", "pass") in states
     # no certified value and no baseline: the performance rule says why it waits
     perf = [e for e in st["evaluations"] if e["rule"] == "performance.drop"]
     assert {e["state"] for e in perf} == {"skip"}

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from assay.errors import ConflictError, InputError
 from assay.metrics import ClassificationStats
+from assay.metrics.novelty import NoveltyScorer, fit_novelty
 from assay.metrics.profile import NUMERIC, FeatureBins, FeatureStats, column_kind, profile
 from assay.monitor.roles import INGESTERS
 from assay.monitor.state import (
@@ -31,6 +32,7 @@ from assay.monitor.state import (
     SCORE_BINS,
     WindowState,
     at_midnight,
+    novelty_from_blob,
     reference_blob,
     reference_from_blob,
     score_bins,
@@ -43,6 +45,10 @@ from assay.store.db import utcnow
 
 _EPOCH = date(1970, 1, 1)
 _CHUNK = 500  # row ids per IN (...) query
+#: Training rows sampled to fit (half) and calibrate (half) the novelty score.
+NOVELTY_REFERENCE_ROWS = 4_000
+#: About how many rows of one ingested batch the novelty score counts (a seeded sample).
+NOVELTY_BATCH_ROWS = 20_000
 MISSING = "<missing>"
 
 
@@ -139,11 +145,35 @@ def _reference(session: Session, mv: ModelVersion, batch_columns: Sequence[str],
     prof = profile(ds, columns=list(features))
     ref = MonitorReference(model_version_id=mv.id, data_digest=mv.training_data_digest or
                            "sha256:" + ds.digest, source=mv.training_data_source,
-                           features=list(features), state=reference_blob(prof),
+                           features=list(features),
+                           state=reference_blob(prof, _fit_novelty(ds, prof)),
                            created_at=utcnow())
     session.add(ref)
     session.flush()
     return ref, prof.features
+
+
+def _fit_novelty(ds: Any, prof: Any) -> NoveltyScorer | None:
+    """The novelty score of ``quality.out_of_distribution``, fitted on a seeded sample of
+    the training data; None when the training data is too small to calibrate it."""
+    numeric = [c for c, st in prof.features.items() if st.kind == NUMERIC]
+    categorical = [c for c, st in prof.features.items() if st.kind != NUMERIC]
+    sample = ds.sample(NOVELTY_REFERENCE_ROWS, seed=0, columns=[*numeric, *categorical])
+    try:
+        return fit_novelty(sample, numeric=numeric, categorical=categorical, seed=0)
+    except InputError:
+        return None
+
+
+def _count_novel(scorer: NoveltyScorer, batch: pa.RecordBatch | pa.Table,
+                 keep: np.ndarray | None) -> tuple[int, int]:
+    """(novel rows, scored rows) of ``batch``, scoring the rows where ``keep`` is True."""
+    if keep is not None:
+        if not keep.any():
+            return 0, 0
+        batch = batch.filter(pa.array(keep))
+    novel = scorer.novel(batch.select(scorer.columns).to_pandas())
+    return int(novel.sum()), int(novel.size)
 
 
 # --------------------------------------------------------------------------- columns
@@ -281,6 +311,12 @@ def ingest(session: Session, actor: User, model: str, version: str, data: Any, *
                             f"#{dup}; nothing was stored twice")
     ranges = {c: (s.min, s.max) for c, s in bins_stats.items()
               if s.kind == NUMERIC and s.count}
+    scorer = novelty_from_blob(_ref.state)
+    # the novelty score costs O(rows x reference rows): a batch larger than
+    # NOVELTY_BATCH_ROWS is scored on a seeded uniform sample of about that many rows
+    total = int(ds.num_rows or 0)
+    rate = 1.0 if total <= NOVELTY_BATCH_ROWS else NOVELTY_BATCH_ROWS / total
+    novelty_rng = np.random.default_rng(0)
     columns = list(dict.fromkeys([*bins, *roles, *sensitive]))
     states: dict[int, WindowState] = {}
     kept = _KeptRows(mv.id, sensitive) if id_column else None
@@ -362,6 +398,9 @@ def ingest(session: Session, actor: User, model: str, version: str, data: Any, *
                 if out:
                     part.out_of_range[c] = out
             part.extra = {c: k for c in extra}
+            if scorer is not None:
+                keep = None if rate >= 1.0 else novelty_rng.random(k) < rate
+                part.novel, part.novelty_rows = _count_novel(scorer, sub, keep)
             st = states.get(d)
             states[d] = part if st is None else st.merge(part)
             if kept is not None and ids is not None:

@@ -9,7 +9,6 @@ no score column) raises :class:`assay.checks.base.SkipCheck` with the reason.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 
 from assay.checks.base import Measurement, SkipCheck
 from assay.metrics import ClassificationStats
+from assay.metrics._formulas import wilson_interval
 from assay.metrics.drift import (
     category_bins,
     compare_feature,
@@ -60,6 +60,7 @@ def metric_of(rule: MonitorRule) -> str:
     return {"quality.missing_share": "missing_share",
             "quality.unseen_categories": "unseen_share",
             "quality.out_of_range": "out_of_range_share",
+            "quality.out_of_distribution": "out_of_distribution_share",
             "quality.schema": "extra_columns", "volume.rows": "rows"}[rid]
 
 
@@ -158,16 +159,7 @@ def _prediction_drift(rule: MonitorRule, ctx: RuleContext) -> list[Measurement]:
 
 
 def _wilson(k: int, n: int, confidence: float) -> tuple[float, float] | None:
-    if n <= 0:
-        return None
-    from scipy.stats import norm
-
-    z = float(norm.ppf(1 - (1 - confidence) / 2))
-    p = k / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, mid - half), min(1.0, mid + half)
+    return wilson_interval(k, n, confidence)
 
 
 def _share(label: str, k: int, n: int, ctx: RuleContext) -> Measurement:
@@ -204,6 +196,19 @@ def _out_of_range(rule: MonitorRule, ctx: RuleContext) -> list[Measurement]:
     if not out:
         raise SkipCheck("no numeric features")
     return out
+
+
+def _out_of_distribution(rule: MonitorRule, ctx: RuleContext) -> list[Measurement]:
+    cur = ctx.current
+    if cur.novelty_rows == 0:
+        raise SkipCheck("no row of the window was scored for novelty: the version's reference "
+                        "has no novelty score (it was built before the score existed, or the "
+                        "training data was too small to fit it)")
+    m = _share("out-of-distribution rows", cur.novel, cur.novelty_rows, ctx)
+    sampled = (f"{cur.novelty_rows:,} of {cur.rows:,} rows scored (a seeded sample)"
+               if cur.novelty_rows < cur.rows else f"all {cur.rows:,} rows scored")
+    m.note = f"{sampled}; 0.01 expected for rows like the training data"
+    return [m]
 
 
 def _schema(rule: MonitorRule, ctx: RuleContext) -> list[Measurement]:
@@ -338,6 +343,7 @@ _RULES: dict[str, Any] = {
     "quality.missing_share": _missing,
     "quality.unseen_categories": _unseen,
     "quality.out_of_range": _out_of_range,
+    "quality.out_of_distribution": _out_of_distribution,
     "quality.schema": _schema,
     "volume.rows": _volume,
     "performance.drop": _performance_drop,

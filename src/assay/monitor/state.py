@@ -12,7 +12,10 @@ A :class:`WindowState` holds, for the rows of one window:
 * ``labeled``: a ``ClassificationStats`` of the rows whose labels arrived;
 * ``scores``: the profile of the score (or the prediction) for prediction drift;
 * ``out_of_range`` (values outside the training range) and ``extra``
-  (columns the training data does not have), counted per column.
+  (columns the training data does not have), counted per column;
+* ``novel`` of ``novelty_rows`` scored rows beyond the training data's 99th
+  percentile of the novelty score (:mod:`assay.metrics.novelty`) stored with the
+  reference.
 
 Every part merges exactly (sums of counts), so a week or a month is the merge
 of its days, and a batch is merged into its days in any order.
@@ -31,6 +34,7 @@ import numpy as np
 
 from assay.errors import InputError
 from assay.metrics import ClassificationStats
+from assay.metrics.novelty import NoveltyScorer
 from assay.metrics.profile import NUMERIC, FeatureBins, FeatureStats, Profile
 
 #: Score bins of the window statistics (100 is plenty for monitoring and keeps them small).
@@ -98,6 +102,8 @@ class WindowState:
     scores: FeatureStats | None = None
     out_of_range: dict[str, int] = field(default_factory=dict)
     extra: dict[str, int] = field(default_factory=dict)
+    novel: int = 0
+    novelty_rows: int = 0
 
     @classmethod
     def empty(cls, bins: dict[str, FeatureBins]) -> WindowState:
@@ -124,7 +130,9 @@ class WindowState:
                            labeled=both(self.labeled, other.labeled),
                            scores=both(self.scores, other.scores),
                            out_of_range=add(self.out_of_range, other.out_of_range),
-                           extra=add(self.extra, other.extra))
+                           extra=add(self.extra, other.extra),
+                           novel=self.novel + other.novel,
+                           novelty_rows=self.novelty_rows + other.novelty_rows)
 
     # ------------------------------------------------------------ storage
     def to_blob(self) -> bytes:
@@ -141,7 +149,8 @@ class WindowState:
                 "features": feats,
                 "outputs": None if self.outputs is None else self.outputs.to_state(),
                 "labeled": None if self.labeled is None else self.labeled.to_state(),
-                "scores": scores, "out_of_range": self.out_of_range, "extra": self.extra}
+                "scores": scores, "out_of_range": self.out_of_range, "extra": self.extra,
+                "novel": self.novel, "novelty_rows": self.novelty_rows}
         return zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 6)
 
     @classmethod
@@ -161,11 +170,28 @@ class WindowState:
                    scores=None if body["scores"] is None else
                    FeatureStats.from_dict(body["scores"]),
                    out_of_range={k: int(v) for k, v in body["out_of_range"].items()},
-                   extra={k: int(v) for k, v in body["extra"].items()})
+                   extra={k: int(v) for k, v in body["extra"].items()},
+                   novel=int(body.get("novel", 0)),
+                   novelty_rows=int(body.get("novelty_rows", 0)))
 
 
-def reference_blob(profile: Profile) -> bytes:
-    return zlib.compress(json.dumps(profile.to_dict(), separators=(",", ":")).encode(), 6)
+def reference_blob(profile: Profile, novelty: NoveltyScorer | None = None) -> bytes:
+    """The reference profile (and the fitted novelty score, when there is one) as bytes."""
+    body = profile.to_dict()
+    if novelty is not None:
+        body["novelty"] = novelty.to_dict()
+    return zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 6)
+
+
+def novelty_from_blob(blob: bytes) -> NoveltyScorer | None:
+    """The novelty score stored with a reference (None for a reference built without one)."""
+    return _novelty(bytes(blob))
+
+
+@lru_cache(maxsize=16)
+def _novelty(blob: bytes) -> NoveltyScorer | None:
+    body = json.loads(zlib.decompress(blob)).get("novelty")
+    return None if body is None else NoveltyScorer.from_dict(body)
 
 
 def reference_from_blob(blob: bytes) -> Profile:

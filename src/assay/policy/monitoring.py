@@ -54,6 +54,9 @@ RULE_KINDS: dict[str, RuleKind] = {k.id: k for k in (
              ("features",)),
     RuleKind("quality.out_of_range", "Share of values outside the training range",
              ("features",)),
+    RuleKind("quality.out_of_distribution",
+             "Share of rows unlike the training data (beyond its 99th percentile of the "
+             "novelty score)"),
     RuleKind("quality.schema", "Columns not in the training data"),
     RuleKind("volume.rows", "Rows per window"),
     RuleKind("performance.drop", "Performance drop against the certified value",

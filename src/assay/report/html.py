@@ -30,6 +30,7 @@ from jinja2 import (
 
 from assay.errors import InputError
 from assay.report import charts
+from assay.report.novelty_chart import novelty_histogram
 from assay.report.verdict import explain_verdict
 
 FAMILY_ORDER = ("integrity", "performance", "calibration", "fairness", "drift", "robustness",
@@ -219,6 +220,9 @@ def _check_view(c: Mapping[str, Any]) -> dict[str, Any]:
         chart = charts.forest(_rows_from_measurements(ms), title=str(c.get("title") or c.get("id")),
                               threshold=threshold)
     chart = _details_chart(c) or chart
+    details = c.get("details") if isinstance(c.get("details"), Mapping) else {}
+    if isinstance(details.get("score_histogram"), Mapping):  # integrity.out_of_distribution
+        chart = novelty_histogram(details["score_histogram"]) or chart
     status = str(c.get("status") or "error")
     message = c.get("message") or ""
     if not message and c.get("worst") is not None and c.get("value") is not None:
@@ -244,8 +248,21 @@ def _check_view(c: Mapping[str, Any]) -> dict[str, Any]:
         "measurements": ms,
         "details": c.get("details") or {},
         "chart": chart,
+        "machine": _machine(details.get("machine")),
         "blocking": status == "fail" and (c.get("severity") or "block") == "block",
     }
+
+
+def _machine(m: Any) -> str | None:
+    """The machine operational figures were measured on, in one line."""
+    if not isinstance(m, Mapping):
+        return None
+    libs = ", ".join(f"{k} {v}" for k, v in (m.get("libraries") or {}).items() if v)
+    cores = m.get("cores")
+    return "; ".join(str(p) for p in (
+        m.get("cpu"), f"{cores} logical cores" if cores else None,
+        f"Python {m.get('python')}" if m.get("python") else None, m.get("os"), libs or None)
+        if p)
 
 
 def _metrics_view(metrics: Mapping[str, Any] | None) -> dict[str, Any] | None:
