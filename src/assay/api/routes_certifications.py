@@ -69,6 +69,10 @@ class RunIn(BaseModel):
     sensitive: list[str] = Field(default_factory=list, max_length=20)
     features: list[str] | None = Field(None, max_length=2000)
     positive_label: int | str = 1
+    trust_model_file: bool = Field(
+        False, description="Load the stored model file even if its scan names code outside "
+                           "the allow-list (security or admin role only; the finding is "
+                           "still reported by security.model_file).")
 
 
 @router.post("/models/{name}/versions/{version}/certifications/run",
@@ -85,6 +89,10 @@ def run(body: RunIn, request: Request, name: str = NAME, version: str = VERSION,
     from assay.registry.roles import CERTIFIERS
 
     require_roles(principal, *CERTIFIERS)
+    if body.trust_model_file:  # loading a flagged model file runs its code on the server
+        from assay.registry.roles import ADMIN, SECURITY
+
+        require_roles(principal, SECURITY, ADMIN)
     settings = request.app.state.settings
     with reading(request) as s:
         mv = get_version(s, name, version)
@@ -106,7 +114,8 @@ def run(body: RunIn, request: Request, name: str = NAME, version: str = VERSION,
         cert = certify(data=data, policy=body.policy, tier=body.tier, target=body.target,
                        model=model, reference=reference, prediction=body.prediction,
                        score=body.score, sensitive=body.sensitive, features=body.features,
-                       positive_label=body.positive_label)
+                       positive_label=body.positive_label,
+                       trust_model_file=body.trust_model_file)
         written = cert.write(FilePath(tmp) / "out")
         results_bytes = written["results.json"].read_bytes()
         report = written.get("report.html")

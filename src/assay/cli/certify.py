@@ -57,7 +57,7 @@ CERTIFY_FLAGS = {
     "model": "--model", "reference": "--train", "prediction": "--prediction",
     "score": "--score", "sensitive": "--sensitive", "features": "--features",
     "weight": "--weight", "positive_label": "--positive-label", "task": "--task",
-    "na_values": "--na-values", "csv": "--delimiter",
+    "na_values": "--na-values", "csv": "--delimiter", "trust_model_file": "--trust-model-file",
 }
 
 
@@ -475,6 +475,10 @@ def register(app: typer.Typer) -> None:
         model: Path | None = typer.Option(None, "--model", "-m", metavar="FILE",
                                           help="Model file (joblib or pickle; it runs code: "
                                                "load only models you trust)."),
+        trust_model_file: bool = typer.Option(
+            False, "--trust-model-file",
+            help="Load the model file even if its scan finds code outside the allow-list "
+                 "(the finding is still reported by security.model_file)."),
         train: Path | None = typer.Option(None, "--train", "--reference", metavar="FILE",
                                           help="Reference (training) data for drift checks."),
         sensitive: str | None = typer.Option(None, "--sensitive", "-s", metavar="COLS",
@@ -525,6 +529,7 @@ def register(app: typer.Typer) -> None:
                 sensitive=_split(sensitive) or (), features=_split(features), weight=weight,
                 positive_label=positive_label, task=task,
                 na_values=_split(na_values), csv={"delimiter": delimiter} if delimiter else None,
+                trust_model_file=trust_model_file,
             )
         raise typer.Exit(code)
 

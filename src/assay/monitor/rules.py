@@ -9,7 +9,6 @@ no score column) raises :class:`assay.checks.base.SkipCheck` with the reason.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,16 +157,9 @@ def _prediction_drift(rule: MonitorRule, ctx: RuleContext) -> list[Measurement]:
 
 
 def _wilson(k: int, n: int, confidence: float) -> tuple[float, float] | None:
-    if n <= 0:
-        return None
-    from scipy.stats import norm
+    from assay.metrics.intervals import wilson_interval
 
-    z = float(norm.ppf(1 - (1 - confidence) / 2))
-    p = k / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, mid - half), min(1.0, mid + half)
+    return wilson_interval(k, n, confidence)
 
 
 def _share(label: str, k: int, n: int, ctx: RuleContext) -> Measurement:
