@@ -350,8 +350,8 @@ def certify(
     :func:`assay.data.load_model`); the ``security.model_file`` check reports
     the scan. ``red_team`` gives the red-team findings recorded for the model
     version (:func:`assay.registry.redteam.findings_for`), which the
-    ``security.red_team`` check judges. ``policy`` is a policy file, a shipped policy name or a loaded
-    :class:`Policy`. With ``out_dir`` the results are written there too.
+    ``security.red_team`` check judges. ``policy`` is a policy file, a shipped
+    policy name or a loaded :class:`Policy`. With ``out_dir`` the results are written there too.
 
     CSV files: an empty field is a missing value, as a null is in Parquet;
     ``na_values`` adds markers that mean missing (``["?", "n/a"]``), and
