@@ -41,6 +41,7 @@ API_ROUTERS = [
     "assay.api.routes_impact_numbers",
     "assay.api.routes_attest",
     "assay.api.routes_compliance",
+    "assay.api.routes_redteam",
 ]
 
 _ERRORS = {

@@ -98,6 +98,9 @@ def run(body: RunIn, request: Request, name: str = NAME, version: str = VERSION,
         mv = get_version(s, name, version)
         digests = {"evaluation": mv.evaluation_data_digest,
                    "reference": mv.training_data_digest, "model": mv.artifact_digest}
+        from assay.registry.redteam import findings_for
+
+        red_team = findings_for(s, name, version)
     if not digests["evaluation"]:
         raise InputError(f"model '{name}' version '{version}' has no stored evaluation data "
                          "(register the version with evaluation_data_digest)")
@@ -115,7 +118,7 @@ def run(body: RunIn, request: Request, name: str = NAME, version: str = VERSION,
                        model=model, reference=reference, prediction=body.prediction,
                        score=body.score, sensitive=body.sensitive, features=body.features,
                        positive_label=body.positive_label,
-                       trust_model_file=body.trust_model_file)
+                       trust_model_file=body.trust_model_file, red_team=red_team)
         written = cert.write(FilePath(tmp) / "out")
         results_bytes = written["results.json"].read_bytes()
         report = written.get("report.html")

@@ -299,6 +299,18 @@ def _written_paths(cert: Any, out_dir: Path, written: Any) -> dict[str, Path]:
     return paths
 
 
+def _red_team_findings(ref: str) -> list[dict[str, Any]]:
+    """The findings recorded in the store for ``MODEL@VERSION`` (``--red-team``)."""
+    model, sep, version = ref.rpartition("@")
+    if not sep or not model or not version:
+        raise InputError(f"--red-team: expected MODEL@VERSION, got {ref!r}")
+    from assay.registry.redteam import findings_for
+    from assay.store import open_store
+
+    with open_store().transaction() as s:
+        return findings_for(s, model, version)
+
+
 def run_certification(console: Console, *, out_dir: Path, output: OutputFormat,
                       quiet_progress: bool = False, sign_key: Path | None = None,
                       **kwargs: Any) -> int:
@@ -479,6 +491,10 @@ def register(app: typer.Typer) -> None:
             False, "--trust-model-file",
             help="Load the model file even if its scan finds code outside the allow-list "
                  "(the finding is still reported by security.model_file)."),
+        red_team: str | None = typer.Option(
+            None, "--red-team", metavar="MODEL@VERSION",
+            help="Judge the red-team findings recorded in the store for this registered "
+                 "version (security.red_team)."),
         train: Path | None = typer.Option(None, "--train", "--reference", metavar="FILE",
                                           help="Reference (training) data for drift checks."),
         sensitive: str | None = typer.Option(None, "--sensitive", "-s", metavar="COLS",
@@ -530,6 +546,7 @@ def register(app: typer.Typer) -> None:
                 positive_label=positive_label, task=task,
                 na_values=_split(na_values), csv={"delimiter": delimiter} if delimiter else None,
                 trust_model_file=trust_model_file,
+                red_team=_red_team_findings(red_team) if red_team else None,
             )
         raise typer.Exit(code)
 
