@@ -212,8 +212,18 @@ def _check_view(c: Mapping[str, Any]) -> dict[str, Any]:
         "measurements": ms,
         "details": c.get("details") or {},
         "chart": chart,
+        "extra": _extra(c),
         "blocking": status == "fail" and (c.get("severity") or "block") == "block",
     }
+
+
+def _extra(c: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Readable details of a check whose family has a view (the security checks)."""
+    if str(c.get("family") or "") != "security":
+        return None
+    from assay.report.security import check_extra
+
+    return check_extra(c)
 
 
 def _metrics_view(metrics: Mapping[str, Any] | None) -> dict[str, Any] | None:
