@@ -343,3 +343,22 @@ def test_api_run_refuses_a_malicious_model_artifact_and_trust_is_for_security_or
     r = client.post(url, json={**body, "trust_model_file": True}, headers=h["dana"])
     assert r.status_code == 403
     assert not marker.exists()
+
+
+def test_a_reproduction_judges_the_findings_the_certification_judged(tmp_path: Path) -> None:
+    from assay.certification import certify
+    from assay.registry.reproduce import reproduce
+
+    data = tmp_path / "eval.csv"
+    _data().to_csv(data, index=False)
+    policy = tmp_path / "rt.yaml"
+    policy.write_text(POLICY)
+    finding = {"id": 3, "technique": "evasion", "severity": "critical", "outcome": "succeeded",
+               "status": "open", "recorded_by": "sean", "recorded_at": "2026-11-29T10:00:00Z",
+               "note": "", "evidence_digest": None}
+    cert = certify(data=data, policy=policy, tier="high", target="y", prediction="y",
+                   red_team=[finding], out_dir=tmp_path / "run")
+    assert cert.checks[0].status == "fail"
+    result = reproduce(tmp_path / "run" / "results.json", data=data)
+    assert result.mismatches == [] and result.compared > 0
+    assert result.reproduced_results["checks"][0]["status"] == "fail"
