@@ -261,12 +261,14 @@ def test_thresholds_are_the_mean_out_of_fold_self_confidence() -> None:
     df = _separable(1500, 3)
     X, y = df[["a", "b", "c", "d", "cat"]], df["y"]
     res = label_issues(X, y, folds=4, learner="logistic", seed=5)
-    pre = ColumnTransformer([("num", Pipeline([
-        ("imp", __import__("sklearn.impute", fromlist=["SimpleImputer"]).SimpleImputer(
-            strategy="median")), ("sc", StandardScaler())]), ["a", "b", "c", "d"]),
+    from sklearn.impute import SimpleImputer
+
+    pre = ColumnTransformer([
+        ("num", Pipeline([("imp", SimpleImputer(strategy="median")), ("sc", StandardScaler())]),
+         ["a", "b", "c", "d"]),
         ("cat", OHE(handle_unknown="ignore", min_frequency=5), ["cat"])])
-    est = Pipeline([("pre", pre), ("clf", LogisticRegression(max_iter=1000))])
-    p = cross_val_predict(est, X.astype({"cat": str}), y.to_numpy(),
+    Xt = pre.fit_transform(X.astype({"cat": str}))  # unsupervised: fitted once on all rows
+    p = cross_val_predict(LogisticRegression(max_iter=1000), Xt, y.to_numpy(),
                           cv=StratifiedKFold(4, shuffle=True, random_state=5),
                           method="predict_proba")
     np.testing.assert_allclose(res["proba"], p, rtol=0, atol=1e-12)

@@ -46,7 +46,7 @@ from assay.errors import AssayError, PolicyError
 from assay.metrics.intervals import wilson_interval
 
 EVASION_ROWS = 200
-NOISE_ROWS = 10_000
+NOISE_ROWS = 5_000
 TOP_SUSPECTS = 20
 
 
@@ -266,11 +266,11 @@ def _attack(ctx: CheckContext, X: pd.DataFrame, space: _Space, mutable: list[str
         pred0, s0 = score(X)
     except AssayError as exc:
         raise SkipCheck(f"the model could not score the sample: {exc}") from None
-    origin = X.copy()
-    current = X.copy()
-    for f in mutable:  # candidate values are floats (integers stay whole) and objects
-        current[f] = (current[f].astype(float) if f in space.numeric
-                      else current[f].astype(object))
+    # one array per column (cell lookups in a data frame cost more than the model)
+    origin = {f: X[f].to_numpy() for f in X.columns}
+    current = {f: (X[f].to_numpy(dtype=float, na_value=np.nan) if f in space.numeric
+                   else X[f].to_numpy(dtype=object)).copy() if f in mutable
+               else X[f].to_numpy() for f in X.columns}
     cur_score = s0.astype(float).copy()
     changed: list[set[str]] = [set() for _ in range(len(X))]
     cost = np.zeros(len(X))
@@ -282,6 +282,13 @@ def _attack(ctx: CheckContext, X: pd.DataFrame, space: _Space, mutable: list[str
     # toward the other decision: the positive class's probability goes down for a row
     # decided positive and up otherwise
     sign = np.where(pred0.astype(str) == str(pos), -1.0, 1.0) if proba else np.ones(len(X))
+
+    def spent(f: str, i: int) -> float:
+        """The cost (sd units) feature ``f`` of row ``i`` has used so far."""
+        if f in space.numeric:
+            return abs(float(current[f][i]) - float(origin[f][i])) / space.numeric[f][2]
+        return 0.0 if str(current[f][i]) == str(origin[f][i]) else 1.0
+
     for _ in range(max_features):
         active = [i for i in range(len(X)) if not done[i] and used[i] < budget]
         if not active:
@@ -293,12 +300,9 @@ def _attack(ctx: CheckContext, X: pd.DataFrame, space: _Space, mutable: list[str
             for f in mutable:
                 if f not in changed[i] and len(changed[i]) >= max_features:
                     continue
-                for v, c in space.candidates(f, current.at[i, f], origin.at[i, f]):
-                    prev = (abs(float(current.at[i, f]) - float(origin.at[i, f]))
-                            / space.numeric[f][2] if f in space.numeric
-                            else (0.0 if str(current.at[i, f]) == str(origin.at[i, f])
-                                  else 1.0))
-                    cand.append((f, v, c - prev))
+                prev = spent(f, i)
+                cand.extend((f, v, c - prev)
+                            for v, c in space.candidates(f, current[f][i], origin[f][i]))
             room = budget - used[i]
             if len(cand) > room:
                 keep = rng.choice(len(cand), size=room, replace=False)
@@ -308,31 +312,33 @@ def _attack(ctx: CheckContext, X: pd.DataFrame, space: _Space, mutable: list[str
             edits.extend(cand)
         if not edits:
             break
-        trial = current.iloc[rows].reset_index(drop=True).copy()
+        rows_a = np.asarray(rows)
+        cols = {f: current[f][rows_a].copy() for f in X.columns}
         for col in mutable:
             idx = [j for j, e in enumerate(edits) if e[0] == col]
             if idx:
-                trial.loc[idx, col] = [edits[j][1] for j in idx]
+                cols[col][idx] = [edits[j][1] for j in idx]
+        trial = pd.DataFrame(cols, columns=list(X.columns))
         try:
             tp, ts = score(trial)
         except AssayError:
             break
-        rows_a = np.asarray(rows)
         flipped = tp.astype(str) != pred0[rows_a].astype(str)
         gain = (ts.astype(float) - cur_score[rows_a]) * sign[rows_a]
-        for i in dict.fromkeys(rows):
-            sel = np.flatnonzero(rows_a == i)
-            extra = np.array([edits[j][2] for j in sel])
+        starts = np.flatnonzero(np.r_[True, rows_a[1:] != rows_a[:-1]])
+        for lo, hi in zip(starts, [*starts[1:], len(rows_a)], strict=True):
+            i = int(rows_a[lo])
+            sel = np.arange(lo, hi)
             flips = sel[flipped[sel]]
             if len(flips):
-                j = flips[np.argmin(extra[np.isin(sel, flips)])]
+                j = int(flips[np.argmin([edits[k][2] for k in flips])])
             else:
                 if not proba or gain[sel].max() <= 0:
                     done[i] = True  # no single change helps: give up on this row
                     continue
-                j = sel[np.argmax(gain[sel])]
+                j = int(sel[np.argmax(gain[sel])])
             f, v, dc = edits[j]
-            current.at[i, f] = v
+            current[f][i] = v
             changed[i].add(f)
             cost[i] += dc
             cur_score[i] = float(ts[j])
@@ -437,21 +443,23 @@ def label_issues(X: pd.DataFrame, y: pd.Series, *, folds: int = 5, learner: str 
     Xc = X.copy()
     for c in cat:
         Xc[c] = Xc[c].astype(object).where(Xc[c].notna(), "__missing__").astype(str)
+    # the encoding learns no labels: fitted once on the sample, outside the folds
     if learner == "logistic":
         pre = ColumnTransformer([
             ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), num),
             ("cat", OneHotEncoder(handle_unknown="ignore", min_frequency=5), cat)])
-        est = make_pipeline(pre, LogisticRegression(max_iter=1000))
+        est: Any = LogisticRegression(max_iter=1000)
     else:
         pre = ColumnTransformer([
             ("num", "passthrough", num),
             ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
                                    encoded_missing_value=-1), cat)])
-        est = make_pipeline(pre, HistGradientBoostingClassifier(
+        est = HistGradientBoostingClassifier(
             max_iter=100, random_state=seed,
-            categorical_features=list(range(len(num), len(num) + len(cat))) or None))
+            categorical_features=list(range(len(num), len(num) + len(cat))) or None)
+    Xt = pre.fit_transform(Xc)
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    p = cross_val_predict(est, Xc, codes, cv=cv, method="predict_proba")
+    p = cross_val_predict(est, Xt, codes, cv=cv, method="predict_proba")
     rows = np.arange(len(codes))
     thresholds = np.array([p[codes == j, j].mean() for j in range(len(classes))])
     own = p[rows, codes]

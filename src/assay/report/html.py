@@ -183,7 +183,10 @@ def _rows_from_measurements(ms: list[dict[str, Any]]) -> list[charts.Row]:
 def _check_view(c: Mapping[str, Any]) -> dict[str, Any]:
     ms = [m for m in (c.get("measurements") or []) if isinstance(m, Mapping)]
     chart = None
-    if len([m for m in ms if _num_or_none(m.get("value")) is not None]) >= 2:
+    extra = _extra(c)
+    if extra and extra.get("no_forest"):
+        pass  # measurements on different scales: the family's own view shows them
+    elif len([m for m in ms if _num_or_none(m.get("value")) is not None]) >= 2:
         threshold = c.get("threshold") or None
         chart = charts.forest(_rows_from_measurements(ms), title=str(c.get("title") or c.get("id")),
                               threshold=threshold)
@@ -212,7 +215,7 @@ def _check_view(c: Mapping[str, Any]) -> dict[str, Any]:
         "measurements": ms,
         "details": c.get("details") or {},
         "chart": chart,
-        "extra": _extra(c),
+        "extra": extra,
         "blocking": status == "fail" and (c.get("severity") or "block") == "block",
     }
 

@@ -60,15 +60,18 @@ def _evasion(d: Mapping[str, Any]) -> dict[str, Any]:
              ("Scored with", d.get("scored_by"))]
     rows = [[k, v] for k, v in dict(d.get("most_changed_features") or {}).items()]
     return {"facts": facts, "chart": chart, "head": ["Feature changed", "Successful attacks"],
-            "rows": rows, "caption": "Features the successful attacks changed"}
+            "rows": rows, "caption": "Features the successful attacks changed",
+            "no_forest": True}
 
 
 def _label_noise(d: Mapping[str, Any]) -> dict[str, Any]:
     per = dict(d.get("per_class") or {})
-    chart = charts.bars([(f"label {k}", v["flagged"] / v["rows"] if v["rows"] else None)
-                         for k, v in per.items()],
-                        title="Share of suspect labels per class", xlabel="share of rows",
-                        hi=None, fmt="{:.2%}")
+    shares = [(f"label {k}", v["flagged"] / v["rows"] if v["rows"] else None)
+              for k, v in per.items()]
+    top = max([s for _, s in shares if s is not None] or [0.0])
+    chart = charts.bars(shares, title="Share of suspect labels per class",
+                        xlabel="share of the class's rows", hi=min(1.0, top * 1.25) or 1.0,
+                        fmt="{:.2%}")
     facts = [("Rows screened", f"{d.get('sample_rows')} of {d.get('training_rows')} training "
                                "rows"),
              ("Model", f"{d.get('learner')}, {d.get('folds')}-fold out-of-fold probabilities"),
