@@ -362,3 +362,32 @@ def test_a_reproduction_judges_the_findings_the_certification_judged(tmp_path: P
     result = reproduce(tmp_path / "run" / "results.json", data=data)
     assert result.mismatches == [] and result.compared > 0
     assert result.reproduced_results["checks"][0]["status"] == "fail"
+
+
+def test_api_run_judges_the_findings_recorded_for_the_version(api, db: Store,
+                                                              tmp_path: Path) -> None:
+    client, h = api
+    from assay.evidence import store_artifact
+
+    data = tmp_path / "eval.csv"
+    df = _data()
+    df["p"] = df["y"]
+    df.to_csv(data, index=False)
+    with db.transaction() as s:
+        reg.add_version(s, reg.get_user(s, "dana"), "credit-scoring", "7.0",
+                        evaluation_data_digest=store_artifact(db.settings, data))
+    url = "/api/models/credit-scoring/versions/7.0"
+    body = {"policy": "default", "tier": "high", "target": "y", "prediction": "p"}
+
+    def red_team_check() -> dict:
+        r = client.post(f"{url}/certifications/run", json=body, headers=h["vic"])
+        assert r.status_code == 201, r.text
+        results = client.get(f"{url}/certifications/{r.json()['id']}", headers=h["aud"]).json()
+        return next(c for c in results["checks"] if c["id"] == "security.red_team")
+
+    c = red_team_check()
+    assert c["status"] == "warn" and "no red-team exercise recorded" in c["message"]
+    r = client.post(f"{url}/red-team", json=BODY, headers=h["sec"])
+    assert r.status_code == 201
+    c = red_team_check()
+    assert c["status"] == "fail" and c["details"]["blocking"] == [r.json()["id"]]
