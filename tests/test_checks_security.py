@@ -370,3 +370,17 @@ def test_red_team_bad_parameters(small: Ctx) -> None:
     small.red_team = []
     with pytest.raises(PolicyError, match="fail_from"):
         run(small, "security.red_team", Threshold(max=0), fail_from="severe")
+
+
+def test_assay_checks_lists_the_family_with_its_parameters(capsys) -> None:
+    from assay.cli import main
+
+    try:
+        main(["checks", "--family", "security"])
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    out = " ".join(capsys.readouterr().out.split())
+    for name in ("security.model_file", "security.evasion", "security.label_noise",
+                 "security.red_team", "query_budget", "immutable", "sample_rows", "learner",
+                 "fail_from", "when_none", "allow"):
+        assert name in out, name

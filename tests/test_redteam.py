@@ -343,6 +343,11 @@ def test_api_run_refuses_a_malicious_model_artifact_and_trust_is_for_security_or
     r = client.post(url, json={**body, "trust_model_file": True}, headers=h["dana"])
     assert r.status_code == 403
     assert not marker.exists()
+    # a certifier who is also security or admin may trust it: the file is loaded (its
+    # code runs; then it is no model)
+    r = client.post(url, json={**body, "trust_model_file": True}, headers=h["admin"])
+    assert r.status_code == 422 and "no predict" in r.json()["error"]["message"]
+    assert marker.exists()
 
 
 def test_a_reproduction_judges_the_findings_the_certification_judged(tmp_path: Path) -> None:

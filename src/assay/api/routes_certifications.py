@@ -71,8 +71,8 @@ class RunIn(BaseModel):
     positive_label: int | str = 1
     trust_model_file: bool = Field(
         False, description="Load the stored model file even if its scan names code outside "
-                           "the allow-list (security or admin role only; the finding is "
-                           "still reported by security.model_file).")
+                           "the allow-list (a certifier who also holds the security or admin "
+                           "role; the finding is still reported by security.model_file).")
 
 
 @router.post("/models/{name}/versions/{version}/certifications/run",
