@@ -19,7 +19,8 @@ PUBLIC = {"/api/health"}
 PARAMS = {"name": "credit-scoring", "version": "1.0", "stage": "validation", "risk_id": "1",
           "mitigation_id": "1", "cert_id": "1", "key_id": "000000000000", "username": "vic",
           "document_id": "1", "delivery_id": "1", "alert_id": "1", "card_id": "1",
-          "incident_id": "1", "kpi": "approval_rate", "entry": "1", "key": "ci-runner"}
+          "incident_id": "1", "kpi": "approval_rate", "entry": "1", "key": "ci-runner",
+          "finding_id": "1"}
 #: What the read-only auditor may still change: their own tokens and password.
 SELF_SERVICE = {("POST", "/api/tokens"), ("DELETE", "/api/tokens/{key_id}"),
                 ("POST", "/api/users/{username}/password")}
@@ -139,6 +140,9 @@ def test_the_read_only_auditor_cannot_change_anything(app_env) -> None:
         "/api/models/{name}/versions/{version}/impact/register/{entry}/links": {},
         "/api/models/{name}/versions/{version}/impact/feedback": {"channel": "web",
                                                                   "category": "c"},
+        "/api/models/{name}/versions/{version}/red-team": {
+            "technique": "evasion", "severity": "high", "outcome": "succeeded", "note": "n"},
+        "/api/red-team/{finding_id}/resolve": {"resolution": "fixed"},
     }
     files = {"/api/models/{name}/versions/{version}/certifications":
              {"results": ("r.json", b'{"status": "passed", "policy": {}, "checks": []}')},

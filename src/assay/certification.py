@@ -164,6 +164,8 @@ class CertificationContext:
     policy: Policy | None = None
     tier: str | None = None
     progress_reporter: Any | None = None
+    #: Red-team findings recorded for the model version (None: not looked up).
+    red_team: list[dict[str, Any]] | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
     _failed: dict[str, BaseException] = field(default_factory=dict, repr=False)
 
@@ -333,6 +335,8 @@ def certify(
     csv: Any = None,
     out_dir: str | os.PathLike[str] | None = None,
     progress: Any = None,
+    trust_model_file: bool = False,
+    red_team: Sequence[Mapping[str, Any]] | None = None,
 ) -> Certification:
     """Run every check of ``tier`` in ``policy`` on ``data`` and judge the model.
 
@@ -344,8 +348,13 @@ def certify(
     ``$MLFLOW_TRACKING_URI``; :func:`assay.integrations.mlflow.load_model` takes the
     URI as an argument); without a model,
     ``prediction`` and/or ``score`` name columns holding its outputs.
-    ``policy`` is a policy file, a shipped policy name or a loaded
-    :class:`Policy`. With ``out_dir`` the results are written there too.
+    A model file is scanned before it is loaded and refused when it names code
+    outside the allow-list, unless ``trust_model_file`` (see
+    :func:`assay.data.load_model`); the ``security.model_file`` check reports
+    the scan. ``red_team`` gives the red-team findings recorded for the model
+    version (:func:`assay.registry.redteam.findings_for`), which the
+    ``security.red_team`` check judges. ``policy`` is a policy file, a shipped
+    policy name or a loaded :class:`Policy`. With ``out_dir`` the results are written there too.
 
     CSV files: an empty field is a missing value, as a null is in Parquet;
     ``na_values`` adds markers that mean missing (``["?", "n/a"]``), and
@@ -385,7 +394,7 @@ def certify(
                          fields={"model": "model=...", "prediction": "prediction=...",
                                  "score": "score=..."})
     csv_options = _csv_options(csv, na_values)
-    adapter = _model_adapter(model)
+    adapter = _model_adapter(model, trust_model_file)
     with _start(progress, "Reading the evaluation data", None):
         evaluation = open_dataset(data, roles, csv=csv_options)
     roles = _coerce_positive_label(evaluation, roles)
@@ -410,7 +419,8 @@ def certify(
 
     ctx = CertificationContext(evaluation=evaluation, reference=ref_ds, model=adapter,
                                roles=roles, settings=pol.settings, policy=pol, tier=tier_obj.name,
-                               progress_reporter=progress)
+                               progress_reporter=progress,
+                               red_team=None if red_team is None else [dict(f) for f in red_team])
     results: list[CheckResult] = []
     task_handle = _start(progress, f"Running {len(tier_obj.checks)} checks", len(tier_obj.checks))
     with task_handle:
@@ -521,7 +531,7 @@ def verdict(results: Iterable[CheckResult], settings: Any = None) -> str:
 # --------------------------------------------------------------------------- inputs
 
 
-def _model_adapter(model: Any) -> Any:
+def _model_adapter(model: Any, trust: bool = False) -> Any:
     if model is None:
         return None
     from assay.data import ModelAdapter, load_model
@@ -533,7 +543,10 @@ def _model_adapter(model: Any) -> Any:
 
         return load_registered(model)
     if isinstance(model, str | os.PathLike):
-        return load_model(model)
+        try:
+            return load_model(model, trust=trust)
+        except AssayError as exc:  # named as certify's keyword
+            raise exc.rename({"trust_model_file": "trust_model_file=True"}) from None
     return ModelAdapter.from_estimator(model)
 
 

@@ -42,6 +42,7 @@ API_ROUTERS = [
     "assay.api.routes_mitigation",
     "assay.api.routes_attest",
     "assay.api.routes_compliance",
+    "assay.api.routes_redteam",
 ]
 
 _ERRORS = {

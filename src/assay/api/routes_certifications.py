@@ -69,6 +69,10 @@ class RunIn(BaseModel):
     sensitive: list[str] = Field(default_factory=list, max_length=20)
     features: list[str] | None = Field(None, max_length=2000)
     positive_label: int | str = 1
+    trust_model_file: bool = Field(
+        False, description="Load the stored model file even if its scan names code outside "
+                           "the allow-list (a certifier who also holds the security or admin "
+                           "role; the finding is still reported by security.model_file).")
 
 
 @router.post("/models/{name}/versions/{version}/certifications/run",
@@ -85,11 +89,18 @@ def run(body: RunIn, request: Request, name: str = NAME, version: str = VERSION,
     from assay.registry.roles import CERTIFIERS
 
     require_roles(principal, *CERTIFIERS)
+    if body.trust_model_file:  # loading a flagged model file runs its code on the server
+        from assay.registry.roles import ADMIN, SECURITY
+
+        require_roles(principal, SECURITY, ADMIN)
     settings = request.app.state.settings
     with reading(request) as s:
         mv = get_version(s, name, version)
         digests = {"evaluation": mv.evaluation_data_digest,
                    "reference": mv.training_data_digest, "model": mv.artifact_digest}
+        from assay.registry.redteam import findings_for
+
+        red_team = findings_for(s, name, version)
     if not digests["evaluation"]:
         raise InputError(f"model '{name}' version '{version}' has no stored evaluation data "
                          "(register the version with evaluation_data_digest)")
@@ -106,7 +117,8 @@ def run(body: RunIn, request: Request, name: str = NAME, version: str = VERSION,
         cert = certify(data=data, policy=body.policy, tier=body.tier, target=body.target,
                        model=model, reference=reference, prediction=body.prediction,
                        score=body.score, sensitive=body.sensitive, features=body.features,
-                       positive_label=body.positive_label)
+                       positive_label=body.positive_label,
+                       trust_model_file=body.trust_model_file, red_team=red_team)
         written = cert.write(FilePath(tmp) / "out")
         results_bytes = written["results.json"].read_bytes()
         report = written.get("report.html")

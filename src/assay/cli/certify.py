@@ -57,7 +57,7 @@ CERTIFY_FLAGS = {
     "model": "--model", "reference": "--train", "prediction": "--prediction",
     "score": "--score", "sensitive": "--sensitive", "features": "--features",
     "weight": "--weight", "positive_label": "--positive-label", "task": "--task",
-    "na_values": "--na-values", "csv": "--delimiter",
+    "na_values": "--na-values", "csv": "--delimiter", "trust_model_file": "--trust-model-file",
 }
 
 
@@ -299,6 +299,18 @@ def _written_paths(cert: Any, out_dir: Path, written: Any) -> dict[str, Path]:
     return paths
 
 
+def _red_team_findings(ref: str) -> list[dict[str, Any]]:
+    """The findings recorded in the store for ``MODEL@VERSION`` (``--red-team``)."""
+    model, sep, version = ref.rpartition("@")
+    if not sep or not model or not version:
+        raise InputError(f"--red-team: expected MODEL@VERSION, got {ref!r}")
+    from assay.registry.redteam import findings_for
+    from assay.store import open_store
+
+    with open_store().transaction() as s:
+        return findings_for(s, model, version)
+
+
 def run_certification(console: Console, *, out_dir: Path, output: OutputFormat,
                       quiet_progress: bool = False, sign_key: Path | None = None,
                       **kwargs: Any) -> int:
@@ -485,6 +497,14 @@ def register(app: typer.Typer) -> None:
             False, "--no-publish",
             help="With --model models:/...: do not write the verdict and the evidence back "
                  "to the MLflow model version."),
+        trust_model_file: bool = typer.Option(
+            False, "--trust-model-file",
+            help="Load the model file even if its scan finds code outside the allow-list "
+                 "(the finding is still reported by security.model_file)."),
+        red_team: str | None = typer.Option(
+            None, "--red-team", metavar="MODEL@VERSION",
+            help="Judge the red-team findings recorded in the store for this registered "
+                 "version (security.red_team)."),
         train: Path | None = typer.Option(None, "--train", "--reference", metavar="FILE",
                                           help="Reference (training) data for drift checks."),
         sensitive: str | None = typer.Option(None, "--sensitive", "-s", metavar="COLS",
@@ -541,6 +561,8 @@ def register(app: typer.Typer) -> None:
                 sensitive=_split(sensitive) or (), features=_split(features), weight=weight,
                 positive_label=positive_label, task=task,
                 na_values=_split(na_values), csv={"delimiter": delimiter} if delimiter else None,
+                trust_model_file=trust_model_file,
+                red_team=_red_team_findings(red_team) if red_team else None,
             )
         if registered is not None and not no_publish:
             from assay.cli.mlflow import publish_and_print

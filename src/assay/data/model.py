@@ -1,8 +1,10 @@
 """Model adapter: a fitted scikit-learn-style estimator behind one small interface.
 
 .. warning::
-   joblib and pickle files run code when they are loaded. Load only model
-   files from a source you trust (your own registry, your own training job).
+   joblib and pickle files run code when they are loaded. :func:`load_model`
+   scans a file first and refuses one that names code outside an allow-list
+   (see :mod:`assay.data.modelfile`); the scan cannot vouch for the allowed
+   packages themselves. Prefer ``.skops`` files.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import pickle
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,8 @@ class ModelAdapter:
         self.path = path
         self._digest = digest
         self._threadpools: Any = None
+        #: The scan of the model file (assay.data.modelfile.ScanResult); None in memory.
+        self.scan: Any = None
 
     @classmethod
     def from_estimator(cls, estimator: Any, *, name: str | None = None) -> ModelAdapter:
@@ -259,34 +263,46 @@ def _where(rows: tuple[int, int] | None) -> str:
     return f" on rows {rows[0]}..{rows[1] - 1}" if rows else ""
 
 
-def load_model(path: str | Path) -> ModelAdapter:
-    """Load a fitted estimator saved with joblib or pickle.
+def load_model(path: str | Path, *, trust: bool = False,
+               allow: Iterable[str] = ()) -> ModelAdapter:
+    """Load a fitted estimator saved with joblib, pickle or skops.
 
-    Such files run code when they are loaded: load only files from a source
-    you trust. Raises :class:`~assay.errors.ModelLoadError` if the file is
-    missing, is not a pickled object, or holds something without ``predict``.
+    The file is scanned first (:func:`assay.data.modelfile.scan_model_file`):
+    a pickle or joblib file that names code outside the allow-list (NumPy,
+    SciPy, scikit-learn, pandas, XGBoost, LightGBM, CatBoost, statsmodels,
+    plus ``allow``) is refused with
+    :class:`~assay.data.modelfile.UnsafeModelError`, without being loaded,
+    unless ``trust`` is true. A ``.skops`` file is loaded with skops, which
+    builds only the types the scan allowed. The scan result is kept on the
+    adapter (``adapter.scan``) for the certification's ``security.model_file``
+    check. Raises :class:`~assay.errors.ModelLoadError` if the file is
+    missing, is not a model file, or holds something without ``predict``.
     """
-    p = Path(path)
-    if not p.exists():
-        raise ModelLoadError(f"{p}: model file not found")
-    if p.is_dir():
-        raise ModelLoadError(f"{p}: is a directory; expected a joblib or pickle file")
-    h = hashlib.sha256()
-    with open(p, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    import joblib
+    from assay.data.modelfile import SKOPS, UnsafeModelError, scan_model_file
 
-    try:
-        obj = joblib.load(p)
-    except Exception as exc:
+    p = Path(path)
+    scan = scan_model_file(p, allow=allow)
+    if scan.error and not scan.imports:  # not a model file at all: nothing to trust
+        raise ModelLoadError(f"{p}: {scan.error}")
+    if not scan.safe:
+        if not trust:
+            raise UnsafeModelError(
+                f"{p}: refused to load the model file: it {scan.describe()} "
+                f"(sha256 {scan.sha256}); loading it could run that code. If you trust "
+                "the file's source, load it with {trust_model_file}",
+                details=scan.to_dict(), fields={"trust_model_file": "trust=True"})
+        scan.trusted = True
+    if scan.format == SKOPS:
+        import skops.io
+
         try:
-            with open(p, "rb") as fh:
-                obj = pickle.load(fh)
-        except Exception:
-            raise ModelLoadError(
-                f"{p}: not a joblib or pickle model file ({type(exc).__name__}: {exc})") from None
-    adapter = ModelAdapter(obj, name=str(p), digest=h.hexdigest(), path=p)
+            obj = skops.io.load(p, trusted=list(scan.imports))
+        except Exception as exc:
+            raise ModelLoadError(f"{p}: not a loadable skops model file "
+                                 f"({type(exc).__name__}: {exc})") from None
+    else:
+        obj = _unpickle(p)
+    adapter = ModelAdapter(obj, name=str(p), digest=scan.sha256, path=p)
     try:
         from sklearn.base import BaseEstimator
         from sklearn.exceptions import NotFittedError
@@ -299,4 +315,19 @@ def load_model(path: str | Path) -> ModelAdapter:
                              "save the estimator after calling fit()") from None
     except TypeError:
         pass
+    adapter.scan = scan
     return adapter
+
+
+def _unpickle(p: Path) -> Any:
+    import joblib
+
+    try:
+        return joblib.load(p)
+    except Exception as exc:
+        try:
+            with open(p, "rb") as fh:
+                return pickle.load(fh)
+        except Exception:
+            raise ModelLoadError(
+                f"{p}: not a joblib or pickle model file ({type(exc).__name__}: {exc})") from None

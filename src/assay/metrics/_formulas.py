@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from assay.errors import InputError
+from assay.metrics.intervals import wilson_interval as wilson_interval
 
 # metrics computed from the (label, prediction) contingency table
 COUNT_METRICS: tuple[str, ...] = (
@@ -195,17 +196,3 @@ FORMULAS: dict[str, Callable[[Parts], np.ndarray]] = {
 }
 
 
-def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float] | None:
-    """Wilson score interval of a share ``k / n`` (None when ``n`` is 0)."""
-    if n <= 0:
-        return None
-    import math
-
-    from scipy.stats import norm
-
-    z = float(norm.ppf(1 - (1 - confidence) / 2))
-    p = k / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, mid - half), min(1.0, mid + half)

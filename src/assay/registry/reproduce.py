@@ -157,11 +157,23 @@ def reproduce(source: str | os.PathLike[str], *, data: str | os.PathLike[str] | 
             positive_label=roles.get("positive_label", 1), task=roles.get("task",
                                                                          "classification"),
             na_values=(csv or {}).get("na_values") or None,
-            csv={"delimiter": csv["delimiter"]} if csv and csv.get("delimiter") else None)
+            csv={"delimiter": csv["delimiter"]} if csv and csv.get("delimiter") else None,
+            red_team=_recorded_red_team(recorded))
         again = json.loads(cert.to_json())
     compared, mismatches = compare_results(recorded, again)
     return ReproductionResult(results_digest=digest_bytes(raw), compared=compared,
                               mismatches=mismatches, inputs=inputs, reproduced_results=again)
+
+
+def _recorded_red_team(recorded: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """The red-team findings the certification judged (as its ``security.red_team``
+    details recorded them), so that the reproduction judges the same ones."""
+    for c in recorded.get("checks") or []:
+        if isinstance(c, Mapping) and c.get("id") == "security.red_team":
+            found = (c.get("details") or {}).get("findings")
+            if isinstance(found, list) and found:
+                return [dict(f) for f in found if isinstance(f, Mapping)]
+    return None
 
 
 def compare_results(recorded: Mapping[str, Any], again: Mapping[str, Any]

@@ -215,7 +215,10 @@ def _details_chart(c: Mapping[str, Any]) -> str | None:
 def _check_view(c: Mapping[str, Any]) -> dict[str, Any]:
     ms = [m for m in (c.get("measurements") or []) if isinstance(m, Mapping)]
     chart = None
-    if len([m for m in ms if _num_or_none(m.get("value")) is not None]) >= 2:
+    extra = _extra(c)
+    if extra and extra.get("no_forest"):
+        pass  # measurements on different scales: the family's own view shows them
+    elif len([m for m in ms if _num_or_none(m.get("value")) is not None]) >= 2:
         threshold = c.get("threshold") or None
         chart = charts.forest(_rows_from_measurements(ms), title=str(c.get("title") or c.get("id")),
                               threshold=threshold)
@@ -249,6 +252,7 @@ def _check_view(c: Mapping[str, Any]) -> dict[str, Any]:
         "details": c.get("details") or {},
         "chart": chart,
         "machine": _machine(details.get("machine")),
+        "extra": extra,
         "blocking": status == "fail" and (c.get("severity") or "block") == "block",
     }
 
@@ -263,6 +267,15 @@ def _machine(m: Any) -> str | None:
         m.get("cpu"), f"{cores} logical cores" if cores else None,
         f"Python {m.get('python')}" if m.get("python") else None, m.get("os"), libs or None)
         if p)
+
+
+def _extra(c: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Readable details of a check whose family has a view (the security checks)."""
+    if str(c.get("family") or "") != "security":
+        return None
+    from assay.report.security import check_extra
+
+    return check_extra(c)
 
 
 def _metrics_view(metrics: Mapping[str, Any] | None) -> dict[str, Any] | None:
