@@ -193,3 +193,21 @@ FORMULAS: dict[str, Callable[[Parts], np.ndarray]] = {
     **{m: _count(m) for m in COUNT_METRICS},
     **{m: _score(m) for m in SCORE_METRICS},
 }
+
+
+def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float] | None:
+    """Wilson score interval of the proportion ``k / n`` (None when ``n`` is 0).
+
+    Unlike the normal approximation it stays inside [0, 1] and keeps its
+    coverage near 0 and 1, where shares of rows often lie.
+    """
+    if n <= 0:
+        return None
+    from scipy.stats import norm
+
+    z = float(norm.ppf(1 - (1 - confidence) / 2))
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * float(np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / den
+    return max(0.0, mid - half), min(1.0, mid + half)
