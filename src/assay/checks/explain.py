@@ -240,7 +240,7 @@ def importance(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     if imp.replicates is not None and len(imp.replicates):
         ci = _interval(_positive_share(imp.replicates)[:, idx].sum(axis=1), conf)
     ms = [Measurement(label=f"share of importance in the top {len(top)}", value=share, ci=ci,
-                      n=imp.n, judged=spec.threshold is not None and share is not None,
+                      n=imp.n, judged=share is not None,
                       note=f"{', '.join(top)}; {imps.metric} drop, sample of {imp.n:,} rows"
                       if share is not None else "no feature lowers the "
                       f"{imps.metric} when shuffled: importance cannot be apportioned")]
@@ -501,6 +501,14 @@ def reason_coverage(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
                       ci=wilson_interval(full, n, _confidence(ctx)), n=n,
                       note=f"{n:,} declined of a sample of {d.n_sample:,} rows"),
           *_principal(d)]
+    sens = set(ctx.roles.sensitive)
+    named = sum(1 for r in d.reasons.reasons if any(f in sens for f, _ in r))
+    if sens:
+        ms.append(Measurement(label="declines whose reasons name a protected attribute",
+                              value=named / n, n=n, judged=False,
+                              note="a protected attribute given as a reason is a finding for "
+                                   "fair-lending review" if named else
+                                   "no reason names a protected attribute"))
     details = {"reason_codes": reason_table(d), "sample_rows": d.n_sample, "declined": n}
     return CheckOutput(ms, message=f"{full:,} of {n:,} declined rows get {k} adverse reasons "
                                    f"(sample of {d.n_sample:,} rows)", details=details)
