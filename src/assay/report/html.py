@@ -30,10 +30,11 @@ from jinja2 import (
 
 from assay.errors import InputError
 from assay.report import charts
+from assay.report.explain_charts import explain_charts
 from assay.report.verdict import explain_verdict
 
 FAMILY_ORDER = ("integrity", "performance", "calibration", "fairness", "drift", "robustness",
-                "privacy", "explainability")
+                "privacy", "explain", "explainability")
 FAMILY_TITLES = {
     "integrity": "Data integrity",
     "performance": "Performance",
@@ -43,6 +44,7 @@ FAMILY_TITLES = {
     "robustness": "Robustness",
     "privacy": "Privacy",
     "explainability": "Explainability",
+    "explain": "Explainability",
 }
 STATUS_SYMBOLS = {"pass": "✓", "warn": "!", "fail": "✗", "skip": "–", "error": "⚠"}
 STATUS_WORDS = {"pass": "pass", "warn": "warning", "fail": "fail", "skip": "skipped",
@@ -187,6 +189,8 @@ def _check_view(c: Mapping[str, Any]) -> dict[str, Any]:
         threshold = c.get("threshold") or None
         chart = charts.forest(_rows_from_measurements(ms), title=str(c.get("title") or c.get("id")),
                               threshold=threshold)
+    if str(c.get("id", "")).startswith("explain."):  # importance bars with whiskers
+        chart = explain_charts(c) or chart
     status = str(c.get("status") or "error")
     message = c.get("message") or ""
     if not message and c.get("worst") is not None and c.get("value") is not None:
