@@ -128,3 +128,23 @@ def reason_codes_csv(results: Mapping[str, Any]) -> str | None:
                         for v in row])
         return out.getvalue()
     return None
+
+
+def principal_reasons(results: Mapping[str, Any], limit: int = 4) -> dict[str, Any] | None:
+    """The adverse reasons a certification found most often (for the notice to affected
+    people): ``{"k": k, "features": [...], "declined": n}``, or None when the reason-code
+    check did not run or no row was declined."""
+    for c in results.get("checks") or []:
+        if not isinstance(c, Mapping) or c.get("id") != REASON_CHECK:
+            continue
+        details = c.get("details") or {}
+        table = details.get("reason_codes") or {}
+        feats = [str(m.get("label", "")).removeprefix("principal reason: ")
+                 for m in c.get("measurements") or []
+                 if isinstance(m, Mapping)
+                 and str(m.get("label", "")).startswith("principal reason: ")]
+        if not feats:
+            return None
+        return {"k": table.get("k"), "features": feats[:limit],
+                "declined": details.get("declined")}
+    return None
