@@ -41,7 +41,7 @@ def reason_codes(
     target: str | None = None,
     positive_label: Any = 1,
     k: int = 4,
-    min_contribution: float = 0.0,
+    min_contribution: float = 0.005,
 ) -> pd.DataFrame:
     """The top ``k`` adverse reasons of every row of ``data`` that ``model`` declines.
 
@@ -54,7 +54,8 @@ def reason_codes(
     ``row`` (position in ``data``), ``score`` (probability of
     ``positive_label``), ``reason_1``, ``contribution_1``, ... ``reason_k``,
     ``contribution_k`` (a contribution is the rise of the score when the
-    feature takes its reference value).
+    feature takes its reference value; a feature is a reason only when it is
+    above ``min_contribution``, by default half a percentage point).
     """
     from assay.data import ColumnRoles, ModelAdapter, load_model, open_dataset
     from assay.metrics.reasons import compute_reasons, reference_values

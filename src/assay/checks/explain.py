@@ -382,6 +382,9 @@ def _spearman(a: list[float], b: list[float]) -> float:
 # --------------------------------------------------------------------------- reason codes
 
 REASONS = (*COMMON, "k", "min_contribution")
+#: Smallest rise of the approval score (half a percentage point) that makes a feature a
+#: reason: a feature at (or within rounding of) its reference value is no reason.
+MIN_CONTRIBUTION = 0.005
 
 
 def score_function(ctx: CheckContext) -> Callable[[pd.DataFrame], np.ndarray]:
@@ -413,7 +416,7 @@ def declines(ctx: CheckContext, spec: CheckSpec) -> Declines:
         raise SkipCheck("reason codes need the training data (--train): the reference "
                         "values are those of approved applicants in it")
     k = int_param(spec, "k", 4)
-    min_c = _float_param(spec, "min_contribution", 0.0, 0.0, 1.0)
+    min_c = _float_param(spec, "min_contribution", MIN_CONTRIBUTION, 0.0, 1.0)
     feats = _features(spec, s.X)
     seed = seed_param(ctx, spec)
     key = f"explain.reasons:{len(s.X)}:{seed}:{k}:{min_c}:{','.join(feats)}"
@@ -541,8 +544,7 @@ def reason_stability(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
                 moved.append(f)
     after = compute_reasons(d.score_of, X, d.reasons.reference, d.reasons.k,
                             features=d.reasons.features,
-                            min_contribution=_float_param(spec, "min_contribution", 0.0, 0.0,
-                                                          1.0))
+                            min_contribution=d.reasons.min_contribution)
     still = ~_is(np.asarray(ctx.model.predict(X)), ctx.roles.positive_label)
     same = np.array([a == b for a, b in zip(d.reasons.top_sets(), after.top_sets(),
                                             strict=True)])

@@ -50,6 +50,7 @@ class ReasonCodes:
     contributions: np.ndarray
     reference: dict[str, Any]
     k: int
+    min_contribution: float = 0.0
 
     def top_sets(self) -> list[frozenset[str]]:
         return [frozenset(f for f, _ in r) for r in self.reasons]
@@ -131,4 +132,5 @@ def compute_reasons(
         reasons.append([(feats[j], float(row[j])) for j in order
                         if row[j] > min_contribution])
     return ReasonCodes(rows=list(X.index), features=feats, reasons=reasons, scores=base,
-                       contributions=contrib, reference=dict(reference), k=k)
+                       contributions=contrib, reference=dict(reference), k=k,
+                       min_contribution=min_contribution)
