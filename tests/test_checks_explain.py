@@ -454,3 +454,23 @@ def test_checks_command_lists_the_family(capsys: pytest.CaptureFixture[str]) -> 
     for p in ("sample_rows", "top_k", "proxy_threshold", "noise", "repeats"):
         assert p in out
     assert "fairness." not in out
+
+
+def test_notice_names_the_reasons_most_often_given(german: pd.DataFrame,
+                                                   german_lr: LogisticRegression) -> None:
+    from assay.registry.cards import notice_document
+
+    r = run(_german_ctx(german, german_lr), "explain.reason_coverage", Threshold(min=0.9), k=4)
+    results = {"checks": [r.to_dict()]}
+    reasons = assay.explain.principal_reasons(results)
+    first = [m.label.removeprefix("principal reason: ") for m in r.measurements
+             if m.label.startswith("principal reason: ")]
+    assert reasons == {"k": 4, "features": first[:4], "declined": r.details["declined"]}
+    card = {"model_details": {"name": "credit", "version": {"name": "1"}, "assay": {
+        "certification": {"status": "passed", "policy": "credit-lending",
+                          "adverse_reasons": reasons}}}}
+    text = " ".join(notice_document(card)["safeguards"])
+    assert "told its main reasons (up to 4)" in text and first[0] in text
+    assert assay.explain.principal_reasons({"checks": []}) is None
+    card["model_details"]["assay"]["certification"]["adverse_reasons"] = None
+    assert "main reasons" not in " ".join(notice_document(card)["safeguards"])

@@ -85,8 +85,10 @@ def _auc(y: np.ndarray, s: np.ndarray, W: np.ndarray) -> np.ndarray:
     ss = s[order]
     starts = np.flatnonzero(np.r_[True, ss[1:] != ss[:-1]])
     Wo = W[:, order]
-    pos = np.add.reduceat(Wo * y[order], starts, axis=1)
-    neg = np.add.reduceat(Wo * ~y[order], starts, axis=1)
+    pos, neg = Wo * y[order], Wo * ~y[order]
+    if len(starts) < len(s):  # tied scores: one group per distinct score
+        pos = np.add.reduceat(pos, starts, axis=1)
+        neg = np.add.reduceat(neg, starts, axis=1)
     below = np.cumsum(neg, axis=1) - neg
     P, N = pos.sum(axis=1), neg.sum(axis=1)
     num = (pos * (below + 0.5 * neg)).sum(axis=1)
@@ -188,7 +190,8 @@ def permutation_importance(
     base_out = np.asarray(out_of(X))
     ones = np.ones((1, n))
     boot = n_boot > 0 and isinstance(metric, str)
-    W = (rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
+    # bootstrap counts in single precision: exact integers, half the memory traffic
+    W = (rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float32)
          if boot else None)
 
     def metric_of(out: np.ndarray, weights: np.ndarray) -> np.ndarray:
