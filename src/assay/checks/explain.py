@@ -290,8 +290,9 @@ def cramers_v(a: pd.Series, b: pd.Series) -> float:
        requires=("model", "sensitive", "target"),
        params=(*IMPORTANCE, "proxy_threshold", "reference"))
 def group_dependence(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
-    """Importance share of protected attributes and their proxies, and the distance between
-    per-group importance profiles (0 = the explanation does not depend on the group)."""
+    """Importance share of protected attributes and proxies; distance between group profiles.
+
+    0 means the explanation does not depend on the group (docs/explain.md)."""
     imps = importances(ctx, spec)
     s = sample(ctx, spec)
     proxy_t = _float_param(spec, "proxy_threshold", 0.5, 0.0, 1.0)
