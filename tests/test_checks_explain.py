@@ -6,6 +6,7 @@ right answer is known, and scikit-learn as the oracle where one exists.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import textwrap
@@ -474,3 +475,25 @@ def test_notice_names_the_reasons_most_often_given(german: pd.DataFrame,
     assert assay.explain.principal_reasons({"checks": []}) is None
     card["model_details"]["assay"]["certification"]["adverse_reasons"] = None
     assert "main reasons" not in " ".join(notice_document(card)["safeguards"])
+
+
+def test_cli_certify_writes_and_names_reason_codes(german: pd.DataFrame,
+                                                    german_lr: LogisticRegression,
+                                                    tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import joblib
+
+    monkeypatch.setenv("COLUMNS", "200")
+    data = german[[*NUMERIC, "status_sex", "credit"]]
+    data.to_parquet(tmp_path / "data.parquet")
+    joblib.dump(german_lr, tmp_path / "model.joblib")
+    with contextlib.suppress(SystemExit):  # exits 1 when the policy blocks the model
+        main(["certify", "--policy", "credit-lending", "--tier", "low", "--model",
+              str(tmp_path / "model.joblib"), "--train", str(tmp_path / "data.parquet"),
+              "--data", str(tmp_path / "data.parquet"), "--target", "credit",
+              "--positive-label", "1", "--sensitive", "status_sex", "--out",
+              str(tmp_path / "out"), "--no-progress"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "reason_codes.csv" in out and "explain.reason_coverage" in out
+    assert (tmp_path / "out" / "reason_codes.csv").read_text().startswith("row,score,reason_1")
