@@ -497,3 +497,14 @@ def test_cli_certify_writes_and_names_reason_codes(german: pd.DataFrame,
     out = " ".join(capsys.readouterr().out.split())
     assert "reason_codes.csv" in out and "explain.reason_coverage" in out
     assert (tmp_path / "out" / "reason_codes.csv").read_text().startswith("row,score,reason_1")
+
+
+def test_wilson_interval_matches_statsmodels() -> None:
+    from statsmodels.stats.proportion import proportion_confint
+
+    from assay.metrics._formulas import wilson_interval
+
+    for k, n in ((0, 10), (3, 10), (195, 213), (213, 213), (1, 2000)):
+        lo, hi = proportion_confint(k, n, alpha=0.05, method="wilson")
+        assert wilson_interval(k, n, 0.95) == pytest.approx((lo, hi), abs=1e-12)
+    assert wilson_interval(0, 0) is None
