@@ -508,3 +508,23 @@ def test_wilson_interval_matches_statsmodels() -> None:
         lo, hi = proportion_confint(k, n, alpha=0.05, method="wilson")
         assert wilson_interval(k, n, 0.95) == pytest.approx((lo, hi), abs=1e-12)
     assert wilson_interval(0, 0) is None
+
+
+def test_importance_chart_draws_bars_and_whiskers() -> None:
+    from assay.report.explain_charts import explain_charts, importance_bars
+
+    imp = {"features": [{"feature": "income", "mean": 0.12, "ci": [0.09, 0.15]},
+                        {"feature": "<b>age</b>", "mean": 0.01, "ci": [-0.01, 0.03]},
+                        {"feature": "zip", "mean": 0.02, "ci": None}]}
+    svg = importance_bars([("overall", imp)], title="Permutation importance (overall)")
+    assert svg.startswith("<svg") and svg.count("<rect") == 3
+    assert "&lt;b&gt;age&lt;/b&gt;" in svg and "<b>" not in svg  # labels are escaped
+    assert "income: 0.12 [0.09, 0.15]" in svg  # the bar's tooltip gives the interval
+    two = importance_bars([("sex=F", imp), ("sex=M", imp)], title="by sex")
+    assert two.count("<rect") == 6 and "sex=M" in two
+    check = {"id": "explain.group_dependence", "details": {
+        "metric": "roc_auc", "importance": imp, "by_group": {"sex": {"F": imp, "M": imp}}}}
+    drawn = explain_charts(check)
+    assert "Permutation importance by sex" in drawn and "(overall)" not in drawn
+    assert "(overall)" in explain_charts(check | {"id": "explain.importance"})
+    assert explain_charts({"id": "explain.reason_coverage", "details": {}}) is None

@@ -141,8 +141,10 @@ def explain_charts(check: Mapping[str, Any]) -> str | None:
     metric = str(details.get("metric") or "score")
     n = details.get("sample_rows")
     sample = f", sample of {n:,} rows" if isinstance(n, int) else ""
+    overall = check.get("id") != "explain.group_dependence"  # that one shows its groups
     charts = [importance_bars([("overall", imp)], title="Permutation importance (overall)",
-                              xlabel=f"drop of {metric} when the input is shuffled{sample}")]
+                              xlabel=f"drop of {metric} when the input is shuffled{sample}")
+              ] if overall else []
     order = [str(f.get("feature")) for f in imp.get("features") or [] if isinstance(f, Mapping)]
     for attr, groups in (details.get("by_group") or {}).items():
         if not isinstance(groups, Mapping) or not groups:

@@ -190,7 +190,10 @@ def _check_view(c: Mapping[str, Any]) -> dict[str, Any]:
         chart = charts.forest(_rows_from_measurements(ms), title=str(c.get("title") or c.get("id")),
                               threshold=threshold)
     if str(c.get("id", "")).startswith("explain."):  # importance bars with whiskers
-        chart = explain_charts(c) or chart
+        extra = explain_charts(c)
+        if extra:
+            keep = chart if c.get("id") == "explain.group_dependence" else None
+            chart = "\n".join(x for x in (keep, extra) if x)
     status = str(c.get("status") or "error")
     message = c.get("message") or ""
     if not message and c.get("worst") is not None and c.get("value") is not None:
