@@ -50,6 +50,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "assay.registry", "assay.risk", "assay.workflow",
         "assay.monitor", "assay.notify", "assay.impact", "assay.operate", "assay.compliance",
         "assay.integrations",
+        "assay.explain",
     )),
     ("policy", ("assay.policy",)),
     ("checks", ("assay.checks",)),

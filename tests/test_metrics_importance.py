@@ -12,7 +12,7 @@ from sklearn.tree import DecisionTreeClassifier
 from assay.data import ModelAdapter
 from assay.datasets import load_adult
 from assay.errors import InputError
-from assay.metrics.importance import permutation_importance
+from assay.metrics.importance_loss import permutation_importance
 
 
 class SklearnOrder:

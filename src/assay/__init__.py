@@ -36,7 +36,13 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = ["__version__", *_EXPORTS]
 
+#: public submodules loaded on first use (``assay.explain.reason_codes(...)``)
+_SUBMODULES = frozenset({"explain"})
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"assay.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'assay' has no attribute {name!r}")

@@ -258,6 +258,9 @@ class Certification:
               results: dict[str, Any] | None = None) -> dict[str, Path]:
         """Write ``results.json`` and ``report.html`` into ``out_dir``; return their paths.
 
+        When the policy ran ``explain.reason_coverage``, the declined rows' reason codes
+        are written beside them as ``reason_codes.csv``.
+
         ``results`` is this certification's :meth:`to_dict`, when the caller has
         built it already (it is built here otherwise). Each file is written to a
         temporary file in the same folder and renamed, so a reader never sees half
@@ -275,6 +278,11 @@ class Certification:
         render = _report_renderer()
         if render is not None:  # rendered before anything is written: all or nothing new
             texts["report.html"] = render(results)
+        from assay.explain import REASON_CODES_FILE, reason_codes_csv
+
+        reasons = reason_codes_csv(results)  # adverse-action reasons (docs/explain.md)
+        if reasons is not None:
+            texts[REASON_CODES_FILE] = reasons
         written: dict[str, Path] = {}
         for name, text in texts.items():
             path = out / name

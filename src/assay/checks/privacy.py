@@ -315,7 +315,7 @@ def delong_auc(members: np.ndarray, others: np.ndarray,
 def _attack_scores(ctx: CheckContext, X: pd.DataFrame, y: np.ndarray,
                    attack: str) -> tuple[np.ndarray, str]:
     """Membership score per row: higher means "more likely a training row"."""
-    from assay.metrics.importance import row_losses
+    from assay.metrics.importance_loss import row_losses
 
     model = ctx.model
     if ctx.roles.task == "regression":
@@ -399,7 +399,7 @@ def membership_inference(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
        params=("metric", "n_repeats", "sample_rows", "seed", "confidence"))
 def data_minimisation(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     """Features whose permutation importance interval includes zero: data without a use."""
-    from assay.metrics.importance import LOSSES, permutation_importance
+    from assay.metrics.importance_loss import LOSSES, permutation_importance
 
     if ctx.model is None:
         raise SkipCheck("no model was given")

@@ -327,6 +327,12 @@ def notice_document(card: Mapping[str, Any]) -> dict[str, Any]:
     if cert.get("status"):
         safeguards.append(f"The model was tested against the policy '{cert.get('policy')}' "
                           f"before use. Result: {_plain_status(cert['status'])}.")
+    reasons = cert.get("adverse_reasons") or {}
+    if reasons.get("features"):
+        safeguards.append(
+            f"If a decision goes against you, you are told its main reasons (up to "
+            f"{reasons.get('k') or len(reasons['features'])}). The factors that most often "
+            f"count against applicants are: {', '.join(reasons['features'])}.")
     mon = a.get("monitoring") or {}
     if mon.get("rules"):
         safeguards.append(f"The model is checked {mon.get('window', 'regularly')} while it is "
@@ -585,6 +591,8 @@ def _factors(results: Mapping[str, Any]) -> dict[str, Any]:
 def _certification(cert: Certification | None, results: Mapping[str, Any]) -> dict[str, Any]:
     if cert is None:
         return {}
+    from assay.explain import principal_reasons  # loads pandas: only when a card is built
+
     checks = results.get("checks") or []
     return {"id": cert.id, "status": cert.status, "policy": cert.policy_name,
             "policy_version": cert.policy_version, "policy_digest": cert.policy_digest,
@@ -595,7 +603,8 @@ def _certification(cert: Certification | None, results: Mapping[str, Any]) -> di
             if (results.get("model") or {}).get("sha256") else None,
             "failed_checks": [{"id": c.get("id"), "title": c.get("title"),
                                "status": c.get("status")}
-                              for c in checks if c.get("status") in ("fail", "error")]}
+                              for c in checks if c.get("status") in ("fail", "error")],
+            "adverse_reasons": principal_reasons(results)}
 
 
 def _lineage(mv: ModelVersion) -> dict[str, Any]:

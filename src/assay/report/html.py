@@ -31,10 +31,11 @@ from jinja2 import (
 from assay.errors import InputError
 from assay.report import charts
 from assay.report.novelty_chart import novelty_histogram
+from assay.report.explain_charts import explain_charts
 from assay.report.verdict import explain_verdict
 
 FAMILY_ORDER = ("integrity", "performance", "calibration", "fairness", "drift", "robustness",
-                "privacy", "explainability")
+                "privacy", "explain", "explainability")
 FAMILY_TITLES = {
     "integrity": "Data integrity",
     "performance": "Performance",
@@ -44,6 +45,7 @@ FAMILY_TITLES = {
     "robustness": "Robustness",
     "privacy": "Privacy",
     "explainability": "Explainability",
+    "explain": "Explainability",
 }
 STATUS_SYMBOLS = {"pass": "✓", "warn": "!", "fail": "✗", "skip": "–", "error": "⚠"}
 STATUS_WORDS = {"pass": "pass", "warn": "warning", "fail": "fail", "skip": "skipped",
@@ -226,6 +228,11 @@ def _check_view(c: Mapping[str, Any]) -> dict[str, Any]:
     details = c.get("details") if isinstance(c.get("details"), Mapping) else {}
     if isinstance(details.get("score_histogram"), Mapping):  # integrity.out_of_distribution
         chart = novelty_histogram(details["score_histogram"]) or chart
+    if str(c.get("id", "")).startswith("explain."):  # importance bars with whiskers
+        extra = explain_charts(c)
+        if extra:
+            keep = chart if c.get("id") == "explain.group_dependence" else None
+            chart = "\n".join(x for x in (keep, extra) if x)
     status = str(c.get("status") or "error")
     message = c.get("message") or ""
     if not message and c.get("worst") is not None and c.get("value") is not None:
