@@ -30,8 +30,8 @@ from jinja2 import (
 
 from assay.errors import InputError
 from assay.report import charts
-from assay.report.novelty_chart import novelty_histogram
 from assay.report.explain_charts import explain_charts
+from assay.report.novelty_chart import novelty_histogram
 from assay.report.verdict import explain_verdict
 
 FAMILY_ORDER = ("integrity", "performance", "calibration", "fairness", "drift", "robustness",
