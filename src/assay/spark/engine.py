@@ -1,0 +1,211 @@
+"""The Spark engine's data plane: partitions build statistics, the driver merges them.
+
+The local engine reads a data set in batches of
+:data:`assay.data.dataset.DEFAULT_BATCH_SIZE` rows, builds one statistic per
+batch and merges them left to right. Sums of floating-point numbers depend on
+the order in which they are added, so to give the *same* numbers the Spark
+engine builds the same statistics over the same batches:
+
+1. a first job (inside the JVM, no Python) counts the rows of every
+   partition, which gives each row its index in the table;
+2. the data's Arrow batches go through ``mapInArrow``: each partition cuts its
+   rows at the global batch boundaries (row ``k * 65,536``), applies the
+   model (broadcast) when the table holds its inputs, and returns, for every
+   global batch it holds whole, the statistic serialised (a few KB);
+3. a global batch cut by a partition boundary comes back as its rows' few
+   statistic columns (at most one batch per partition boundary); the driver
+   joins the pieces and builds their statistic;
+4. the driver merges the statistics in batch order, as the local engine does.
+
+With ``exact=False`` a partition returns one statistic for all its rows
+instead: nothing but statistics travel, and float sums (log loss, Brier
+score, ECE, means) may differ from the local engine's in their last bits.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from assay.data.dataset import DEFAULT_BATCH_SIZE
+
+#: The schema of what a partition returns: global batch number, position of the
+#: first row inside that batch, "s" (a statistic) or "f" (a fragment of rows), bytes.
+PARTIAL_SCHEMA = "batch long, start long, kind string, payload binary"
+
+Builder = Callable[[pa.RecordBatch], Any]
+Prepare = Callable[[pa.RecordBatch, int], pa.RecordBatch]
+
+
+def partition_offsets(sdf: Any) -> list[int]:
+    """The index of the first row of every partition of ``sdf`` (plus the total at the end).
+
+    Counted in the JVM (``spark_partition_id`` and a group-by): no row reaches Python.
+    """
+    from pyspark.sql import functions as F
+
+    n_parts = sdf.rdd.getNumPartitions()
+    counts = [0] * n_parts
+    for row in sdf.select(F.spark_partition_id().alias("p")).groupBy("p").count().collect():
+        counts[int(row["p"])] = int(row["count"])
+    return [0, *np.cumsum(counts, dtype=np.int64).tolist()]
+
+
+def _ipc(batch: pa.RecordBatch | pa.Table) -> bytes:
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write(batch)
+    return sink.getvalue()
+
+
+def _from_ipc(data: bytes) -> pa.Table:
+    return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+
+
+def _one_batch(parts: Sequence[pa.RecordBatch | pa.Table]) -> pa.RecordBatch:
+    """One record batch (one chunk per column) from consecutive pieces."""
+    tables = [p if isinstance(p, pa.Table) else pa.Table.from_batches([p]) for p in parts]
+    table = pa.concat_tables(tables).combine_chunks()
+    batches = table.to_batches()
+    if not batches:
+        return pa.RecordBatch.from_pylist([], schema=table.schema)
+    assert len(batches) == 1
+    return batches[0]
+
+
+def partition_function(offsets: Sequence[int], build: Builder, *, prepare: Prepare | None = None,
+                       batch_size: int = DEFAULT_BATCH_SIZE,
+                       exact: bool = True) -> Callable[[Iterator[pa.RecordBatch]],
+                                                       Iterator[pa.RecordBatch]]:
+    """The function ``mapInArrow`` runs in every partition.
+
+    ``build(batch)`` makes a statistic from one batch; ``prepare(batch, first_row)``
+    (optional) adds the model's outputs to a batch before that.
+    """
+    offsets = list(offsets)
+    total = offsets[-1]
+
+    def emit(g: int, start: int, kind: str, payload: bytes) -> pa.RecordBatch:
+        return pa.RecordBatch.from_pydict(
+            {"batch": [g], "start": [start], "kind": [kind], "payload": [payload]},
+            schema=pa.schema([("batch", pa.int64()), ("start", pa.int64()),
+                              ("kind", pa.string()), ("payload", pa.binary())]))
+
+    def run(iterator: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from pyspark import TaskContext
+
+        pid = TaskContext.get().partitionId()
+        first = offsets[pid]
+        pos = first  # global index of the next row
+        pending: list[pa.RecordBatch] = []
+        pending_from = first  # global index of the first pending row
+
+        def flush(end: int) -> Iterator[pa.RecordBatch]:
+            nonlocal pending, pending_from
+            if not pending:
+                return
+            batch = _one_batch(pending)
+            if prepare is not None:
+                batch = prepare(batch, pending_from)
+            g, start = divmod(pending_from, batch_size)
+            whole = start == 0 and (end - pending_from == batch_size or end == total)
+            if whole or not exact:
+                yield emit(g, start, "s", pickle.dumps(build(batch), protocol=5))
+            else:
+                yield emit(g, start, "f", _ipc(batch))
+            pending = []
+            pending_from = end
+
+        for rb in iterator:
+            lo = 0
+            while lo < rb.num_rows:
+                if exact:
+                    boundary = (pos // batch_size + 1) * batch_size
+                    take = min(rb.num_rows - lo, boundary - pos)
+                else:
+                    take = rb.num_rows - lo
+                pending.append(rb.slice(lo, take))
+                lo += take
+                pos += take
+                if exact and pos % batch_size == 0:
+                    yield from flush(pos)
+        yield from flush(pos)
+
+    return run
+
+
+def fold(sdf: Any, build: Builder, *, prepare: Prepare | None = None,
+         offsets: Sequence[int] | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+         exact: bool = True, empty: Callable[[], Any] | None = None) -> Any:
+    """Build ``build(batch)`` over every batch of ``sdf`` in the partitions and merge
+    the results on the driver in row order (``a.merge(b)``).
+
+    Returns ``empty()`` (or None) when the data has no rows.
+    """
+    if offsets is None:
+        offsets = partition_offsets(sdf)
+    fn = partition_function(offsets, build, prepare=prepare, batch_size=batch_size, exact=exact)
+    rows = sdf.mapInArrow(fn, PARTIAL_SCHEMA).collect()
+    return merge_partials(((r["batch"], r["start"], r["kind"], r["payload"]) for r in rows),
+                          build, empty=empty)
+
+
+def merge_partials(rows: Any, build: Builder, *, empty: Callable[[], Any] | None = None) -> Any:
+    """Merge what the partitions returned, in (batch, start) order; fragments of one batch
+    are joined and built here."""
+    stats: dict[tuple[int, int], Any] = {}
+    fragments: dict[int, list[tuple[int, bytes]]] = defaultdict(list)
+    for g, start, kind, payload in rows:
+        if kind == "s":
+            stats[(int(g), int(start))] = pickle.loads(payload)
+        else:
+            fragments[int(g)].append((int(start), bytes(payload)))
+    for g, parts in fragments.items():
+        parts.sort()
+        stats[(g, parts[0][0])] = build(_one_batch([_from_ipc(p) for _, p in parts]))
+    out = None
+    for key in sorted(stats):
+        out = stats[key] if out is None else out.merge(stats[key])
+    if out is None and empty is not None:
+        return empty()
+    return out
+
+
+def sample_rows(sdf: Any, indices: np.ndarray, offsets: Sequence[int]) -> pa.Table:
+    """The rows of ``sdf`` at the given sorted global indices, in that order."""
+    from pyspark.sql.types import LongType, StructField, StructType
+
+    offsets = list(offsets)
+    idx = np.asarray(indices, dtype=np.int64)
+    bidx = sdf.sparkSession.sparkContext.broadcast(idx)
+    row_col = "__assay_row__"
+    schema = StructType([*sdf.schema.fields, StructField(row_col, LongType(), False)])
+
+    def run(iterator: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from pyspark import TaskContext
+
+        pid = TaskContext.get().partitionId()
+        pos = offsets[pid]
+        wanted = bidx.value
+        for rb in iterator:
+            lo, hi = np.searchsorted(wanted, [pos, pos + rb.num_rows])
+            if hi > lo:
+                take = wanted[lo:hi]
+                picked = rb.take(pa.array(take - pos))
+                yield picked.append_column(row_col, pa.array(take, pa.int64()))
+            pos += rb.num_rows
+
+    table = sdf.mapInArrow(run, schema).toArrow()
+    bidx.unpersist()
+    order = np.argsort(table.column(row_col).to_numpy(), kind="stable")
+    return table.take(pa.array(order)).drop_columns([row_col])
+
+
+__all__ = ["PARTIAL_SCHEMA", "fold", "merge_partials", "partition_function",
+           "partition_offsets", "sample_rows"]
