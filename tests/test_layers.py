@@ -49,6 +49,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "assay.certification", "assay.demo", "assay.auth", "assay.evidence",
         "assay.registry", "assay.risk", "assay.workflow",
         "assay.monitor", "assay.notify", "assay.impact", "assay.operate", "assay.compliance",
+        "assay.spark",
     )),
     ("policy", ("assay.policy",)),
     ("checks", ("assay.checks",)),

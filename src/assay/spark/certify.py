@@ -82,11 +82,16 @@ def certify(data: Any, *, policy: str | os.PathLike[str] | Policy, tier: str,
     evaluation = data if isinstance(data, SparkDataset) else open_spark(
         data, spark=spark, master=master, sample_rows=sample, seed=seed, exact=exact)
     ref = reference
-    if reference is not None and _is_spark_source(reference) \
+    if reference is not None and (reference is data or (
+            isinstance(reference, str | os.PathLike) and isinstance(data, str | os.PathLike)
+            and os.fspath(reference) == os.fspath(data))):
+        ref = evaluation  # one table read once (its partition counts, its sample)
+    elif reference is not None and _is_spark_source(reference) \
             and not isinstance(reference, SparkDataset):
         ref = open_spark(reference, spark=spark or evaluation.sdf.sparkSession, master=master,
                          sample_rows=sample, seed=seed, exact=exact)
-    spark_sets = [d for d in (evaluation, ref) if isinstance(d, SparkDataset)]
+    spark_sets = list({id(d): d for d in (evaluation, ref) if isinstance(d, SparkDataset)}
+                      .values())
     tracker = _CheckReads(progress, spark_sets)
     cert = certify_local(data=evaluation, policy=pol, tier=tier, reference=ref,
                          progress=tracker, **options)

@@ -119,7 +119,13 @@ class SparkDataset(Dataset):
     # -- description -------------------------------------------------------
     @cached_property
     def schema(self) -> pa.Schema:
-        return self.sdf.limit(0).toArrow().schema
+        """The Arrow schema of the batches the partitions read (derived without a job)."""
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        try:
+            return to_arrow_schema(self.sdf.schema)
+        except Exception:  # a type Arrow cannot hold: ask Spark for it
+            return self.sdf.limit(0).toArrow().schema
 
     @property
     def offsets(self) -> list[int]:
@@ -218,8 +224,9 @@ class SparkDataset(Dataset):
 
     def to_arrow(self, columns: Sequence[str] | None = None, limit: int | None = None) -> pa.Table:
         cols = list(columns) if columns is not None else self.column_names
-        if limit is not None:
-            return self._rows(np.arange(min(limit, self.num_rows), dtype=np.int64), cols)
+        if limit is not None:  # a look at some rows (e.g. a model's trial run): the sample's
+            self.row_reads.append("sample")
+            return self.sample_dataset.to_arrow(cols, limit)
         if self.num_rows <= max(COLLECT_ROWS, self.sample_size):
             self._check_columns(cols)
             return self.sdf.select(*cols).toArrow()  # partition order is row order
@@ -248,8 +255,10 @@ class SparkDataset(Dataset):
         return self._rows(idx, cols)
 
     def sample(self, n: int, seed: int = 0, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """A check's sample: ``n`` rows drawn (with ``seed``) from the seeded sample of
+        ``sample_rows`` rows, without another pass over the table."""
         self.row_reads.append("sample")
-        return self.sample_arrow(n, seed, columns).to_pandas()
+        return self.sample_dataset.sample(n, seed=seed, columns=columns)
 
     def with_model(self, adapter: Any, roles: Any = None, *,
                    columns: Sequence[str] | None = None,
