@@ -24,6 +24,7 @@ score, ECE, means) may differ from the local engine's in their last bits.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import pickle
 from collections import defaultdict
@@ -151,9 +152,31 @@ def fold(sdf: Any, build: Builder, *, prepare: Prepare | None = None,
     if offsets is None:
         offsets = partition_offsets(sdf)
     fn = partition_function(offsets, build, prepare=prepare, batch_size=batch_size, exact=exact)
-    rows = sdf.mapInArrow(fn, PARTIAL_SCHEMA).collect()
+    with _arrow_batches_of(sdf.sparkSession, batch_size):
+        rows = sdf.mapInArrow(fn, PARTIAL_SCHEMA).collect()
     return merge_partials(((r["batch"], r["start"], r["kind"], r["payload"]) for r in rows),
                           build, empty=empty)
+
+
+@contextlib.contextmanager
+def _arrow_batches_of(spark: Any, rows: int) -> Iterator[None]:
+    """Spark's Arrow batches as large as ours during one job (10,000 rows by default:
+    six times the slicing and per-batch overhead), the session's setting restored after."""
+    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    before = spark.conf.get(key, None)
+    try:
+        current = int(before) if before is not None else 10_000
+    except ValueError:
+        current = 10_000
+    if 0 < current < rows:
+        spark.conf.set(key, str(rows))
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
 
 
 def merge_partials(rows: Any, build: Builder, *, empty: Callable[[], Any] | None = None) -> Any:
