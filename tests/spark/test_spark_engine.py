@@ -200,6 +200,23 @@ def test_missing_column_is_named(spark: Any) -> None:
         assay_spark.certify(sdf, policy="default", tier="low", target="y", score="score")
 
 
+def test_bad_values_found_in_a_partition_are_one_clear_error(spark: Any) -> None:
+    """A target with three classes is found by a partition: the error names the column,
+    as the local engine's does, instead of an executor's traceback."""
+    df = pd.DataFrame({"y": [0, 1] * 20 + [2], "p": [0, 1] * 20 + [1]})
+    with pytest.raises(InputError) as local:
+        certify(data=pa.Table.from_pandas(df), policy="default", tier="low", target="y",
+                prediction="p")
+    with pytest.raises(InputError) as remote:
+        from assay.metrics.classification import ClassificationStats
+        from assay.spark import engine
+
+        engine.fold(spark.createDataFrame(df), lambda b: ClassificationStats.from_batch(
+            b, target="y", prediction="p"))
+    assert "'y'" in str(local.value) and "'y'" in str(remote.value)
+    assert "Traceback" not in str(remote.value)
+
+
 def test_unknown_table_or_path(spark: Any, tmp_path: Any) -> None:
     with pytest.raises(InputError, match="no_such_table"):
         assay_spark.certify("no_such_table", spark=spark, policy="default", tier="low",

@@ -35,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 
 from assay.data.dataset import DEFAULT_BATCH_SIZE
+from assay.errors import AssayError
 
 #: The schema of what a partition returns: global batch number, position of the
 #: first row inside that batch, "s" (a statistic) or "f" (a fragment of rows), bytes.
@@ -112,14 +113,18 @@ def partition_function(offsets: Sequence[int], build: Builder, *, prepare: Prepa
             if not pending:
                 return
             batch = _one_batch(pending)
-            if prepare is not None:
-                batch = prepare(batch, pending_from)
             g, start = divmod(pending_from, batch_size)
             whole = start == 0 and (end - pending_from == batch_size or end == total)
-            if whole or not exact:
-                yield emit(g, start, "s", pickle.dumps(build(batch), protocol=5))
-            else:
-                yield emit(g, start, "f", _ipc(batch))
+            try:
+                if prepare is not None:
+                    batch = prepare(batch, pending_from)
+                if whole or not exact:
+                    out = emit(g, start, "s", pickle.dumps(build(batch), protocol=5))
+                else:
+                    out = emit(g, start, "f", _ipc(batch))
+            except AssayError as exc:  # bad input: its message, not an executor's traceback
+                out = emit(g, start, "e", pickle.dumps((type(exc), str(exc))))
+            yield out
             pending = []
             pending_from = end
 
@@ -184,11 +189,19 @@ def merge_partials(rows: Any, build: Builder, *, empty: Callable[[], Any] | None
     are joined and built here."""
     stats: dict[tuple[int, int], Any] = {}
     fragments: dict[int, list[tuple[int, bytes]]] = defaultdict(list)
+    errors: dict[tuple[int, int], tuple[type, str]] = {}
     for g, start, kind, payload in rows:
-        if kind == "s":
+        if kind == "e":
+            errors[(int(g), int(start))] = pickle.loads(payload)
+        elif kind == "s":
             stats[(int(g), int(start))] = pickle.loads(payload)
         else:
             fragments[int(g)].append((int(start), bytes(payload)))
+    if errors:  # the first in row order, as the local engine would have met it
+        cls, message = errors[min(errors)]
+        if isinstance(cls, type) and issubclass(cls, AssayError):
+            raise cls(message)
+        raise AssayError(message)
     for g, parts in fragments.items():
         parts.sort()
         stats[(g, parts[0][0])] = build(_one_batch([_from_ipc(p) for _, p in parts]))
