@@ -11,5 +11,6 @@ See ``docs/spark.md``. Needs ``pyspark`` (the ``spark`` extra) and Java.
 
 from assay.spark.certify import certify, open_spark
 from assay.spark.dataset import SparkDataset, read_spark, spark_session
+from assay.spark.monitor import ingest
 
-__all__ = ["SparkDataset", "certify", "open_spark", "read_spark", "spark_session"]
+__all__ = ["SparkDataset", "certify", "ingest", "open_spark", "read_spark", "spark_session"]

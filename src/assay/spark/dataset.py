@@ -166,7 +166,8 @@ class SparkDataset(Dataset):
     # -- statistics in the partitions --------------------------------------
     def fold_batches(self, build: Callable[[pa.RecordBatch], Any], *,
                      columns: Sequence[str] | None = None, model: Any = None,
-                     roles: Any = None, empty: Callable[[], Any] | None = None) -> Any:
+                     roles: Any = None, empty: Callable[[], Any] | None = None,
+                     with_row: bool = False) -> Any:
         """``build(batch)`` over the batches the local engine would read, in the partitions,
         merged on the driver; with ``model`` its outputs are added first (as
         :meth:`Dataset.with_model` adds them)."""
@@ -192,7 +193,8 @@ class SparkDataset(Dataset):
         self._check_columns(read)
         self.partitions_folded = self.num_partitions
         return engine.fold(self.sdf.select(*read), build, prepare=prepare,
-                           offsets=self.offsets, exact=self.exact, empty=empty)
+                           offsets=self.offsets, exact=self.exact, empty=empty,
+                           with_row=with_row)
 
     # -- rows: exact samples, recorded -------------------------------------
     def take_row_reads(self) -> list[str]:

@@ -81,14 +81,15 @@ def _one_batch(parts: Sequence[pa.RecordBatch | pa.Table]) -> pa.RecordBatch:
     return batches[0]
 
 
-def partition_function(offsets: Sequence[int], build: Builder, *, prepare: Prepare | None = None,
-                       batch_size: int = DEFAULT_BATCH_SIZE,
-                       exact: bool = True) -> Callable[[Iterator[pa.RecordBatch]],
-                                                       Iterator[pa.RecordBatch]]:
+def partition_function(offsets: Sequence[int], build: Callable[..., Any], *,
+                       prepare: Prepare | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+                       exact: bool = True, with_row: bool = False
+                       ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """The function ``mapInArrow`` runs in every partition.
 
-    ``build(batch)`` makes a statistic from one batch; ``prepare(batch, first_row)``
-    (optional) adds the model's outputs to a batch before that.
+    ``build(batch)`` (``build(batch, first_row)`` with ``with_row``: the index of the
+    batch's first row in the table, for messages) makes a statistic from one batch;
+    ``prepare(batch, first_row)`` (optional) adds the model's outputs to a batch first.
     """
     offsets = list(offsets)
     total = offsets[-1]
@@ -119,7 +120,8 @@ def partition_function(offsets: Sequence[int], build: Builder, *, prepare: Prepa
                 if prepare is not None:
                     batch = prepare(batch, pending_from)
                 if whole or not exact:
-                    out = emit(g, start, "s", pickle.dumps(build(batch), protocol=5))
+                    stat = build(batch, pending_from) if with_row else build(batch)
+                    out = emit(g, start, "s", pickle.dumps(stat, protocol=5))
                 else:
                     out = emit(g, start, "f", _ipc(batch))
             except AssayError as exc:  # bad input: its message, not an executor's traceback
@@ -146,9 +148,10 @@ def partition_function(offsets: Sequence[int], build: Builder, *, prepare: Prepa
     return run
 
 
-def fold(sdf: Any, build: Builder, *, prepare: Prepare | None = None,
+def fold(sdf: Any, build: Callable[..., Any], *, prepare: Prepare | None = None,
          offsets: Sequence[int] | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
-         exact: bool = True, empty: Callable[[], Any] | None = None) -> Any:
+         exact: bool = True, empty: Callable[[], Any] | None = None,
+         with_row: bool = False) -> Any:
     """Build ``build(batch)`` over every batch of ``sdf`` in the partitions and merge
     the results on the driver in row order (``a.merge(b)``).
 
@@ -156,11 +159,18 @@ def fold(sdf: Any, build: Builder, *, prepare: Prepare | None = None,
     """
     if offsets is None:
         offsets = partition_offsets(sdf)
-    fn = partition_function(offsets, build, prepare=prepare, batch_size=batch_size, exact=exact)
+    fn = partition_function(offsets, build, prepare=prepare, batch_size=batch_size, exact=exact,
+                            with_row=with_row)
     with _arrow_batches_of(sdf.sparkSession, batch_size):
         rows = sdf.mapInArrow(fn, PARTIAL_SCHEMA).collect()
+    if with_row:
+        def build_here(batch: pa.RecordBatch, first: int) -> Any:
+            return build(batch, first)
+    else:
+        def build_here(batch: pa.RecordBatch, first: int) -> Any:
+            return build(batch)
     return merge_partials(((r["batch"], r["start"], r["kind"], r["payload"]) for r in rows),
-                          build, empty=empty)
+                          build_here, empty=empty, batch_size=batch_size)
 
 
 @contextlib.contextmanager
@@ -184,9 +194,11 @@ def _arrow_batches_of(spark: Any, rows: int) -> Iterator[None]:
             spark.conf.set(key, before)
 
 
-def merge_partials(rows: Any, build: Builder, *, empty: Callable[[], Any] | None = None) -> Any:
+def merge_partials(rows: Any, build: Callable[[pa.RecordBatch, int], Any], *,
+                   empty: Callable[[], Any] | None = None,
+                   batch_size: int = DEFAULT_BATCH_SIZE) -> Any:
     """Merge what the partitions returned, in (batch, start) order; fragments of one batch
-    are joined and built here."""
+    are joined and built here (``build(batch, first_row)``)."""
     stats: dict[tuple[int, int], Any] = {}
     fragments: dict[int, list[tuple[int, bytes]]] = defaultdict(list)
     errors: dict[tuple[int, int], tuple[type, str]] = {}
@@ -204,7 +216,8 @@ def merge_partials(rows: Any, build: Builder, *, empty: Callable[[], Any] | None
         raise AssayError(message)
     for g, parts in fragments.items():
         parts.sort()
-        stats[(g, parts[0][0])] = build(_one_batch([_from_ipc(p) for _, p in parts]))
+        stats[(g, parts[0][0])] = build(_one_batch([_from_ipc(p) for _, p in parts]),
+                                        g * batch_size + parts[0][0])
     out = None
     for key in sorted(stats):
         out = stats[key] if out is None else out.merge(stats[key])
