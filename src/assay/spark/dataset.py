@@ -125,7 +125,7 @@ class SparkDataset(Dataset):
         try:
             return to_arrow_schema(self.sdf.schema)
         except Exception:  # a type Arrow cannot hold: ask Spark for it
-            return self.sdf.limit(0).toArrow().schema
+            return engine.to_arrow(self.sdf.limit(0)).schema
 
     @property
     def offsets(self) -> list[int]:
@@ -210,7 +210,8 @@ class SparkDataset(Dataset):
         """The seeded sample (``sample_rows`` rows) as a local Dataset."""
         if self._sample is None:
             n = min(self.sample_size, self.num_rows)
-            table = self.sample_arrow(n, seed=self.seed) if n else self.sdf.limit(0).toArrow()
+            table = (self.sample_arrow(n, seed=self.seed) if n
+                     else engine.to_arrow(self.sdf.limit(0)))
             self._sample = open_dataset(table, name=f"{self.name} (sample of {n:,} rows)",
                                         validate=False)
         self._sample.roles = self.roles
@@ -231,7 +232,7 @@ class SparkDataset(Dataset):
             return self.sample_dataset.to_arrow(cols, limit)
         if self.num_rows <= max(COLLECT_ROWS, self.sample_size):
             self._check_columns(cols)
-            return self.sdf.select(*cols).toArrow()  # partition order is row order
+            return engine.to_arrow(self.sdf.select(*cols))  # partition order is row order
         self.row_reads.append("sample")
         return self.sample_dataset.to_arrow(cols)
 
@@ -252,7 +253,7 @@ class SparkDataset(Dataset):
         total = self.num_rows
         if n >= total:
             self._check_columns(cols)
-            return self.sdf.select(*cols).toArrow()
+            return engine.to_arrow(self.sdf.select(*cols))
         idx = _sample_indices(total, n, np.random.default_rng(seed))
         return self._rows(idx, cols)
 

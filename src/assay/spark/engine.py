@@ -59,6 +59,17 @@ def partition_offsets(sdf: Any) -> list[int]:
     return [0, *np.cumsum(counts, dtype=np.int64).tolist()]
 
 
+def to_arrow(sdf: Any) -> pa.Table:
+    """The rows of ``sdf`` on the driver as an Arrow table, in partition order
+    (``DataFrame.toArrow`` from Spark 4; its Arrow collection before that)."""
+    if hasattr(sdf, "toArrow"):
+        return sdf.toArrow()
+    batches = sdf._collect_as_arrow()  # Spark 3.5
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return pa.Table.from_batches(batches, schema=to_arrow_schema(sdf.schema))
+
+
 def _ipc(batch: pa.RecordBatch | pa.Table) -> bytes:
     sink = io.BytesIO()
     with pa.ipc.new_stream(sink, batch.schema) as writer:
@@ -250,11 +261,11 @@ def sample_rows(sdf: Any, indices: np.ndarray, offsets: Sequence[int]) -> pa.Tab
                 yield picked.append_column(row_col, pa.array(take, pa.int64()))
             pos += rb.num_rows
 
-    table = sdf.mapInArrow(run, schema).toArrow()
+    table = to_arrow(sdf.mapInArrow(run, schema))
     bidx.unpersist()
     order = np.argsort(table.column(row_col).to_numpy(), kind="stable")
     return table.take(pa.array(order)).drop_columns([row_col])
 
 
 __all__ = ["PARTIAL_SCHEMA", "fold", "merge_partials", "partition_function",
-           "partition_offsets", "sample_rows"]
+           "partition_offsets", "sample_rows", "to_arrow"]
