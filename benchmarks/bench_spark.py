@@ -107,7 +107,7 @@ def merge_cost(counts: list[int]) -> list[tuple[int, float, int]]:
     for k in counts:
         rows = [(g, 0, "s", payload) for g in range(k)]
         t = time.perf_counter()
-        merged = merge_partials(rows, build)
+        merged = merge_partials(rows, lambda b, first: build(b))
         out.append((k, time.perf_counter() - t, len(payload)))
         assert merged.n == n * k
     return out
