@@ -51,6 +51,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "assay.monitor", "assay.notify", "assay.impact", "assay.operate", "assay.compliance",
         "assay.integrations",
         "assay.explain",
+        "assay.spark",
     )),
     ("policy", ("assay.policy",)),
     ("checks", ("assay.checks",)),

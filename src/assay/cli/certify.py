@@ -313,15 +313,19 @@ def _red_team_findings(ref: str) -> list[dict[str, Any]]:
 
 def run_certification(console: Console, *, out_dir: Path, output: OutputFormat,
                       quiet_progress: bool = False, sign_key: Path | None = None,
-                      **kwargs: Any) -> int:
+                      engine: str = "local", **kwargs: Any) -> int:
     """Certify, write results.json and report.html (and results.intoto.json, signed with
-    ``sign_key``), print, return the exit code."""
+    ``sign_key``), print, return the exit code. ``engine="spark"`` reads the data with
+    Spark (``assay.spark.certify``; ``kwargs`` may then hold ``master``)."""
     key = None
     if sign_key is not None:  # a bad key is refused before any data is read
         from assay.evidence.attest import load_private_key
 
         key = load_private_key(sign_key)
-    certify = _certify_fn()
+    if engine == "spark":
+        from assay.spark import certify
+    else:
+        certify = _certify_fn()
     err = Console(stderr=True)
     show_progress = not quiet_progress and err.is_terminal
     with rich_progress(err, enabled=show_progress) as progress:
@@ -540,12 +544,27 @@ def register(app: typer.Typer) -> None:
             None, "--sign-key", metavar="KEY",
             help="Ed25519 private key (PEM, PKCS#8): also write results.intoto.json, a "
                  "signed in-toto attestation of the certification."),
+        engine: str = typer.Option("local", "--engine", metavar="ENGINE",
+                                   help="'local', or 'spark': --data (and --train) name a "
+                                        "Spark table or a Parquet/CSV path read by Spark."),
+        spark_master: str | None = typer.Option(None, "--spark-master", metavar="URL",
+                                                envvar="ASSAY_SPARK_MASTER",
+                                                help="Spark master (default: the active "
+                                                     "session, else local[*])."),
     ) -> None:
         """Certify a model against a policy tier; write results.json and report.html.
 
         Exit code 0: passed (warnings allowed); 1: blocked by the policy; 2: bad input.
         """
         fmt = OutputFormat(choice(output, list(OutputFormat), "--format"))
+        engine = choice(engine, ["local", "spark"], "--engine")
+        extra: dict[str, Any] = {}
+        if engine == "spark":
+            if na_values or delimiter:
+                raise InputError("--na-values and --delimiter apply to the local engine's CSV "
+                                 "reader; with --engine spark, give Parquet or a Spark table")
+            extra = {"master": spark_master, "data": str(data),
+                     "reference": str(train) if train is not None else None}
         registered = None
         with flag_names({**CERTIFY_FLAGS, "uri": "--mlflow-uri"}):
             _resolve_policy(policy)  # a clear error before any data is read
@@ -553,17 +572,20 @@ def register(app: typer.Typer) -> None:
                 from assay.integrations.mlflow import load_model
 
                 registered = load_model(model, tracking_uri=mlflow_uri)
-            code = run_certification(
-                console, out_dir=out, output=fmt, quiet_progress=no_progress,
-                sign_key=sign_key, data=data, policy=policy, tier=tier, target=target,
+            kwargs: dict[str, Any] = dict(
+                data=data, policy=policy, tier=tier, target=target,
                 model=registered if registered is not None else model,
                 reference=train, prediction=prediction, score=score,
                 sensitive=_split(sensitive) or (), features=_split(features), weight=weight,
-                positive_label=positive_label, task=task,
-                na_values=_split(na_values), csv={"delimiter": delimiter} if delimiter else None,
-                trust_model_file=trust_model_file,
-                red_team=_red_team_findings(red_team) if red_team else None,
-            )
+                positive_label=positive_label, task=task, trust_model_file=trust_model_file,
+                red_team=_red_team_findings(red_team) if red_team else None)
+            if engine == "local":
+                kwargs.update(na_values=_split(na_values),
+                              csv={"delimiter": delimiter} if delimiter else None)
+            kwargs.update(extra)
+            code = run_certification(console, out_dir=out, output=fmt,
+                                     quiet_progress=no_progress, sign_key=sign_key,
+                                     engine=engine, **kwargs)
         if registered is not None and not no_publish:
             from assay.cli.mlflow import publish_and_print
 

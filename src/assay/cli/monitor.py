@@ -136,14 +136,32 @@ def register(app: typer.Typer) -> None:
                                              help="Protected attribute columns, a,b."),
         fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
         as_user: str | None = typer.Option(None, "--as", help=AS_HELP),
+        engine: str = typer.Option("local", "--engine", metavar="ENGINE",
+                                   help="'local', or 'spark': --data names a Spark table or "
+                                        "a Parquet/CSV path read by Spark."),
+        spark_master: str | None = typer.Option(None, "--spark-master", metavar="URL",
+                                                envvar="ASSAY_SPARK_MASTER",
+                                                help="Spark master (default: local[*])."),
     ) -> None:
         """Send one batch of production rows."""
+        from assay.cli.certify import choice
         from assay.monitor import ingest
 
         _format(fmt)
-        path = _data_path(data)
-        res = _change(as_user, lambda s, a: ingest(
-            s, a, model, version, path, time_column=time_column, window_start=window_start,
+        engine = choice(engine, ["local", "spark"], "--engine")
+        source: Any
+        if engine == "spark":
+            from assay.spark import ingest as spark_ingest
+
+            source = str(data)
+
+            def send(s: Any, a: Any, *args: Any, **kw: Any) -> Any:
+                return spark_ingest(s, a, *args, master=spark_master, **kw)
+        else:
+            source = _data_path(data)
+            send = ingest
+        res = _change(as_user, lambda s, a: send(
+            s, a, model, version, source, time_column=time_column, window_start=window_start,
             id_column=id_column, prediction=prediction, score=score, target=target,
             sensitive=(sensitive or "").split(",") if sensitive else ()))
         if fmt == "json":

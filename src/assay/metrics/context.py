@@ -54,6 +54,15 @@ def settings_of(ctx: Any) -> MetricSettings:
 
 def _batches(ctx: Any, task: str) -> tuple[Any, Iterator[pa.RecordBatch]]:
     """The roles naming the output columns, and the batches to read."""
+    out_roles, use_model, data_cols = _plan(ctx, task)
+    if use_model:
+        return out_roles, ctx.evaluation.with_model(ctx.model, ctx.roles, columns=data_cols)
+    return out_roles, ctx.evaluation.batches(columns=data_cols)
+
+
+def _plan(ctx: Any, task: str) -> tuple[Any, bool, list[str]]:
+    """The roles naming the output columns, whether the model adds them, and the data
+    columns to read."""
     roles = ctx.roles
     if getattr(roles, "target", None) is None:
         raise InputError("metrics need the target column (target=...)")
@@ -73,10 +82,18 @@ def _batches(ctx: Any, task: str) -> tuple[Any, Iterator[pa.RecordBatch]]:
     data_cols = [c for c in (roles.target, roles.weight, *roles.sensitive) if c]
     if not use_model:
         data_cols += [c for c in (roles.prediction, roles.score) if c]
-    data_cols = list(dict.fromkeys(data_cols))
-    if use_model:
-        return out_roles, ds.with_model(model, roles, columns=data_cols)
-    return out_roles, ds.batches(columns=data_cols)
+    return out_roles, use_model, list(dict.fromkeys(data_cols))
+
+
+def _fold(ctx: Any, task: str, build: Any) -> Any:
+    """The statistic built by an engine that computes it where the data lives (the
+    Spark engine's ``fold_batches``), or None to stream the batches here."""
+    fold = getattr(ctx.evaluation, "fold_batches", None)
+    if fold is None:
+        return None
+    _, use_model, data_cols = _plan(ctx, task)
+    return fold(build, columns=data_cols, model=ctx.model if use_model else None,
+                roles=ctx.roles)
 
 
 def _progress(ctx: Any, description: str) -> Any:
@@ -89,13 +106,17 @@ def _progress(ctx: Any, description: str) -> Any:
 def _compute_classification(ctx: Any) -> ClassificationStats:
     roles, batches = _batches(ctx, "classification")
     threshold = float(getattr(roles, "threshold", 0.5))
-    stats: ClassificationStats | None = None
+
+    def build(batch: pa.RecordBatch) -> ClassificationStats:
+        return ClassificationStats.from_batch(
+            batch, target=roles.target, prediction=roles.prediction, score=roles.score,
+            sensitive=list(roles.sensitive), weight=roles.weight,
+            positive_label=roles.positive_label, threshold=threshold, n_bins=DEFAULT_BINS)
+
+    stats: ClassificationStats | None = _fold(ctx, "classification", build)
     with _progress(ctx, "Computing metric statistics") as task:
-        for batch in batches:
-            part = ClassificationStats.from_batch(
-                batch, target=roles.target, prediction=roles.prediction, score=roles.score,
-                sensitive=list(roles.sensitive), weight=roles.weight,
-                positive_label=roles.positive_label, threshold=threshold, n_bins=DEFAULT_BINS)
+        for batch in batches if stats is None else ():
+            part = build(batch)
             stats = part if stats is None else stats.merge(part)
             if hasattr(task, "advance"):
                 task.advance(batch.num_rows)
@@ -106,13 +127,16 @@ def _compute_classification(ctx: Any) -> ClassificationStats:
 
 def _compute_regression(ctx: Any) -> RegressionStats:
     roles, batches = _batches(ctx, "regression")
-    stats: RegressionStats | None = None
+
+    def build(batch: pa.RecordBatch) -> RegressionStats:
+        return RegressionStats.from_batch(batch, target=roles.target,
+                                          prediction=roles.prediction,
+                                          sensitive=list(roles.sensitive), weight=roles.weight)
+
+    stats: RegressionStats | None = _fold(ctx, "regression", build)
     with _progress(ctx, "Computing metric statistics") as task:
-        for batch in batches:
-            part = RegressionStats.from_batch(batch, target=roles.target,
-                                              prediction=roles.prediction,
-                                              sensitive=list(roles.sensitive),
-                                              weight=roles.weight)
+        for batch in batches if stats is None else ():
+            part = build(batch)
             stats = part if stats is None else stats.merge(part)
             if hasattr(task, "advance"):
                 task.advance(batch.num_rows)

@@ -515,6 +515,15 @@ def profile(data: Any, bins: dict[str, FeatureBins] | None = None, *,
         if kind != b.kind:
             raise InputError(f"{ds.name}: column {c!r}: expected {b.kind} values as in the "
                              f"reference, got {ds.schema.field(c).type}")
+    fold = getattr(ds, "fold_batches", None)
+    if fold is not None:  # an engine that builds the statistics where the data lives
+
+        def build(batch: pa.RecordBatch) -> Profile:
+            part = Profile.empty(bins)
+            part.update_batch(batch)
+            return part
+
+        return fold(build, columns=list(bins), empty=lambda: Profile.empty(bins))
     prof = Profile.empty(bins)
     for batch in ds.batches(list(bins), batch_size=batch_size):
         prof.update_batch(batch)

@@ -10,7 +10,7 @@ given, so late labels can be joined by :func:`add_labels`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -153,29 +153,6 @@ def _reference(session: Session, mv: ModelVersion, batch_columns: Sequence[str],
     return ref, prof.features
 
 
-def _fit_novelty(ds: Any, prof: Any) -> NoveltyScorer | None:
-    """The novelty score of ``quality.out_of_distribution``, fitted on a seeded sample of
-    the training data; None when the training data is too small to calibrate it."""
-    numeric = [c for c, st in prof.features.items() if st.kind == NUMERIC]
-    categorical = [c for c, st in prof.features.items() if st.kind != NUMERIC]
-    sample = ds.sample(NOVELTY_REFERENCE_ROWS, seed=0, columns=[*numeric, *categorical])
-    try:
-        return fit_novelty(sample, numeric=numeric, categorical=categorical, seed=0)
-    except InputError:
-        return None
-
-
-def _count_novel(scorer: NoveltyScorer, batch: pa.RecordBatch | pa.Table,
-                 keep: np.ndarray | None) -> tuple[int, int]:
-    """(novel rows, scored rows) of ``batch``, scoring the rows where ``keep`` is True."""
-    if keep is not None:
-        if not keep.any():
-            return 0, 0
-        batch = batch.filter(pa.array(keep))
-    novel = scorer.novel(batch.select(scorer.columns).to_pandas())
-    return int(novel.sum()), int(novel.size)
-
-
 # --------------------------------------------------------------------------- columns
 
 
@@ -314,9 +291,8 @@ def ingest(session: Session, actor: User, model: str, version: str, data: Any, *
     scorer = novelty_from_blob(_ref.state)
     # the novelty score costs O(rows x reference rows): a batch larger than
     # NOVELTY_BATCH_ROWS is scored on a seeded uniform sample of about that many rows
-    total = int(ds.num_rows or 0)
+    total = int(getattr(ds, "num_rows", None) or 0)
     rate = 1.0 if total <= NOVELTY_BATCH_ROWS else NOVELTY_BATCH_ROWS / total
-    novelty_rng = np.random.default_rng(0)
     columns = list(dict.fromkeys([*bins, *roles, *sensitive]))
     states: dict[int, WindowState] = {}
     kept = _KeptRows(mv.id, sensitive) if id_column else None
@@ -326,88 +302,27 @@ def ingest(session: Session, actor: User, model: str, version: str, data: Any, *
     # One pass over the batch, record batch by record batch (streamed from files): each
     # batch's statistics are merged into its days' states, and only the rows kept for
     # late labels (row id, day, outputs, group cell) stay in memory, as compact arrays.
-    for batch in ds.batches(columns):
-        n = batch.num_rows
-        if n == 0:
-            continue
-        if time_column is not None:
-            days = _days(batch.column(time_column), time_column, src)
-            late = days > (today - _EPOCH).days
-            if late.any():
-                i = int(np.flatnonzero(late)[0])
-                raise InputError(f"{src}: column '{time_column}': {int(late.sum())} row(s) lie "
-                                 f"after today ({_day(days[i]).isoformat()} at data row "
-                                 f"{n_rows + i + 1}); they belong to no window yet")
-            if start_day is not None:
-                early = days < (start_day - _EPOCH).days
-                if early.any():
-                    i = int(np.flatnonzero(early)[0])
-                    raise InputError(
-                        f"{src}: column '{time_column}': {int(early.sum())} row(s) lie before "
-                        f"the window start {start_day.isoformat()} (first: "
-                        f"{_day(days[i]).isoformat()} at data row {n_rows + i + 1})")
-        else:
-            assert start_day is not None
-            days = np.full(n, (start_day - _EPOCH).days, dtype=np.int64)
-        s = _scores(batch.column(score), score, src) if score else None
-        if prediction:
-            pred = _binary(batch.column(prediction), prediction, src, positive_label)
-        else:
-            assert s is not None
-            pred = (s >= threshold).astype(np.int64)
-        y = _binary(batch.column(target), target, src, positive_label) if target else None
-        sens = {c: _text(batch.column(c)) for c in sensitive}
-        ids = None
-        if id_column:
-            ids = _ids(batch.column(id_column), id_column, src)
-        first_day, last_day = int(days.min()), int(days.max())
-        one_day = first_day == last_day
-        for d in [first_day] if one_day else np.unique(days).tolist():
-            if one_day:  # the whole batch is one day: nothing to split
-                idx = None
-                sub = batch
-            else:
-                idx = np.flatnonzero(days == d)
-                sub = batch.take(pa.array(idx))
-            k = n if idx is None else int(idx.size)
-
-            def pick(a: np.ndarray, idx: np.ndarray | None = idx) -> np.ndarray:
-                return a if idx is None else a[idx]
-
-            part = WindowState.empty(bins)
-            part.profile.update_batch(sub.select(list(bins)))
-            part.rows = k
-            sd = None if s is None else pick(s)
-            pd_ = pick(pred)
-            sub_sens = {c: pick(v) for c, v in sens.items()}
-            part.outputs = ClassificationStats.from_arrays(
-                pd_, pd_, score=sd, sensitive=sub_sens, n_bins=SCORE_BINS)
-            if y is not None:
-                part.labeled = ClassificationStats.from_arrays(
-                    pick(y), pd_, score=sd, sensitive=sub_sens, n_bins=SCORE_BINS)
-            if sd is not None:
-                part.scores = FeatureStats(bins=score_bins())
-                part.scores.update(pa.array(sd))
-            else:
-                part.scores = FeatureStats(bins=_prediction_bins())
-                part.scores.update(pa.array(pd_.astype(str)))
-            for c, (lo, hi) in ranges.items():
-                x = np.asarray(pc.cast(sub.column(c), pa.float64()).to_numpy(
-                    zero_copy_only=False), dtype=np.float64)
-                out = int(((x < lo) | (x > hi)).sum())
-                if out:
-                    part.out_of_range[c] = out
-            part.extra = {c: k for c in extra}
-            if scorer is not None:
-                keep = None if rate >= 1.0 else novelty_rng.random(k) < rate
-                part.novel, part.novelty_rows = _count_novel(scorer, sub, keep)
+    plan = _IngestPlan(src=src, time_column=time_column, start_day=start_day, today=today,
+                       prediction=prediction, score=score, target=target, sensitive=sensitive,
+                       id_column=id_column, positive_label=positive_label, threshold=threshold,
+                       bins=bins, ranges=ranges, extra=extra, scorer=scorer,
+                       novelty_rate=rate)
+    fold = getattr(ds, "fold_batches", None)
+    if fold is not None:  # an engine that reads the rows where they live (Spark)
+        total = fold(lambda batch, first: _ingest_part(batch, first, plan), columns=columns,
+                     with_row=True, empty=_IngestPart)
+        parts: Iterable[_IngestPart] = [total]
+    else:
+        parts = _local_parts(ds, columns, plan)
+    for part in parts:
+        for d, st_part in part.states.items():
             st = states.get(d)
-            states[d] = part if st is None else st.merge(part)
-            if kept is not None and ids is not None:
-                kept.add(ids if idx is None else ids.take(pa.array(idx)), d, pd_, sd,
-                         None if y is None else pick(y), sub_sens)
-        n_rows += n
-        labeled += 0 if y is None else n
+            states[d] = st_part if st is None else st.merge(st_part)
+        if kept is not None:
+            for args in part.kept:
+                kept.add(*args)
+        n_rows += part.rows
+        labeled += part.labeled
     if n_rows == 0:
         raise InputError(f"{src}: the batch has no rows")
     if kept is not None:
@@ -436,6 +351,153 @@ def ingest(session: Session, actor: User, model: str, version: str, data: Any, *
                           "kept_rows": kept_rows, "labeled_rows": labeled,
                           "extra_columns": extra, "source": src},
                  evidence={"batch": digest})
+    return result
+
+
+@dataclass
+class _IngestPlan:
+    """What :func:`ingest` reads from every batch, fixed before the first one."""
+
+    src: str
+    time_column: str | None
+    start_day: date | None
+    today: date
+    prediction: str | None
+    score: str | None
+    target: str | None
+    sensitive: list[str]
+    id_column: str | None
+    positive_label: Any
+    threshold: float
+    bins: dict[str, FeatureBins]
+    ranges: dict[str, tuple[float, float]]
+    extra: list[str]
+    scorer: NoveltyScorer | None = None  # quality.out_of_distribution's novelty score
+    novelty_rate: float = 1.0  # the share of rows it scores (a seeded sample)
+
+
+@dataclass
+class _IngestPart:
+    """The windows' states of some consecutive rows, the rows kept for late labels, the
+    counts; mergeable in row order (where the rows are read: here, or a Spark partition)."""
+
+    states: dict[int, WindowState] = field(default_factory=dict)
+    kept: list[tuple[Any, ...]] = field(default_factory=list)
+    rows: int = 0
+    labeled: int = 0
+
+    def merge(self, other: _IngestPart) -> _IngestPart:
+        states = dict(self.states)
+        for d, part in other.states.items():
+            st = states.get(d)
+            states[d] = part if st is None else st.merge(part)
+        return _IngestPart(states, [*self.kept, *other.kept], self.rows + other.rows,
+                           self.labeled + other.labeled)
+
+
+def _local_parts(ds: Any, columns: Sequence[str], plan: _IngestPlan) -> Iterator[_IngestPart]:
+    n_rows = 0
+    for batch in ds.batches(columns):
+        if batch.num_rows == 0:
+            continue
+        part = _ingest_part(batch, n_rows, plan)
+        n_rows += part.rows
+        yield part
+
+
+def _ingest_part(batch: pa.RecordBatch, n_rows: int, plan: _IngestPlan) -> _IngestPart:
+    """One batch's part; ``n_rows`` is the index of its first row in the data (for messages)."""
+    result = _IngestPart()
+    src, time_column, start_day, today = plan.src, plan.time_column, plan.start_day, plan.today
+    score, prediction, target, sensitive = plan.score, plan.prediction, plan.target, \
+        plan.sensitive
+    positive_label, threshold, id_column = plan.positive_label, plan.threshold, plan.id_column
+    bins, ranges, extra = plan.bins, plan.ranges, plan.extra
+    scorer, rate = plan.scorer, plan.novelty_rate
+    # seeded by the batch's first row, so that any engine reading the same batches samples
+    # the same rows
+    novelty_rng = np.random.default_rng([0, n_rows])
+    kept = id_column is not None
+    n = batch.num_rows
+    if n == 0:
+        return result
+    if time_column is not None:
+        days = _days(batch.column(time_column), time_column, src)
+        late = days > (today - _EPOCH).days
+        if late.any():
+            i = int(np.flatnonzero(late)[0])
+            raise InputError(f"{src}: column '{time_column}': {int(late.sum())} row(s) lie "
+                             f"after today ({_day(days[i]).isoformat()} at data row "
+                             f"{n_rows + i + 1}); they belong to no window yet")
+        if start_day is not None:
+            early = days < (start_day - _EPOCH).days
+            if early.any():
+                i = int(np.flatnonzero(early)[0])
+                raise InputError(
+                    f"{src}: column '{time_column}': {int(early.sum())} row(s) lie before "
+                    f"the window start {start_day.isoformat()} (first: "
+                    f"{_day(days[i]).isoformat()} at data row {n_rows + i + 1})")
+    else:
+        assert start_day is not None
+        days = np.full(n, (start_day - _EPOCH).days, dtype=np.int64)
+    s = _scores(batch.column(score), score, src) if score else None
+    if prediction:
+        pred = _binary(batch.column(prediction), prediction, src, positive_label)
+    else:
+        assert s is not None
+        pred = (s >= threshold).astype(np.int64)
+    y = _binary(batch.column(target), target, src, positive_label) if target else None
+    sens = {c: _text(batch.column(c)) for c in sensitive}
+    ids = None
+    if id_column:
+        ids = _ids(batch.column(id_column), id_column, src)
+    first_day, last_day = int(days.min()), int(days.max())
+    one_day = first_day == last_day
+    for d in [first_day] if one_day else np.unique(days).tolist():
+        if one_day:  # the whole batch is one day: nothing to split
+            idx = None
+            sub = batch
+        else:
+            idx = np.flatnonzero(days == d)
+            sub = batch.take(pa.array(idx))
+        k = n if idx is None else int(idx.size)
+
+        def pick(a: np.ndarray, idx: np.ndarray | None = idx) -> np.ndarray:
+            return a if idx is None else a[idx]
+
+        part = WindowState.empty(bins)
+        part.profile.update_batch(sub.select(list(bins)))
+        part.rows = k
+        sd = None if s is None else pick(s)
+        pd_ = pick(pred)
+        sub_sens = {c: pick(v) for c, v in sens.items()}
+        part.outputs = ClassificationStats.from_arrays(
+            pd_, pd_, score=sd, sensitive=sub_sens, n_bins=SCORE_BINS)
+        if y is not None:
+            part.labeled = ClassificationStats.from_arrays(
+                pick(y), pd_, score=sd, sensitive=sub_sens, n_bins=SCORE_BINS)
+        if sd is not None:
+            part.scores = FeatureStats(bins=score_bins())
+            part.scores.update(pa.array(sd))
+        else:
+            part.scores = FeatureStats(bins=_prediction_bins())
+            part.scores.update(pa.array(pd_.astype(str)))
+        for c, (lo, hi) in ranges.items():
+            x = np.asarray(pc.cast(sub.column(c), pa.float64()).to_numpy(
+                zero_copy_only=False), dtype=np.float64)
+            out = int(((x < lo) | (x > hi)).sum())
+            if out:
+                part.out_of_range[c] = out
+        part.extra = {c: k for c in extra}
+        if scorer is not None:
+            keep = None if rate >= 1.0 else novelty_rng.random(k) < rate
+            part.novel, part.novelty_rows = _count_novel(scorer, sub, keep)
+        result.states[d] = part
+        if kept and ids is not None:
+            result.kept.append((ids if idx is None else ids.take(pa.array(idx)), d, pd_, sd,
+                             None if y is None else pick(y), sub_sens))
+    result.rows = n
+    result.labeled = 0 if y is None else n
     return result
 
 
@@ -675,3 +737,24 @@ def add_labels(session: Session, actor: User, model: str, version: str, data: An
     return result
 
 
+def _fit_novelty(ds: Any, prof: Any) -> NoveltyScorer | None:
+    """The novelty score of ``quality.out_of_distribution``, fitted on a seeded sample of
+    the training data; None when the training data is too small to calibrate it."""
+    numeric = [c for c, st in prof.features.items() if st.kind == NUMERIC]
+    categorical = [c for c, st in prof.features.items() if st.kind != NUMERIC]
+    sample = ds.sample(NOVELTY_REFERENCE_ROWS, seed=0, columns=[*numeric, *categorical])
+    try:
+        return fit_novelty(sample, numeric=numeric, categorical=categorical, seed=0)
+    except InputError:
+        return None
+
+
+def _count_novel(scorer: NoveltyScorer, batch: pa.RecordBatch | pa.Table,
+                 keep: np.ndarray | None) -> tuple[int, int]:
+    """(novel rows, scored rows) of ``batch``, scoring the rows where ``keep`` is True."""
+    if keep is not None:
+        if not keep.any():
+            return 0, 0
+        batch = batch.filter(pa.array(keep))
+    novel = scorer.novel(batch.select(scorer.columns).to_pandas())
+    return int(novel.sum()), int(novel.size)

@@ -47,6 +47,8 @@ class Settings(_Strict):
     bootstrap: BootstrapSettings = Field(default_factory=BootstrapSettings)
     decision_threshold: float = Field(0.5, ge=0.0, le=1.0)
     on_skip: Literal["warn", "block"] = "warn"
+    #: Spark engine: rows of the seeded sample that the checks needing rows read.
+    spark_sample_rows: int = Field(100_000, ge=1)
 
 
 class ThresholdModel(_Strict):
