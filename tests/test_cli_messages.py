@@ -64,7 +64,7 @@ def test_an_unknown_task_names_the_flag_and_suggests_the_task(scored_csv, capsys
                           "--target", "label", "--task", "regresion", "--no-progress"], capsys)
     assert code == 2
     text = one_line(err)
-    assert ("--task: expected 'classification' or 'regression', got 'regresion'; "
+    assert ("--task: expected 'classification', 'multiclass' or 'regression', got 'regresion'; "
             "did you mean 'regression'?") in text
     assert "Value error" not in text
     # the Python API names its keyword

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path as FilePath
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Path, Request, UploadFile
 from fastapi.responses import Response
@@ -69,6 +69,11 @@ class RunIn(BaseModel):
     sensitive: list[str] = Field(default_factory=list, max_length=20)
     features: list[str] | None = Field(None, max_length=2000)
     positive_label: int | str = 1
+    task: Literal["classification", "multiclass", "regression"] = Field(
+        "classification", description="'classification' (binary; a target with more than two "
+        "classes is certified as multiclass), 'multiclass' or 'regression'")
+    class_scores: dict[str, str] | None = Field(
+        None, max_length=200, description="multiclass: class -> column of its probability")
 
 
 @router.post("/models/{name}/versions/{version}/certifications/run",
@@ -93,7 +98,8 @@ def run(body: RunIn, request: Request, name: str = NAME, version: str = VERSION,
     if not digests["evaluation"]:
         raise InputError(f"model '{name}' version '{version}' has no stored evaluation data "
                          "(register the version with evaluation_data_digest)")
-    if not body.prediction and not body.score and not digests["model"]:
+    if not body.prediction and not body.score and not body.class_scores \
+            and not digests["model"]:
         raise InputError("prediction/score: name the prediction or score column, or register "
                          "the version's model artifact")
     with tempfile.TemporaryDirectory(prefix="assay-run-") as tmp:
@@ -106,7 +112,8 @@ def run(body: RunIn, request: Request, name: str = NAME, version: str = VERSION,
         cert = certify(data=data, policy=body.policy, tier=body.tier, target=body.target,
                        model=model, reference=reference, prediction=body.prediction,
                        score=body.score, sensitive=body.sensitive, features=body.features,
-                       positive_label=body.positive_label)
+                       positive_label=body.positive_label, task=body.task,
+                       class_scores=body.class_scores)
         written = cert.write(FilePath(tmp) / "out")
         results_bytes = written["results.json"].read_bytes()
         report = written.get("report.html")

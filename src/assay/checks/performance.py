@@ -107,6 +107,10 @@ def parse_by(spec: CheckSpec, sensitive: Sequence[str], *, default_each: bool = 
 
 
 def _classification(ctx: CheckContext, spec: CheckSpec, metric: str) -> CheckOutput:
+    if getattr(ctx.roles, "task", "classification") == "multiclass":
+        from assay.checks.multiclass import performance_on_multiclass
+
+        return performance_on_multiclass(ctx, spec, metric)
     if getattr(ctx.roles, "task", "classification") != "classification":
         raise SkipCheck(f"not run: {metric} is a classification metric and the task is "
                         f"{ctx.roles.task}")

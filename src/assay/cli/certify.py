@@ -57,7 +57,7 @@ CERTIFY_FLAGS = {
     "model": "--model", "reference": "--train", "prediction": "--prediction",
     "score": "--score", "sensitive": "--sensitive", "features": "--features",
     "weight": "--weight", "positive_label": "--positive-label", "task": "--task",
-    "na_values": "--na-values", "csv": "--delimiter",
+    "na_values": "--na-values", "csv": "--delimiter", "class_scores": "--class-scores",
 }
 
 
@@ -498,8 +498,13 @@ def register(app: typer.Typer) -> None:
                                            help="Value of the target that is the positive "
                                                 "(favourable) outcome."),
         task: str = typer.Option("classification", "--task", metavar="TASK",
-                                 help="'classification' (binary target) or 'regression' "
-                                      "(numeric target and prediction)."),
+                                 help="'classification' (binary target; more than two "
+                                      "classes are certified as multiclass), 'multiclass' or "
+                                      "'regression' (numeric target and prediction)."),
+        class_scores: str | None = typer.Option(
+            None, "--class-scores", metavar="CLASS=COL,...",
+            help="Multiclass: the column holding each class's probability, e.g. "
+                 "'low=p_low,mid=p_mid,high=p_high'."),
         out: Path = typer.Option(Path("assay-out"), "--out", "-o", metavar="DIR",
                                  help="Directory for results.json and report.html."),
         output: str = typer.Option("table", "--format", "-f", metavar="FORMAT",
@@ -523,7 +528,7 @@ def register(app: typer.Typer) -> None:
                 sign_key=sign_key, data=data, policy=policy, tier=tier, target=target, model=model,
                 reference=train, prediction=prediction, score=score,
                 sensitive=_split(sensitive) or (), features=_split(features), weight=weight,
-                positive_label=positive_label, task=task,
+                positive_label=positive_label, task=task, class_scores=class_scores,
                 na_values=_split(na_values), csv={"delimiter": delimiter} if delimiter else None,
             )
         raise typer.Exit(code)

@@ -686,6 +686,13 @@ def validate_dataset(ds: Dataset, roles: ColumnRoles) -> None:
         for col in cols:
             if col not in names:
                 raise InputError(f"{ds.name}: {kind} column {col!r} not found{_close(col, names)}")
+    for cls, col in (roles.class_scores or {}).items():
+        if col not in names:
+            raise InputError(f"{ds.name}: score column {col!r} of class {cls!r} not found"
+                             f"{_close(col, names)}")
+        if not _is_numeric(ds.schema.field(col).type):
+            raise column_error(col, ds.name, f"numbers for the probability of class {cls!r}",
+                               str(ds.schema.field(col).type))
     if ds.num_rows == 0:
         raise InputError(f"{ds.name}: the data set is empty (no rows)")
     schema = ds.schema
