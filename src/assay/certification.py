@@ -419,6 +419,12 @@ def certify(
     ctx = CertificationContext(evaluation=evaluation, reference=ref_ds, model=adapter,
                                roles=roles, settings=pol.settings, policy=pol, tier=tier_obj.name,
                                progress_reporter=progress)
+    if roles.task == "multiclass" and roles.target is not None:
+        # bad multiclass input (two classes, scores missing a class or not summing to 1) is
+        # refused before any check runs; the pass is cached for the checks
+        from assay.metrics.multiclass_context import multiclass_data
+
+        multiclass_data(ctx)
     results: list[CheckResult] = []
     task_handle = _start(progress, f"Running {len(tier_obj.checks)} checks", len(tier_obj.checks))
     with task_handle:

@@ -271,6 +271,11 @@ def fairness_per_class(ctx: CheckContext, spec: CheckSpec, name: str,
         res = measure(ovr, boot)
         for m in res.measurements:
             m.label = f"class={c}{SEP}{m.label}"
+            if m.judged and m.value is None:  # e.g. a ratio 0 / 0: no group has this class
+                m.judged = False
+                m.note = "; ".join(x for x in (
+                    m.note, f"undefined for class {c} (no rows of it, or none predicted, in the "
+                            "groups compared): reported, not judged") if x)
             out.append(m)
         details["per_class"][c] = res.details
         if "interval" in res.details:
