@@ -369,8 +369,8 @@ def test_bad_input_is_a_clear_error(taiwan):
     assert str(r.status) == "error"
     assert "multiclass.log_loss (" in r.message and ".yaml:" in r.message
     assert "parameter 'sample_rows': expected an integer >= 100, got 5" in r.message
-    with pytest.raises(PolicyError,
-                       match=r"\.yaml:7: .*has no parameter .sample_rows. \(accepted: .by.\)"):
+    with pytest.raises(PolicyError, match=r"multiclass\.yaml:10: .*has no parameter "
+                                          r".sample_rows. \(accepted: .by.\)"):
         _policy({"name": "mc", "version": "1", "tiers": {"t": {"checks": [
             {"id": "multiclass.macro_f1", "threshold": {"min": 0.1},
              "params": {"sample_rows": 5}}]}}})
