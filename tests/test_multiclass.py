@@ -314,12 +314,21 @@ def test_multiclass_checks_skip_on_binary_and_without_scores(taiwan):
     # on a binary task the multiclass checks skip
     df["bin"] = (df["education"] == "university").astype(int)
     df["bin_pred"] = (df["pred"] == "university").astype(int)
+    df["bin_score"] = model.predict_proba(test[FEATURES])[:, list(model.classes_).index(
+        "university")]
     cert = certify(data=df, policy=_policy(pol), tier="t", target="bin", prediction="bin_pred",
-                   features=FEATURES)
+                   score="bin_score", features=FEATURES)
     s = {c.id: c for c in cert.checks}
     assert cert.roles.task == "classification"
-    assert str(s["multiclass.macro_f1"].status) == "skip"
-    assert "binary classification" in s["multiclass.macro_f1"].message
+    # on a binary task the count checks read the binary table as two classes
+    yt, yp = df["bin"].to_numpy(), df["bin_pred"].to_numpy()
+    assert s["multiclass.macro_f1"].measurements[0].value == pytest.approx(
+        skm.f1_score(yt, yp, average="macro"), abs=TOL)
+    recall = {m.label: m.value for m in s["multiclass.class_recall"].measurements}
+    assert recall == pytest.approx({"class=1": skm.recall_score(yt, yp),
+                                    "class=not 1": skm.recall_score(1 - yt, 1 - yp)}, abs=TOL)
+    assert str(s["multiclass.log_loss"].status) == "skip"
+    assert "performance.log_loss" in s["multiclass.log_loss"].message
 
 
 def _policy(doc):

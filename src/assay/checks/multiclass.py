@@ -12,6 +12,10 @@ fewer), with a row bootstrap of that sample: ``log_loss``, ``roc_auc_ovr``,
 ``roc_auc_ovo``, ``top_label_ece``, ``classwise_ece`` (``n_bins`` equal-width
 bins, as the binary ECE).
 
+The count checks also run on a binary task, read as two classes (``not <positive>``
+and ``<positive>``: ``class_recall`` is then the TNR and the TPR); the score
+checks skip there (the binary ``performance`` checks measure them).
+
 Parameters: ``by`` as the performance checks (a measurement per group, groups
 below ``min_group_size`` reported, not judged); score checks also take
 ``sample_rows`` (default 200,000) and ``replicates`` (bootstrap replicates of
@@ -80,11 +84,17 @@ PERFORMANCE_COUNTERPART = {
 }
 
 
-def _need_multiclass(ctx: CheckContext, what: str) -> None:
+def _need_multiclass(ctx: CheckContext, what: str, *, binary: bool = True) -> None:
+    """Skip unless the task is multiclass (or binary, read as two classes, when
+    ``binary``)."""
     task = getattr(ctx.roles, "task", "classification")
-    if task != "multiclass":
-        kind = "binary classification" if task == "classification" else task
-        raise SkipCheck(f"not run: {what} is a multiclass metric and the task is {kind}")
+    if task == "multiclass" or (binary and task == "classification"):
+        return
+    if task == "classification":
+        raise SkipCheck(f"not run: {what} is computed for a multiclass task; on a binary "
+                        "task the performance checks (performance.log_loss, roc_auc, ece) "
+                        "measure it")
+    raise SkipCheck(f"not run: {what} is a classification metric and the task is {task}")
 
 
 def _f(x: Any) -> float | None:
@@ -175,7 +185,7 @@ def class_check(ctx: CheckContext, spec: CheckSpec, metric: str) -> CheckOutput:
 
 def score_check(ctx: CheckContext, spec: CheckSpec, metric: str, *, via: str = "") -> CheckOutput:
     """A score metric on the seeded sample, overall and per group, with a row bootstrap."""
-    _need_multiclass(ctx, metric)
+    _need_multiclass(ctx, metric, binary=False)
     sample_rows = int_param(spec, "sample_rows", DEFAULT_SAMPLE_ROWS, low=100)
     n_bins = int_param(spec, "n_bins", 10, low=1)
     if n_bins > 1000 or 1000 % n_bins:

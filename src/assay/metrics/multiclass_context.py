@@ -162,9 +162,24 @@ def _sample(stats: MulticlassStats, score_classes: list[str], ys: list[np.ndarra
 
 def multiclass_data(ctx: Any, sample_rows: int = DEFAULT_SAMPLE_ROWS
                     ) -> tuple[MulticlassStats, ScoreSample | None]:
-    """The statistic of every row and the score sample of ``sample_rows`` rows (cached)."""
+    """The statistic of every row and the score sample of ``sample_rows`` rows (cached).
+
+    On a binary task the statistic is the binary one's table read as two classes
+    (``not <positive>`` and ``<positive>``; no second pass over the data) and there is
+    no score sample."""
+    if getattr(ctx.roles, "task", "classification") == "classification":
+        return ctx.cached(KEY_STATS + ":binary", lambda: (_from_binary(ctx), None))
     key = f"{KEY_STATS}:{sample_rows}"
     return ctx.cached(key, lambda: _compute(ctx, sample_rows))
+
+
+def _from_binary(ctx: Any) -> MulticlassStats:
+    from assay.metrics.context import classification_stats
+
+    st = classification_stats(ctx)
+    pos = _label(ctx.roles.positive_label)
+    return MulticlassStats(names=list(st.names), categories=[list(c) for c in st.categories],
+                           classes=[f"not {pos}", pos], counts=st.counts.astype(np.int64))
 
 
 def multiclass_stats(ctx: Any) -> MulticlassStats:
