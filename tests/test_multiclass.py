@@ -383,3 +383,30 @@ def test_bad_input_is_a_clear_error(taiwan):
         _policy({"name": "mc", "version": "1", "tiers": {"t": {"checks": [
             {"id": "multiclass.macro_f1", "threshold": {"min": 0.1},
              "params": {"sample_rows": 5}}]}}})
+
+
+def test_robustness_and_drift_checks_on_a_multiclass_model(taiwan):
+    train, test, model = taiwan
+    pol = _policy({"name": "mc", "version": "1", "tiers": {"t": {"checks": [
+        {"id": "drift.prediction", "threshold": {"max": 0.25}},
+        {"id": "robustness.gaussian_noise", "params": {"scale": 0.1},
+         "threshold": {"max": 0.2}},
+        {"id": "robustness.monotonicity", "params": {"constraints": {"LIMIT_BAL": "decreasing"}},
+         "threshold": {"max": 0.0}},
+        {"id": "integrity.label_balance", "threshold": {"min": 0.001}},
+        {"id": "integrity.target_leakage", "threshold": {"max": 0.95}},
+    ]}}})
+    cert = certify(data=test, reference=train, policy=pol, tier="t", target="education",
+                   model=model, features=FEATURES)
+    s = {c.id: c for c in cert.checks}
+    # the model's decisions (classes) are compared between the data sets
+    assert str(s["drift.prediction"].status) == "pass", s["drift.prediction"].message
+    assert s["drift.prediction"].measurements[0].label == "model output (__prediction__)"
+    assert str(s["robustness.gaussian_noise"].status) in ("pass", "warn", "fail")
+    assert str(s["robustness.monotonicity"].status) == "skip"
+    assert "one probability per class" in s["robustness.monotonicity"].message
+    counts = test["education"].value_counts()
+    assert s["integrity.label_balance"].measurements[0].value == pytest.approx(
+        counts.min() / len(test), abs=TOL)
+    assert str(s["integrity.target_leakage"].status) == "skip"
+    assert "binary" in s["integrity.target_leakage"].message
