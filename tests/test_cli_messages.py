@@ -48,7 +48,7 @@ def test_nothing_to_certify_names_the_flags(scored_csv, capsys):
                           "--target", "label", "--no-progress"], capsys)
     assert code == 2
     text = one_line(err)
-    assert "give --model, --prediction or --score" in text
+    assert "give --model, --prediction, --score or --class-scores" in text
     assert "model=" not in text and "prediction=" not in text and "Traceback" not in text
 
 

@@ -410,3 +410,44 @@ def test_robustness_and_drift_checks_on_a_multiclass_model(taiwan):
         counts.min() / len(test), abs=TOL)
     assert str(s["integrity.target_leakage"].status) == "skip"
     assert "binary" in s["integrity.target_leakage"].message
+
+
+def test_command_line_with_class_score_columns(taiwan, tmp_path, capsys):
+    from assay.cli import main
+
+    _, test, model = taiwan
+    df = test.copy()
+    proba = model.predict_proba(test[FEATURES])
+    for j, c in enumerate(model.classes_):
+        df[f"p_{c}"] = proba[:, j]
+    path = tmp_path / "test.csv"
+    df.to_csv(path, index=False)
+    scores = ",".join(f"{c}=p_{c}" for c in model.classes_)
+
+    def run(args):
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        return code, *capsys.readouterr()
+
+    code, _, err = run(["certify", "--policy", "default", "--tier", "high", "--data", path,
+                        "--target", "education", "--class-scores", scores, "--sensitive", "sex",
+                        "--features", ",".join(FEATURES), "--out", tmp_path / "out",
+                        "--no-progress"])
+    assert code in (0, 1), err
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert doc["roles"]["task"] == "multiclass"
+    assert doc["roles"]["class_scores"] == {c: f"p_{c}" for c in model.classes_}
+    pred = np.asarray(model.classes_)[proba.argmax(axis=1)]  # decisions from the scores
+    assert doc["metrics"]["overall"]["accuracy"]["value"] == pytest.approx(
+        skm.accuracy_score(test["education"], pred), abs=TOL)
+    assert doc["metrics"]["overall"]["roc_auc_ovo"]["value"] == pytest.approx(
+        skm.roc_auc_score(test["education"], proba, multi_class="ovo"), abs=TOL)
+    # a malformed --class-scores names the flag, exit 2
+    code, _, err = run(["certify", "--policy", "default", "--tier", "high", "--data", path,
+                        "--target", "education", "--class-scores", "graduate", "--out",
+                        tmp_path / "out2", "--no-progress"])
+    assert code == 2
+    assert "--class-scores: expected CLASS=COLUMN pairs" in " ".join(err.split())

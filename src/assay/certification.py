@@ -382,11 +382,12 @@ def certify(
         threshold=pol.settings.decision_threshold,
         class_scores=_class_scores(class_scores),
     )
-    if model is None and prediction is None and score is None:
-        raise InputError("nothing to certify: expected a model, a prediction column or a score "
-                         "column (give {model}, {prediction} or {score})",
+    if model is None and prediction is None and score is None and not roles.class_scores:
+        raise InputError("nothing to certify: expected a model, a prediction column, a score "
+                         "column or per-class score columns (give {model}, {prediction}, "
+                         "{score} or {class_scores})",
                          fields={"model": "model=...", "prediction": "prediction=...",
-                                 "score": "score=..."})
+                                 "score": "score=...", "class_scores": "class_scores=..."})
     csv_options = _csv_options(csv, na_values)
     adapter = _model_adapter(model)
     with _start(progress, "Reading the evaluation data", None):
