@@ -55,7 +55,7 @@ def test_nothing_to_certify_names_the_flags(scored_csv, capsys):
 def test_the_python_api_keeps_its_keyword_names(scored_csv):
     with pytest.raises(InputError) as info:
         certify(data=scored_csv, policy="default", tier="high", target="label")
-    assert "give model=..., prediction=... or score=..." in str(info.value)
+    assert "give model=..., prediction=..., score=... or class_scores=..." in str(info.value)
     assert "--model" not in str(info.value)
 
 
