@@ -451,3 +451,53 @@ def test_command_line_with_class_score_columns(taiwan, tmp_path, capsys):
                         tmp_path / "out2", "--no-progress"])
     assert code == 2
     assert "--class-scores: expected CLASS=COLUMN pairs" in " ".join(err.split())
+
+
+def test_rest_api_runs_a_multiclass_certification(db, taiwan, monkeypatch):
+    from argon2 import PasswordHasher, profiles
+    from fastapi.testclient import TestClient
+
+    import assay.auth.secrets as sec
+    from assay.api.app import create_app
+    from assay.api.sample import populate
+    from assay.auth import service as auth
+    from assay.registry import get_user
+
+    monkeypatch.setattr(sec, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
+    populate(db, password="correct horse battery staple", models=1, reports=False)
+    with db.transaction() as s:
+        admin = get_user(s, "admin")
+        tokens = {n: auth.create_token(s, admin, n, "tests")[1] for n in ("dana", "vic", "bob")}
+    client = TestClient(create_app(db.settings, store=db))
+
+    def h(who):
+        return {"Authorization": f"Bearer {tokens[who]}"}
+
+    _, test, model = taiwan
+    df = test.iloc[:1500].copy()
+    proba = model.predict_proba(df[FEATURES])
+    for j, c in enumerate(model.classes_):
+        df[f"p_{c}"] = proba[:, j]
+    up = client.post("/api/evidence", headers=h("dana"),
+                     files={"file": ("eval.csv", df.to_csv(index=False).encode())})
+    assert up.status_code == 201, up.text
+    assert client.post("/api/models/credit-scoring/versions", headers=h("dana"),
+                       json={"version": "9.0", "evaluation_data_digest": up.json()["digest"]}
+                       ).status_code == 201
+    url = "/api/models/credit-scoring/versions/9.0/certifications/run"
+    body = {"policy": "default", "tier": "high", "target": "education", "task": "multiclass",
+            "class_scores": {c: f"p_{c}" for c in model.classes_}, "sensitive": ["sex"],
+            "features": FEATURES}
+    assert client.post(url, headers=h("bob"), json=body).status_code == 403
+    bad = client.post(url, headers=h("vic"), json={**body, "task": "ordinal"})
+    assert bad.status_code == 422 and "task" in bad.text
+    resp = client.post(url, headers=h("vic"), json=body)
+    assert resp.status_code == 201, resp.text
+    cert = resp.json()
+    results = client.get(f"/api/models/credit-scoring/versions/9.0/certifications/{cert['id']}",
+                         headers=h("vic")).json()
+    assert results["roles"]["task"] == "multiclass"
+    assert results["metrics"]["classes"] == sorted(model.classes_)
+    pred = np.asarray(model.classes_)[proba.argmax(axis=1)]
+    assert results["metrics"]["overall"]["macro_f1"]["value"] == pytest.approx(
+        skm.f1_score(df["education"], pred, average="macro"), abs=TOL)
