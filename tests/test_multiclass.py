@@ -501,3 +501,24 @@ def test_rest_api_runs_a_multiclass_certification(db, taiwan, monkeypatch):
     pred = np.asarray(model.classes_)[proba.argmax(axis=1)]
     assert results["metrics"]["overall"]["macro_f1"]["value"] == pytest.approx(
         skm.f1_score(df["education"], pred, average="macro"), abs=TOL)
+
+
+def test_score_bootstrap_is_centred_seeded_and_shared():
+    from assay.metrics.multiclass import score_replicates
+
+    y, _, p, group = _synthetic(n=4000, k=3, seed=3)
+    sample = ScoreSample(classes=["0", "1", "2"], y=y, proba=p, cell=np.zeros(len(y), int),
+                         names=[], categories=[], total=len(y))
+    for metric in ("roc_auc_ovr", "roc_auc_ovo", "log_loss", "top_label_ece", "classwise_ece"):
+        point = score_point(sample, metric)
+        rep = score_replicates(sample, metric, [None, group == "a"], n_boot=200, seed=7)
+        lo, hi = np.nanpercentile(rep[:, 0], [2.5, 97.5])
+        assert lo <= point <= hi, metric
+        if metric.startswith("roc_auc"):  # binned replicates shifted onto the exact value
+            assert abs(np.median(rep[:, 0]) - point) < 0.01
+        # the same seed, the same replicates; the overall column is kept for the summary
+        again = score_replicates(sample, metric, [None], n_boot=200, seed=7)
+        assert np.array_equal(again[:, 0], rep[:, 0])
+    assert ("log_loss", 200, 7, 10) in sample.__dict__["_replicates"]
+    # a group's replicates differ from the overall ones (its own rows)
+    assert not np.array_equal(rep[:, 0], rep[:, 1])

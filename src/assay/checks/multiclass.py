@@ -18,7 +18,7 @@ checks skip there (the binary ``performance`` checks measure them).
 
 Parameters: ``by`` as the performance checks (a measurement per group, groups
 below ``min_group_size`` reported, not judged); score checks also take
-``sample_rows`` (default 200,000) and ``replicates`` (bootstrap replicates of
+``sample_rows`` (default 100,000) and ``replicates`` (bootstrap replicates of
 the sample, default the policy's, at most 200).
 
 The binary checks of the ``performance`` family judge their multiclass

@@ -54,7 +54,7 @@ MC_SCORE_METRICS: tuple[str, ...] = ("log_loss", "roc_auc_ovr", "roc_auc_ovo", "
                                      "classwise_ece")
 #: The most classes a multiclass target may have (a table of K x K per cell).
 MAX_CLASSES = 200
-DEFAULT_SAMPLE_ROWS = 200_000
+DEFAULT_SAMPLE_ROWS = 100_000
 #: Fine bins of the ECE, as the binary statistic (``DEFAULT_BINS``): a score ``p`` falls in
 #: ``min(floor(p * 1000), 999)`` and the ECE's equal-width bins are unions of those.
 FINE_BINS = 1000
@@ -376,6 +376,54 @@ def _ece_w(w: np.ndarray, bins: np.ndarray, conf: np.ndarray, hit: np.ndarray,
     return np.where(tot > 0, out, np.nan)
 
 
+def _class_hists(w: np.ndarray, sample: ScoreSample) -> list[np.ndarray]:
+    """For each class ``a``: the weighted histogram (R, true class, fine bin of p_a)."""
+    r, k = w.shape[0], len(sample.classes)
+    out = []
+    for a in range(k):
+        b = np.minimum((sample.proba[:, a] * FINE_BINS).astype(np.int64), FINE_BINS - 1)
+        key = sample.y * FINE_BINS + b
+        idx = (np.arange(r)[:, None] * (k * FINE_BINS) + key[None, :]).ravel()
+        out.append(np.bincount(idx, weights=w.ravel(), minlength=r * k * FINE_BINS)
+                   .reshape(r, k, FINE_BINS))
+    return out
+
+
+def _auc_hist(pw: np.ndarray, nw: np.ndarray) -> np.ndarray:
+    """AUC from positive and negative weights per score bin (R, bins); a bin's rows tie."""
+    below = np.cumsum(nw, axis=1) - nw
+    num = (pw * (below + 0.5 * nw)).sum(axis=1)
+    den = pw.sum(axis=1) * nw.sum(axis=1)
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def _auc_from_hists(metric: str, hists: list[np.ndarray], k: int) -> np.ndarray:
+    if metric == "roc_auc_ovr":
+        return np.mean([_auc_hist(h[:, a], h.sum(axis=1) - h[:, a])
+                        for a, h in enumerate(hists)], axis=0)
+    pairs = [(_auc_hist(hists[a][:, a], hists[a][:, b]) + _auc_hist(hists[b][:, b],
+                                                                    hists[b][:, a])) / 2
+             for a in range(k) for b in range(a + 1, k)]
+    return np.mean(pairs, axis=0)
+
+
+def _auc_binned(w: np.ndarray, score: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """:func:`_auc_w` with the scores on :data:`FINE_BINS` bins (rows of a bin tie):
+    O(rows) per replicate, no sort. Used for the bootstrap replicates, shifted to the
+    exact point estimate."""
+    r = w.shape[0]
+    b = np.minimum((score * FINE_BINS).astype(np.int64), FINE_BINS - 1)
+    key = b * 2 + pos.astype(np.int64)
+    idx = (np.arange(r)[:, None] * (2 * FINE_BINS) + key[None, :]).ravel()
+    h = np.bincount(idx, weights=w.ravel(), minlength=r * 2 * FINE_BINS).reshape(
+        r, FINE_BINS, 2)
+    nw, pw = h[..., 0], h[..., 1]
+    below = np.cumsum(nw, axis=1) - nw
+    num = (pw * (below + 0.5 * nw)).sum(axis=1)
+    den = pw.sum(axis=1) * nw.sum(axis=1)
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
 def _auc_w(w: np.ndarray, score: np.ndarray, pos: np.ndarray) -> np.ndarray:
     """Weighted Mann-Whitney AUC for each row of weights ``w`` (R, n), ties counted half."""
     order = np.argsort(score, kind="mergesort")
@@ -391,9 +439,12 @@ def _auc_w(w: np.ndarray, score: np.ndarray, pos: np.ndarray) -> np.ndarray:
 
 
 def score_metric(sample: ScoreSample, metric: str, w: np.ndarray, *,
-                 n_bins: int = 10) -> np.ndarray:
-    """``metric`` for each row of row weights ``w`` (R, n) over ``sample``: (R,)."""
+                 n_bins: int = 10, binned_auc: bool = False) -> np.ndarray:
+    """``metric`` for each row of row weights ``w`` (R, n) over ``sample``: (R,).
+
+    ``binned_auc`` computes the AUCs on fine score bins (:func:`_auc_binned`)."""
     k = len(sample.classes)
+    auc = _auc_binned if binned_auc else _auc_w
     if metric == "log_loss":
         tot = w.sum(axis=1)
         return np.where(tot > 0, (w @ _nll(sample)) / np.where(tot > 0, tot, 1), np.nan)
@@ -406,8 +457,10 @@ def score_metric(sample: ScoreSample, metric: str, w: np.ndarray, *,
         per = [_ece_w(w, _bins(sample.proba[:, j], n_bins), sample.proba[:, j],
                       (sample.y == j).astype(np.float64), n_bins) for j in range(k)]
         return np.mean(per, axis=0)
+    if metric in ("roc_auc_ovr", "roc_auc_ovo") and binned_auc:
+        return _auc_from_hists(metric, _class_hists(w, sample), k)
     if metric == "roc_auc_ovr":
-        per = [_auc_w(w, sample.proba[:, j], sample.y == j) for j in range(k)]
+        per = [auc(w, sample.proba[:, j], sample.y == j) for j in range(k)]
         return np.mean(per, axis=0)
     if metric == "roc_auc_ovo":
         pairs = []
@@ -416,8 +469,8 @@ def score_metric(sample: ScoreSample, metric: str, w: np.ndarray, *,
                 mask = (sample.y == a) | (sample.y == b)
                 wm = w[:, mask]
                 ya = sample.y[mask] == a
-                pairs.append((_auc_w(wm, sample.proba[mask, a], ya)
-                              + _auc_w(wm, sample.proba[mask, b], ~ya)) / 2)
+                pairs.append((auc(wm, sample.proba[mask, a], ya)
+                              + auc(wm, sample.proba[mask, b], ~ya)) / 2)
         return np.mean(pairs, axis=0)
     raise InputError(f"unknown multiclass score metric {metric!r}: expected one of "
                      f"{', '.join(MC_SCORE_METRICS)}")
@@ -435,18 +488,53 @@ def score_replicates(sample: ScoreSample, metric: str, masks: Sequence[np.ndarra
     """Row-bootstrap replicates of ``metric`` on the sample, for each mask: (n_boot, masks).
 
     Replicate ``r`` draws ``n`` rows of the sample with replacement (the same draws for
-    every mask, so groups are resampled together as in the count bootstrap)."""
-    rng = np.random.default_rng(seed)
-    n = sample.n
+    every mask and every metric, so groups are resampled together as in the count
+    bootstrap). Log loss and the ECEs are exact on each replicate; the AUCs are computed
+    on :data:`FINE_BINS` score bins and shifted by the exact minus the binned point
+    estimate, so their interval is centred where the exact value is."""
+    cache = sample.__dict__.setdefault("_replicates", {})
+    key = (metric, n_boot, seed, n_bins)
+    if masks and all(m is None for m in masks) and key in cache:
+        return np.repeat(cache[key][:, None], len(masks), axis=1)
+    weights = _boot_weights(sample, n_boot, seed)
+    auc = metric.startswith("roc_auc")
+    shift = np.zeros(len(masks))
+    if auc:
+        for j, mask in enumerate(masks):
+            ones = np.ones((1, sample.n)) if mask is None else mask[None, :].astype(np.float64)
+            shift[j] = (score_metric(sample, metric, ones, n_bins=n_bins)[0]
+                        - score_metric(sample, metric, ones, n_bins=n_bins, binned_auc=True)[0])
     out = np.full((n_boot, len(masks)), np.nan)
     for lo in range(0, n_boot, _CHUNK):
-        r = min(_CHUNK, n_boot - lo)
-        idx = rng.integers(0, n, size=(r, n)) + (np.arange(r) * n)[:, None]
-        w = np.bincount(idx.ravel(), minlength=r * n).reshape(r, n).astype(np.float64)
+        w = weights[lo:lo + _CHUNK].astype(np.float64)
         for j, mask in enumerate(masks):
             wm = w if mask is None else w * mask[None, :]
-            out[lo:lo + r, j] = score_metric(sample, metric, wm, n_bins=n_bins)
+            out[lo:lo + w.shape[0], j] = score_metric(sample, metric, wm, n_bins=n_bins,
+                                                      binned_auc=auc) + shift[j]
+    for j, mask in enumerate(masks):
+        if mask is None:  # the overall replicates are shared by the checks and the summary
+            cache[key] = out[:, j].copy()
     return out
+
+
+def _boot_weights(sample: ScoreSample, n_boot: int, seed: int) -> np.ndarray:
+    """How often each sample row is drawn in each replicate: (n_boot, n) uint8 counts
+    (a row drawn more than 255 times in one replicate of at least 100 rows is
+    practically impossible; the counts are capped there), kept on the sample."""
+    key = (n_boot, seed)
+    cache = sample.__dict__.setdefault("_weights", {})
+    if key not in cache:
+        rng = np.random.default_rng(seed)
+        n = sample.n
+        out = np.empty((n_boot, n), dtype=np.uint8)
+        for lo in range(0, n_boot, _CHUNK):
+            r = min(_CHUNK, n_boot - lo)
+            idx = rng.integers(0, n, size=(r, n)) + (np.arange(r) * n)[:, None]
+            counts = np.bincount(idx.ravel(), minlength=r * n).reshape(r, n)
+            out[lo:lo + r] = np.minimum(counts, 255)
+        cache.clear()
+        cache[key] = out
+    return cache[key]
 
 
 def reliability(sample: ScoreSample, n_bins: int = 10) -> dict[str, list[float]]:
