@@ -248,6 +248,12 @@ def test_certify_taiwan_education_end_to_end(taiwan, tmp_path):
     html = written["report.html"].read_text()
     assert "Confusion matrix" in html and "university" in html
     assert doc["roles"]["task"] == "multiclass"
+    import jsonschema
+
+    from assay.certification import results_schema
+
+    jsonschema.Draft202012Validator(results_schema()).validate(doc)
+    assert ">Multiclass<" in html  # the family's section of the report
 
 
 def test_class_score_columns_and_the_sample(taiwan):

@@ -882,7 +882,8 @@ def results_schema() -> dict[str, Any]:
                                    "weight", "positive_label", "task"],
                       "properties": {"sensitive": {"type": "array", "items": {"type": "string"}},
                                      "features": {"type": ["array", "null"]},
-                                     "task": {"enum": ["classification", "regression"]}}},
+                                     "task": {"enum": ["classification", "multiclass",
+                                                       "regression"]}}},
             "settings": {"type": "object", "required": ["min_group_size", "bootstrap"],
                          "properties": {
                              "min_group_size": {"type": "integer", "minimum": 1},
