@@ -254,6 +254,9 @@ def test_certify_taiwan_education_end_to_end(taiwan, tmp_path):
 
     jsonschema.Draft202012Validator(results_schema()).validate(doc)
     assert ">Multiclass<" in html  # the family's section of the report
+    cal = met["calibration"]  # top-label reliability, drawn by the report's chart
+    assert sum(cal["count"]) == len(test) and cal["kind"] == "top-label"
+    assert html.count("<svg") >= 2
 
 
 def test_class_score_columns_and_the_sample(taiwan):

@@ -538,14 +538,21 @@ def _boot_weights(sample: ScoreSample, n_boot: int, seed: int) -> np.ndarray:
 
 
 def reliability(sample: ScoreSample, n_bins: int = 10) -> dict[str, list[float]]:
-    """Top-label reliability curve: per bin the rows, mean confidence and accuracy."""
+    """Top-label reliability curve in the binary curve's form: per bin of the top-label
+    confidence the rows (``count``), the mean confidence (``mean_predicted``) and the share
+    of rows whose top label is right (``fraction_positive``)."""
     top = np.argmax(sample.proba, axis=1)
     conf = sample.proba[np.arange(sample.n), top]
     b = _bins(conf, n_bins)
     cnt = np.bincount(b, minlength=n_bins)
     mc = _div(np.bincount(b, weights=conf, minlength=n_bins), cnt)
     acc = _div(np.bincount(b, weights=(top == sample.y).astype(float), minlength=n_bins), cnt)
-    return {"rows": cnt.tolist(), "confidence": mc.tolist(), "accuracy": acc.tolist()}
+    empty = cnt == 0
+    return {"kind": "top-label", "count": cnt.tolist(),
+            "mean_predicted": [None if e else float(v) for v, e in zip(mc, empty, strict=True)],
+            "fraction_positive": [None if e else float(v) for v, e in zip(acc, empty,
+                                                                          strict=True)],
+            "bin_edges": [i / n_bins for i in range(n_bins + 1)]}
 
 
 __all__ = [

@@ -244,7 +244,7 @@ def multiclass_summary(ctx: Any, *, score_replicate_cap: int = 200) -> dict[str,
             overall[m] = {"value": point, "ci": ci}
         out["score_sample"] = {"rows": sample.n, "of": sample.total,
                                "replicates": n_boot}
-        out["reliability"] = reliability(sample)
+        out["calibration"] = reliability(sample)
     if boot is not None:
         out["interval"] = (f"bootstrap percentile, {boot.n_boot} replicates (count metrics), "
                            f"confidence {boot.confidence:g}")
