@@ -288,6 +288,19 @@ def test_class_score_columns_and_the_sample(taiwan):
     assert out.details["sample_rows"] == 1000 and out.details["exact"] is False
     assert score_check(ctx, spec, "log_loss").measurements[0].value == \
         out.measurements[0].value
+    # per group: exact on each group's rows when the sample is every row
+    spec_by = CheckSpec(id="multiclass.roc_auc_ovo", threshold=Threshold(min=0.5),
+                        params={"by": "sex", "replicates": 50})
+    by_sex = {m.label: m for m in score_check(ctx, spec_by, "roc_auc_ovo").measurements}
+    assert set(by_sex) == {"overall", "sex=female", "sex=male"}
+    for g in ("female", "male"):
+        rows = (df["sex"] == g).to_numpy()
+        assert by_sex[f"sex={g}"].value == pytest.approx(skm.roc_auc_score(
+            df["education"][rows], proba[rows], multi_class="ovo",
+            labels=list(model.classes_)), abs=TOL)
+        assert by_sex[f"sex={g}"].n == rows.sum()
+        lo, hi = by_sex[f"sex={g}"].ci
+        assert lo < by_sex[f"sex={g}"].value < hi
     full = skm.log_loss(df["education"], proba, labels=list(model.classes_))
     assert out.measurements[0].value == pytest.approx(full, rel=0.1)
     lo, hi = out.measurements[0].ci
