@@ -166,6 +166,11 @@ def test_the_statistic_merges_exactly_and_the_bootstrap_brackets_the_value():
     small = MulticlassStats.from_arrays([0, 1], [0, 0], sensitive={"g": ["a", "a"]})
     assert np.array_equal(small.merge(whole).counts.sum(axis=0)[:2, :2] -
                           whole.counts.sum(axis=0)[:2, :2], [[1, 0], [1, 0]])
+    # merge order does not matter, and the state round-trips through JSON
+    assert np.array_equal(parts[0].merge(parts[1]).counts, parts[1].merge(parts[0]).counts)
+    state = json.loads(json.dumps(whole.to_state()))
+    back = MulticlassStats.from_state(state)
+    assert back.classes == whole.classes and np.array_equal(back.counts, whole.counts)
     boot = MulticlassBootstrap(whole, n_boot=400, seed=1)
     for by in (None, "g"):
         value = whole.metrics(by)["macro_f1"]
