@@ -392,8 +392,18 @@ def certify(
     adapter = _model_adapter(model)
     with _start(progress, "Reading the evaluation data", None):
         evaluation = open_dataset(data, roles, csv=csv_options, validate=False)
-        roles = _detect_multiclass(evaluation, roles)
-        evaluation = open_dataset(evaluation, roles)
+        if roles.class_scores:
+            roles = _detect_multiclass(evaluation, roles)
+        try:
+            evaluation = open_dataset(evaluation, roles)
+        except InputError:
+            # a classification target with more than two classes is multiclass; looked at
+            # only when the data do not pass as binary, so a binary run reads nothing more
+            detected = _detect_multiclass(evaluation, roles)
+            if detected is roles:
+                raise
+            roles = detected
+            evaluation = open_dataset(evaluation, roles)
     roles = _coerce_positive_label(evaluation, roles)
     ref_ds = None
     if reference is not None:
