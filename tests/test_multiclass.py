@@ -259,6 +259,22 @@ def test_certify_taiwan_education_end_to_end(taiwan, tmp_path):
 
     jsonschema.Draft202012Validator(results_schema()).validate(doc)
     assert ">Multiclass<" in html  # the family's section of the report
+    # one-vs-rest fairness per class in results.json, against Fairlearn, and in the report
+    fb = met["fairness_by_class"]["sex"]
+    for c in model.classes_:
+        yt = (test["education"] == c).to_numpy().astype(int)
+        yp = (pred == c).astype(int)
+        mf = flm.MetricFrame(metrics={"selection_rate": flm.selection_rate,
+                                      "tpr": flm.true_positive_rate,
+                                      "fpr": flm.false_positive_rate},
+                             y_true=yt, y_pred=yp, sensitive_features=test["sex"])
+        for g in ("female", "male"):
+            for m in ("selection_rate", "tpr", "fpr"):
+                assert fb[c]["groups"][g][m]["value"] == pytest.approx(
+                    mf.by_group.loc[g, m], abs=TOL)
+        assert fb[c]["gaps"]["demographic_parity_difference"]["value"] == pytest.approx(
+            mf.difference()["selection_rate"], abs=TOL)
+    assert "One-vs-rest fairness by sex" in html
     cal = met["calibration"]  # top-label reliability, drawn by the report's chart
     assert sum(cal["count"]) == len(test) and cal["kind"] == "top-label"
     assert html.count("<svg") >= 2

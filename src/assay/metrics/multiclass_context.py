@@ -245,9 +245,54 @@ def multiclass_summary(ctx: Any, *, score_replicate_cap: int = 200) -> dict[str,
         out["score_sample"] = {"rows": sample.n, "of": sample.total,
                                "replicates": n_boot}
         out["calibration"] = reliability(sample)
+    if stats.names:
+        out["fairness_by_class"] = fairness_by_class(stats, cfg)
     if boot is not None:
         out["interval"] = (f"bootstrap percentile, {boot.n_boot} replicates (count metrics), "
                            f"confidence {boot.confidence:g}")
+    return out
+
+
+#: Group rates and gaps of the one-vs-rest fairness summary.
+CLASS_RATES = ("selection_rate", "tpr", "fpr")
+CLASS_GAPS = ("demographic_parity_difference", "demographic_parity_ratio",
+              "equal_opportunity_difference", "fpr_difference", "equalized_odds_difference")
+
+
+def fairness_by_class(stats: MulticlassStats, cfg: Any) -> dict[str, Any]:
+    """One-vs-rest fairness for each class and protected attribute: each group's selection
+    rate, TPR and FPR with the class as the positive label and decision, and the gaps
+    between groups (Fairlearn convention: largest minus smallest, smallest over largest),
+    each with its bootstrap interval. ``{attribute: {class: {"groups": {group: {"n",
+    rate: {"value", "ci"}}}, "gaps": {gap: {"value", "ci"}}}}}``."""
+    from assay.metrics._formulas import FORMULAS
+    from assay.metrics.bootstrap import Bootstrap
+    from assay.metrics.fairness import fairness_report
+
+    out: dict[str, Any] = {}
+    for j, c in enumerate(stats.classes):
+        ovr = stats.one_vs_rest(c)
+        boot = (Bootstrap(ovr, n_boot=cfg.replicates, seed=cfg.seed + j,
+                          confidence=cfg.confidence) if cfg.replicates >= 10 else None)
+        for attr in stats.names:
+            parts, n, labels = ovr.parts([attr])
+            reps = boot.replicates(list(CLASS_RATES), [attr]) if boot is not None else None
+            groups: dict[str, Any] = {}
+            for i, lab in enumerate(labels):
+                if n[i] == 0:
+                    continue
+                g: dict[str, Any] = {"n": int(n[i]),
+                                     "judged": bool(n[i] >= cfg.min_group_size)}
+                for m in CLASS_RATES:
+                    v = float(FORMULAS[m](parts)[i])
+                    ci = _ci(boot.interval(reps[m])[i]) if reps is not None else None
+                    g[m] = {"value": v if np.isfinite(v) else None, "ci": ci}
+                groups[" x ".join(lab)] = g
+            rep = fairness_report(ovr, [attr], metrics=list(CLASS_GAPS), convention="fairlearn",
+                                  min_group_size=cfg.min_group_size, boot=boot)
+            gaps = {m: {"value": rep[m].get("value"), "ci": rep[m].get("ci")}
+                    for m in CLASS_GAPS}
+            out.setdefault(attr, {})[c] = {"groups": groups, "gaps": gaps}
     return out
 
 

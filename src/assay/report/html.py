@@ -286,6 +286,7 @@ def _metrics_view(metrics: Mapping[str, Any] | None) -> dict[str, Any] | None:
             "per_class": metrics.get("per_class") or [],
             "sample": sample,
             "chart": charts.confusion_matrix(classes, metrics.get("confusion_matrix") or []),
+            "fairness": metrics.get("fairness_by_class") or {},
         }
     return {
         "multiclass": multiclass,
