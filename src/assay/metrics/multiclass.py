@@ -360,16 +360,28 @@ def _bins(p: np.ndarray, n_bins: int) -> np.ndarray:
     return fine // (FINE_BINS // n_bins)
 
 
+def _sum_by(w: np.ndarray, key: np.ndarray, n_keys: int,
+            values: Sequence[np.ndarray] = ()) -> list[np.ndarray]:
+    """For each row of weights ``w`` (R, n): the sums of ``w`` (then of ``w * v`` for each
+    ``v`` of ``values``) over the rows of each key: a list of (R, n_keys) arrays.
+
+    One sparse product (n rows x n_keys columns, one entry per row) per quantity: the
+    cost is O(R x n), without building R x n index arrays."""
+    from scipy import sparse
+
+    n = len(key)
+    q = 1 + len(values)
+    vals = np.concatenate([np.ones(n), *(np.asarray(v, dtype=np.float64) for v in values)])
+    cols = np.concatenate([key + j * n_keys for j in range(q)])
+    m = sparse.csr_matrix((vals, (np.tile(np.arange(n), q), cols)), shape=(n, q * n_keys))
+    both = np.asarray(w @ m)
+    return [both[:, j * n_keys:(j + 1) * n_keys] for j in range(q)]
+
+
 def _ece_w(w: np.ndarray, bins: np.ndarray, conf: np.ndarray, hit: np.ndarray,
            n_bins: int) -> np.ndarray:
     """ECE for each row of weights ``w`` (R, n): sum_b (W_b / W) |mean conf - mean hit|."""
-    r = w.shape[0]
-    idx = (np.arange(r)[:, None] * n_bins + bins[None, :]).ravel()
-    wb = np.bincount(idx, weights=w.ravel(), minlength=r * n_bins).reshape(r, n_bins)
-    cb = np.bincount(idx, weights=(w * conf[None, :]).ravel(),
-                     minlength=r * n_bins).reshape(r, n_bins)
-    hb = np.bincount(idx, weights=(w * hit[None, :]).ravel(),
-                     minlength=r * n_bins).reshape(r, n_bins)
+    wb, cb, hb = _sum_by(w, bins, n_bins, (conf, hit))
     tot = wb.sum(axis=1)
     gap = np.abs(cb - hb)  # W_b |mean conf - mean hit| = |sum conf - sum hit|
     out = _div(gap.sum(axis=1), tot)
@@ -382,10 +394,8 @@ def _class_hists(w: np.ndarray, sample: ScoreSample) -> list[np.ndarray]:
     out = []
     for a in range(k):
         b = np.minimum((sample.proba[:, a] * FINE_BINS).astype(np.int64), FINE_BINS - 1)
-        key = sample.y * FINE_BINS + b
-        idx = (np.arange(r)[:, None] * (k * FINE_BINS) + key[None, :]).ravel()
-        out.append(np.bincount(idx, weights=w.ravel(), minlength=r * k * FINE_BINS)
-                   .reshape(r, k, FINE_BINS))
+        (h,) = _sum_by(w, sample.y * FINE_BINS + b, k * FINE_BINS)
+        out.append(h.reshape(r, k, FINE_BINS))
     return out
 
 
