@@ -421,6 +421,12 @@ def test_bad_input_is_a_clear_error(taiwan):
     assert str(r.status) == "error"
     assert "multiclass.log_loss (" in r.message and ".yaml:" in r.message
     assert "parameter 'sample_rows': expected an integer >= 100, got 5" in r.message
+    pol = _policy({"name": "mc", "version": "1", "tiers": {"t": {"checks": [
+        {"id": "multiclass.classwise_ece", "threshold": {"max": 0.1}, "params": {"n_bins": 7}}]}}})
+    (r,) = certify(data=df, policy=pol, tier="t", target="education", model=model,
+                   features=FEATURES).checks
+    assert str(r.status) == "error" and "parameter 'n_bins': expected a divisor of 1000" in \
+        r.message and "multiclass.yaml:" in r.message
     with pytest.raises(PolicyError, match=r"multiclass\.yaml:10: .*has no parameter "
                                           r".sample_rows. \(accepted: .by.\)"):
         _policy({"name": "mc", "version": "1", "tiers": {"t": {"checks": [

@@ -55,6 +55,7 @@ from assay.metrics.multiclass import (
     MC_COUNT_METRICS,
     MC_SCORE_METRICS,
     class_table,
+    count_metrics,
     percentile_interval,
     score_point,
     score_replicates,
@@ -120,8 +121,6 @@ def count_check(ctx: CheckContext, spec: CheckSpec, metric: str, *, via: str = "
     out: list[Measurement] = []
     for by in [None, *parse_by(spec, list(stats.names))]:
         cm, n, labels = stats.table(by)
-        from assay.metrics.multiclass import count_metrics
-
         values = count_metrics(cm)[metric]
         cis = boot.interval(boot.replicates(by)[metric]) if boot is not None else None
         for i in range(len(n)):

@@ -145,8 +145,7 @@ def _sample(stats: MulticlassStats, score_classes: list[str], ys: list[np.ndarra
     pos = {c: i for i, c in enumerate(stats.classes)}
     y = np.array([pos[v] for v in np.concatenate(ys)], dtype=np.int64)
     cell = np.zeros(len(y), dtype=np.int64)
-    if roles.sensitive:
-        k = 1
+    if roles.sensitive:  # the flat cell index, row-major as in the statistic
         shape = [len(c) for c in stats.categories]
         for j, s in enumerate(roles.sensitive):
             codes, labels = _cells.encode_feature(pa.chunked_array(sens[s]), s)
@@ -154,7 +153,6 @@ def _sample(stats: MulticlassStats, score_classes: list[str], ys: list[np.ndarra
                                dtype=np.int64)
             codes = mapping[codes] if len(codes) else codes
             cell = cell * shape[j] + codes if j else codes.astype(np.int64)
-            k *= shape[j]
     return ScoreSample(classes=list(stats.classes), y=y, proba=proba, cell=cell,
                        names=list(stats.names), categories=[list(c) for c in stats.categories],
                        total=total)
@@ -213,7 +211,7 @@ def multiclass_summary(ctx: Any, *, score_replicate_cap: int = 200) -> dict[str,
     boot = shared_bootstrap(ctx)
     cfg = settings_of(ctx)
     cm, _, _ = stats.table()
-    values = {k: float(v[0]) for k, v in _count(stats).items()}
+    values = {k: float(v[0]) for k, v in stats.metrics().items()}
     reps = boot.replicates() if boot is not None else None
     overall: dict[str, Any] = {}
     for m in MC_COUNT_METRICS:
@@ -294,10 +292,6 @@ def fairness_by_class(stats: MulticlassStats, cfg: Any) -> dict[str, Any]:
                     for m in CLASS_GAPS}
             out.setdefault(attr, {})[c] = {"groups": groups, "gaps": gaps}
     return out
-
-
-def _count(stats: MulticlassStats) -> dict[str, np.ndarray]:
-    return stats.metrics()
 
 
 __all__ = ["multiclass_data", "multiclass_stats", "multiclass_summary", "shared_bootstrap"]
