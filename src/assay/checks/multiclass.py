@@ -77,14 +77,6 @@ TITLES = {
 }
 MAX_SCORE_REPLICATES = 200
 
-#: What a binary performance check measures on a multiclass task.
-PERFORMANCE_COUNTERPART = {
-    "accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy",
-    "precision": "macro_precision", "recall": "macro_recall", "f1": "macro_f1",
-    "log_loss": "log_loss", "roc_auc": "roc_auc_ovr", "ece": "top_label_ece",
-}
-
-
 def _need_multiclass(ctx: CheckContext, what: str, *, binary: bool = True) -> None:
     """Skip unless the task is multiclass (or binary, read as two classes, when
     ``binary``)."""
@@ -112,7 +104,7 @@ def _small(cfg: Any) -> str:
     return f"fewer than {cfg.min_group_size} rows: reported, not judged"
 
 
-def count_check(ctx: CheckContext, spec: CheckSpec, metric: str, *, via: str = "") -> CheckOutput:
+def count_check(ctx: CheckContext, spec: CheckSpec, metric: str) -> CheckOutput:
     """A count metric overall and per group of ``by``, exact, with the count bootstrap."""
     _need_multiclass(ctx, metric)
     stats, _ = multiclass_data(ctx)
@@ -133,8 +125,6 @@ def count_check(ctx: CheckContext, spec: CheckSpec, metric: str, *, via: str = "
                 judged=judged, note=None if judged else _small(cfg)))
     details: dict[str, Any] = {"metric": metric, "classes": list(stats.classes),
                                "exact": True}
-    if via:
-        details["binary_check_on_multiclass"] = via
     if boot is not None:
         details["interval"] = (f"bootstrap percentile, {boot.n_boot} replicates (multinomial "
                                f"over the confusion matrices), confidence {boot.confidence:g}")
@@ -182,7 +172,7 @@ def class_check(ctx: CheckContext, spec: CheckSpec, metric: str) -> CheckOutput:
     return CheckOutput(measurements=out, details=details)
 
 
-def score_check(ctx: CheckContext, spec: CheckSpec, metric: str, *, via: str = "") -> CheckOutput:
+def score_check(ctx: CheckContext, spec: CheckSpec, metric: str) -> CheckOutput:
     """A score metric on the seeded sample, overall and per group, with a row bootstrap."""
     _need_multiclass(ctx, metric, binary=False)
     sample_rows = int_param(spec, "sample_rows", DEFAULT_SAMPLE_ROWS, low=100)
@@ -234,26 +224,10 @@ def score_check(ctx: CheckContext, spec: CheckSpec, metric: str, *, via: str = "
                                "exact": sample.n == sample.total}
     if metric in ("top_label_ece", "classwise_ece"):
         details["n_bins"] = n_bins
-    if via:
-        details["binary_check_on_multiclass"] = via
     if reps is not None:
         details["interval"] = (f"row bootstrap of the sample, {n_boot} replicates, percentile, "
                                f"confidence {cfg.confidence:g}")
     return CheckOutput(measurements=out, details=details)
-
-
-def performance_on_multiclass(ctx: CheckContext, spec: CheckSpec, metric: str) -> CheckOutput:
-    """A binary ``performance.<metric>`` check on a multiclass task: its counterpart, or a
-    skip with the reason when it only makes sense for two classes."""
-    target = PERFORMANCE_COUNTERPART.get(metric)
-    if target is None:
-        raise SkipCheck(f"not run: {metric} is defined for two classes (one positive class "
-                        "and a decision threshold); on a multiclass task use the multiclass "
-                        "checks (multiclass.class_recall, class_precision, ...) instead")
-    via = f"performance.{metric} judged as multiclass.{target}"
-    if target in MC_SCORE_METRICS:
-        return score_check(ctx, spec, target, via=via)
-    return count_check(ctx, spec, target, via=via)
 
 
 def fairness_per_class(ctx: CheckContext, spec: CheckSpec, name: str,
