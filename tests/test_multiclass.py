@@ -407,6 +407,10 @@ def test_bad_input_is_a_clear_error(taiwan):
                                          "university"):
         certify(data=df, policy="default", tier="high", target="education", prediction="pred",
                 class_scores=scores.replace(",university=p_university", ""), features=FEATURES)
+    # one score column for a multiclass target
+    with pytest.raises(InputError, match="column 'p_graduate': one score column cannot hold"):
+        certify(data=df, policy="default", tier="high", target="education", prediction="pred",
+                score="p_graduate", features=FEATURES)
     # a two-class target named multiclass
     df["two"] = np.where(df["education"] == "university", "u", "n")
     with pytest.raises(InputError, match="at least three classes, got n, u"):

@@ -47,6 +47,10 @@ def _compute(ctx: Any, sample_rows: int) -> tuple[MulticlassStats, ScoreSample |
     ds = ctx.evaluation
     if roles.target is None:
         raise InputError("multiclass metrics need the target column (target=...)")
+    if roles.score is not None:
+        raise InputError(f"column '{roles.score}': one score column cannot hold the "
+                         "probabilities of a multiclass model; give one column per class "
+                         "(class_scores, --class-scores CLASS=COL,...) or the model")
     if roles.weight is not None:
         raise InputError(f"column '{roles.weight}': weights are not supported for multiclass "
                          "classification; certify without --weight")
