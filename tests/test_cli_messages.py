@@ -48,14 +48,14 @@ def test_nothing_to_certify_names_the_flags(scored_csv, capsys):
                           "--target", "label", "--no-progress"], capsys)
     assert code == 2
     text = one_line(err)
-    assert "give --model, --prediction or --score" in text
+    assert "give --model, --prediction, --score or --class-scores" in text
     assert "model=" not in text and "prediction=" not in text and "Traceback" not in text
 
 
 def test_the_python_api_keeps_its_keyword_names(scored_csv):
     with pytest.raises(InputError) as info:
         certify(data=scored_csv, policy="default", tier="high", target="label")
-    assert "give model=..., prediction=... or score=..." in str(info.value)
+    assert "give model=..., prediction=..., score=... or class_scores=..." in str(info.value)
     assert "--model" not in str(info.value)
 
 
@@ -64,7 +64,7 @@ def test_an_unknown_task_names_the_flag_and_suggests_the_task(scored_csv, capsys
                           "--target", "label", "--task", "regresion", "--no-progress"], capsys)
     assert code == 2
     text = one_line(err)
-    assert ("--task: expected 'classification' or 'regression', got 'regresion'; "
+    assert ("--task: expected 'classification', 'multiclass' or 'regression', got 'regresion'; "
             "did you mean 'regression'?") in text
     assert "Value error" not in text
     # the Python API names its keyword

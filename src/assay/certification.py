@@ -339,6 +339,7 @@ def certify(
     weight: str | None = None,
     positive_label: Any = 1,
     task: str = "classification",
+    class_scores: Mapping[str, str] | str | None = None,
     na_values: str | Sequence[str] | None = None,
     csv: Any = None,
     out_dir: str | os.PathLike[str] | None = None,
@@ -362,7 +363,12 @@ def certify(
     the scan. ``red_team`` gives the red-team findings recorded for the model
     version (:func:`assay.registry.redteam.findings_for`), which the
     ``security.red_team`` check judges. ``policy`` is a policy file, a shipped
-    policy name or a loaded :class:`Policy`. With ``out_dir`` the results are written there too.
+    policy name or a loaded :class:`Policy`. ``task`` is ``classification`` (binary; a
+    target with more than two classes is certified as ``multiclass``, with a note),
+    ``multiclass`` or ``regression``; ``class_scores`` maps each class to the column
+    holding its probability (``{"A": "p_A", ...}`` or ``"A=p_A,B=p_B"``) for a
+    multiclass model given by its outputs. With ``out_dir`` the results are written there
+    too.
 
     CSV files: an empty field is a missing value, as a null is in Parquet;
     ``na_values`` adds markers that mean missing (``["?", "n/a"]``), and
@@ -395,16 +401,30 @@ def certify(
         positive_label=positive_label,
         task=task,  # type: ignore[arg-type]
         threshold=pol.settings.decision_threshold,
+        class_scores=_class_scores(class_scores),
     )
-    if model is None and prediction is None and score is None:
-        raise InputError("nothing to certify: expected a model, a prediction column or a score "
-                         "column (give {model}, {prediction} or {score})",
+    if model is None and prediction is None and score is None and not roles.class_scores:
+        raise InputError("nothing to certify: expected a model, a prediction column, a score "
+                         "column or per-class score columns (give {model}, {prediction}, "
+                         "{score} or {class_scores})",
                          fields={"model": "model=...", "prediction": "prediction=...",
-                                 "score": "score=..."})
+                                 "score": "score=...", "class_scores": "class_scores=..."})
     csv_options = _csv_options(csv, na_values)
     adapter = _model_adapter(model, trust_model_file)
     with _start(progress, "Reading the evaluation data", None):
-        evaluation = open_dataset(data, roles, csv=csv_options)
+        evaluation = open_dataset(data, roles, csv=csv_options, validate=False)
+        if roles.class_scores:
+            roles = _detect_multiclass(evaluation, roles)
+        try:
+            evaluation = open_dataset(evaluation, roles)
+        except InputError:
+            # a classification target with more than two classes is multiclass; looked at
+            # only when the data do not pass as binary, so a binary run reads nothing more
+            detected = _detect_multiclass(evaluation, roles)
+            if detected is roles:
+                raise
+            roles = detected
+            evaluation = open_dataset(evaluation, roles)
     roles = _coerce_positive_label(evaluation, roles)
     ref_ds = None
     if reference is not None:
@@ -418,6 +438,9 @@ def certify(
                          "frames store missing values as nulls)",
                          fields={"na_values": "na_values", "csv": "csv"})
     notes: list[str] = _check_sensitive(evaluation, roles, pol.settings.min_group_size)
+    if roles.task == "multiclass" and task == "classification":
+        notes.append(f"{evaluation.name}: column '{roles.target}' holds more than two classes: "
+                     "certified as multiclass classification (task multiclass)")
     if ref_ds is not None:
         _check_reference(evaluation, ref_ds, roles)
     if adapter is not None:
@@ -429,6 +452,12 @@ def certify(
                                roles=roles, settings=pol.settings, policy=pol, tier=tier_obj.name,
                                progress_reporter=progress,
                                red_team=None if red_team is None else [dict(f) for f in red_team])
+    if roles.task == "multiclass" and roles.target is not None:
+        # bad multiclass input (two classes, scores missing a class or not summing to 1) is
+        # refused before any check runs; the pass is cached for the checks
+        from assay.metrics.multiclass_context import multiclass_data
+
+        multiclass_data(ctx)
     results: list[CheckResult] = []
     task_handle = _start(progress, f"Running {len(tier_obj.checks)} checks", len(tier_obj.checks))
     with task_handle:
@@ -500,7 +529,8 @@ def missing_requirements(defn: CheckDef, ctx: Any) -> str | None:
             reasons.append("reference data (the training data) to compare against")
         elif need == "sensitive" and not roles.sensitive:
             reasons.append("protected attribute columns")
-        elif need == "score" and roles.score is None and not (
+        elif need == "score" and roles.score is None and not getattr(
+                roles, "class_scores", None) and not (
                 model is not None and getattr(model, "has_proba", False)):
             reasons.append("scores: a score column or a model with predict_proba")
         elif need == "prediction" and roles.prediction is None and roles.score is None \
@@ -556,6 +586,46 @@ def _model_adapter(model: Any, trust: bool = False) -> Any:
         except AssayError as exc:  # named as certify's keyword
             raise exc.rename({"trust_model_file": "trust_model_file=True"}) from None
     return ModelAdapter.from_estimator(model)
+
+
+def _class_scores(value: Mapping[str, str] | str | None) -> dict[str, str] | None:
+    """``class_scores`` as a mapping class -> column (``"A=p_A,B=p_B"`` from a command line)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        out: dict[str, str] = {}
+        for part in (p.strip() for p in value.split(",") if p.strip()):
+            cls, sep, col = part.partition("=")
+            if not sep or not cls.strip() or not col.strip():
+                raise InputError(f"{{class_scores}}: expected CLASS=COLUMN pairs separated by "
+                                 f"commas (A=p_A,B=p_B), got {part!r}",
+                                 fields={"class_scores": "class_scores"})
+            out[cls.strip()] = col.strip()
+        value = out
+    if not isinstance(value, Mapping) or len(value) < 3:
+        raise InputError("{class_scores}: expected one probability column for each of at least "
+                         f"three classes, got {value!r}", fields={"class_scores": "class_scores"})
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _detect_multiclass(ds: Any, roles: Any) -> Any:
+    """Roles with ``task='multiclass'`` when a classification target holds more than two
+    classes (else ``roles`` itself); per-class score columns ask for multiclass too."""
+    if roles.target is None or roles.task != "classification" or \
+            roles.target not in ds.column_names:
+        return roles
+    import pyarrow.compute as pc
+
+    values: set[Any] = set()
+    for batch in ds.batches([roles.target]):
+        values.update(v for v in pc.unique(batch.column(0)).to_pylist() if v is not None)
+        if len(values) > 2:
+            break
+    if len(values) <= 2 and not roles.class_scores:
+        return roles
+    from dataclasses import replace
+
+    return replace(roles, task="multiclass")
 
 
 def _coerce_positive_label(ds: Any, roles: Any) -> Any:
@@ -705,6 +775,8 @@ def _try_model(adapter: Any, ds: Any, roles: Any) -> None:
     adapter.predict(df, rows=(0, len(df)))
     if roles.task == "classification" and adapter.has_proba:
         adapter.predict_proba(df, positive_label=roles.positive_label, rows=(0, len(df)))
+    elif roles.task == "multiclass" and adapter.has_proba and not roles.class_scores:
+        adapter.predict_proba_matrix(df, rows=(0, len(df)))
 
 
 def _dataset_info(ds: Any) -> dict[str, Any]:
@@ -753,6 +825,10 @@ def _metrics_block(ctx: CertificationContext) -> dict[str, Any] | None:
     with ctx.progress("Summarising metrics by group", None):
         if ctx.roles.task == "regression":
             return regression_summary(ctx)
+        if ctx.roles.task == "multiclass":
+            from assay.metrics.multiclass_context import multiclass_summary
+
+            return multiclass_summary(ctx)
         return classification_summary(ctx)
 
 
@@ -845,7 +921,8 @@ def results_schema() -> dict[str, Any]:
                                    "weight", "positive_label", "task"],
                       "properties": {"sensitive": {"type": "array", "items": {"type": "string"}},
                                      "features": {"type": ["array", "null"]},
-                                     "task": {"enum": ["classification", "regression"]}}},
+                                     "task": {"enum": ["classification", "multiclass",
+                                                       "regression"]}}},
             "settings": {"type": "object", "required": ["min_group_size", "bootstrap"],
                          "properties": {
                              "min_group_size": {"type": "integer", "minimum": 1},

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path as FilePath
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Path, Request, UploadFile
 from fastapi.responses import Response
@@ -73,6 +73,11 @@ class RunIn(BaseModel):
         False, description="Load the stored model file even if its scan names code outside "
                            "the allow-list (a certifier who also holds the security or admin "
                            "role; the finding is still reported by security.model_file).")
+    task: Literal["classification", "multiclass", "regression"] = Field(
+        "classification", description="'classification' (binary; a target with more than two "
+        "classes is certified as multiclass), 'multiclass' or 'regression'")
+    class_scores: dict[str, str] | None = Field(
+        None, max_length=200, description="multiclass: class -> column of its probability")
 
 
 @router.post("/models/{name}/versions/{version}/certifications/run",
@@ -104,7 +109,8 @@ def run(body: RunIn, request: Request, name: str = NAME, version: str = VERSION,
     if not digests["evaluation"]:
         raise InputError(f"model '{name}' version '{version}' has no stored evaluation data "
                          "(register the version with evaluation_data_digest)")
-    if not body.prediction and not body.score and not digests["model"]:
+    if not body.prediction and not body.score and not body.class_scores \
+            and not digests["model"]:
         raise InputError("prediction/score: name the prediction or score column, or register "
                          "the version's model artifact")
     with tempfile.TemporaryDirectory(prefix="assay-run-") as tmp:
@@ -117,7 +123,8 @@ def run(body: RunIn, request: Request, name: str = NAME, version: str = VERSION,
         cert = certify(data=data, policy=body.policy, tier=body.tier, target=body.target,
                        model=model, reference=reference, prediction=body.prediction,
                        score=body.score, sensitive=body.sensitive, features=body.features,
-                       positive_label=body.positive_label,
+                       positive_label=body.positive_label, task=body.task,
+                       class_scores=body.class_scores,
                        trust_model_file=body.trust_model_file, red_team=red_team)
         written = cert.write(FilePath(tmp) / "out")
         results_bytes = written["results.json"].read_bytes()

@@ -81,7 +81,8 @@ def _fmt(x: Any) -> str:
 
 
 def _run(ctx: CheckContext, spec: CheckSpec, name: str) -> CheckOutput:
-    if getattr(ctx.roles, "task", "classification") != "classification":
+    task = getattr(ctx.roles, "task", "classification")
+    if task not in ("classification", "multiclass"):
         raise SkipCheck(f"not run: {name} needs a classification task, the task is "
                         f"{ctx.roles.task}")
     defn = FAIRNESS_METRICS[name]
@@ -89,6 +90,8 @@ def _run(ctx: CheckContext, spec: CheckSpec, name: str) -> CheckOutput:
     if convention is not None and convention not in CONVENTIONS:
         raise PolicyError(f"{_where(spec)}: params.convention: expected one of "
                           f"{', '.join(CONVENTIONS)}, got {convention!r}")
+    if task == "multiclass":
+        return _run_multiclass(ctx, spec, name, defn, convention or defn.default_convention)
     stats = clf_stats(ctx)
     if not stats.names:
         raise SkipCheck("not run: needs protected attribute columns (sensitive=...), "
@@ -102,6 +105,23 @@ def _run(ctx: CheckContext, spec: CheckSpec, name: str) -> CheckOutput:
                     list(stats.names),
                     lambda by, **kw: fairness_report(stats, by, boot=boot, **kw),
                     fairlearn_p="chi-squared, equal rates", group_p=None)
+
+
+def _run_multiclass(ctx: CheckContext, spec: CheckSpec, name: str, defn: Any,
+                    conv: str) -> CheckOutput:
+    """The binary metric one-vs-rest for each class (``assay.checks.multiclass``)."""
+    from assay.checks.multiclass import fairness_per_class
+
+    if any(b in SCORE_METRICS for b in defn.base):
+        raise SkipCheck(f"not run: {name} compares binary scores; on a multiclass task the "
+                        "one-vs-rest fairness checks use decisions only (selection rate, TPR, "
+                        "FPR, ...)")
+    cfg = context.settings_of(ctx)
+    return fairness_per_class(
+        ctx, spec, name,
+        lambda stats, boot: _measure(spec, name, defn, conv, cfg, list(stats.names),
+                                     lambda by, **kw: fairness_report(stats, by, boot=boot, **kw),
+                                     fairlearn_p="chi-squared, equal rates", group_p=None))
 
 
 def _run_regression(ctx: CheckContext, spec: CheckSpec, name: str) -> CheckOutput:

@@ -368,7 +368,7 @@ def label_balance(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     target = ctx.roles.target
     if target is None:
         raise SkipCheck("no target column was given")
-    if ctx.roles.task != "classification":
+    if ctx.roles.task not in ("classification", "multiclass"):
         raise SkipCheck("label balance applies to classification only")
     counts: dict[Any, int] = {}
     for batch in ctx.evaluation.batches([target]):
@@ -525,6 +525,9 @@ def target_leakage(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     target = ctx.roles.target
     if target is None:
         raise SkipCheck("no target column was given")
+    if ctx.roles.task == "multiclass":
+        raise SkipCheck("the leakage screen uses a binary AUC (one positive class) and applies "
+                        "to binary classification only, not to a multiclass target")
     if ctx.roles.task != "classification":
         raise SkipCheck("the leakage screen uses AUC and applies to classification only")
     feats = [c for c in _columns(ctx, spec, _features(ctx)) if c != target]

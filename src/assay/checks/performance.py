@@ -107,6 +107,8 @@ def parse_by(spec: CheckSpec, sensitive: Sequence[str], *, default_each: bool = 
 
 
 def _classification(ctx: CheckContext, spec: CheckSpec, metric: str) -> CheckOutput:
+    if getattr(ctx.roles, "task", "classification") == "multiclass":
+        return _on_multiclass(ctx, spec, metric)
     if getattr(ctx.roles, "task", "classification") != "classification":
         raise SkipCheck(f"not run: {metric} is a classification metric and the task is "
                         f"{ctx.roles.task}")
@@ -141,6 +143,35 @@ def _classification(ctx: CheckContext, spec: CheckSpec, metric: str) -> CheckOut
         details["interval"] = (f"bootstrap percentile, {boot.n_boot} replicates, "
                                f"confidence {boot.confidence:g}")
     return CheckOutput(measurements=out, details=details)
+
+
+#: What a binary performance check judges on a multiclass task (``docs/multiclass.md``).
+MULTICLASS_COUNTERPART = {
+    "accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy",
+    "precision": "macro_precision", "recall": "macro_recall", "f1": "macro_f1",
+    "log_loss": "log_loss", "roc_auc": "roc_auc_ovr", "ece": "top_label_ece",
+}
+
+
+def _on_multiclass(ctx: CheckContext, spec: CheckSpec, metric: str) -> CheckOutput:
+    """The multiclass counterpart of ``metric`` (the registered ``multiclass.*`` check), or
+    a skip with the reason when the metric needs one positive class."""
+    from assay.checks.base import REGISTRY
+
+    target = MULTICLASS_COUNTERPART.get(metric)
+    if target is None:
+        raise SkipCheck(f"not run: {metric} is defined for two classes (one positive class "
+                        "and a decision threshold); on a multiclass task use the multiclass "
+                        "checks (multiclass.class_recall, class_precision, ...) instead")
+    defn = REGISTRY.get(f"multiclass.{target}")
+    if defn is None:
+        raise SkipCheck(f"not run: the multiclass check multiclass.{target} is not available")
+    out = defn.fn(ctx, spec)
+    if isinstance(out, list):
+        out = CheckOutput(measurements=out)
+    out.details["binary_check_on_multiclass"] = (f"performance.{metric} judged as "
+                                                 f"multiclass.{target}")
+    return out
 
 
 def _regression(ctx: CheckContext, spec: CheckSpec, metric: str) -> CheckOutput:

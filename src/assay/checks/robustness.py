@@ -421,6 +421,9 @@ def monotonicity(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
         if d not in ("increasing", "decreasing"):
             raise PolicyError(f"{where(spec)}: constraint on {f!r}: expected 'increasing' or "
                               f"'decreasing', got {d!r}")
+    if ctx.roles.task == "multiclass":
+        raise SkipCheck("not run: monotonicity needs one score or numeric output to order; a "
+                        "multiclass model has one probability per class")
     base = baseline(ctx, spec)
     step = _float_param(spec, "step", 0.5, 0.0, 100.0)
     score_of: Callable[[pd.DataFrame], np.ndarray]

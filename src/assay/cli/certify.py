@@ -58,6 +58,7 @@ CERTIFY_FLAGS = {
     "score": "--score", "sensitive": "--sensitive", "features": "--features",
     "weight": "--weight", "positive_label": "--positive-label", "task": "--task",
     "na_values": "--na-values", "csv": "--delimiter", "trust_model_file": "--trust-model-file",
+    "class_scores": "--class-scores",
 }
 
 
@@ -532,8 +533,13 @@ def register(app: typer.Typer) -> None:
                                            help="Value of the target that is the positive "
                                                 "(favourable) outcome."),
         task: str = typer.Option("classification", "--task", metavar="TASK",
-                                 help="'classification' (binary target) or 'regression' "
-                                      "(numeric target and prediction)."),
+                                 help="'classification' (binary target; more than two "
+                                      "classes are certified as multiclass), 'multiclass' or "
+                                      "'regression' (numeric target and prediction)."),
+        class_scores: str | None = typer.Option(
+            None, "--class-scores", metavar="CLASS=COL,...",
+            help="Multiclass: the column holding each class's probability, e.g. "
+                 "'low=p_low,mid=p_mid,high=p_high'."),
         out: Path = typer.Option(Path("assay-out"), "--out", "-o", metavar="DIR",
                                  help="Directory for results.json and report.html."),
         output: str = typer.Option("table", "--format", "-f", metavar="FORMAT",
@@ -577,7 +583,8 @@ def register(app: typer.Typer) -> None:
                 model=registered if registered is not None else model,
                 reference=train, prediction=prediction, score=score,
                 sensitive=_split(sensitive) or (), features=_split(features), weight=weight,
-                positive_label=positive_label, task=task, trust_model_file=trust_model_file,
+                positive_label=positive_label, task=task, class_scores=class_scores,
+                trust_model_file=trust_model_file,
                 red_team=_red_team_findings(red_team) if red_team else None)
             if engine == "local":
                 kwargs.update(na_values=_split(na_values),

@@ -374,7 +374,9 @@ class Dataset:
         passed through (the model's inputs are always read).
         """
         roles = roles or self.roles or ColumnRoles()
-        out_roles = roles.with_model_outputs(has_score=adapter.has_proba)
+        # a multiclass model has no single score (its probabilities are read apart)
+        has_score = adapter.has_proba and roles.task != "multiclass"
+        out_roles = roles.with_model_outputs(has_score=has_score)
         inputs = adapter.input_columns(roles.feature_columns(self.column_names))
         missing = [c for c in inputs if c not in self.column_names]
         if missing:
@@ -389,7 +391,7 @@ class Dataset:
             frame = batch.select(inputs).to_pandas()
             span = (start, start + batch.num_rows)
             score = None
-            if adapter.has_proba:  # one pass of the model where that gives the same
+            if has_score:  # one pass of the model where that gives the same
                 pred, score = adapter.predict_and_proba(
                     frame, positive_label=roles.positive_label, rows=span)
             else:
@@ -686,6 +688,13 @@ def validate_dataset(ds: Dataset, roles: ColumnRoles) -> None:
         for col in cols:
             if col not in names:
                 raise InputError(f"{ds.name}: {kind} column {col!r} not found{_close(col, names)}")
+    for cls, col in (roles.class_scores or {}).items():
+        if col not in names:
+            raise InputError(f"{ds.name}: score column {col!r} of class {cls!r} not found"
+                             f"{_close(col, names)}")
+        if not _is_numeric(ds.schema.field(col).type):
+            raise column_error(col, ds.name, f"numbers for the probability of class {cls!r}",
+                               str(ds.schema.field(col).type))
     if ds.num_rows == 0:
         raise InputError(f"{ds.name}: the data set is empty (no rows)")
     schema = ds.schema

@@ -169,6 +169,38 @@ class ModelAdapter:
                                  f"{type(exc).__name__}: {exc}") from None
         return self._positive(proba, len(X), positive_label, rows)
 
+    def predict_proba_matrix(self, df: Any, *, rows: tuple[int, int] | None = None
+                             ) -> np.ndarray:
+        """Every class's probability (one column per class of :attr:`classes`, in order)."""
+        if not self.has_proba:
+            raise ModelLoadError(f"{self.name}: a {type(self.estimator).__name__} has no "
+                                 "predict_proba(); scores are not available")
+        X = self._frame(df)
+        try:
+            with self._threads(len(X)):
+                proba = np.asarray(self.estimator.predict_proba(X), dtype=np.float64)
+        except Exception as exc:
+            raise ModelLoadError(f"{self.name}: predict_proba() failed{_where(rows)}: "
+                                 f"{type(exc).__name__}: {exc}") from None
+        classes = self.classes
+        if proba.ndim != 2 or classes is None or proba.shape[1] != len(classes):
+            raise ModelLoadError(f"{self.name}: predict_proba() returned an array of shape "
+                                 f"{proba.shape}; expected one column per class of classes_ "
+                                 f"({classes})")
+        self._check_len(proba, len(X), "predict_proba", rows)
+        return proba
+
+    def predict_and_proba_matrix(self, df: Any, *, rows: tuple[int, int] | None = None
+                                 ) -> tuple[np.ndarray, np.ndarray]:
+        """``(predict(df), predict_proba_matrix(df))`` with one pass of the model where
+        that is exact (as :meth:`predict_and_proba`)."""
+        one = self._one_pass(df)
+        if one is None:
+            return self.predict(df, rows=rows), self.predict_proba_matrix(df, rows=rows)
+        pred, proba, n = one
+        return self._check_len(pred, n, "predict", rows), self._check_len(proba, n,
+                                                                           "predict_proba", rows)
+
     def predict_and_proba(self, df: Any, *, positive_label: Any = None,
                           rows: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(predict(df), predict_proba(df, positive_label=...))``, the same arrays as the

@@ -8,9 +8,10 @@ from typing import Any, Literal
 
 from assay.errors import InputError, did_you_mean
 
-Task = Literal["classification", "regression"]
-#: The tasks assay certifies.
-TASKS: tuple[str, ...] = ("classification", "regression")
+Task = Literal["classification", "regression", "multiclass"]
+#: The tasks assay certifies (``classification`` is binary; ``multiclass`` has more than two
+#: classes, see ``docs/multiclass.md``).
+TASKS: tuple[str, ...] = ("classification", "regression", "multiclass")
 
 #: Names of the columns that ``Dataset.with_model`` adds when the roles do not name them.
 MODEL_PREDICTION = "__prediction__"
@@ -40,8 +41,12 @@ class ColumnRoles:
     task: Task = "classification"
     threshold: float = 0.5
     excluded: dict[str, str] = field(default_factory=dict)
+    #: multiclass: class label -> column holding the probability of that class
+    class_scores: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
+        if self.class_scores is not None:
+            self.class_scores = {str(k): str(v) for k, v in dict(self.class_scores).items()}
         self.excluded = {str(k): str(v) for k, v in dict(self.excluded or {}).items()}
         if isinstance(self.sensitive, str):
             self.sensitive = [self.sensitive]
@@ -53,7 +58,7 @@ class ColumnRoles:
             self.features = list(self.features)
         if self.task not in TASKS:
             raise InputError(
-                "{task}: expected 'classification' or 'regression', got "
+                "{task}: expected 'classification', 'multiclass' or 'regression', got "
                 f"{str(self.task)!r}{did_you_mean(self.task, TASKS)}", fields=["task"])
         if not 0.0 <= float(self.threshold) <= 1.0:
             raise InputError(
@@ -62,7 +67,8 @@ class ColumnRoles:
     @property
     def role_columns(self) -> list[str]:
         """Columns with a role other than feature (target, prediction, score, weight)."""
-        return [c for c in (self.target, self.prediction, self.score, self.weight) if c]
+        return [c for c in (self.target, self.prediction, self.score, self.weight,
+                            *(self.class_scores or {}).values()) if c]
 
     def declared_columns(self) -> list[str]:
         """Every column the roles name, in a stable order and without repeats."""

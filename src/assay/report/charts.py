@@ -1047,3 +1047,51 @@ def tradeoff(points: Sequence[tuple[float, float]], *, before: tuple[float, floa
     c.text(tx, PAD + TITLE, title, size=TITLE, bold=True)
     height = bottom + TICK + PAD + TEXT * 2 + PAD + 8
     return c.svg(width, height, title, f"{ylabel} against {xlabel}: {len(pts)} points")
+
+
+def confusion_matrix(classes: Sequence[str], matrix: Sequence[Sequence[int]], *,
+                     title: str = "Confusion matrix") -> str | None:
+    """A heatmap of a confusion matrix: rows are the true classes, columns the predicted
+    ones; each cell shows its count and its share of the true class (the row), shaded by
+    that share. At most :data:`MAX_ROWS` classes are drawn."""
+    k = min(len(classes), MAX_ROWS)
+    if k == 0 or len(matrix) < k:
+        return None
+    labels = [plain(c, 24) for c in classes[:k]]
+    counts = [[int(matrix[i][j]) for j in range(k)] for i in range(k)]
+    title = plain(title, 100)
+    cell = max(44.0, max(text_width(f"{max(map(max, counts)):,}", SMALL) + 2 * PAD, 0))
+    left = PAD + TEXT + PAD + max(text_width(s) for s in labels) + PAD
+    top = PAD + TITLE + PAD + TEXT + PAD + max(text_width(s) for s in labels) + PAD
+    c = Canvas()
+    for j, lab in enumerate(labels):  # predicted classes along the top, turned
+        x = left + cell * (j + 0.5)
+        c.text(x + TEXT * 0.36, top - PAD, lab, rotate=True)
+    c.text(left + cell * k / 2, PAD + TITLE + PAD + TEXT, "predicted class", anchor="middle",
+           size=SMALL)
+    for i, lab in enumerate(labels):
+        y = top + cell * (i + 0.5)
+        c.text(left - PAD, y, lab, anchor="end", middle=True)
+        total = sum(counts[i])
+        for j in range(k):
+            share = counts[i][j] / total if total else 0.0
+            colour = STATUS_COLOURS["pass"] if i == j else STATUS_COLOURS["fail"]
+            c.rect(left + cell * j, top + cell * i, cell, cell, fill="#ffffff", stroke=GRID)
+            c.rect(left + cell * j, top + cell * i, cell, cell, fill=colour,
+                   opacity=round(0.08 + 0.8 * share, 3) if counts[i][j] else 0.0,
+                   title=f"true {classes[i]}, predicted {classes[j]}: {counts[i][j]:,} "
+                         f"({share:.1%} of true {classes[i]})")
+            ink = "#ffffff" if share > 0.55 else INK
+            c.text(left + cell * (j + 0.5), top + cell * (i + 0.42), f"{counts[i][j]:,}",
+                   anchor="middle", size=SMALL, colour=ink, middle=True)
+            c.text(left + cell * (j + 0.5), top + cell * (i + 0.75), f"{share:.0%}",
+                   anchor="middle", size=SMALL * 0.9, colour=ink, middle=True)
+    bottom = top + cell * k
+    c.text(PAD + TEXT, top + cell * k / 2, "true class", anchor="middle", size=SMALL,
+           rotate=True)
+    tx, width = _title_place(title, left, left + cell * k + PAD)
+    c.text(tx, PAD + TITLE, title, size=TITLE, bold=True)
+    desc = (f"{k} classes; diagonal (correct) shares: " +
+            ", ".join(f"{classes[i]} {counts[i][i] / max(sum(counts[i]), 1):.0%}"
+                      for i in range(k)))
+    return c.svg(width, bottom + PAD, title, desc)

@@ -346,7 +346,19 @@ def _metrics_view(metrics: Mapping[str, Any] | None) -> dict[str, Any] | None:
             auc = _num_or_none(entry)
         if auc is not None:
             break
+    multiclass = None
+    if metrics.get("task") == "multiclass":
+        classes = [str(c) for c in metrics.get("classes") or []]
+        sample = metrics.get("score_sample") or {}
+        multiclass = {
+            "classes": classes,
+            "per_class": metrics.get("per_class") or [],
+            "sample": sample,
+            "chart": charts.confusion_matrix(classes, metrics.get("confusion_matrix") or []),
+            "fairness": metrics.get("fairness_by_class") or {},
+        }
     return {
+        "multiclass": multiclass,
         "notes": [str(n) for n in metrics.get("notes") or []],
         "overall": overall,
         "attributes": attributes,
