@@ -201,19 +201,19 @@ def test_missing_column_is_named(spark: Any) -> None:
 
 
 def test_bad_values_found_in_a_partition_are_one_clear_error(spark: Any) -> None:
-    """A target with three classes is found by a partition: the error names the column,
-    as the local engine's does, instead of an executor's traceback."""
-    df = pd.DataFrame({"y": [0, 1] * 20 + [2], "p": [0, 1] * 20 + [1]})
+    """A score outside [0, 1] is found by a partition: the error names the column, as the
+    local engine's does, instead of an executor's traceback."""
+    df = pd.DataFrame({"y": [0, 1] * 20 + [1], "s": [0.2, 0.8] * 20 + [1.5]})
     with pytest.raises(InputError) as local:
         certify(data=pa.Table.from_pandas(df), policy="default", tier="low", target="y",
-                prediction="p")
+                score="s")
     with pytest.raises(InputError) as remote:
         from assay.metrics.classification import ClassificationStats
         from assay.spark import engine
 
         engine.fold(spark.createDataFrame(df), lambda b: ClassificationStats.from_batch(
-            b, target="y", prediction="p"))
-    assert "'y'" in str(local.value) and "'y'" in str(remote.value)
+            b, target="y", score="s"))
+    assert "'s'" in str(local.value) and "'s'" in str(remote.value)
     assert "Traceback" not in str(remote.value)
 
 

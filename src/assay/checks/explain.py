@@ -85,6 +85,9 @@ def sample(ctx: CheckContext, spec: CheckSpec) -> Sample:
     """The seeded evaluation sample the checks of this family share."""
     if ctx.model is None:
         raise SkipCheck("no model was given (the checks call it on modified inputs)")
+    if ctx.roles.task == "multiclass":
+        raise SkipCheck("explanations are computed for binary classifiers and regression "
+                        "models; this is a multiclass model")
     n = int_param(spec, "sample_rows", SAMPLE_ROWS)
     seed = seed_param(ctx, spec)
 
