@@ -64,7 +64,7 @@ def run(ctx: Ctx, check_id: str, threshold: Threshold, **params):
 def test_slow_model_fails_the_latency_slo_a_fast_one_meets(files) -> None:
     slo = Threshold(max=100.0)  # ms: generous, the machine may be busy
     fast = run(ctx_for(load_model(files["fast"])), "operational.latency_p99_ms", slo)
-    slow = run(ctx_for(load_model(files["slow"])), "operational.latency_p99_ms", slo,
+    slow = run(ctx_for(load_model(files["slow"], trust=True)), "operational.latency_p99_ms", slo,
                repeats=30, batch_repeats=3, warmup=1)
     assert fast.status is Status.PASS, fast.message
     p99 = fast.measurements[0]
@@ -80,7 +80,7 @@ def test_slow_model_fails_the_latency_slo_a_fast_one_meets(files) -> None:
 
 
 def test_a_series_stops_at_its_time_budget(files) -> None:
-    r = run(ctx_for(load_model(files["slow"])), "operational.latency_p99_ms",
+    r = run(ctx_for(load_model(files["slow"], trust=True)), "operational.latency_p99_ms",
             Threshold(max=1_000.0), repeats=400, batch_repeats=3, warmup=0, budget_s=0.5)
     m = r.measurements[0]
     assert m.n == 10  # 0.15 s a call: the budget is spent before the 10 calls always timed
@@ -89,7 +89,7 @@ def test_a_series_stops_at_its_time_budget(files) -> None:
 
 
 def test_a_process_that_does_not_finish_in_time_fails_the_latency_slo(files) -> None:
-    ctx = ctx_for(load_model(files["slow"]))
+    ctx = ctx_for(load_model(files["slow"], trust=True))
     lat = run(ctx, "operational.latency_p99_ms", Threshold(max=100.0), timeout_s=1)
     assert lat.status is Status.FAIL
     assert lat.measurements[0].value == 1_000.0
@@ -99,7 +99,7 @@ def test_a_process_that_does_not_finish_in_time_fails_the_latency_slo(files) -> 
 
 
 def test_one_run_serves_every_operational_check(files) -> None:
-    ctx = ctx_for(load_model(files["slow"]))
+    ctx = ctx_for(load_model(files["slow"], trust=True))
     few = dict(repeats=10, batch_repeats=5, warmup=1)
     batch = run(ctx, "operational.batch_latency_p99_ms", Threshold(max=5_000.0), **few)
     tput = run(ctx, "operational.throughput", Threshold(min=100_000.0), **few)
@@ -232,3 +232,37 @@ def test_a_bad_timing_param_names_the_policy_line(files, tmp_path: Path) -> None
     assert lat["status"] == "error"
     assert "(slo.yaml:11)" in lat["message"]  # the entry's line
     assert "'repeats': expected an integer >= 10, got 3" in lat["message"]
+
+
+def test_the_timing_process_starts_before_the_first_check_and_is_cleaned_up(
+        files, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """prepare() starts the one timing process before any check runs (its start overlaps
+    the other checks' work); it serves the operational checks and leaves nothing behind."""
+    import assay.certification as certification
+    from assay import certify
+    from assay.checks import operational
+
+    log: list[str] = []
+    started: list[tuple[object, str]] = []
+    real_start, real_run_one = operational._start_worker, certification.run_one
+
+    def start(path: Path, trust: bool):
+        proc, tmp = real_start(path, trust)
+        log.append(f"start trust={trust}")
+        started.append((proc, tmp))
+        return proc, tmp
+
+    def run_one(defn, ctx, spec):
+        log.append(spec.id)
+        return real_run_one(defn, ctx, spec)
+
+    monkeypatch.setattr(operational, "_start_worker", start)
+    monkeypatch.setattr(certification, "run_one", run_one)
+    df = data()
+    cert = certify(data=df.iloc[1500:], reference=df.iloc[:1500], policy=_policy(tmp_path),
+                   tier="high", target="y", model=files["slow"], trust_model_file=True)
+    res = {c["id"]: c for c in cert.to_dict()["checks"]}
+    assert log[0] == "start trust=True" and log.count("start trust=True") == 1, log
+    assert res["operational.latency_p99_ms"]["measurements"][0]["value"] >= 150.0
+    ((proc, tmp),) = started
+    assert proc.poll() is not None and not Path(tmp).exists()

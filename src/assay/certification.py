@@ -168,6 +168,16 @@ class CertificationContext:
     red_team: list[dict[str, Any]] | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
     _failed: dict[str, BaseException] = field(default_factory=dict, repr=False)
+    _cleanups: list[Callable[[], Any]] = field(default_factory=list, repr=False)
+
+    def on_close(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` when the certification ends (a process a check started, a file)."""
+        self._cleanups.append(fn)
+
+    def close(self) -> None:
+        while self._cleanups:
+            with contextlib.suppress(Exception):
+                self._cleanups.pop()()
 
     def cached(self, key: str, fn: Callable[[], Any]) -> Any:
         if key in self._cache:
@@ -460,10 +470,14 @@ def certify(
         multiclass_data(ctx)
     results: list[CheckResult] = []
     task_handle = _start(progress, f"Running {len(tier_obj.checks)} checks", len(tier_obj.checks))
-    with task_handle:
-        for spec in tier_obj.checks:
-            results.append(run_one(registry.get(spec.id), ctx, spec))
-            task_handle.advance(1)
+    try:
+        _prepare(registry, ctx, tier_obj.checks)
+        with task_handle:
+            for spec in tier_obj.checks:
+                results.append(run_one(registry.get(spec.id), ctx, spec))
+                task_handle.advance(1)
+    finally:
+        ctx.close()
 
     if not tier_obj.checks:
         notes.append(f"tier '{tier_obj.name}' of policy '{pol.name}' has no checks: nothing was "
@@ -490,6 +504,16 @@ def certify(
     if out_dir is not None:
         cert.write(out_dir)
     return cert
+
+
+def _prepare(registry: Mapping[str, CheckDef], ctx: Any, specs: Iterable[CheckSpec]) -> None:
+    """Let the checks that start slow work early (:attr:`CheckDef.prepare`) start it."""
+    for spec in specs:
+        defn = registry.get(spec.id)
+        if defn is None or defn.prepare is None or missing_requirements(defn, ctx):
+            continue
+        with contextlib.suppress(Exception):  # the check reports its own errors
+            defn.prepare(ctx, spec)
 
 
 def run_one(defn: CheckDef | None, ctx: Any, spec: CheckSpec) -> CheckResult:

@@ -98,7 +98,8 @@ def main() -> int:
     gc.collect()
     rss_start = _rss()  # after assay's own imports: the difference is the model's
     try:
-        adapter = load_model(sys.argv[1])
+        # --trust: the certification loaded this file on its user's explicit trust
+        adapter = load_model(sys.argv[1], trust=sys.argv[2:3] == ["--trust"])
     except AssayError as exc:
         json.dump({"error": str(exc)}, sys.stdout)
         return 0

@@ -253,6 +253,10 @@ class CheckDef:
     requires: tuple[str, ...] = ()
     params: tuple[str, ...] = ()  # accepted parameter names (others are a policy error)
     description: str = ""
+    #: called once before any check of the certification runs (only when the check's
+    #: requirements are met), to start slow work early: a subprocess, a warm-up. It must
+    #: not judge anything; its failures are ignored (the check reports its own errors)
+    prepare: Callable[[CheckContext, CheckSpec], None] | None = None
 
 
 REGISTRY: dict[str, CheckDef] = {}
@@ -266,8 +270,9 @@ def check(
     requires: Iterable[str] = (),
     params: Iterable[str] = (),
     description: str = "",
+    prepare: Callable[[CheckContext, CheckSpec], None] | None = None,
 ) -> Callable[[CheckFn], CheckFn]:
-    """Register a check function under ``id``."""
+    """Register a check function under ``id`` (``prepare``: see :attr:`CheckDef.prepare`)."""
 
     def deco(fn: CheckFn) -> CheckFn:
         if id in REGISTRY:
@@ -280,6 +285,7 @@ def check(
             requires=tuple(requires),
             params=tuple(params),
             description=description or (fn.__doc__ or "").strip().split("\n")[0],
+            prepare=prepare,
         )
         return fn
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -110,34 +111,76 @@ def measure(ctx: CheckContext, spec: CheckSpec) -> dict[str, Any]:
     return ctx.cached(key, lambda: _run(ctx, spec, path, s))
 
 
+#: ctx.cached key of the timing processes prepare() started, by model file
+WORKERS = "timing-workers"
+
+
+def _trusted(ctx: CheckContext) -> bool:
+    """Whether the certification loaded the model file on the user's explicit trust (its
+    scan found code outside the allow-list): the timing process may then load it too."""
+    scan = getattr(ctx.model, "scan", None)
+    return bool(getattr(scan, "trusted", False))
+
+
+def _start_worker(path: Path, trust: bool) -> tuple[subprocess.Popen[str], str]:
+    """The timing process, started: it imports the model's libraries and loads the model,
+    then waits for its job on stdin; it times nothing before it has the job."""
+    tmp = tempfile.mkdtemp(prefix="assay-operational-")
+    proc = subprocess.Popen([sys.executable, "-m", "assay.checks._opworker", str(path),
+                             *(["--trust"] if trust else [])],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp)
+    return proc, tmp
+
+
+def _stop_worker(proc: subprocess.Popen[str], tmp: str) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def prepare(ctx: CheckContext, spec: CheckSpec) -> None:
+    """Start the timing process before the certification's other checks run, so that its
+    start (a fresh Python importing the model's libraries, about a second or two) overlaps
+    their work; it waits, timing nothing, until the operational check sends its job."""
+    on_close = getattr(ctx, "on_close", None)
+    if on_close is None:
+        return
+    path = _model_file(ctx)
+    workers = ctx.cached(WORKERS, dict)
+    if str(path) in workers:
+        return
+    proc, tmp = _start_worker(path, _trusted(ctx))
+    workers[str(path)] = (proc, tmp)
+    on_close(lambda: _stop_worker(proc, tmp))
+
+
 def _run(ctx: CheckContext, spec: CheckSpec, path: Path, s: dict[str, Any]) -> dict[str, Any]:
     model = ctx.model
     cols = model.input_columns(ctx.roles.feature_columns(ctx.evaluation.column_names))
     import pyarrow.parquet as pq
 
-    with tempfile.TemporaryDirectory(prefix="assay-operational-") as tmp:
-        # the process starts first: it imports the model's libraries and loads the model
-        # while the sample is drawn and written; it times nothing before it has the job
-        proc = subprocess.Popen([sys.executable, "-m", "assay.checks._opworker", str(path)],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp)
+    # a process started by prepare() serves one job; otherwise one is started now, and
+    # imports and loads while the sample is drawn and written
+    pre = ctx.cached(WORKERS, dict).pop(str(path), None)
+    if pre is not None and pre[0].poll() is None:
+        proc, tmp = pre
+    else:
+        proc, tmp = _start_worker(path, _trusted(ctx))
+    try:
+        sample = ctx.evaluation.sample_arrow(s["sample_rows"], seed=s["seed"], columns=cols)
+        data = Path(tmp) / "sample.parquet"
+        pq.write_table(sample, data)
+        job = {"data": str(data), "repeats": s["repeats"], "batch_size": s["batch_size"],
+               "batch_repeats": s["batch_repeats"], "warmup": s["warmup"],
+               "budget_s": s["budget_s"]}
         try:
-            sample = ctx.evaluation.sample_arrow(s["sample_rows"], seed=s["seed"],
-                                                 columns=cols)
-            data = Path(tmp) / "sample.parquet"
-            pq.write_table(sample, data)
-            job = {"data": str(data), "repeats": s["repeats"], "batch_size": s["batch_size"],
-                   "batch_repeats": s["batch_repeats"], "warmup": s["warmup"],
-                   "budget_s": s["budget_s"]}
             stdout, stderr = proc.communicate(json.dumps(job), timeout=s["timeout_s"])
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
             return {"timeout": s["timeout_s"], "rows": sample.num_rows, **s}
-        except BaseException:
-            proc.kill()
-            proc.communicate()
-            raise
+    finally:
+        _stop_worker(proc, tmp)
     if proc.returncode != 0 or not stdout.strip():
         tail = (stderr.strip().splitlines() or ["no output"])[-1]
         raise ModelLoadError(f"{path}: the timing process for {where(spec)} failed "
@@ -205,7 +248,7 @@ def _latency(ctx: CheckContext, spec: CheckSpec, which: str) -> CheckOutput:
 
 @check("operational.latency_p99_ms", family="operational",
        title="Single-row latency, p99 (ms)", requires=("model",),
-       params=PARAMS)
+       params=PARAMS, prepare=prepare)
 def latency_p99_ms(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     """99th percentile of the time to predict one row, measured in a fresh process (ms)."""
     return _latency(ctx, spec, "single_ms")
@@ -213,14 +256,14 @@ def latency_p99_ms(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
 
 @check("operational.batch_latency_p99_ms", family="operational",
        title="Batch latency, p99 (ms)", requires=("model",),
-       params=PARAMS)
+       params=PARAMS, prepare=prepare)
 def batch_latency_p99_ms(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     """99th percentile of the time to predict a batch of batch_size rows (ms)."""
     return _latency(ctx, spec, "batch_ms")
 
 
 @check("operational.throughput", family="operational", title="Prediction throughput (rows/s)",
-       requires=("model",), params=PARAMS)
+       requires=("model",), params=PARAMS, prepare=prepare)
 def throughput(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     """Rows predicted per second in batches of batch_size rows, in a fresh process."""
     r = measure(ctx, spec)
@@ -241,7 +284,8 @@ def throughput(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
 
 
 @check("operational.memory_mb", family="operational",
-       title="Peak memory of a prediction (MB)", requires=("model",), params=PARAMS)
+       title="Peak memory of a prediction (MB)", requires=("model",), params=PARAMS,
+       prepare=prepare)
 def memory_mb(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     """Peak resident memory (RSS) added while predicting the whole sample at once (MB)."""
     r = measure(ctx, spec)
