@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from _people import PEOPLE
 from assay.config import Settings
 from assay.store import Store, open_store, upgrade
 from assay.store.db import make_engine
@@ -135,17 +136,6 @@ def backend(db: Store) -> str:
     return db.engine.dialect.name
 
 
-#: One user per role, created by the ``people`` fixture: role -> user name.
-PEOPLE = {
-    "admin": "ada",
-    "data_scientist": "dana",
-    "validator": "victor",
-    "risk_officer": "rita",
-    "compliance": "cora",
-    "security": "sean",
-    "business_owner": "bo",
-    "auditor": "audrey",
-}
 
 
 @pytest.fixture

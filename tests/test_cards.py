@@ -581,9 +581,9 @@ class Api:
     def __init__(self, store: Store) -> None:
         from fastapi.testclient import TestClient
 
+        from _people import PEOPLE
         from assay.api.app import create_app
         from assay.auth import service as auth
-        from conftest import PEOPLE
 
         self.client = TestClient(create_app(store.settings, store=store))
         with store.transaction() as s:

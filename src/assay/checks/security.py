@@ -438,6 +438,12 @@ def label_issues(X: pd.DataFrame, y: pd.Series, *, folds: int = 5, learner: str 
     folds = int(min(folds, counts.min()))
     if folds < 2:
         raise SkipCheck("a class has fewer than two training rows: cannot cross-validate")
+    # a column without information (all missing, or one value) is left out: it teaches the
+    # learner nothing, and how it would be encoded depends on the file format (an empty CSV
+    # column reads as text, the same Parquet column as numbers)
+    X = X[[c for c in X.columns if X[c].nunique(dropna=True) > 1]]
+    if X.shape[1] == 0:
+        raise SkipCheck("no training input varies: nothing to predict the labels from")
     num = [c for c in X.columns if _is_numeric(X[c])]
     cat = [c for c in X.columns if c not in num]
     Xc = X.copy()

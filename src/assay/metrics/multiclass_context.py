@@ -48,9 +48,11 @@ def _compute(ctx: Any, sample_rows: int) -> tuple[MulticlassStats, ScoreSample |
     if roles.target is None:
         raise InputError("multiclass metrics need the target column (target=...)")
     if roles.score is not None:
-        raise InputError(f"column '{roles.score}': one score column cannot hold the "
-                         "probabilities of a multiclass model; give one column per class "
-                         "(class_scores, --class-scores CLASS=COL,...) or the model")
+        raise InputError(f"column '{roles.target}' (the target) holds more than two classes, "
+                         f"so the model is multiclass, and score column '{roles.score}' "
+                         "cannot hold the probabilities of every class: give one column per "
+                         "class (class_scores, --class-scores CLASS=COL,...) or the model, or "
+                         "a binary target")
     if roles.weight is not None:
         raise InputError(f"column '{roles.weight}': weights are not supported for multiclass "
                          "classification; certify without --weight")

@@ -414,13 +414,14 @@ def _ingest_part(batch: pa.RecordBatch, n_rows: int, plan: _IngestPlan) -> _Inge
     positive_label, threshold, id_column = plan.positive_label, plan.threshold, plan.id_column
     bins, ranges, extra = plan.bins, plan.ranges, plan.extra
     scorer, rate = plan.scorer, plan.novelty_rate
-    # seeded by the batch's first row, so that any engine reading the same batches samples
-    # the same rows
-    novelty_rng = np.random.default_rng([0, n_rows])
     kept = id_column is not None
     n = batch.num_rows
     if n == 0:
         return result
+    # the novelty sample: row i of the data is scored when the i-th draw of one seeded
+    # stream is below the rate, so the rows scored do not depend on how the data is cut
+    # into batches, parts or Spark partitions
+    draws = None if scorer is None or rate >= 1.0 else novelty_draws(n_rows, n)
     if time_column is not None:
         days = _days(batch.column(time_column), time_column, src)
         late = days > (today - _EPOCH).days
@@ -490,7 +491,7 @@ def _ingest_part(batch: pa.RecordBatch, n_rows: int, plan: _IngestPlan) -> _Inge
                 part.out_of_range[c] = out
         part.extra = {c: k for c in extra}
         if scorer is not None:
-            keep = None if rate >= 1.0 else novelty_rng.random(k) < rate
+            keep = None if draws is None else pick(draws) < rate
             part.novel, part.novelty_rows = _count_novel(scorer, sub, keep)
         result.states[d] = part
         if kept and ids is not None:
@@ -747,6 +748,14 @@ def _fit_novelty(ds: Any, prof: Any) -> NoveltyScorer | None:
         return fit_novelty(sample, numeric=numeric, categorical=categorical, seed=0)
     except InputError:
         return None
+
+
+def novelty_draws(first: int, n: int, seed: int = 0) -> np.ndarray:
+    """Draws ``first`` to ``first + n - 1`` of the seeded uniform stream (``PCG64`` jumped
+    ahead, so any stretch of it costs the same as the first)."""
+    bits = np.random.PCG64(seed)
+    bits.advance(first)
+    return np.random.Generator(bits).random(n)
 
 
 def _count_novel(scorer: NoveltyScorer, batch: pa.RecordBatch | pa.Table,

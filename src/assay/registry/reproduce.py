@@ -47,6 +47,12 @@ REPRODUCERS: tuple[str, ...] = (*R.CERTIFIERS, R.COMPLIANCE)
 #: Keys of a results.json that describe the run, not its outcome: never compared.
 _RUN_KEYS = frozenset({"created_at", "duration_seconds", "environment", "assay_version",
                        "path", "name"})
+#: Check families that measure the machine they run on (latency, throughput, memory): a
+#: reproduction measures them again and never finds the same numbers, so their values are
+#: not compared (their policy entries are; a changed status shows in the summary).
+MACHINE_FAMILIES = frozenset({"operational"})
+_MEASURED_KEYS = frozenset({"value", "ci", "measurements", "message", "details", "worst",
+                            "status", "n"})
 
 
 @dataclass(frozen=True)
@@ -178,7 +184,10 @@ def _recorded_red_team(recorded: Mapping[str, Any]) -> list[dict[str, Any]] | No
 
 def compare_results(recorded: Mapping[str, Any], again: Mapping[str, Any]
                     ) -> tuple[int, list[Mismatch]]:
-    """How many values were compared, and those that differ (exactly: numbers too)."""
+    """How many values were compared, and those that differ (exactly: numbers too).
+
+    The checks of :data:`MACHINE_FAMILIES` are compared by their policy entry only: what
+    they measure is the machine's speed, not the model's outcome."""
     mismatches: list[Mismatch] = []
     count = 0
     parts = [("policy.sha256", (recorded.get("policy") or {}).get("sha256"),
@@ -202,11 +211,19 @@ def compare_results(recorded: Mapping[str, Any], again: Mapping[str, Any]
     rec_checks = {c.get("id"): c for c in recorded.get("checks") or []}
     new_checks = {c.get("id"): c for c in again.get("checks") or []}
     for cid in list(rec_checks) + [c for c in new_checks if c not in rec_checks]:
-        for where, a, b in _pairs(rec_checks.get(cid), new_checks.get(cid), f"check {cid}"):
+        old, new = rec_checks.get(cid), new_checks.get(cid)
+        if old is not None and new is not None and old.get("family") in MACHINE_FAMILIES:
+            old, new = _policy_part(old), _policy_part(new)
+        for where, a, b in _pairs(old, new, f"check {cid}"):
             count += 1
             if not _same(a, b):
                 mismatches.append(Mismatch(where, a, b))
     return count, mismatches
+
+
+def _policy_part(check: Mapping[str, Any]) -> dict[str, Any]:
+    """A check of a machine-measuring family without what it measured."""
+    return {k: v for k, v in check.items() if k not in _MEASURED_KEYS}
 
 
 def record_reproduction(session: Session, actor: User, result: ReproductionResult, *,
