@@ -61,8 +61,10 @@ METRICS: dict[str, tuple[bool, bool]] = {
     "mse": (False, False),
     "mae": (False, False),
 }
-#: Other spellings of metrics (scikit-learn's loss names).
-ALIASES: dict[str, str] = {"squared_error": "mse", "absolute_error": "mae"}
+#: Every accepted spelling of a metric -> its name in :data:`METRICS` (scikit-learn's
+#: loss names ``squared_error`` and ``absolute_error`` beside ``mse`` and ``mae``).
+ALIASES: dict[str, str] = {**{m: m for m in METRICS},
+                           "squared_error": "mse", "absolute_error": "mae"}
 #: Metrics that are a mean of per-row values (every one but ``roc_auc``), in both spellings.
 LOSSES: tuple[str, ...] = ("accuracy", "log_loss", "brier", "mse", "mae",
                            "squared_error", "absolute_error")
@@ -71,11 +73,11 @@ _EPS = 1e-15
 
 def metric_name(metric: str) -> str:
     """The name of ``metric`` in :data:`METRICS` (``squared_error`` is ``mse`` ...)."""
-    name = ALIASES.get(metric, metric)
-    if name not in METRICS:
+    try:
+        return ALIASES[metric]
+    except (KeyError, TypeError):
         raise InputError(f"metric: expected one of {', '.join([*LOSSES, 'roc_auc'])}, "
-                         f"got {metric!r}")
-    return name
+                         f"got {metric!r}") from None
 
 
 @dataclass
