@@ -373,6 +373,8 @@ def test_data_minimisation_lists_the_planted_feature_only() -> None:
     assert by["planted"].ci[0] <= 0 <= by["planted"].ci[1]
     assert "a seeded sample of 2,000 of 2,000 rows" not in r.message
     assert "all 2,000 rows, 5 permutations per feature" in r.message
+    assert "95% bootstrap intervals (200 replicates)" in r.message
+    assert [i["feature"] for i in r.details["importance"]] == ["strong", "weak", "planted"]
 
 
 def test_data_minimisation_on_german_credit() -> None:
@@ -396,6 +398,8 @@ def test_data_minimisation_on_german_credit() -> None:
     assert "planted" in r.details["unused"] and "status" not in r.details["unused"]
     with pytest.raises(PolicyError, match="parameter 'metric': expected one of"):
         run(ctx, "privacy.data_minimisation", None, metric="f1")
+    with pytest.raises(PolicyError, match="parameter 'replicates': expected an integer >= 1"):
+        run(ctx, "privacy.data_minimisation", None, replicates=0)
 
 
 # --------------------------------------------------------------------------- report

@@ -315,7 +315,7 @@ def delong_auc(members: np.ndarray, others: np.ndarray,
 def _attack_scores(ctx: CheckContext, X: pd.DataFrame, y: np.ndarray,
                    attack: str) -> tuple[np.ndarray, str]:
     """Membership score per row: higher means "more likely a training row"."""
-    from assay.metrics.importance_loss import row_losses
+    from assay.metrics.importance import row_losses
 
     model = ctx.model
     if ctx.roles.task == "regression":
@@ -396,10 +396,10 @@ def membership_inference(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
 
 @check("privacy.data_minimisation", family="privacy", title="Features the model does not use",
        requires=("model", "target"),
-       params=("metric", "n_repeats", "sample_rows", "seed", "confidence"))
+       params=("metric", "n_repeats", "replicates", "sample_rows", "seed", "confidence"))
 def data_minimisation(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     """Features whose permutation importance interval includes zero: data without a use."""
-    from assay.metrics.importance_loss import LOSSES, permutation_importance
+    from assay.metrics.importance import LOSSES, permutation_importance
 
     if ctx.model is None:
         raise SkipCheck("no model was given")
@@ -413,6 +413,7 @@ def data_minimisation(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
         raise PolicyError(f"{where(spec)}: parameter 'metric': expected one of "
                           f"{', '.join(LOSSES)}, got {metric!r}")
     repeats = int_param(spec, "n_repeats", 5)
+    replicates = int_param(spec, "replicates", 200)
     n = int_param(spec, "sample_rows", IMPORTANCE_SAMPLE, low=10)
     seed = seed_param(ctx, spec)
     conf = _float_param(spec, "confidence", 0.95, 0.5, 0.999)
@@ -422,22 +423,23 @@ def data_minimisation(ctx: CheckContext, spec: CheckSpec) -> CheckOutput:
     if len(df) < 10:
         raise SkipCheck(f"too few labelled rows: {len(df)}")
     try:
-        imps = permutation_importance(ctx.model, df[inputs], df[target].to_numpy(), metric,
-                                      repeats, np.random.default_rng(seed), confidence=conf)
+        imp = permutation_importance(ctx.model, df[inputs], df[target].to_numpy(), metric,
+                                     repeats, np.random.default_rng(seed), n_boot=replicates,
+                                     confidence=conf)
     except AssayError as exc:
         raise SkipCheck(f"the model could not be scored on permuted inputs: {exc}") from None
-    unused = [i.feature for i in imps if i.indistinguishable_from_zero]
+    unused = imp.unused()
     scope = (f"{_sampled(ctx.evaluation, n)}, {repeats} permutations per feature, loss "
-             f"{metric}, {conf:.0%} t intervals")
+             f"{metric}, {conf:.0%} bootstrap intervals ({replicates} replicates)")
     ms = [Measurement("unused features", float(len(unused)),
                       n=len(df), note=(", ".join(unused) or "none") + f"; {scope}")]
-    for i in imps:
-        ms.append(Measurement(f"{i.feature}", i.mean, ci=i.ci, n=i.n, judged=False,
+    for f in imp.features:
+        ms.append(Measurement(f"{f}", imp.mean[f], ci=imp.ci[f], n=imp.n, judged=False,
                               note="interval includes zero: not shown to be used"
-                              if i.indistinguishable_from_zero else None))
-    msg = (f"{len(unused)} of {len(imps)} features indistinguishable from unused: "
+                              if imp.indistinguishable_from_zero(f) else None))
+    msg = (f"{len(unused)} of {len(imp.features)} features indistinguishable from unused: "
            f"{', '.join(unused)}" if unused else
-           f"every one of the {len(imps)} features is used by the model")
+           f"every one of the {len(imp.features)} features is used by the model")
     return CheckOutput(ms, message=msg + f" ({scope})", details={
-        "unused": unused, "metric": metric, "n_repeats": repeats, "rows": len(df),
-        "importance": [i.to_dict() for i in imps]})
+        "unused": unused, "metric": metric, "n_repeats": repeats, "replicates": replicates,
+        "rows": len(df), "importance": imp.rows()})
