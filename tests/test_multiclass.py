@@ -408,8 +408,8 @@ def test_bad_input_is_a_clear_error(taiwan):
         certify(data=df, policy="default", tier="high", target="education", prediction="pred",
                 class_scores=scores.replace(",university=p_university", ""), features=FEATURES)
     # one score column for a multiclass target
-    with pytest.raises(InputError, match="score column 'p_graduate' cannot hold the probabilities of "
-                                        "every class"):
+    with pytest.raises(InputError, match="score column 'p_graduate' cannot hold the "
+                                         "probabilities of every class"):
         certify(data=df, policy="default", tier="high", target="education", prediction="pred",
                 score="p_graduate", features=FEATURES)
     # a two-class target named multiclass
