@@ -157,6 +157,11 @@ class ModelAdapter:
     def predict_proba(self, df: Any, *, positive_label: Any = None,
                       rows: tuple[int, int] | None = None) -> np.ndarray:
         """Probability of the positive class (``positive_label``, else the last class)."""
+        proba, n = self._proba(df, rows)
+        return self._positive(proba, n, positive_label, rows)
+
+    def _proba(self, df: Any, rows: tuple[int, int] | None) -> tuple[np.ndarray, int]:
+        """The estimator's ``predict_proba`` output and the number of rows it scored."""
         if not self.has_proba:
             raise ModelLoadError(f"{self.name}: a {type(self.estimator).__name__} has no "
                                  "predict_proba(); scores are not available")
@@ -167,27 +172,18 @@ class ModelAdapter:
         except Exception as exc:
             raise ModelLoadError(f"{self.name}: predict_proba() failed{_where(rows)}: "
                                  f"{type(exc).__name__}: {exc}") from None
-        return self._positive(proba, len(X), positive_label, rows)
+        return proba, len(X)
 
     def predict_proba_matrix(self, df: Any, *, rows: tuple[int, int] | None = None
                              ) -> np.ndarray:
         """Every class's probability (one column per class of :attr:`classes`, in order)."""
-        if not self.has_proba:
-            raise ModelLoadError(f"{self.name}: a {type(self.estimator).__name__} has no "
-                                 "predict_proba(); scores are not available")
-        X = self._frame(df)
-        try:
-            with self._threads(len(X)):
-                proba = np.asarray(self.estimator.predict_proba(X), dtype=np.float64)
-        except Exception as exc:
-            raise ModelLoadError(f"{self.name}: predict_proba() failed{_where(rows)}: "
-                                 f"{type(exc).__name__}: {exc}") from None
+        proba, n = self._proba(df, rows)
         classes = self.classes
         if proba.ndim != 2 or classes is None or proba.shape[1] != len(classes):
             raise ModelLoadError(f"{self.name}: predict_proba() returned an array of shape "
                                  f"{proba.shape}; expected one column per class of classes_ "
                                  f"({classes})")
-        self._check_len(proba, len(X), "predict_proba", rows)
+        self._check_len(proba, n, "predict_proba", rows)
         return proba
 
     def predict_and_proba_matrix(self, df: Any, *, rows: tuple[int, int] | None = None
