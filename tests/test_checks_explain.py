@@ -255,7 +255,9 @@ def test_an_explanation_that_differs_by_group_fails() -> None:
     split = Scorer(lambda X: np.where(X["sex"] == "F", 2 * X["x1"], 2 * X["x2"]))
     r = _dependence(_outcomes(_synthetic(), split), split)
     dist = next(m for m in r.measurements if "profile distance" in m.label)
-    assert dist.value > 0.7 and dist.ci[0] > 0.2 and dist.status is Status.FAIL
+    # women's profile is x1 and sex, men's x2 and sex (sex, shuffled across everyone,
+    # switches each row's branch): half of each profile differs
+    assert dist.value > 0.5 and dist.ci[0] > 0.2 and dist.status is Status.FAIL
     assert "Spearman" in dist.note
 
 

@@ -177,3 +177,30 @@ def test_the_bootstrap_needs_a_random_generator() -> None:
         permutation_importance(model, X, y, "accuracy", 2, SklearnOrder(0, 2))
     with pytest.raises(InputError, match="confidence"):
         permutation_importance(model, X, y, "accuracy", confidence=1.5)
+
+
+def test_group_importances_come_from_the_overall_shuffles() -> None:
+    from assay.metrics.importance import permutation_importance_by_group
+
+    X, y = _synthetic(2000)
+    model = LogisticRegression().fit(X, y)
+    left = (X["weak"] < 0).to_numpy()
+    groups = {"all": np.ones(len(X), bool), "left": left, "right": ~left}
+    overall, by = permutation_importance_by_group(model, X, y, "accuracy", 3, 7,
+                                                  groups=groups)
+    # the overall result is permutation_importance's, draw for draw
+    alone = permutation_importance(model, X, y, "accuracy", 3, 7)
+    assert overall.mean == alone.mean and overall.ci == alone.ci
+    # a group of every row gives the overall point values (its own bootstrap)
+    assert by["all"].mean == pytest.approx(overall.mean, abs=1e-12)
+    # a group's value is the drop in accuracy on its rows under the shared shuffles
+    rng = np.random.default_rng(7)
+    rng.multinomial(len(X), np.full(len(X), 1 / len(X)), size=200)  # the overall bootstrap
+    base = model.predict(X) == y
+    drops = []
+    for _ in range(3):
+        Xp = X.copy()
+        Xp["strong"] = X["strong"].to_numpy()[rng.permutation(len(X))]
+        drops.append(base[left].mean() - (model.predict(Xp) == y)[left].mean())
+    assert by["left"].mean["strong"] == pytest.approx(np.mean(drops), abs=1e-12)
+    assert by["left"].n == int(left.sum()) and by["left"].ci["strong"][0] > 0

@@ -47,7 +47,7 @@ from assay.checks.base import (
 )
 from assay.errors import InputError, PolicyError
 from assay.metrics._formulas import wilson_interval
-from assay.metrics.importance import METRICS, Importance, permutation_importance
+from assay.metrics.importance import METRICS, Importance, permutation_importance_by_group
 from assay.metrics.reasons import ReasonCodes, compute_reasons, reference_values
 
 SAMPLE_ROWS = 2_000
@@ -171,22 +171,24 @@ def importances(ctx: CheckContext, spec: CheckSpec) -> Importances:
                                       positive_label=ctx.roles.positive_label,
                                       n_boot=replicates, confidence=conf)
         rng = np.random.default_rng(seed)
-        overall = permutation_importance(ctx.model, X, y, rng=rng, **common)
-        groups: dict[str, dict[str, Importance]] = {}
+        masks: dict[tuple[str, str], np.ndarray] = {}
         small: dict[str, dict[str, int]] = {}
         sens = s.sensitive[keep].reset_index(drop=True)
         for attr in sens.columns:
             col = sens[attr].astype(str).where(sens[attr].notna(), "(missing)")
-            groups[attr], small[attr] = {}, {}
+            small[attr] = {}
             for g, count in col.value_counts().items():
                 rows = (col == g).to_numpy()
-                yg = y[rows]
-                if count < min_size or (metric == "roc_auc" and yg.nunique() < 2):
+                if count < min_size or (metric == "roc_auc" and y[rows].nunique() < 2):
                     small[attr][str(g)] = int(count)
                     continue
-                groups[attr][str(g)] = permutation_importance(
-                    ctx.model, X[rows].reset_index(drop=True), yg.reset_index(drop=True),
-                    rng=rng, **common)
+                masks[(attr, str(g))] = rows
+        # one set of shuffled copies and model calls serves the sample and every group
+        overall, by_group = permutation_importance_by_group(ctx.model, X, y, rng=rng,
+                                                            groups=masks, **common)
+        groups: dict[str, dict[str, Importance]] = {attr: {} for attr in sens.columns}
+        for (attr, g), imp in by_group.items():
+            groups[attr][g] = imp
         return Importances(overall, groups, small, metric, len(X))
 
     return ctx.cached(key, build)

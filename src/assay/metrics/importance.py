@@ -43,7 +43,7 @@ that sample size.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -255,6 +255,34 @@ def permutation_importance(
     expectation, and exactly for the same permutations. ``n_boot=0`` skips the
     bootstrap (``ci`` is None).
     """
+    overall, _ = permutation_importance_by_group(
+        adapter, X, y, metric, n_repeats, rng, features=features,
+        positive_label=positive_label, n_boot=n_boot, confidence=confidence,
+        output_of=output_of)
+    return overall
+
+
+def permutation_importance_by_group(
+    adapter: Any,
+    X: pd.DataFrame,
+    y: Sequence[Any] | np.ndarray | pd.Series,
+    metric: str | Callable[[np.ndarray, np.ndarray], float] = "roc_auc",
+    n_repeats: int = 5,
+    rng: Any = None,
+    *,
+    groups: Mapping[Any, np.ndarray] | None = None,
+    features: Sequence[str] | None = None,
+    positive_label: Any = 1,
+    n_boot: int = 200,
+    confidence: float = 0.95,
+    output_of: Callable[[pd.DataFrame], np.ndarray] | None = None,
+) -> tuple[Importance, dict[Any, Importance]]:
+    """:func:`permutation_importance` overall and, from the same shuffled copies and
+    model calls, for each group of rows (``groups``: key -> boolean row mask): a group's
+    importance is the drop in the metric on the group's rows when the feature is
+    shuffled across all rows. Each group's interval comes from its own row bootstrap,
+    drawn after the overall one, so the overall result equals
+    :func:`permutation_importance`'s."""
     if rng is None or isinstance(rng, int | np.integer):
         rng = np.random.default_rng(rng)
     if isinstance(n_repeats, bool) or not isinstance(n_repeats, int | np.integer) \
@@ -290,18 +318,13 @@ def permutation_importance(
             adapter, "roc_auc" if adapter.has_proba else "accuracy", yv, positive_label)
         higher = True
     base_out = np.asarray(out_of(X))
-    ones = np.ones((1, n))
-    # bootstrap counts in single precision: exact integers, half the memory traffic
-    W = (rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float32)
-         if boot else None)
 
-    def metric_of(out: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        if isinstance(metric, str):
-            return score(name, yv, out, weights)
-        return np.array([float(metric(yv, out))])
+    def draw(k: int) -> np.ndarray | None:
+        # bootstrap counts in single precision: exact integers, half the memory traffic
+        return (rng.multinomial(k, np.full(k, 1.0 / k), size=n_boot).astype(np.float32)
+                if boot else None)
 
-    base = float(metric_of(base_out, ones)[0])
-    base_b = metric_of(base_out, W) if boot else None
+    W = draw(n)
     sign = 1.0 if higher else -1.0
     alpha = (1 - confidence) / 2
     # Every shuffled copy is drawn first (per feature, n_repeats permutations, in order),
@@ -310,6 +333,37 @@ def permutation_importance(
     # are scored independently, as scikit-learn's API promises).
     jobs = [(j, f, rng.permutation(n)) for j, f in enumerate(feats) for _ in range(n_repeats)]
     outs = _score_copies(out_of, X, jobs)
+
+    def summarise(rows: np.ndarray | None, W: np.ndarray | None) -> Importance:
+        yr = yv if rows is None else yv[rows]
+        k = len(yr)
+        ones = np.ones((1, k))
+
+        def metric_of(out: np.ndarray, weights: np.ndarray) -> np.ndarray:
+            out = out if rows is None else out[rows]
+            if isinstance(metric, str):
+                return score(name, yr, out, weights)
+            return np.array([float(metric(yr, out))])
+
+        base = float(metric_of(base_out, ones)[0])
+        base_b = metric_of(base_out, W) if boot else None
+        return _summary(jobs, outs, feats, n_repeats, boot, n_boot, metric_of, base, base_b,
+                        sign, alpha, name, k, W)
+
+    overall = summarise(None, W)
+    by_group = {key: summarise(np.asarray(mask, dtype=bool), draw(int(np.sum(mask))))
+                for key, mask in (groups or {}).items()}
+    return overall, by_group
+
+
+def _summary(jobs: list[tuple[int, str, np.ndarray]], outs: list[np.ndarray],
+             feats: list[str], n_repeats: int, boot: bool, n_boot: int,
+             metric_of: Callable[[np.ndarray, np.ndarray], np.ndarray], base: float,
+             base_b: np.ndarray | None, sign: float, alpha: float, name: str, n: int,
+             W: np.ndarray | None) -> Importance:
+    """The importances from the scored copies: mean and spread over the repeats, and the
+    interval of the bootstrap replicates ``W``."""
+    ones = np.ones((1, n))
     points: dict[int, list[float]] = {j: [] for j in range(len(feats))}
     acc = np.zeros((n_boot if boot else 0, len(feats)))
     for (j, _, _), out in zip(jobs, outs, strict=True):
