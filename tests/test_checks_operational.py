@@ -266,3 +266,20 @@ def test_the_timing_process_starts_before_the_first_check_and_is_cleaned_up(
     assert res["operational.latency_p99_ms"]["measurements"][0]["value"] >= 150.0
     ((proc, tmp),) = started
     assert proc.poll() is not None and not Path(tmp).exists()
+
+
+def test_a_model_file_named_relative_to_the_working_directory_is_found(
+        files, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The timing process runs in a folder of its own: a relative model path (as `assay
+    demo` and most command lines give it) must still reach it."""
+    import shutil
+
+    from assay import certify
+
+    shutil.copy(files["fast"], tmp_path / "model.joblib")
+    monkeypatch.chdir(tmp_path)
+    df = data()
+    cert = certify(data=df.iloc[1500:], reference=df.iloc[:1500], policy=_policy(tmp_path),
+                   tier="high", target="y", model="model.joblib")
+    lat = {c["id"]: c for c in cert.to_dict()["checks"]}["operational.latency_p99_ms"]
+    assert lat["status"] == "pass", lat["message"]

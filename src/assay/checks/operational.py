@@ -91,7 +91,8 @@ def _model_file(ctx: CheckContext) -> Path:
         raise SkipCheck("the model was given as an object in memory, not as a file: "
                         "operational figures are measured in a fresh process that loads "
                         "the model file")
-    return Path(path)
+    # absolute: the timing process runs in a folder of its own
+    return Path(path).resolve()
 
 
 def _env() -> dict[str, str]:
