@@ -39,6 +39,7 @@ class Settings:
     @dataclass
     class Boot:
         seed: int = 7
+        confidence: float = 0.95
 
     bootstrap: Any = field(default_factory=Boot)
     min_group_size: int = 30
@@ -51,6 +52,7 @@ class Ctx:
     model: Any | None
     roles: ColumnRoles
     settings: Any = field(default_factory=Settings)
+    red_team: list[dict[str, Any]] | None = None  # the findings security.red_team reads
     _cache: dict[str, Any] = field(default_factory=dict)
 
     def cached(self, key: str, fn: Callable[[], Any]) -> Any:

@@ -6,8 +6,6 @@ outcome and status."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,10 +19,11 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 import assay.checks.security  # noqa: F401 - registers the checks
 from _datasets import DATASETS
-from assay.checks.base import REGISTRY, CheckSpec, Status, Threshold, run_check
+from assay.checks.base import Status, Threshold
 from assay.checks.security import label_issues
 from assay.data import ColumnRoles, ModelAdapter, open_dataset
 from assay.errors import PolicyError
+from test_checks_robustness import Ctx, run  # one test context for the check families
 
 GERMAN = DATASETS / "german_credit" / "german.data"
 GERMAN_COLS = ["status", "duration", "credit_history", "purpose", "credit_amount", "savings",
@@ -33,40 +32,6 @@ GERMAN_COLS = ["status", "duration", "credit_history", "purpose", "credit_amount
                "number_of_existing_credits", "job", "number_of_people_liable_for", "telephone",
                "foreign_worker", "credit"]
 
-
-@dataclass
-class Settings:
-    @dataclass
-    class Boot:
-        seed: int = 7
-        confidence: float = 0.95
-
-    bootstrap: Any = field(default_factory=Boot)
-    min_group_size: int = 30
-
-
-@dataclass
-class Ctx:
-    evaluation: Any
-    reference: Any | None
-    model: Any | None
-    roles: ColumnRoles
-    settings: Any = field(default_factory=Settings)
-    red_team: list[dict[str, Any]] | None = None
-    _cache: dict[str, Any] = field(default_factory=dict)
-
-    def cached(self, key: str, fn: Callable[[], Any]) -> Any:
-        if key not in self._cache:
-            self._cache[key] = fn()
-        return self._cache[key]
-
-    def progress(self, description: str, total: int | None = None) -> Any:
-        return None
-
-
-def run(ctx: Ctx, check_id: str, threshold: Threshold | None = None, **params: Any):
-    return run_check(REGISTRY[check_id], ctx, CheckSpec(id=check_id, threshold=threshold,
-                                                        params=params))
 
 
 class Recorder:
