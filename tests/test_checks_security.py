@@ -33,7 +33,6 @@ GERMAN_COLS = ["status", "duration", "credit_history", "purpose", "credit_amount
                "foreign_worker", "credit"]
 
 
-
 class Recorder:
     """A fitted estimator that keeps every frame it is asked to score (the attack's queries;
     the adapter asks ``predict`` for the same frame too)."""
